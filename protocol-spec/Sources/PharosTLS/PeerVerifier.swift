@@ -1,0 +1,127 @@
+import Foundation
+import NIOCore
+import NIOSSL
+import PharosSpec
+import SwiftASN1
+import X509
+
+/// What a peer's certificate must be, beyond chaining to our roots and being in date.
+public struct PeerRequirements: Sendable {
+    /// The EKU the leaf must carry (`.clientAuth` for callers, `.serverAuth` for servers).
+    public var usage: ExtendedKeyUsage.Usage
+    /// When set, the leaf must be issued directly by one of these CAs (e.g. only the Fleet CA).
+    public var issuers: [Certificate]?
+    /// When set, the leaf's subject must carry one of these `O=` values.
+    public var organizations: Set<String>?
+
+    public init(usage: ExtendedKeyUsage.Usage, issuers: [Certificate]? = nil, organizations: Set<String>? = nil) {
+        self.usage = usage
+        self.issuers = issuers
+        self.organizations = organizations
+    }
+}
+
+/// A peer certificate that was refused, and why, for the log.
+public struct PeerRejection: Error, Sendable, CustomStringConvertible {
+    public var subject: String
+    public var reasons: [String]
+    public var description: String {
+        "refused peer certificate \(subject): " + (reasons.isEmpty ? "no chain to a trusted root" : reasons.joined(separator: "; "))
+    }
+}
+
+/// Verifies peer chains with swift-certificates against our roots only (RFC 5280:
+/// signatures, validity dates, basic constraints, key usage) plus `PeerRequirements`.
+/// Its `callback` plugs into NIOSSL handlers and grpc-swift's TLS config, so the
+/// verified chain is then available from the channel.
+public struct PeerVerifier: Sendable {
+    public let roots: TrustRoots
+    public let requirements: PeerRequirements
+    let onRejection: @Sendable (PeerRejection) -> Void
+
+    public init(roots: TrustRoots, requirements: PeerRequirements,
+                onRejection: @escaping @Sendable (PeerRejection) -> Void = { _ in }) {
+        self.roots = roots
+        self.requirements = requirements
+        self.onRejection = onRejection
+    }
+
+    /// The validated chain, leaf first and root last.
+    public func verify(_ presented: [Certificate]) async -> Result<[Certificate], PeerRejection> {
+        guard let leaf = presented.first else {
+            return .failure(PeerRejection(subject: "(none)", reasons: ["no certificate presented"]))
+        }
+        var verifier = Verifier(rootCertificates: CertificateStore(roots.certificates)) {
+            RFC5280Policy()
+            PharosPeerPolicy(requirements: requirements)
+        }
+        switch await verifier.validate(leaf: leaf, intermediates: CertificateStore(presented.dropFirst())) {
+        case .validCertificate(let chain):
+            return .success(Array(chain))
+        case .couldNotValidate(let failures):
+            var reasons: [String] = []
+            for failure in failures where !reasons.contains(failure.policyFailureReason.description) {
+                reasons.append(failure.policyFailureReason.description)
+            }
+            if reasons.isEmpty, leaf.notValidAfter < Date() { reasons.append("expired at \(leaf.notValidAfter)") }
+            return .failure(PeerRejection(subject: "\(leaf.subject)", reasons: reasons))
+        }
+    }
+
+    /// For `NIOSSLServerHandler`/`NIOSSLClientHandler(customVerificationCallbackWithMetadata:)`
+    /// and grpc-swift's `customVerificationCallback`.
+    public var callback: @Sendable ([NIOSSLCertificate], EventLoopPromise<NIOSSLVerificationResultWithMetadata>) -> Void {
+        let verifier = self
+        return { nioCertificates, promise in
+            promise.completeWithTask {
+                let presented: [Certificate]
+                do {
+                    presented = try nioCertificates.map { try Certificate(derEncoded: $0.toDERBytes()) }
+                } catch {
+                    verifier.onRejection(PeerRejection(subject: "(unparseable)", reasons: ["certificate does not parse: \(error)"]))
+                    return .failed
+                }
+                switch await verifier.verify(presented) {
+                case .success(let chain):
+                    let nioChain = try chain.map { try NIOSSLCertificate(bytes: $0.derBytes(), format: .der) }
+                    return .certificateVerified(VerificationMetadata(ValidatedCertificateChain(nioChain)))
+                case .failure(let rejection):
+                    verifier.onRejection(rejection)
+                    return .failed
+                }
+            }
+        }
+    }
+}
+
+struct PharosPeerPolicy: VerifierPolicy {
+    let verifyingCriticalExtensions: [ASN1ObjectIdentifier] = []
+    let requirements: PeerRequirements
+
+    func chainMeetsPolicyRequirements(chain: UnverifiedCertificateChain) -> PolicyEvaluationResult {
+        let leaf = chain.leaf
+        guard let eku = try? leaf.extensions.extendedKeyUsage, eku.contains(requirements.usage) else {
+            return .failsToMeetPolicy(reason: "leaf lacks the \(requirements.usage) extended key usage")
+        }
+        if let issuers = requirements.issuers {
+            guard chain.count >= 2, issuers.contains(chain[1]) else {
+                return .failsToMeetPolicy(reason: "leaf was not issued by an accepted CA (\(issuers.map { "\($0.subject)" }.joined(separator: ", ")))")
+            }
+        }
+        if let organizations = requirements.organizations {
+            guard leaf.organizations.contains(where: organizations.contains) else {
+                return .failsToMeetPolicy(reason: "leaf O=\(leaf.organizations) is not one of \(organizations.sorted())")
+            }
+        }
+        return .meetsPolicy
+    }
+}
+
+extension Channel {
+    /// The chain our `PeerVerifier` validated for this connection, leaf first; nil
+    /// before the handshake or when no client certificate was presented.
+    public func pharosVerifiedChain() async throws -> [Certificate]? {
+        guard let chain = try await nioSSL_peerValidatedCertificateChain().get() else { return nil }
+        return try chain.map { try Certificate(derEncoded: $0.toDERBytes()) }
+    }
+}
