@@ -15,12 +15,12 @@ extension JSONValue {
 
     private func write(into out: inout [UInt8], indent: String?, depth: Int) {
         switch self {
-        case .null: out += Array("null".utf8)
-        case .bool(let b): out += Array((b ? "true" : "false").utf8)
-        case .number(let n): out += Array(n.utf8)
+        case .null: out.append(contentsOf: "null".utf8)
+        case .bool(let b): out.append(contentsOf: (b ? "true" : "false").utf8)
+        case .number(let n): out.append(contentsOf: n.utf8)
         case .string(let s): Self.writeString(s, into: &out)
         case .array(let items):
-            if items.isEmpty { out += Array("[]".utf8); return }
+            if items.isEmpty { out.append(contentsOf: "[]".utf8); return }
             out.append(UInt8(ascii: "["))
             for (i, item) in items.enumerated() {
                 if i > 0 { out.append(UInt8(ascii: ",")) }
@@ -30,7 +30,7 @@ extension JSONValue {
             Self.newline(&out, indent, depth)
             out.append(UInt8(ascii: "]"))
         case .object(let members):
-            if members.isEmpty { out += Array("{}".utf8); return }
+            if members.isEmpty { out.append(contentsOf: "{}".utf8); return }
             out.append(UInt8(ascii: "{"))
             for (i, member) in members.enumerated() {
                 if i > 0 { out.append(UInt8(ascii: ",")) }
@@ -48,32 +48,46 @@ extension JSONValue {
     private static func newline(_ out: inout [UInt8], _ indent: String?, _ depth: Int) {
         guard let indent else { return }
         out.append(UInt8(ascii: "\n"))
-        for _ in 0..<depth { out += Array(indent.utf8) }
+        for _ in 0..<depth { out.append(contentsOf: indent.utf8) }
     }
 
     private static let hex: [UInt8] = Array("0123456789abcdef".utf8)
 
     /// Go's escaping: `"` and `\`, the short escapes \b \f \n \r \t, other control
     /// characters and `<`, `>`, `&`, U+2028, U+2029 as `\u00XX`; everything else raw UTF-8.
+    /// Works on UTF-8 bytes: this is the hot path of sealing a bundle.
     static func writeString(_ s: String, into out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
-        for scalar in s.unicodeScalars {
-            switch scalar.value {
-            case 0x22: out += [0x5C, 0x22]
-            case 0x5C: out += [0x5C, 0x5C]
-            case 0x08: out += [0x5C, UInt8(ascii: "b")]
-            case 0x0C: out += [0x5C, UInt8(ascii: "f")]
-            case 0x0A: out += [0x5C, UInt8(ascii: "n")]
-            case 0x0D: out += [0x5C, UInt8(ascii: "r")]
-            case 0x09: out += [0x5C, UInt8(ascii: "t")]
-            case 0x00..<0x20, 0x3C, 0x3E, 0x26, 0x2028, 0x2029:
-                let v = scalar.value
-                out += Array("\\u".utf8)
-                out += [hex[Int(v >> 12 & 0xF)], hex[Int(v >> 8 & 0xF)], hex[Int(v >> 4 & 0xF)], hex[Int(v & 0xF)]]
-            default:
-                out += Array(String(scalar).utf8)
+        var s = s
+        s.withUTF8 { bytes in
+            var i = 0
+            while i < bytes.count {
+                let b = bytes[i]
+                switch b {
+                case 0x22: out.append(0x5C); out.append(0x22)
+                case 0x5C: out.append(0x5C); out.append(0x5C)
+                case 0x08: out.append(0x5C); out.append(UInt8(ascii: "b"))
+                case 0x0C: out.append(0x5C); out.append(UInt8(ascii: "f"))
+                case 0x0A: out.append(0x5C); out.append(UInt8(ascii: "n"))
+                case 0x0D: out.append(0x5C); out.append(UInt8(ascii: "r"))
+                case 0x09: out.append(0x5C); out.append(UInt8(ascii: "t"))
+                case 0x00..<0x20, 0x3C, 0x3E, 0x26:
+                    appendUnicodeEscape(UInt32(b), into: &out)
+                case 0xE2 where i + 2 < bytes.count && bytes[i + 1] == 0x80 && (bytes[i + 2] == 0xA8 || bytes[i + 2] == 0xA9):
+                    appendUnicodeEscape(bytes[i + 2] == 0xA8 ? 0x2028 : 0x2029, into: &out)
+                    i += 2
+                default:
+                    out.append(b)
+                }
+                i += 1
             }
         }
         out.append(UInt8(ascii: "\""))
+    }
+
+    private static func appendUnicodeEscape(_ v: UInt32, into out: inout [UInt8]) {
+        out.append(0x5C)
+        out.append(UInt8(ascii: "u"))
+        for shift in [12, 8, 4, 0] as [UInt32] { out.append(hex[Int(v >> shift & 0xF)]) }
     }
 }

@@ -1,0 +1,69 @@
+# PharosVPN in Swift: every target loops over the packages in dependency order.
+# `make test` is the command CI runs (through .ci/run).
+SHELL := /bin/bash
+PACKAGES := protocol-spec relay node coxswain caravel-core caravel-cli
+# Debian packages the build and the tests need.
+APT_PACKAGES := libsodium-dev libargon2-dev libsqlite3-dev libsystemd-dev libssl-dev \
+                protobuf-compiler pkg-config openssl
+PLUGIN_DIR := protocol-spec/Tools/protoc-plugins
+
+.PHONY: help deps build test proto proto-plugins proto-check bench clean
+
+help:
+	@echo "make deps         install the Debian packages the build needs (apt-get, as root or via sudo)"
+	@echo "make build        swift build in every package"
+	@echo "make test         build and test every package in dependency order; stops at the first failure"
+	@echo "make proto        regenerate protocol-spec's Swift code from its .proto files"
+	@echo "make proto-check  fail when the committed generated code is stale"
+	@echo "make bench        print protocol-spec's benchmark figures (release build, JSON lines)"
+	@echo "make clean        remove every package's build folder"
+
+deps:
+	@missing=""; \
+	for p in $(APT_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "==> installing Debian packages:$$missing"; \
+		sudo=""; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \
+		$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+build: deps
+	@set -e; for p in $(PACKAGES); do echo "==> $$p: swift build"; (cd $$p && swift build); done
+
+test: deps
+	@passed=0; total_start=$$(date +%s); \
+	for p in $(PACKAGES); do \
+		start=$$(date +%s); echo "==> $$p: build and test"; \
+		if ! (cd $$p && swift build --build-tests && swift test --skip-build); then \
+			echo "==> FAILED: $$p (after $$(( $$(date +%s) - start )) s); packages after it were not tested"; \
+			echo "packages: $$passed passed, 1 failed"; exit 1; \
+		fi; \
+		passed=$$((passed + 1)); echo "==> $$p passed in $$(( $$(date +%s) - start )) s"; \
+	done; \
+	echo "==> all packages passed in $$(( $$(date +%s) - total_start )) s"; \
+	echo "packages: $$passed passed, 0 failed"
+
+proto-plugins:
+	cd $(PLUGIN_DIR) && swift build -c release --product protoc-gen-swift && \
+		swift build -c release --product protoc-gen-grpc-swift-2
+
+proto: deps proto-plugins
+	protocol-spec/Tools/generate-protos.sh
+
+proto-check: deps proto-plugins
+	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	protocol-spec/Tools/generate-protos.sh "$$tmp" >/dev/null; \
+	if diff -r "$$tmp" protocol-spec/Sources/PharosProto/Generated >/dev/null; then \
+		echo "==> generated protobuf/gRPC code is up to date"; \
+	else \
+		diff -r "$$tmp" protocol-spec/Sources/PharosProto/Generated | head -40; \
+		echo "==> protocol-spec/Sources/PharosProto/Generated is stale: run 'make proto' and commit"; exit 1; \
+	fi
+
+bench: deps
+	cd protocol-spec && swift build -c release --product pharos-spec-bench && .build/release/pharos-spec-bench
+
+clean:
+	@for p in $(PACKAGES); do rm -rf $$p/.build; done; rm -rf $(PLUGIN_DIR)/.build

@@ -1,0 +1,23 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "caravel-cli",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "caravel", targets: ["CaravelCLI"]),
+    ],
+    dependencies: [
+        .package(path: "../caravel-core"),
+        .package(path: "../protocol-spec"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+    ],
+    targets: [
+        .executableTarget(name: "CaravelCLI", dependencies: [
+            .product(name: "CaravelCore", package: "caravel-core"),
+            .product(name: "PharosSpec", package: "protocol-spec"),
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .testTarget(name: "CaravelCLITests", dependencies: ["CaravelCLI", .product(name: "CaravelCore", package: "caravel-core"), .product(name: "PharosSpec", package: "protocol-spec")]),
+    ]
+)
