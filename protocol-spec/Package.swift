@@ -8,6 +8,8 @@ let package = Package(
         .library(name: "PharosProto", targets: ["PharosProto"]),
         .library(name: "PharosSpec", targets: ["PharosSpec"]),
         .library(name: "PharosTLS", targets: ["PharosTLS"]),
+        /// Test-only helpers (a throwaway CA) for the tests of every package; never linked by a product binary.
+        .library(name: "PharosTestSupport", targets: ["PharosTestSupport"]),
         .executable(name: "pharos-spec-bench", targets: ["PharosSpecBench"]),
     ],
     dependencies: [
@@ -38,7 +40,15 @@ let package = Package(
         .target(name: "PharosTLS", dependencies: [
             "PharosSpec",
             .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOTLS", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "X509", package: "swift-certificates"),
+            .product(name: "SwiftASN1", package: "swift-asn1"),
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
+        .target(name: "PharosTestSupport", dependencies: [
+            "PharosSpec", "PharosTLS",
             .product(name: "X509", package: "swift-certificates"),
             .product(name: "SwiftASN1", package: "swift-asn1"),
             .product(name: "Crypto", package: "swift-crypto"),
@@ -47,7 +57,7 @@ let package = Package(
         .testTarget(name: "PharosSpecTests", dependencies: ["PharosSpec"], resources: [.copy("Vectors")]),
         .testTarget(name: "PharosProtoTests", dependencies: ["PharosProto"]),
         .testTarget(name: "PharosTLSTests", dependencies: [
-            "PharosTLS",
+            "PharosTLS", "PharosTestSupport",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),

@@ -4,6 +4,7 @@ import NIOPosix
 import NIOSSL
 import PharosSpec
 import PharosTLS
+import PharosTestSupport
 import Synchronization
 import Testing
 import X509
