@@ -1,13 +1,88 @@
 import ArgumentParser
+import Foundation
+import Logging
 import NodeAgent
 
 @main
-struct NodeCommand: ParsableCommand {
+struct NodeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "node",
-        abstract: "PharosVPN node: the VPN node agent: an mTLS NodeControl server driving AmneziaWG/WireGuard and XRay.",
+        abstract: "PharosVPN node agent: an mTLS NodeControl server driving a userspace AmneziaWG/WireGuard data plane.",
         version: NodeAgentVersion.line,
-        subcommands: [VersionCommand.self])
+        subcommands: [GenCSRCommand.self, RunCommand.self, StatusCommand.self, VersionCommand.self])
+}
+
+struct ConfigDirOption: ParsableArguments {
+    @Option(name: .customLong("config-dir"), help: "Holds node.key, node.crt, ca.crt, node.yaml and the node's state.")
+    var directory = NodePaths.defaultDirectory
+
+    var paths: NodePaths { NodePaths(directory: directory) }
+}
+
+struct GenCSRCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gen-csr",
+        abstract: "Create the node key once (0600) and print a PKCS#10 CSR for `cox nodes enroll`. Idempotent.")
+
+    @OptionGroup var options: ConfigDirOption
+
+    func run() throws {
+        print(try NodeCSR.generate(paths: options.paths), terminator: "")
+    }
+}
+
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run", abstract: "Restore the data plane from disk and serve NodeControl over mTLS.")
+
+    @OptionGroup var options: ConfigDirOption
+
+    func run() async throws {
+        let paths = options.paths
+        let config = try NodeConfig.load(path: paths.config)
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = Logger.Level(rawValue: config.logLevel) ?? .info
+            return handler
+        }
+        let logger = Logger(label: "pharos.node")
+        let task = Task { try await NodeRunner.run(paths: paths, config: config, agentVersion: NodeAgentVersion.line, logger: logger) }
+        let signals = [SIGTERM, SIGINT].map { signo -> any DispatchSourceSignal in
+            signal(signo, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: signo)
+            source.setEventHandler {
+                logger.info("stopping", metadata: ["signal": "\(signo)"])
+                task.cancel()
+            }
+            source.resume()
+            return source
+        }
+        defer { signals.forEach { $0.cancel() } }
+        try await task.value
+    }
+}
+
+struct StatusCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status", abstract: "Show what this node has applied, from its local state; no controller needed.")
+
+    @OptionGroup var options: ConfigDirOption
+
+    func run() throws {
+        let paths = options.paths
+        let state = try NodeState.load(from: paths.state)
+        let identity = FileManager.default.fileExists(atPath: paths.amneziaWGIdentity)
+            ? try AmneziaWGIdentity.loadOrCreate(at: paths.amneziaWGIdentity) : nil
+        print("config dir:        \(paths.directory)")
+        print("certificate:       \(FileManager.default.fileExists(atPath: paths.certificate) ? paths.certificate : "missing (enroll with cox nodes enroll)")")
+        print("amneziawg key:     \(identity?.publicKey ?? "not generated yet (created at first run)")")
+        print("applied revision:  \(state.amneziaWGRevision)")
+        print("peers:             \(state.amneziaWGPeers.count)")
+        for peer in state.amneziaWGPeers.prefix(50) {
+            print("  \(peer.id.isEmpty ? "-" : peer.id)  \(peer.publicKey)  \(peer.allowedIPs.joined(separator: ","))")
+        }
+        if state.amneziaWGPeers.count > 50 { print("  … \(state.amneziaWGPeers.count - 50) more") }
+    }
 }
 
 struct VersionCommand: ParsableCommand {

@@ -10,6 +10,7 @@ import NodeAgent
 
     @Test func versionIsASubcommand() throws {
         #expect(try NodeCommand.parseAsRoot(["version"]) is VersionCommand)
+        #expect(try NodeCommand.parseAsRoot(["gen-csr", "--config-dir", "/tmp/x"]) is GenCSRCommand)
     }
 
     @Test func unknownSubcommandsAreRefused() {

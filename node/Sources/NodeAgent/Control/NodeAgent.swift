@@ -1,0 +1,210 @@
+import Foundation
+import Logging
+import PharosProto
+import SwiftProtobuf
+
+/// The node's state machine: what the controller pushed, applied to the data plane
+/// and persisted before the answer goes back. Every mutation is serialized here.
+public actor NodeAgentCore {
+    public enum Failure: Error, Equatable, CustomStringConvertible {
+        case staleRevision(pushed: Int64, applied: Int64)
+        case invalidConfig(String)
+        case unsupportedProtocol(String)
+        case dataPlane(String)
+
+        public var description: String {
+            switch self {
+            case .staleRevision(let pushed, let applied):
+                "revision \(pushed) is older than the applied revision \(applied); refusing to go back"
+            case .invalidConfig(let reason): "invalid config: \(reason)"
+            case .unsupportedProtocol(let reason): reason
+            case .dataPlane(let reason): "data plane: \(reason)"
+            }
+        }
+    }
+
+    public nonisolated let dataPlane: any DataPlane
+    public nonisolated let identity: AmneziaWGIdentity
+    private let statePath: String
+    private let logger: Logger
+    private let started = Date()
+    public private(set) var state: NodeState
+
+    public init(dataPlane: any DataPlane, identity: AmneziaWGIdentity, statePath: String, logger: Logger) throws {
+        self.dataPlane = dataPlane
+        self.identity = identity
+        self.statePath = statePath
+        self.logger = logger
+        self.state = try NodeState.load(from: statePath)
+    }
+
+    /// Cold start: bring the data plane up with every persisted peer, before the
+    /// control port opens.
+    public func restore() async throws {
+        try await dataPlane.start(identity: identity, peers: state.amneziaWGPeers)
+        logger.info("restored from disk", metadata: ["revision": "\(state.amneziaWGRevision)", "peers": "\(state.amneziaWGPeers.count)"])
+    }
+
+    /// PushConfig: lower revision refused, equal a no-op, higher applied atomically.
+    public func pushConfig(_ request: Pharos_Node_V1_PushConfigRequest) async throws(Failure) -> Pharos_Node_V1_PushConfigResponse {
+        guard request.protocol == .amneziawg else {
+            throw .unsupportedProtocol(request.protocol == .xrayReality
+                ? "XRay/REALITY is not built into this node agent yet" : "protocol \(request.protocol) is not supported")
+        }
+        let config: Pharos_Node_V1_AmneziaWGConfig
+        do { config = try Pharos_Node_V1_AmneziaWGConfig(serializedBytes: request.config) } catch {
+            throw .invalidConfig("config is not a serialized AmneziaWGConfig: \(error)")
+        }
+        var response = Pharos_Node_V1_PushConfigResponse()
+        if request.revision < state.amneziaWGRevision {
+            throw .staleRevision(pushed: request.revision, applied: state.amneziaWGRevision)
+        }
+        if request.revision == state.amneziaWGRevision {
+            response.appliedRevision = state.amneziaWGRevision
+            response.reloaded = false
+            return response
+        }
+        let peers = try validate(config.peers)
+        var next = state
+        next.amneziaWGRevision = request.revision
+        next.amneziaWGPeers = peers
+        do {
+            try await dataPlane.replacePeers(peers, previous: state.amneziaWGPeers)
+        } catch {
+            throw .dataPlane("\(error)")
+        }
+        try persist(next)
+        logger.info("applied config", metadata: ["revision": "\(request.revision)", "peers": "\(peers.count)"])
+        response.appliedRevision = request.revision
+        response.reloaded = true
+        return response
+    }
+
+    /// AddPeer is an upsert by public key.
+    public func addPeer(_ peer: Pharos_Node_V1_Peer) async throws(Failure) -> Pharos_Node_V1_PeerResponse {
+        guard peer.protocol == .amneziawg || peer.protocol == .unspecified else {
+            throw .unsupportedProtocol("XRay/REALITY peers are not built into this node agent yet")
+        }
+        let spec = try validate([peer])[0]
+        var next = state
+        let previous = next.amneziaWGPeers.first { $0.publicKey == spec.publicKey }
+        next.amneziaWGPeers.removeAll { $0.publicKey == spec.publicKey }
+        next.amneziaWGPeers.append(spec)
+        do { try await dataPlane.upsertPeer(spec, previous: previous) } catch { throw .dataPlane("\(error)") }
+        try persist(next)
+        var response = Pharos_Node_V1_PeerResponse()
+        response.peerID = peer.id
+        response.applied = true
+        return response
+    }
+
+    /// RemovePeer answers applied whether or not the peer existed.
+    public func removePeer(_ request: Pharos_Node_V1_RemovePeerRequest) async throws(Failure) -> Pharos_Node_V1_PeerResponse {
+        var response = Pharos_Node_V1_PeerResponse()
+        response.applied = true
+        guard let existing = state.amneziaWGPeers.first(where: { $0.publicKey == request.publicKey }) else { return response }
+        var next = state
+        next.amneziaWGPeers.removeAll { $0.publicKey == request.publicKey }
+        do { try await dataPlane.removePeer(existing) } catch { throw .dataPlane("\(error)") }
+        try persist(next)
+        response.peerID = existing.id
+        return response
+    }
+
+    public func listPeers(_ request: Pharos_Node_V1_ListPeersRequest) async -> Pharos_Node_V1_ListPeersResponse {
+        var response = Pharos_Node_V1_ListPeersResponse()
+        guard request.protocol == .unspecified || request.protocol == .amneziawg else { return response }
+        let runtime = (try? await dataPlane.status())?.peers ?? []
+        let byKey = Dictionary(runtime.map { ($0.publicKeyHex, $0) }, uniquingKeysWith: { a, _ in a })
+        response.peers = state.amneziaWGPeers.map { spec in
+            var ps = Pharos_Node_V1_PeerState()
+            ps.peer = spec.proto
+            if let hex = WireGuardKey.hex(fromBase64: spec.publicKey), let live = byKey[hex] {
+                ps.rxBytes = live.rxBytes
+                ps.txBytes = live.txBytes
+                if live.lastHandshakeSeconds > 0 { ps.lastHandshake = Google_Protobuf_Timestamp(seconds: live.lastHandshakeSeconds) }
+                ps.peer.endpoints = live.endpoint.isEmpty ? [] : [live.endpoint]
+            }
+            return ps
+        }
+        return response
+    }
+
+    public func metrics() async -> Pharos_Node_V1_GetMetricsResponse {
+        let peers = await listPeers(Pharos_Node_V1_ListPeersRequest()).peers
+        var response = Pharos_Node_V1_GetMetricsResponse()
+        response.peers = peers
+        response.totalRxBytes = peers.reduce(0) { $0 + $1.rxBytes }
+        response.totalTxBytes = peers.reduce(0) { $0 + $1.txBytes }
+        return response
+    }
+
+    public func status(agentVersion: String) async -> Pharos_Node_V1_GetStatusResponse {
+        var response = Pharos_Node_V1_GetStatusResponse()
+        response.agentVersion = agentVersion
+        response.uptimeSeconds = Int64(Date().timeIntervalSince(started))
+        response.appliedRevision = state.amneziaWGRevision
+        var service = Pharos_Node_V1_ServiceStatus()
+        service.protocol = .amneziawg
+        service.peerCount = UInt32(state.amneziaWGPeers.count)
+        service.newestHandshakeAgeSeconds = -1
+        do {
+            let plane = try await dataPlane.status()
+            service.running = plane.running
+            service.listening = plane.listening
+            service.detail = plane.detail
+            let now = Int64(Date().timeIntervalSince1970)
+            let handshakes = plane.peers.map(\.lastHandshakeSeconds).filter { $0 > 0 }
+            if let newest = handshakes.max() { service.newestHandshakeAgeSeconds = max(0, now - newest) }
+            service.handshakingPeers = UInt32(handshakes.filter { now - $0 < 180 }.count)
+        } catch {
+            service.detail = "status unavailable: \(error)"
+        }
+        response.services = [service]
+        var info = Pharos_Node_V1_AmneziaWGInfo()
+        info.publicKey = identity.publicKey
+        if dataPlane.speaksObfuscation {
+            let o = identity.obfuscation
+            var obfuscation = Pharos_Node_V1_AmneziaWGObfuscation()
+            (obfuscation.jc, obfuscation.jmin, obfuscation.jmax) = (o.jc, o.jmin, o.jmax)
+            (obfuscation.s1, obfuscation.s2, obfuscation.s3, obfuscation.s4) = (o.s1, o.s2, o.s3, o.s4)
+            (obfuscation.h1, obfuscation.h2, obfuscation.h3, obfuscation.h4) = (o.h1, o.h2, o.h3, o.h4)
+            info.obfuscation = obfuscation
+        }
+        response.amneziawg = info
+        return response
+    }
+
+    /// RestartService: stop the daemon and bring it back with the persisted peers.
+    public func restart(_ request: Pharos_Node_V1_RestartServiceRequest) async throws(Failure) -> Pharos_Node_V1_RestartServiceResponse {
+        guard request.protocol == .amneziawg else { throw .unsupportedProtocol("only AmneziaWG can be restarted on this node") }
+        await dataPlane.stop()
+        do { try await dataPlane.start(identity: identity, peers: state.amneziaWGPeers) } catch { throw .dataPlane("\(error)") }
+        var response = Pharos_Node_V1_RestartServiceResponse()
+        response.restarted = true
+        return response
+    }
+
+    private func validate(_ peers: [Pharos_Node_V1_Peer]) throws(Failure) -> [PeerSpec] {
+        var specs: [PeerSpec] = []
+        var seen = Set<String>()
+        for peer in peers {
+            let spec: PeerSpec
+            do { spec = try PeerSpec(validating: peer) } catch { throw .invalidConfig(error.description) }
+            guard seen.insert(spec.publicKey).inserted else {
+                throw .invalidConfig("public key of peer \"\(peer.id)\" appears twice")
+            }
+            specs.append(spec)
+        }
+        return specs
+    }
+
+    /// Memory follows the data plane even when the disk fails, and the caller hears of it.
+    private func persist(_ next: NodeState) throws(Failure) {
+        state = next
+        do { try next.save(to: statePath) } catch {
+            logger.error("could not persist node state", metadata: ["error": "\(error)"])
+            throw .dataPlane("applied to the data plane but not persisted (a restart would lose it): \(error)")
+        }
+    }
+}

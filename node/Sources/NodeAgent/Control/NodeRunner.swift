@@ -1,0 +1,44 @@
+import Foundation
+import Logging
+
+/// `node run`: the composition root. Loads identity and state, restores the data
+/// plane from disk, then opens the control port and tells systemd it is ready.
+public enum NodeRunner {
+    public static func makeDataPlane(config: NodeConfig, logger: Logger) -> any DataPlane {
+        switch config.backend {
+        case .amneziawgGo, .wireguardGo: UserspaceWireGuard(config: config, logger: logger)
+        case .memory: InMemoryDataPlane()
+        }
+    }
+
+    public static func run(paths: NodePaths, config: NodeConfig, agentVersion: String, logger: Logger,
+                           ready: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
+        let identity = try AmneziaWGIdentity.loadOrCreate(at: paths.amneziaWGIdentity)
+        let dataPlane = makeDataPlane(config: config, logger: logger)
+        if config.backend == .memory { logger.warning("in-memory data plane: a benchmark tool, no traffic is carried") }
+        let core = try NodeAgentCore(dataPlane: dataPlane, identity: identity, statePath: paths.state, logger: logger)
+        try await core.restore()
+        let service = NodeControlService(core: core, agentVersion: agentVersion, logger: logger)
+        let server = ControlServer(paths: paths, config: config, logger: logger)
+        do {
+            try await withThrowingDiscardingTaskGroup { group in
+                group.addTask {
+                    try await server.serve(service: service) { port in
+                        SystemdNotify.send("READY=1\nSTATUS=serving on port \(port)")
+                        ready(port)
+                    }
+                }
+                if let interval = SystemdNotify.watchdogInterval() {
+                    group.addTask {
+                        while !Task.isCancelled {
+                            if (try? await dataPlane.status().running) == true { SystemdNotify.send("WATCHDOG=1") }
+                            try await Task.sleep(for: interval)
+                        }
+                    }
+                }
+            }
+        } catch is CancellationError {}
+        SystemdNotify.send("STOPPING=1")
+        await dataPlane.stop()
+    }
+}

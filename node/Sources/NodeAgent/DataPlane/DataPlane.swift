@@ -1,0 +1,34 @@
+/// What the node agent needs from a data plane. `UserspaceWireGuard` is the real
+/// one; `InMemoryDataPlane` exists only for the controller's scale benchmarks.
+public protocol DataPlane: Sendable {
+    /// e.g. "amneziawg-go", "wireguard-go", "memory (benchmark only)".
+    var name: String { get }
+    /// Whether the obfuscation set is applied (plain WireGuard cannot speak it).
+    var speaksObfuscation: Bool { get }
+
+    /// Brings the interface up with the node identity and exactly `peers`.
+    func start(identity: AmneziaWGIdentity, peers: [PeerSpec]) async throws
+    /// Atomically replaces the whole peer set.
+    func replacePeers(_ peers: [PeerSpec], previous: [PeerSpec]) async throws
+    /// Adds or updates one peer.
+    func upsertPeer(_ peer: PeerSpec, previous: PeerSpec?) async throws
+    func removePeer(_ peer: PeerSpec) async throws
+    func status() async throws -> DataPlaneStatus
+    func stop() async
+}
+
+public struct DataPlaneStatus: Sendable, Equatable {
+    public var running: Bool
+    public var listening: Bool
+    public var listenPort: Int
+    public var peers: [UAPI.PeerStatus]
+    public var detail: String
+
+    public init(running: Bool, listening: Bool, listenPort: Int, peers: [UAPI.PeerStatus], detail: String) {
+        self.running = running
+        self.listening = listening
+        self.listenPort = listenPort
+        self.peers = peers
+        self.detail = detail
+    }
+}

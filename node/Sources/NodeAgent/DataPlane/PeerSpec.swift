@@ -1,0 +1,86 @@
+import Foundation
+import PharosProto
+import PharosSpec
+
+/// One AmneziaWG/WireGuard peer as the data plane applies it, validated.
+public struct PeerSpec: Sendable, Equatable, Codable {
+    public var id: String
+    /// Base64, 32 bytes.
+    public var publicKey: String
+    /// Base64, 32 bytes, or empty.
+    public var presharedKey: String
+    public var allowedIPs: [String]
+
+    public init(id: String, publicKey: String, presharedKey: String = "", allowedIPs: [String]) {
+        self.id = id
+        self.publicKey = publicKey
+        self.presharedKey = presharedKey
+        self.allowedIPs = allowedIPs
+    }
+
+    /// Validates a pushed peer; nothing is applied unless every peer of a push passes.
+    public init(validating peer: Pharos_Node_V1_Peer) throws(PeerValidationError) {
+        guard WireGuardKey.hex(fromBase64: peer.publicKey) != nil else {
+            throw .invalid(peer: peer.id, field: "public_key", reason: "must be a base64 32-byte key")
+        }
+        if !peer.presharedKey.isEmpty, WireGuardKey.hex(fromBase64: peer.presharedKey) == nil {
+            throw .invalid(peer: peer.id, field: "preshared_key", reason: "must be a base64 32-byte key")
+        }
+        for cidr in peer.allowedIps where !CIDR.isValid(cidr) {
+            throw .invalid(peer: peer.id, field: "allowed_ips", reason: "\"\(cidr)\" is not an IPv4 or IPv6 CIDR")
+        }
+        self.init(id: peer.id, publicKey: peer.publicKey, presharedKey: peer.presharedKey, allowedIPs: peer.allowedIps)
+    }
+
+    public var proto: Pharos_Node_V1_Peer {
+        var p = Pharos_Node_V1_Peer()
+        p.id = id
+        p.protocol = .amneziawg
+        p.publicKey = publicKey
+        p.presharedKey = presharedKey
+        p.allowedIps = allowedIPs
+        return p
+    }
+}
+
+public enum PeerValidationError: Error, Equatable, CustomStringConvertible {
+    case invalid(peer: String, field: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .invalid(let peer, let field, let reason): "peer \"\(peer)\": \(field) \(reason)"
+        }
+    }
+}
+
+public enum WireGuardKey {
+    /// UAPI wants lowercase hex; configs and profiles carry base64.
+    public static func hex(fromBase64 text: String) -> String? {
+        guard let bytes = Base64.decodeStandard(text), bytes.count == 32 else { return nil }
+        return Base64.hex(bytes)
+    }
+
+    public static func base64(fromHex text: String) -> String? {
+        guard text.count == 64 else { return nil }
+        var bytes: [UInt8] = []
+        var index = text.startIndex
+        while index < text.endIndex {
+            let next = text.index(index, offsetBy: 2)
+            guard let b = UInt8(text[index..<next], radix: 16) else { return nil }
+            bytes.append(b)
+            index = next
+        }
+        return Base64.standard(bytes)
+    }
+}
+
+public enum CIDR {
+    public static func isValid(_ text: String) -> Bool {
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 2, let bits = Int(parts[1]), String(bits) == parts[1] else { return false }
+        var v4 = in_addr(), v6 = in6_addr()
+        if inet_pton(AF_INET, String(parts[0]), &v4) == 1 { return (0...32).contains(bits) }
+        if inet_pton(AF_INET6, String(parts[0]), &v6) == 1 { return (0...128).contains(bits) }
+        return false
+    }
+}

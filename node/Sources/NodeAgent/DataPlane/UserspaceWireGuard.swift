@@ -1,0 +1,132 @@
+import Foundation
+import Logging
+import Synchronization
+
+/// A userspace WireGuard daemon (amneziawg-go or wireguard-go) that this agent starts
+/// and supervises itself, configured over UAPI, with address, link and peer routes
+/// set through iproute2.
+public final class UserspaceWireGuard: DataPlane {
+    public let name: String
+    public let speaksObfuscation: Bool
+    private let binary: String
+    private let interface: String
+    private let listenPort: Int
+    private let address: String
+    private let mtu: Int
+    private let socket: UAPISocket
+    private let logger: Logger
+    private let process = Mutex<Process?>(nil)
+    /// True when the daemon was already running at start (the agent restarted, the
+    /// daemon did not): it is configured in place and tunnels never drop.
+    private let adopted = Mutex(false)
+
+    public init(config: NodeConfig, logger: Logger) {
+        self.name = config.backend.rawValue
+        self.speaksObfuscation = config.backend == .amneziawgGo
+        self.binary = config.binaryPath.isEmpty ? config.backend.rawValue : config.binaryPath
+        self.interface = config.interfaceName
+        self.listenPort = config.listenPort
+        self.address = config.address
+        self.mtu = config.mtu
+        self.socket = UAPISocket(path: "\(config.socketDirectory)/\(config.interfaceName).sock")
+        self.logger = logger
+    }
+
+    public func start(identity: AmneziaWGIdentity, peers: [PeerSpec]) async throws {
+        try await launchDaemon()
+        let request = UAPI.Set(
+            privateKeyHex: WireGuardKey.hex(fromBase64: identity.privateKey), listenPort: listenPort,
+            obfuscation: speaksObfuscation ? identity.obfuscation : nil, replacePeers: true,
+            peers: peers.compactMap(UAPI.Peer.init))
+        try socket.set(request)
+        try Command.run(["ip", "link", "set", "dev", interface, "mtu", String(mtu), "up"])
+        if !address.isEmpty { try Command.run(["ip", "address", "replace", address, "dev", interface]) }
+        try syncRoutes(adding: peers.flatMap(\.allowedIPs), removing: [])
+        logger.info("data plane up", metadata: ["backend": "\(name)", "interface": "\(interface)", "peers": "\(peers.count)"])
+    }
+
+    public func replacePeers(_ peers: [PeerSpec], previous: [PeerSpec]) async throws {
+        try socket.set(UAPI.Set(replacePeers: true, peers: peers.compactMap(UAPI.Peer.init)))
+        let keep = Set(peers.flatMap(\.allowedIPs))
+        try syncRoutes(adding: Array(keep), removing: previous.flatMap(\.allowedIPs).filter { !keep.contains($0) })
+    }
+
+    public func upsertPeer(_ peer: PeerSpec, previous: PeerSpec?) async throws {
+        guard let uapiPeer = UAPI.Peer(peer) else { return }
+        try socket.set(UAPI.Set(peers: [uapiPeer]))
+        try syncRoutes(adding: peer.allowedIPs, removing: (previous?.allowedIPs ?? []).filter { !peer.allowedIPs.contains($0) })
+    }
+
+    public func removePeer(_ peer: PeerSpec) async throws {
+        guard let pub = WireGuardKey.hex(fromBase64: peer.publicKey) else { return }
+        try socket.set(UAPI.Set(peers: [UAPI.Peer(publicKeyHex: pub, remove: true)]))
+        try syncRoutes(adding: [], removing: peer.allowedIPs)
+    }
+
+    public func status() async throws -> DataPlaneStatus {
+        let running = process.withLock { $0?.isRunning ?? false } || adopted.withLock { $0 }
+        guard running, socket.exists else {
+            return DataPlaneStatus(running: false, listening: false, listenPort: listenPort, peers: [], detail: "\(name) is not running")
+        }
+        let device = try socket.get()
+        return DataPlaneStatus(running: true, listening: device.listenPort != 0, listenPort: device.listenPort,
+                               peers: device.peers, detail: speaksObfuscation ? "\(name) on \(interface)"
+                                   : "\(name) on \(interface): plain WireGuard, obfuscation set not applied")
+    }
+
+    public func stop() async {
+        let running = process.withLock { p -> Process? in
+            defer { p = nil }
+            return p
+        }
+        guard let running, running.isRunning else { return }
+        running.terminate()
+        for _ in 0..<50 where running.isRunning { try? await Task.sleep(for: .milliseconds(100)) }
+        if running.isRunning { kill(running.processIdentifier, SIGKILL) }
+    }
+
+    private func launchDaemon() async throws {
+        await stop()
+        if (try? socket.get()) != nil {
+            adopted.withLock { $0 = true }
+            logger.notice("adopting the \(name) daemon already serving \(interface)")
+            return
+        }
+        adopted.withLock { $0 = false }
+        guard let executable = Command.locate(binary) else {
+            throw DataPlaneError.daemon(reason: "\(binary) not found (set dataplane.binary in node.yaml)")
+        }
+        try? FileManager.default.removeItem(atPath: socket.path)  // a stale socket from a crashed daemon
+        let child = Process()
+        child.executableURL = URL(fileURLWithPath: executable)
+        child.arguments = [interface]
+        // Foreground so we supervise it; wireguard-go otherwise refuses to run beside a kernel module.
+        var environment = ["WG_PROCESS_FOREGROUND": "1", "WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD": "1"]
+        environment["PATH"] = ProcessInfo.processInfo.environment["PATH"]
+        child.environment = environment
+        child.standardInput = FileHandle.nullDevice
+        let logger = self.logger, name = self.name
+        child.terminationHandler = { p in
+            logger.warning("data-plane daemon exited", metadata: ["backend": "\(name)", "status": "\(p.terminationStatus)"])
+        }
+        try child.run()
+        process.withLock { $0 = child }
+        for _ in 0..<100 {
+            if socket.exists { return }
+            guard child.isRunning else { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        await stop()
+        throw DataPlaneError.daemon(reason: "\(executable) \(interface) did not open \(socket.path) within 5 s")
+    }
+
+    /// Peer routes through one `ip -batch` each for removals (best effort) and additions.
+    private func syncRoutes(adding: [String], removing: [String]) throws {
+        func batch(_ verb: String, _ cidrs: Set<String>) -> String {
+            cidrs.sorted().map { "route \(verb) \($0) dev \(interface)" }.joined(separator: "\n") + "\n"
+        }
+        let removals = Set(removing).subtracting(adding)
+        if !removals.isEmpty { _ = try? Command.run(["ip", "-force", "-batch", "-"], input: batch("del", removals)) }
+        if !adding.isEmpty { try Command.run(["ip", "-batch", "-"], input: batch("replace", Set(adding))) }
+    }
+}

@@ -1,0 +1,129 @@
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import PharosProto
+import PharosSpec
+import PharosTestSupport
+import Synchronization
+import Testing
+@testable import NodeAgent
+
+/// A controller's view: real gRPC over real mTLS on loopback to `node run`'s control
+/// server, with the in-memory data plane behind it.
+@Suite struct ControlPlaneTests {
+    struct Node {
+        let pki: TestPKI
+        let dir: String
+        let port: Int
+        let task: Task<Void, any Error>
+
+        func stop() async {
+            task.cancel()
+            _ = await task.result
+            try? FileManager.default.removeItem(atPath: dir)
+        }
+    }
+
+    /// Runs `body` against a fresh node and always stops it and removes its directory.
+    static func withNode(_ body: (Node) async throws -> Void) async throws {
+        let node = try await startNode()
+        do {
+            try await body(node)
+        } catch {
+            await node.stop()
+            throw error
+        }
+        await node.stop()
+    }
+
+    static func startNode() async throws -> Node {
+        let pki = try TestPKI()
+        let dir = try Support.temporaryDirectory()
+        try pki.leaf(commonName: "node-1", usage: [.serverAuth]).write(to: dir, name: "node")
+        try pki.rootPEM.write(toFile: "\(dir)/ca.crt", atomically: true, encoding: .utf8)
+        var config = NodeConfig()
+        config.listenAddress = "127.0.0.1:0"
+        config.backend = .memory
+        let ports = AsyncStream.makeStream(of: Int.self)
+        let task = Task {
+            try await NodeRunner.run(paths: NodePaths(directory: dir), config: config, agentVersion: "node test",
+                                     logger: Support.logger, ready: { ports.continuation.yield($0) })
+        }
+        var iterator = ports.stream.makeAsyncIterator()
+        guard let port = await iterator.next() else { throw CancellationError() }
+        return Node(pki: pki, dir: dir, port: port, task: task)
+    }
+
+    static func withController<T: Sendable>(_ node: Node, leaf: TestPKI.Leaf?, address: String = "127.0.0.1",
+                                            _ body: (Pharos_Node_V1_NodeControl.Client<HTTP2ClientTransport.Posix>) async throws -> T) async throws -> T {
+        let chain = PEM.decodeAll(type: "CERTIFICATE", from: leaf?.certificatePEM ?? "").map { TLSConfig.CertificateSource.bytes($0, format: .der) }
+        let security: HTTP2ClientTransport.Posix.TransportSecurity
+        let roots = TLSConfig.TrustRootsSource.certificates([.bytes(Array(try node.pki.rootPEM.utf8), format: .pem)])
+        if let leaf {
+            security = .mTLS(certificateChain: chain, privateKey: .bytes(Array(leaf.keyPEM.utf8), format: .pem)) {
+                $0.trustRoots = roots
+                $0.serverCertificateVerification = .fullVerification
+            }
+        } else {
+            security = .tls { $0.trustRoots = roots }
+        }
+        return try await withGRPCClient(transport: .http2NIOPosix(target: .ipv4(address: address, port: node.port),
+                                                                  transportSecurity: security)) { client in
+            try await body(Pharos_Node_V1_NodeControl.Client(wrapping: client))
+        }
+    }
+
+    @Test func controllerDrivesTheNodeOverMutualTLS() async throws {
+        try await Self.withNode { node in
+            let controller = try node.pki.leaf(commonName: "coxswain", usage: [.clientAuth])
+            try await Self.withController(node, leaf: controller) { nodeControl in
+                let status = try await nodeControl.getStatus(Pharos_Node_V1_GetStatusRequest())
+                #expect(status.agentVersion == "node test")
+                #expect(status.amneziawg.publicKey.count == 44)
+                #expect(status.services.first?.detail.contains("benchmark") == true, "the in-memory plane must say what it is")
+
+                let push = try NodeAgentCoreTests.push(7, [NodeAgentCoreTests.peer("dev-1", ip: "10.86.0.2/32")])
+                #expect(try await nodeControl.pushConfig(push).appliedRevision == 7)
+                let stale = try NodeAgentCoreTests.push(6, [])
+                let error = await #expect(throws: RPCError.self) { _ = try await nodeControl.pushConfig(stale) }
+                #expect(error?.code == .failedPrecondition)
+
+                var add = Pharos_Node_V1_AddPeerRequest()
+                add.peer = NodeAgentCoreTests.peer("dev-2", ip: "10.86.0.3/32")
+                #expect(try await nodeControl.addPeer(add).peerID == "dev-2")
+                #expect(try await nodeControl.listPeers(Pharos_Node_V1_ListPeersRequest()).peers.map(\.peer.id).sorted() == ["dev-1", "dev-2"])
+
+                let unimplemented = await #expect(throws: RPCError.self) {
+                    _ = try await nodeControl.configureInnerLink(Pharos_Node_V1_ConfigureInnerLinkRequest())
+                }
+                #expect(unimplemented?.code == .unimplemented)
+            }
+        }
+    }
+
+    @Test func everyOtherCallerDiesAtTheHandshake() async throws {
+        try await Self.withNode { node in
+            let callers: [(String, TestPKI.Leaf?)] = [
+                ("no certificate", nil),
+                ("foreign CA", try TestPKI(name: "Elsewhere").leaf(commonName: "coxswain", usage: [.clientAuth])),
+                ("Device CA", try node.pki.leaf(commonName: "laptop", organization: "PharosVPN Device", usage: [.clientAuth], issuer: .device)),
+                ("expired", try node.pki.leaf(commonName: "coxswain", usage: [.clientAuth], notValidBefore: Date() - 7200, notValidAfter: Date() - 3600)),
+                ("wrong EKU", try node.pki.leaf(commonName: "coxswain", usage: [.serverAuth])),
+            ]
+            for (name, leaf) in callers {
+                await #expect(throws: (any Error).self, "\(name) was let in") {
+                    try await Self.withController(node, leaf: leaf) { nodeControl in
+                        var options = CallOptions.defaults
+                        options.timeout = .seconds(5)
+                        _ = try await nodeControl.getStatus(Pharos_Node_V1_GetStatusRequest(), options: options)
+                    }
+                }
+            }
+            // The node still serves its controller afterwards.
+            let status = try await Self.withController(node, leaf: try node.pki.leaf(commonName: "coxswain", usage: [.clientAuth])) {
+                try await $0.getStatus(Pharos_Node_V1_GetStatusRequest())
+            }
+            #expect(status.agentVersion == "node test")
+        }
+    }
+}

@@ -1,0 +1,162 @@
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import PharosProto
+import PharosTestSupport
+import Testing
+@testable import NodeAgent
+
+/// Real parts: `node run` (the built binary) in its own network namespace driving
+/// Debian's wireguard-go, a controller pushing over real mTLS gRPC, and a second
+/// wireguard-go in a client namespace that handshakes through the node and pings
+/// across; then the node crashes and comes back from disk with no controller.
+@Suite(.serialized) struct DataPlaneIntegrationTests {
+    static let missing: String? = {
+        if geteuid() != 0 { return "needs root (network namespaces, TUN devices)" }
+        for tool in ["wireguard-go", "wg", "ip", "ping"] where Command.locate(tool) == nil {
+            return "needs \(tool) (apt-get install wireguard-go wireguard-tools iproute2 iputils-ping)"
+        }
+        return nil
+    }()
+
+    static var nodeBinary: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent(".build/debug/node").path
+    }
+
+    @Test(.enabled(if: missing == nil, "skipped: \(missing ?? "")"))
+    func clientPingsThroughTheNodeAndAgainAfterTheNodeCrashes() async throws {
+        let s = String(UUID().uuidString.prefix(4)).lowercased()
+        let nsNode = "phn-\(s)", nsClient = "phc-\(s)"
+        let ifNode = "phwn\(s)", ifClient = "phwc\(s)"
+        let dir = try Support.temporaryDirectory()
+        var processes: [Process] = []
+        defer {
+            for p in processes where p.isRunning { kill(p.processIdentifier, SIGKILL) }
+            _ = try? Command.run(["pkill", "-KILL", "-f", "wireguard-go phw[nc]\(s)"])
+            _ = try? Command.run(["ip", "netns", "del", nsNode])
+            _ = try? Command.run(["ip", "netns", "del", nsClient])
+            _ = try? Command.run(["ip", "link", "del", "phr\(s)"])
+            for iface in [ifNode, ifClient] { try? FileManager.default.removeItem(atPath: "/var/run/wireguard/\(iface).sock") }
+            try? FileManager.default.removeItem(atPath: dir)
+        }
+
+        // Topology: root ⟷ node (control, 198.51.100.0/30); node ⟷ client (data plane, 192.0.2.0/30).
+        for command in [
+            ["ip", "netns", "add", nsNode], ["ip", "netns", "add", nsClient],
+            ["ip", "link", "add", "phr\(s)", "type", "veth", "peer", "name", "phrn\(s)", "netns", nsNode],
+            ["ip", "address", "add", "198.51.100.1/30", "dev", "phr\(s)"], ["ip", "link", "set", "phr\(s)", "up"],
+            ["ip", "-n", nsNode, "address", "add", "198.51.100.2/30", "dev", "phrn\(s)"], ["ip", "-n", nsNode, "link", "set", "phrn\(s)", "up"],
+            ["ip", "-n", nsNode, "link", "add", "phd\(s)", "type", "veth", "peer", "name", "phdc\(s)", "netns", nsClient],
+            ["ip", "-n", nsNode, "address", "add", "192.0.2.1/30", "dev", "phd\(s)"], ["ip", "-n", nsNode, "link", "set", "phd\(s)", "up"],
+            ["ip", "-n", nsClient, "address", "add", "192.0.2.2/30", "dev", "phdc\(s)"], ["ip", "-n", nsClient, "link", "set", "phdc\(s)", "up"],
+            ["ip", "-n", nsNode, "link", "set", "lo", "up"], ["ip", "-n", nsClient, "link", "set", "lo", "up"],
+        ] { try Command.run(command) }
+
+        // The node's config dir, as `cox nodes enroll` and the operator would leave it.
+        let pki = try TestPKI()
+        try pki.leaf(commonName: "node-a", usage: [.serverAuth], ipAddresses: [[198, 51, 100, 2]]).write(to: dir, name: "node")
+        try pki.rootPEM.write(toFile: "\(dir)/ca.crt", atomically: true, encoding: .utf8)
+        try """
+            control:
+              listen_addr: 198.51.100.2:8444
+            dataplane:
+              backend: wireguard-go
+              interface: \(ifNode)
+              listen_port: 51820
+              address: 10.99.0.1/24
+            """.write(toFile: "\(dir)/node.yaml", atomically: true, encoding: .utf8)
+
+        func startNode() throws -> Process {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: Command.locate("ip")!)
+            p.arguments = ["netns", "exec", nsNode, Self.nodeBinary, "run", "--config-dir", dir]
+            try p.run()
+            processes.append(p)
+            return p
+        }
+        let controllerLeaf = try pki.leaf(commonName: "coxswain", usage: [.clientAuth])
+        func control<T: Sendable>(_ body: (Pharos_Node_V1_NodeControl.Client<HTTP2ClientTransport.Posix>) async throws -> T) async throws -> T {
+            var lastError: (any Error)?
+            for _ in 0..<40 {
+                do {
+                    let node = ControlPlaneTests.Node(pki: pki, dir: dir, port: 8444, task: Task {})
+                    return try await ControlPlaneTests.withController(node, leaf: controllerLeaf, address: "198.51.100.2") { client in
+                        var options = CallOptions.defaults
+                        options.timeout = .seconds(2)
+                        _ = try await client.getStatus(Pharos_Node_V1_GetStatusRequest(), options: options)
+                        return try await body(client)
+                    }
+                } catch {
+                    lastError = error
+                    try await Task.sleep(for: .milliseconds(250))
+                }
+            }
+            throw lastError!
+        }
+
+        var node = try startNode()
+        let nodeStatus = try await control { try await $0.getStatus(Pharos_Node_V1_GetStatusRequest()) }
+        #expect(nodeStatus.services.first?.running == true)
+        #expect(nodeStatus.services.first?.detail.contains("obfuscation set not applied") == true)
+
+        // The client: its own wireguard-go in its own namespace.
+        let clientKey = Support.key()
+        let clientPublic = try Command.run(["wg", "pubkey"], input: clientKey + "\n").trimmingCharacters(in: .whitespacesAndNewlines)
+        let client = Process()
+        client.executableURL = URL(fileURLWithPath: Command.locate("ip")!)
+        client.arguments = ["netns", "exec", nsClient, Command.locate("wireguard-go")!, ifClient]
+        client.environment = ["WG_PROCESS_FOREGROUND": "1", "WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD": "1"]
+        try client.run()
+        processes.append(client)
+        for _ in 0..<100 where !FileManager.default.fileExists(atPath: "/var/run/wireguard/\(ifClient).sock") {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        try clientKey.write(toFile: "\(dir)/client.key", atomically: true, encoding: .utf8)
+        try Command.run(["wg", "set", ifClient, "private-key", "\(dir)/client.key", "peer", nodeStatus.amneziawg.publicKey,
+                         "endpoint", "192.0.2.1:51820", "allowed-ips", "10.99.0.1/32", "persistent-keepalive", "1"])
+        try Command.run(["ip", "-n", nsClient, "address", "add", "10.99.0.2/32", "dev", ifClient])
+        try Command.run(["ip", "-n", nsClient, "link", "set", ifClient, "up"])
+        try Command.run(["ip", "-n", nsClient, "route", "add", "10.99.0.1/32", "dev", ifClient])
+
+        // The controller pushes the client as a peer.
+        let applied = try await control {
+            try await $0.pushConfig(NodeAgentCoreTests.push(1, [NodeAgentCoreTests.peer("dev-1", key: clientPublic, ip: "10.99.0.2/32")]))
+        }
+        #expect(applied.appliedRevision == 1)
+        #expect(try Command.run(["wg", "show", ifNode, "peers"]).contains(clientPublic), "wg does not see the pushed peer")
+        // The client's first initiation reached the node before the push; WireGuard retries every 5 s.
+        func pingsWithin(seconds: Int) -> Bool {
+            for _ in 0..<seconds {
+                if (try? Command.run(["ip", "netns", "exec", nsClient, "ping", "-c", "1", "-W", "1", "10.99.0.1"])) != nil { return true }
+            }
+            return false
+        }
+        if !pingsWithin(seconds: 15) {
+            for command in [["wg", "show", ifNode], ["wg", "show", ifClient], ["ip", "-n", nsNode, "address"], ["ip", "-n", nsNode, "route"],
+                            ["ip", "-n", nsClient, "address"], ["ip", "-n", nsClient, "route"]] {
+                print("$ \(command.joined(separator: " "))\n" + ((try? Command.run(command)) ?? "failed"))
+            }
+            Issue.record("no ping across the tunnel within 15 s")
+            return
+        }
+
+        // Crash: the agent and its daemon die; the tunnel is gone.
+        kill(node.processIdentifier, SIGKILL)
+        node.waitUntilExit()
+        _ = try? Command.run(["pkill", "-KILL", "-f", "wireguard-go \(ifNode)"])
+        for _ in 0..<40 where (try? Command.run(["ip", "-n", nsNode, "link", "show", ifNode])) != nil {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(throws: DataPlaneError.self, "the tunnel should be down while the node is dead") {
+            try Command.run(["ip", "netns", "exec", nsClient, "ping", "-c", "1", "-W", "1", "10.99.0.1"])
+        }
+
+        // Restart with no controller: peers come back from disk.
+        node = try startNode()
+        #expect(pingsWithin(seconds: 20), "the restarted node did not restore its peer from disk")
+        #expect(try Command.run(["wg", "show", ifNode, "peers"]).contains(clientPublic))
+        node.terminate()
+        node.waitUntilExit()
+    }
+}

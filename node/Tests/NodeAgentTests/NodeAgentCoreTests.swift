@@ -1,0 +1,119 @@
+import Foundation
+import PharosProto
+import SwiftProtobuf
+import Testing
+@testable import NodeAgent
+
+/// The agent's semantics, over the in-memory data plane (a unit test of one type).
+@Suite final class NodeAgentCoreTests {
+    let dir: String
+    let core: NodeAgentCore
+
+    init() throws {
+        dir = try Support.temporaryDirectory()
+        core = try NodeAgentCore(dataPlane: InMemoryDataPlane(), identity: .generate(), statePath: "\(dir)/state.json", logger: Support.logger)
+    }
+
+    deinit {
+        try? FileManager.default.removeItem(atPath: dir)
+    }
+
+    static func peer(_ id: String, key: String = Support.key(), ip: String) -> Pharos_Node_V1_Peer {
+        var p = Pharos_Node_V1_Peer()
+        p.id = id
+        p.protocol = .amneziawg
+        p.publicKey = key
+        p.allowedIps = [ip]
+        return p
+    }
+
+    static func push(_ revision: Int64, _ peers: [Pharos_Node_V1_Peer]) throws -> Pharos_Node_V1_PushConfigRequest {
+        var config = Pharos_Node_V1_AmneziaWGConfig()
+        config.peers = peers
+        var request = Pharos_Node_V1_PushConfigRequest()
+        request.protocol = .amneziawg
+        request.revision = revision
+        request.config = try config.serializedData()
+        return request
+    }
+
+    @Test func revisionFencing() async throws {
+        let a = Self.peer("a", ip: "10.86.0.2/32")
+        #expect(try await core.pushConfig(Self.push(5, [a])).reloaded)
+        let same = try await core.pushConfig(Self.push(5, []))
+        #expect(same.reloaded == false && same.appliedRevision == 5)
+        #expect(await core.state.amneziaWGPeers.map(\.id) == ["a"], "an equal revision must not apply its content")
+        await #expect(throws: NodeAgentCore.Failure.staleRevision(pushed: 4, applied: 5)) {
+            _ = try await core.pushConfig(Self.push(4, []))
+        }
+        #expect(try await core.pushConfig(Self.push(6, [])).appliedRevision == 6)
+        #expect(await core.state.amneziaWGPeers.isEmpty)
+    }
+
+    @Test func invalidPushAppliesNothing() async throws {
+        _ = try await core.pushConfig(Self.push(1, [Self.peer("a", ip: "10.86.0.2/32")]))
+        var bad = Self.peer("b", ip: "10.86.0.3/32")
+        bad.publicKey = "not-a-key"
+        await #expect(throws: NodeAgentCore.Failure.self) {
+            _ = try await core.pushConfig(Self.push(2, [Self.peer("c", ip: "10.86.0.4/32"), bad]))
+        }
+        #expect(await core.state.amneziaWGRevision == 1)
+        #expect(await core.state.amneziaWGPeers.map(\.id) == ["a"])
+    }
+
+    @Test func addPeerUpsertsAndRemovePeerIsIdempotent() async throws {
+        let key = Support.key()
+        _ = try await core.addPeer(Self.peer("a", key: key, ip: "10.86.0.2/32"))
+        let updated = try await core.addPeer(Self.peer("a2", key: key, ip: "10.86.0.9/32"))
+        #expect(updated.applied && updated.peerID == "a2")
+        let peers = await core.state.amneziaWGPeers
+        #expect(peers.count == 1 && peers[0].allowedIPs == ["10.86.0.9/32"])
+
+        var remove = Pharos_Node_V1_RemovePeerRequest()
+        remove.protocol = .amneziawg
+        remove.publicKey = key
+        #expect(try await core.removePeer(remove).applied)
+        #expect(try await core.removePeer(remove).applied, "removing a missing peer still answers applied")
+        #expect(await core.state.amneziaWGPeers.isEmpty)
+    }
+
+    @Test func listPeersFiltersByProtocol() async throws {
+        _ = try await core.addPeer(Self.peer("a", ip: "10.86.0.2/32"))
+        var all = Pharos_Node_V1_ListPeersRequest()
+        #expect(await core.listPeers(all).peers.count == 1)
+        all.protocol = .xrayReality
+        #expect(await core.listPeers(all).peers.isEmpty)
+    }
+
+    @Test func stateSurvivesARestart() async throws {
+        _ = try await core.pushConfig(Self.push(3, [Self.peer("a", ip: "10.86.0.2/32"), Self.peer("b", ip: "10.86.0.3/32")]))
+        #expect(try Support.mode("\(dir)/state.json") == 0o600)
+        let plane = InMemoryDataPlane()
+        let restarted = try NodeAgentCore(dataPlane: plane, identity: .generate(), statePath: "\(dir)/state.json", logger: Support.logger)
+        try await restarted.restore()
+        #expect(await restarted.state.amneziaWGRevision == 3)
+        #expect(try await plane.status().peers.count == 2)
+    }
+
+    @Test func corruptStateRefusesToStart() throws {
+        try "{not json".write(toFile: "\(dir)/state.json", atomically: true, encoding: .utf8)
+        #expect(throws: NodeStateError.self) {
+            _ = try NodeAgentCore(dataPlane: InMemoryDataPlane(), identity: .generate(), statePath: "\(dir)/state.json", logger: Support.logger)
+        }
+    }
+
+    @Test func statusReportsIdentityAndRevision() async throws {
+        _ = try await core.pushConfig(Self.push(2, [Self.peer("a", ip: "10.86.0.2/32")]))
+        let status = await core.status(agentVersion: "node test")
+        #expect(status.appliedRevision == 2)
+        #expect(status.amneziawg.publicKey == core.identity.publicKey)
+        #expect(status.amneziawg.obfuscation.h1 == core.identity.obfuscation.h1)
+        #expect(status.services.first?.peerCount == 1)
+    }
+
+    @Test func xrayIsHonestlyUnimplemented() async throws {
+        var request = try Self.push(1, [])
+        request.protocol = .xrayReality
+        await #expect(throws: NodeAgentCore.Failure.self) { _ = try await core.pushConfig(request) }
+    }
+}
