@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .library(name: "NodeAgent", targets: ["NodeAgent"]),
         .executable(name: "node", targets: ["NodeCLI"]),
+        .executable(name: "node-bench", targets: ["NodeBench"]),
     ],
     dependencies: [
         .package(path: "../protocol-spec"),
@@ -35,6 +36,16 @@ let package = Package(
         .executableTarget(name: "NodeCLI", dependencies: [
             "NodeAgent",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // `make bench`; needs root and wireguard-go for the real data plane.
+        .executableTarget(name: "NodeBench", dependencies: [
+            "NodeAgent",
+            .product(name: "PharosSpec", package: "protocol-spec"),
+            .product(name: "PharosProto", package: "protocol-spec"),
+            .product(name: "PharosTestSupport", package: "protocol-spec"),
+            .product(name: "GRPCCore", package: "grpc-swift-2"),
+            .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "NodeCLITests", dependencies: ["NodeCLI", "NodeAgent", .product(name: "PharosSpec", package: "protocol-spec")]),

@@ -70,7 +70,7 @@ struct StatusCommand: ParsableCommand {
 
     func run() throws {
         let paths = options.paths
-        let state = try NodeState.load(from: paths.state)
+        let state = try NodeStateStore(snapshotPath: paths.state).load()
         let identity = FileManager.default.fileExists(atPath: paths.amneziaWGIdentity)
             ? try AmneziaWGIdentity.loadOrCreate(at: paths.amneziaWGIdentity) : nil
         print("config dir:        \(paths.directory)")

@@ -117,3 +117,46 @@ import Testing
         await #expect(throws: NodeAgentCore.Failure.self) { _ = try await core.pushConfig(request) }
     }
 }
+
+@Suite struct NodeStateStoreTests {
+    @Test func journalReplaysOnTopOfTheSnapshotAndOldGenerationsAreIgnored() throws {
+        let dir = try Support.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = NodeStateStore(snapshotPath: "\(dir)/state.json")
+        var state = NodeState()
+        state.amneziaWGRevision = 4
+        state.amneziaWGPeers = [PeerSpec(id: "a", publicKey: Support.key(), allowedIPs: ["10.0.0.1/32"])]
+        try store.saveSnapshot(&state)
+        let b = PeerSpec(id: "b", publicKey: Support.key(), allowedIPs: ["10.0.0.2/32"])
+        state.apply(.upsert(b, generation: state.generation))
+        try store.append(.upsert(b, generation: state.generation), resulting: &state)
+        try store.append(.remove(publicKey: state.amneziaWGPeers[0].publicKey, generation: state.generation), resulting: &state)
+        // An entry from before the snapshot (a crash between snapshot and journal reset) must not resurrect anything.
+        try store.append(.upsert(PeerSpec(id: "ghost", publicKey: Support.key(), allowedIPs: []), generation: 0), resulting: &state)
+        // A torn last line, as after a crash mid-append.
+        let handle = FileHandle(forWritingAtPath: store.journalPath)!
+        handle.seekToEndOfFile()
+        handle.write(Data(#"{"gen":1,"op":"ups"#.utf8))
+        try handle.close()
+
+        let loaded = try NodeStateStore(snapshotPath: "\(dir)/state.json").load()
+        #expect(loaded.amneziaWGRevision == 4)
+        #expect(loaded.amneziaWGPeers.map(\.id) == ["b"])
+        #expect(try Support.mode(store.journalPath) == 0o600)
+    }
+
+    @Test func compactsIntoASnapshot() throws {
+        let dir = try Support.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = NodeStateStore(snapshotPath: "\(dir)/state.json")
+        store.compactAfter = 3
+        var state = NodeState()
+        for i in 0..<5 {
+            let peer = PeerSpec(id: "p\(i)", publicKey: Support.key(), allowedIPs: [])
+            state.apply(.upsert(peer, generation: state.generation))
+            try store.append(.upsert(peer, generation: state.generation), resulting: &state)
+        }
+        #expect(state.generation == 1)
+        #expect(try NodeStateStore(snapshotPath: "\(dir)/state.json").load().amneziaWGPeers.count == 5)
+    }
+}

@@ -92,3 +92,14 @@ import Testing
         #expect(try Support.mode("\(dir)/awg-node.json") == 0o600)
     }
 }
+
+@Suite struct CIDRContainmentTests {
+    @Test(arguments: [
+        ("10.86.0.1/16", "10.86.3.4/32", true), ("10.86.0.1/16", "10.87.0.1/32", false), ("10.86.0.1/16", "10.0.0.0/8", false),
+        ("fd00::1/64", "fd00::5/128", true), ("fd00::1/64", "fd01::5/128", false), ("10.86.0.1/16", "fd00::5/128", false),
+        ("0.0.0.0/0", "192.0.2.1/32", true),
+    ])
+    func containment(outer: String, inner: String, expected: Bool) {
+        #expect(CIDR.contains(outer, inner) == expected)
+    }
+}

@@ -25,7 +25,7 @@ public actor NodeAgentCore {
 
     public nonisolated let dataPlane: any DataPlane
     public nonisolated let identity: AmneziaWGIdentity
-    private let statePath: String
+    private let store: NodeStateStore
     private let logger: Logger
     private let started = Date()
     public private(set) var state: NodeState
@@ -33,9 +33,9 @@ public actor NodeAgentCore {
     public init(dataPlane: any DataPlane, identity: AmneziaWGIdentity, statePath: String, logger: Logger) throws {
         self.dataPlane = dataPlane
         self.identity = identity
-        self.statePath = statePath
+        self.store = NodeStateStore(snapshotPath: statePath)
         self.logger = logger
-        self.state = try NodeState.load(from: statePath)
+        self.state = try store.load()
     }
 
     /// Cold start: bring the data plane up with every persisted peer, before the
@@ -73,7 +73,7 @@ public actor NodeAgentCore {
         } catch {
             throw .dataPlane("\(error)")
         }
-        try persist(next)
+        try persist(next, as: nil)
         logger.info("applied config", metadata: ["revision": "\(request.revision)", "peers": "\(peers.count)"])
         response.appliedRevision = request.revision
         response.reloaded = true
@@ -91,7 +91,7 @@ public actor NodeAgentCore {
         next.amneziaWGPeers.removeAll { $0.publicKey == spec.publicKey }
         next.amneziaWGPeers.append(spec)
         do { try await dataPlane.upsertPeer(spec, previous: previous) } catch { throw .dataPlane("\(error)") }
-        try persist(next)
+        try persist(next, as: .upsert(spec, generation: state.generation))
         var response = Pharos_Node_V1_PeerResponse()
         response.peerID = peer.id
         response.applied = true
@@ -106,7 +106,7 @@ public actor NodeAgentCore {
         var next = state
         next.amneziaWGPeers.removeAll { $0.publicKey == request.publicKey }
         do { try await dataPlane.removePeer(existing) } catch { throw .dataPlane("\(error)") }
-        try persist(next)
+        try persist(next, as: .remove(publicKey: existing.publicKey, generation: state.generation))
         response.peerID = existing.id
         return response
     }
@@ -199,10 +199,13 @@ public actor NodeAgentCore {
         return specs
     }
 
-    /// Memory follows the data plane even when the disk fails, and the caller hears of it.
-    private func persist(_ next: NodeState) throws(Failure) {
+    /// A journal entry for single-peer changes, a new snapshot for whole pushes. Memory
+    /// follows the data plane even when the disk fails, and the caller hears of it.
+    private func persist(_ next: NodeState, as entry: NodeStateJournal.Entry?) throws(Failure) {
         state = next
-        do { try next.save(to: statePath) } catch {
+        do {
+            if let entry { try store.append(entry, resulting: &state) } else { try store.saveSnapshot(&state) }
+        } catch {
             logger.error("could not persist node state", metadata: ["error": "\(error)"])
             throw .dataPlane("applied to the data plane but not persisted (a restart would lose it): \(error)")
         }

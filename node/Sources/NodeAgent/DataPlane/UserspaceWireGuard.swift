@@ -121,7 +121,10 @@ public final class UserspaceWireGuard: DataPlane {
     }
 
     /// Peer routes through one `ip -batch` each for removals (best effort) and additions.
+    /// Addresses inside the interface's own prefix are already routed to it by the kernel.
     private func syncRoutes(adding: [String], removing: [String]) throws {
+        let adding = adding.filter { address.isEmpty || !CIDR.contains(address, $0) }
+        let removing = removing.filter { address.isEmpty || !CIDR.contains(address, $0) }
         func batch(_ verb: String, _ cidrs: Set<String>) -> String {
             cidrs.sorted().map { "route \(verb) \($0) dev \(interface)" }.joined(separator: "\n") + "\n"
         }

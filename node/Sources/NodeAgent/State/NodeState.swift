@@ -6,27 +6,123 @@ public struct NodeState: Sendable, Equatable, Codable {
     /// Revision of the last applied AmneziaWG PushConfig; 0 = none.
     public var amneziaWGRevision: Int64 = 0
     public var amneziaWGPeers: [PeerSpec] = []
+    /// Bumped by every snapshot; journal entries of an older generation are ignored.
+    public var generation: Int64 = 0
 
     public init() {}
 
     enum CodingKeys: String, CodingKey {
         case amneziaWGRevision = "amneziawg_revision"
         case amneziaWGPeers = "amneziawg_peers"
+        case generation
     }
 
-    public static func load(from path: String) throws -> NodeState {
-        guard let bytes = try AtomicFile.read(path) else { return NodeState() }
-        do {
-            return try JSONDecoder().decode(NodeState.self, from: Data(bytes))
-        } catch {
-            throw NodeStateError.corrupt(path: path, reason: "\(error)")
+    mutating func apply(_ entry: NodeStateJournal.Entry) {
+        switch entry.operation {
+        case .upsert:
+            guard let peer = entry.peer else { return }
+            amneziaWGPeers.removeAll { $0.publicKey == peer.publicKey }
+            amneziaWGPeers.append(peer)
+        case .remove:
+            amneziaWGPeers.removeAll { $0.publicKey == entry.publicKey }
         }
     }
+}
 
-    public func save(to path: String) throws {
+/// Persists `NodeState` as a snapshot (`state.json`, replaced atomically) plus an
+/// append-only journal of single-peer changes (`state.journal`, fsynced per entry),
+/// so AddPeer/RemovePeer cost one small write instead of rewriting every peer.
+public final class NodeStateStore: @unchecked Sendable {
+    public let snapshotPath: String
+    public let journalPath: String
+    /// Journal entries after which the next change writes a fresh snapshot.
+    public var compactAfter = 1000
+    private var journalEntries = 0
+    private var journal: FileHandle?
+
+    public init(snapshotPath: String) {
+        self.snapshotPath = snapshotPath
+        self.journalPath = (snapshotPath as NSString).deletingPathExtension + ".journal"
+    }
+
+    deinit { try? journal?.close() }
+
+    public func load() throws -> NodeState {
+        var state = NodeState()
+        if let bytes = try AtomicFile.read(snapshotPath) {
+            do { state = try JSONDecoder().decode(NodeState.self, from: Data(bytes)) } catch {
+                throw NodeStateError.corrupt(path: snapshotPath, reason: "\(error)")
+            }
+        }
+        if let bytes = try AtomicFile.read(journalPath) {
+            let lines = bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: true)
+            for (index, line) in lines.enumerated() {
+                guard let entry = try? JSONDecoder().decode(NodeStateJournal.Entry.self, from: Data(line)) else {
+                    // Only the last line may be torn (a crash mid-append); anything else is corruption.
+                    if index == lines.count - 1 { break }
+                    throw NodeStateError.corrupt(path: journalPath, reason: "line \(index + 1) is not a journal entry")
+                }
+                if entry.generation == state.generation { state.apply(entry) }
+            }
+            journalEntries = lines.count
+        }
+        return state
+    }
+
+    /// Replaces everything: a new snapshot generation, and the journal starts over.
+    public func saveSnapshot(_ state: inout NodeState) throws {
+        state.generation += 1
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        try AtomicFile.write(Array(try encoder.encode(self)), to: path, mode: 0o600)
+        try AtomicFile.write(Array(try encoder.encode(state)), to: snapshotPath, mode: 0o600)
+        try? journal?.close()
+        journal = nil
+        unlink(journalPath)
+        journalEntries = 0
+    }
+
+    /// Records one change; compacts into a snapshot every `compactAfter` entries.
+    public func append(_ entry: NodeStateJournal.Entry, resulting state: inout NodeState) throws {
+        if journalEntries >= compactAfter {
+            try saveSnapshot(&state)
+            return
+        }
+        if journal == nil {
+            let fd = open(journalPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+            guard fd >= 0 else { throw AtomicFileError.failed(path: journalPath, step: "open", errno: errno) }
+            journal = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
+        }
+        var line = try JSONEncoder().encode(entry)
+        line.append(UInt8(ascii: "\n"))
+        try journal!.write(contentsOf: line)
+        try journal!.synchronize()
+        journalEntries += 1
+    }
+}
+
+public enum NodeStateJournal {
+    public struct Entry: Sendable, Equatable, Codable {
+        public enum Operation: String, Sendable, Codable { case upsert, remove }
+
+        public var generation: Int64
+        public var operation: Operation
+        public var peer: PeerSpec?
+        public var publicKey: String?
+
+        enum CodingKeys: String, CodingKey {
+            case generation = "gen"
+            case operation = "op"
+            case peer
+            case publicKey = "public_key"
+        }
+
+        public static func upsert(_ peer: PeerSpec, generation: Int64) -> Entry {
+            Entry(generation: generation, operation: .upsert, peer: peer, publicKey: nil)
+        }
+
+        public static func remove(publicKey: String, generation: Int64) -> Entry {
+            Entry(generation: generation, operation: .remove, peer: nil, publicKey: publicKey)
+        }
     }
 }
 
