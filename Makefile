@@ -16,7 +16,7 @@ help:
 	@echo "make test         build and test every package in dependency order; stops at the first failure"
 	@echo "make proto        regenerate protocol-spec's Swift code from its .proto files"
 	@echo "make proto-check  fail when the committed generated code is stale"
-	@echo "make bench        print protocol-spec's benchmark figures (release build, JSON lines)"
+	@echo "make bench        print benchmark figures as JSON lines (release builds; the node's needs root + wireguard-go)"
 	@echo "make clean        remove every package's build folder"
 
 deps:
@@ -65,6 +65,7 @@ proto-check: deps proto-plugins
 
 bench: deps
 	cd protocol-spec && swift build -c release --product pharos-spec-bench && .build/release/pharos-spec-bench
+	cd node && swift build -c release --product node-bench && .build/release/node-bench
 
 clean:
 	@for p in $(PACKAGES); do rm -rf $$p/.build; done; rm -rf $(PLUGIN_DIR)/.build

@@ -19,6 +19,27 @@ import Testing
         return nil
     }()
 
+    /// A test process that crashed cannot clean up; the next run does, so a stale
+    /// veth cannot shadow this run's addresses. Only this (serialized) suite makes them.
+    static func removeLeftoversOfCrashedRuns() {
+        let namespaces = (try? Command.run(["ip", "netns", "list"])) ?? ""
+        for line in namespaces.split(separator: "\n") {
+            let name = String(line.split(separator: " ")[0])
+            guard name.hasPrefix("phn-") || name.hasPrefix("phc-") else { continue }
+            for pid in ((try? Command.run(["ip", "netns", "pids", name])) ?? "").split(separator: "\n") {
+                if let pid = Int32(pid) { kill(pid, SIGKILL) }
+            }
+            _ = try? Command.run(["ip", "netns", "del", name])
+        }
+        let links = (try? Command.run(["ip", "-o", "link", "show"])) ?? ""
+        for line in links.split(separator: "\n") {
+            let fields = line.split(separator: ":")
+            guard fields.count > 1 else { continue }
+            let name = fields[1].trimmingCharacters(in: .whitespaces).split(separator: "@")[0]
+            if name.hasPrefix("phr") { _ = try? Command.run(["ip", "link", "del", String(name)]) }
+        }
+    }
+
     static var nodeBinary: String {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent(".build/debug/node").path
@@ -26,6 +47,7 @@ import Testing
 
     @Test(.enabled(if: missing == nil, "skipped: \(missing ?? "")"))
     func clientPingsThroughTheNodeAndAgainAfterTheNodeCrashes() async throws {
+        Self.removeLeftoversOfCrashedRuns()
         let s = String(UUID().uuidString.prefix(4)).lowercased()
         let nsNode = "phn-\(s)", nsClient = "phc-\(s)"
         let ifNode = "phwn\(s)", ifClient = "phwc\(s)"
@@ -65,6 +87,7 @@ import Testing
               interface: \(ifNode)
               listen_port: 51820
               address: 10.99.0.1/24
+              poll_seconds: 1
             """.write(toFile: "\(dir)/node.yaml", atomically: true, encoding: .utf8)
 
         func startNode() throws -> Process {
@@ -119,6 +142,16 @@ import Testing
         try Command.run(["ip", "-n", nsClient, "link", "set", ifClient, "up"])
         try Command.run(["ip", "-n", nsClient, "route", "add", "10.99.0.1/32", "dev", ifClient])
 
+        // The controller watches events while it pushes the client as a peer.
+        let events = Task {
+            try await control { client in
+                try await client.watchEvents(Pharos_Node_V1_WatchEventsRequest()) { response in
+                    for try await event in response.messages where event.type == .peerConnected { return event }
+                    return Pharos_Node_V1_Event()
+                }
+            }
+        }
+        try await Task.sleep(for: .milliseconds(500))
         // The controller pushes the client as a peer.
         let applied = try await control {
             try await $0.pushConfig(NodeAgentCoreTests.push(1, [NodeAgentCoreTests.peer("dev-1", key: clientPublic, ip: "10.99.0.2/32")]))
@@ -140,6 +173,14 @@ import Testing
             Issue.record("no ping across the tunnel within 15 s")
             return
         }
+        let connected = try await withThrowingTaskGroup(of: Pharos_Node_V1_Event?.self) { group in
+            group.addTask { try await events.value }
+            group.addTask { try await Task.sleep(for: .seconds(10)); return nil }
+            defer { group.cancelAll(); events.cancel() }
+            return try await group.next()!
+        }
+        #expect(connected?.peerID == "dev-1", "no PEER_CONNECTED event from WatchEvents")
+        #expect(connected?.sourceEndpoint.hasPrefix("192.0.2.2:") == true)
 
         // Crash: the agent and its daemon die; the tunnel is gone.
         kill(node.processIdentifier, SIGKILL)

@@ -24,6 +24,8 @@ public struct NodeConfig: Sendable, Equatable {
     /// Optional address of the node on its own tunnel interface (CIDR), e.g. 10.86.0.1/16.
     public var address = ""
     public var mtu = 1420
+    /// How often the observer polls the data plane for handshakes (WatchEvents).
+    public var pollSeconds = 5
 
     public init() {}
 
@@ -100,6 +102,10 @@ extension NodeConfig {
             c.listenPort = p
         }),
         ("dataplane.address", "NODE_DATAPLANE_ADDRESS", { c, v throws(NodeConfigError) in c.address = v }),
+        ("dataplane.poll_seconds", "NODE_DATAPLANE_POLL_SECONDS", { c, v throws(NodeConfigError) in
+            guard let s = Int(v), (1...300).contains(s) else { throw .invalid(key: "dataplane.poll_seconds", value: v, expected: "1-300 seconds") }
+            c.pollSeconds = s
+        }),
         ("dataplane.mtu", "NODE_DATAPLANE_MTU", { c, v throws(NodeConfigError) in
             guard let m = Int(v), (1280...9000).contains(m) else { throw .invalid(key: "dataplane.mtu", value: v, expected: "an MTU 1280-9000") }
             c.mtu = m

@@ -130,6 +130,15 @@ public actor NodeAgentCore {
         return response
     }
 
+    /// Hex public key → the controller's peer id, for events.
+    public func peerIDsByHexKey() -> [String: String] {
+        var ids: [String: String] = [:]
+        for peer in state.amneziaWGPeers {
+            if let hex = WireGuardKey.hex(fromBase64: peer.publicKey) { ids[hex] = peer.id }
+        }
+        return ids
+    }
+
     public func metrics() async -> Pharos_Node_V1_GetMetricsResponse {
         let peers = await listPeers(Pharos_Node_V1_ListPeersRequest()).peers
         var response = Pharos_Node_V1_GetMetricsResponse()

@@ -6,11 +6,13 @@ import PharosProto
 /// failures to gRPC status codes.
 public struct NodeControlService: Pharos_Node_V1_NodeControl.SimpleServiceProtocol {
     let core: NodeAgentCore
+    let events: EventHub
     let agentVersion: String
     let logger: Logger
 
-    public init(core: NodeAgentCore, agentVersion: String, logger: Logger) {
+    public init(core: NodeAgentCore, events: EventHub, agentVersion: String, logger: Logger) {
         self.core = core
+        self.events = events
         self.agentVersion = agentVersion
         self.logger = logger
     }
@@ -56,7 +58,9 @@ public struct NodeControlService: Pharos_Node_V1_NodeControl.SimpleServiceProtoc
     }
 
     public func watchEvents(request: Pharos_Node_V1_WatchEventsRequest, response: RPCWriter<Pharos_Node_V1_Event>, context: ServerContext) async throws {
-        throw RPCError(code: .unimplemented, message: "WatchEvents (the handshake observer) is not built into this node agent yet")
+        for await event in events.subscribe() {
+            try await response.write(event)
+        }
     }
 
     private func mapped<T>(_ body: () async throws(NodeAgentCore.Failure) -> T) async throws -> T {

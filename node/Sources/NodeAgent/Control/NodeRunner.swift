@@ -18,10 +18,13 @@ public enum NodeRunner {
         if config.backend == .memory { logger.warning("in-memory data plane: a benchmark tool, no traffic is carried") }
         let core = try NodeAgentCore(dataPlane: dataPlane, identity: identity, statePath: paths.state, logger: logger)
         try await core.restore()
-        let service = NodeControlService(core: core, agentVersion: agentVersion, logger: logger)
+        let hub = EventHub(logger: logger)
+        let service = NodeControlService(core: core, events: hub, agentVersion: agentVersion, logger: logger)
         let server = ControlServer(paths: paths, config: config, logger: logger)
+        var failure: (any Error)?
         do {
             try await withThrowingDiscardingTaskGroup { group in
+                group.addTask { await HandshakeObserver(core: core, hub: hub, interval: .seconds(config.pollSeconds)).run() }
                 group.addTask {
                     try await server.serve(service: service) { port in
                         SystemdNotify.send("READY=1\nSTATUS=serving on port \(port)")
@@ -37,8 +40,13 @@ public enum NodeRunner {
                     }
                 }
             }
-        } catch is CancellationError {}
+        } catch is CancellationError {
+        } catch {
+            failure = error
+        }
+        // Whatever ended the run, the daemon this agent started goes with it.
         SystemdNotify.send("STOPPING=1")
         await dataPlane.stop()
+        if let failure, !Task.isCancelled { throw failure }
     }
 }
