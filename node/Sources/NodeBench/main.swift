@@ -19,7 +19,7 @@ func peer(_ i: Int) -> Pharos_Node_V1_Peer {
     p.protocol = .amneziawg
     p.publicKey = key()
     p.presharedKey = key()
-    p.allowedIps = ["10.\(200 + i / 65536).\(i / 256 % 256).\(i % 256)/32"]
+    p.allowedIps = ["10.200.\(i / 256 % 256).\(i % 256)/32"]
     return p
 }
 
@@ -43,6 +43,8 @@ config.listenAddress = "127.0.0.1:0"
 config.backend = realPlane ? .wireguardGo : .memory
 config.interfaceName = "phbench\(Int.random(in: 100...999))"
 config.listenPort = Int.random(in: 40000...50000)
+// The recommended setup: the node owns the tunnel prefix, so peer /32s need no routes of their own.
+config.address = "10.200.0.1/16"
 var logger = Logger(label: "bench.node")
 logger.logLevel = .warning
 

@@ -28,7 +28,10 @@ public actor NodeAgentCore {
     private let store: NodeStateStore
     private let logger: Logger
     private let started = Date()
-    public private(set) var state: NodeState
+    public private(set) var state: NodeState {
+        didSet { idsByHexKey = nil }
+    }
+    private var idsByHexKey: [String: String]?
 
     public init(dataPlane: any DataPlane, identity: AmneziaWGIdentity, statePath: String, logger: Logger) throws {
         self.dataPlane = dataPlane
@@ -130,12 +133,16 @@ public actor NodeAgentCore {
         return response
     }
 
-    /// Hex public key → the controller's peer id, for events.
+    /// Hex public key → the controller's peer id, for events. Rebuilt lazily after a
+    /// change, outside the actor's hot path (the observer asks every poll).
     public func peerIDsByHexKey() -> [String: String] {
+        if let cached = idsByHexKey { return cached }
         var ids: [String: String] = [:]
+        ids.reserveCapacity(state.amneziaWGPeers.count)
         for peer in state.amneziaWGPeers {
             if let hex = WireGuardKey.hex(fromBase64: peer.publicKey) { ids[hex] = peer.id }
         }
+        idsByHexKey = ids
         return ids
     }
 
