@@ -5,7 +5,7 @@ PACKAGES := protocol-spec relay node coxswain caravel-core caravel-cli
 # Debian packages the build and the tests need.
 APT_PACKAGES := libsodium-dev libargon2-dev libsqlite3-dev libsystemd-dev libssl-dev \
                 protobuf-compiler pkg-config openssl \
-                wireguard-go wireguard-tools iproute2 iputils-ping procps
+                wireguard-go wireguard-tools iproute2 iputils-ping procps iptables
 PLUGIN_DIR := protocol-spec/Tools/protoc-plugins
 
 .PHONY: help deps build test proto proto-plugins proto-check bench clean

@@ -182,6 +182,27 @@ import Testing
         #expect(connected?.peerID == "dev-1", "no PEER_CONNECTED event from WatchEvents")
         #expect(connected?.sourceEndpoint.hasPrefix("192.0.2.2:") == true)
 
+        // Network policy, applied inside the node's namespace and removed exactly.
+        try Command.run(["ip", "-n", nsNode, "route", "add", "default", "via", "198.51.100.1"])
+        func inNode(_ argv: [String]) throws -> String { try Command.run(["ip", "netns", "exec", nsNode] + argv) }
+        let forwardingBefore = try inNode(["cat", "/proc/sys/net/ipv4/conf/all/forwarding"])
+        func policy(_ forwarding: Bool, _ masquerade: Bool, _ isolation: Bool) async throws -> Bool {
+            var request = Pharos_Node_V1_SetNetworkConfigRequest()
+            (request.config.forwarding, request.config.masquerade, request.config.isolation) = (forwarding, masquerade, isolation)
+            return try await control { try await $0.setNetworkConfig(request).applied }
+        }
+        #expect(try await policy(true, true, true))
+        #expect(try inNode(["cat", "/proc/sys/net/ipv4/conf/all/forwarding"]).hasPrefix("1"))
+        #expect(try inNode(["iptables", "-S", "FORWARD"]).contains("-A FORWARD -i \(ifNode) -o \(ifNode) -j DROP"))
+        #expect(try inNode(["iptables", "-t", "nat", "-S", "POSTROUTING"]).contains("-A POSTROUTING -o phrn\(s) -j MASQUERADE"))
+        #expect(try await policy(false, false, false))
+        #expect(try !inNode(["iptables", "-S", "FORWARD"]).contains(ifNode), "the old policy's rules were not removed")
+        #expect(try !inNode(["iptables", "-t", "nat", "-S"]).contains("MASQUERADE"))
+        #expect(try inNode(["cat", "/proc/sys/net/ipv4/conf/all/forwarding"]) == forwardingBefore)
+        let refused = await #expect(throws: RPCError.self) { _ = try await policy(false, true, false) }
+        #expect(refused?.code == .invalidArgument)
+        #expect(try await policy(true, true, false))
+
         // Crash: the agent and its daemon die; the tunnel is gone.
         kill(node.processIdentifier, SIGKILL)
         node.waitUntilExit()
@@ -196,6 +217,8 @@ import Testing
         // Restart with no controller: peers come back from disk.
         node = try startNode()
         #expect(pingsWithin(seconds: 20), "the restarted node did not restore its peer from disk")
+        let masquerades = try inNode(["iptables", "-t", "nat", "-S", "POSTROUTING"]).components(separatedBy: "MASQUERADE").count - 1
+        #expect(masquerades == 1, "a restart must re-apply the policy without duplicating its rules")
         #expect(try Command.run(["wg", "show", ifNode, "peers"]).contains(clientPublic))
         node.terminate()
         node.waitUntilExit()

@@ -110,12 +110,6 @@ import Testing
         #expect(status.amneziawg.obfuscation.h1 == core.identity.obfuscation.h1)
         #expect(status.services.first?.peerCount == 1)
     }
-
-    @Test func xrayIsHonestlyUnimplemented() async throws {
-        var request = try Self.push(1, [])
-        request.protocol = .xrayReality
-        await #expect(throws: NodeAgentCore.Failure.self) { _ = try await core.pushConfig(request) }
-    }
 }
 
 @Suite struct NodeStateStoreTests {

@@ -24,6 +24,8 @@ public struct NodeConfig: Sendable, Equatable {
     /// Optional address of the node on its own tunnel interface (CIDR), e.g. 10.86.0.1/16.
     public var address = ""
     public var mtu = 1420
+    /// The xray binary; empty = XRay/REALITY configs are rendered but not served.
+    public var xrayBinary = ""
     /// How often the observer polls the data plane for handshakes (WatchEvents).
     public var pollSeconds = 5
 
@@ -102,6 +104,7 @@ extension NodeConfig {
             c.listenPort = p
         }),
         ("dataplane.address", "NODE_DATAPLANE_ADDRESS", { c, v throws(NodeConfigError) in c.address = v }),
+        ("xray.binary", "NODE_XRAY_BINARY", { c, v throws(NodeConfigError) in c.xrayBinary = v }),
         ("dataplane.poll_seconds", "NODE_DATAPLANE_POLL_SECONDS", { c, v throws(NodeConfigError) in
             guard let s = Int(v), (1...300).contains(s) else { throw .invalid(key: "dataplane.poll_seconds", value: v, expected: "1-300 seconds") }
             c.pollSeconds = s

@@ -17,8 +17,14 @@ public struct NodePaths: Sendable {
     public var caCertificate: String { directory + "/ca.crt" }
     /// The node's AmneziaWG private key and obfuscation set, 0600.
     public var amneziaWGIdentity: String { directory + "/awg-node.json" }
+    /// The node's REALITY keypair, 0600.
+    public var xrayIdentity: String { directory + "/xray-node.json" }
+    /// The rendered xray server config (holds the REALITY private key), 0600.
+    public var xrayConfig: String { directory + "/xray.json" }
     /// Every applied revision, restored at cold start, 0600.
     public var state: String { directory + "/state.json" }
+    /// The applied network policy with its exact teardown, 0600.
+    public var networkPolicy: String { directory + "/netpolicy.json" }
     /// The plaintext gRPC socket behind the mTLS front door (0600, not network-reachable).
     public var controlSocket: String { directory + "/control.sock" }
 }

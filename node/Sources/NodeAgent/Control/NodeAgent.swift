@@ -33,8 +33,19 @@ public actor NodeAgentCore {
     }
     private var idsByHexKey: [String: String]?
 
-    public init(dataPlane: any DataPlane, identity: AmneziaWGIdentity, statePath: String, logger: Logger) throws {
+    /// nil for the in-memory benchmark plane, which must never touch the host's firewall.
+    private let networkPolicy: NetworkPolicyApplier?
+
+    public nonisolated let xrayIdentity: XRayIdentity
+    private let xray: XRayService?
+
+    public init(dataPlane: any DataPlane, identity: AmneziaWGIdentity, statePath: String, logger: Logger,
+                networkPolicy: NetworkPolicyApplier? = nil, xray: XRayService? = nil,
+                xrayIdentity: XRayIdentity = .generate()) throws {
         self.dataPlane = dataPlane
+        self.xray = xray
+        self.xrayIdentity = xrayIdentity
+        self.networkPolicy = networkPolicy
         self.identity = identity
         self.store = NodeStateStore(snapshotPath: statePath)
         self.logger = logger
@@ -45,14 +56,16 @@ public actor NodeAgentCore {
     /// control port opens.
     public func restore() async throws {
         try await dataPlane.start(identity: identity, peers: state.amneziaWGPeers)
+        try networkPolicy?.reapply()
+        if state.xrayRevision > 0 { try await xray?.apply(state.xray, identity: xrayIdentity) }
         logger.info("restored from disk", metadata: ["revision": "\(state.amneziaWGRevision)", "peers": "\(state.amneziaWGPeers.count)"])
     }
 
     /// PushConfig: lower revision refused, equal a no-op, higher applied atomically.
     public func pushConfig(_ request: Pharos_Node_V1_PushConfigRequest) async throws(Failure) -> Pharos_Node_V1_PushConfigResponse {
+        if request.protocol == .xrayReality { return try await pushXRay(request) }
         guard request.protocol == .amneziawg else {
-            throw .unsupportedProtocol(request.protocol == .xrayReality
-                ? "XRay/REALITY is not built into this node agent yet" : "protocol \(request.protocol) is not supported")
+            throw .unsupportedProtocol("protocol \(request.protocol) is not supported")
         }
         let config: Pharos_Node_V1_AmneziaWGConfig
         do { config = try Pharos_Node_V1_AmneziaWGConfig(serializedBytes: request.config) } catch {
@@ -83,10 +96,44 @@ public actor NodeAgentCore {
         return response
     }
 
+    private func pushXRay(_ request: Pharos_Node_V1_PushConfigRequest) async throws(Failure) -> Pharos_Node_V1_PushConfigResponse {
+        let pushed: Pharos_Node_V1_XRayRealityConfig
+        do { pushed = try Pharos_Node_V1_XRayRealityConfig(serializedBytes: request.config) } catch {
+            throw .invalidConfig("config is not a serialized XRayRealityConfig: \(error)")
+        }
+        var response = Pharos_Node_V1_PushConfigResponse()
+        if request.revision < state.xrayRevision { throw .staleRevision(pushed: request.revision, applied: state.xrayRevision) }
+        response.appliedRevision = request.revision
+        guard request.revision > state.xrayRevision else { return response }
+        var next = state
+        do { next.xray = try XRayServerConfig(validating: pushed) } catch { throw .invalidConfig(error.description) }
+        next.xrayRevision = request.revision
+        try await applyXRay(next)
+        response.reloaded = true
+        return response
+    }
+
+    private func applyXRay(_ next: NodeState) async throws(Failure) {
+        do { try await xray?.apply(next.xray, identity: xrayIdentity) } catch { throw .dataPlane("xray: \(error)") }
+        try persist(next, as: nil)
+    }
+
     /// AddPeer is an upsert by public key.
     public func addPeer(_ peer: Pharos_Node_V1_Peer) async throws(Failure) -> Pharos_Node_V1_PeerResponse {
+        var response = Pharos_Node_V1_PeerResponse()
+        response.peerID = peer.id
+        response.applied = true
+        if peer.protocol == .xrayReality {
+            var next = state
+            let client: XRayServerConfig.Client
+            do { client = try XRayServerConfig.client(peer) } catch { throw .invalidConfig(error.description) }
+            next.xray.clients.removeAll { $0.id == client.id }
+            next.xray.clients.append(client)
+            try await applyXRay(next)
+            return response
+        }
         guard peer.protocol == .amneziawg || peer.protocol == .unspecified else {
-            throw .unsupportedProtocol("XRay/REALITY peers are not built into this node agent yet")
+            throw .unsupportedProtocol("protocol \(peer.protocol) is not supported")
         }
         let spec = try validate([peer])[0]
         var next = state
@@ -95,9 +142,6 @@ public actor NodeAgentCore {
         next.amneziaWGPeers.append(spec)
         do { try await dataPlane.upsertPeer(spec, previous: previous) } catch { throw .dataPlane("\(error)") }
         try persist(next, as: .upsert(spec, generation: state.generation))
-        var response = Pharos_Node_V1_PeerResponse()
-        response.peerID = peer.id
-        response.applied = true
         return response
     }
 
@@ -105,6 +149,14 @@ public actor NodeAgentCore {
     public func removePeer(_ request: Pharos_Node_V1_RemovePeerRequest) async throws(Failure) -> Pharos_Node_V1_PeerResponse {
         var response = Pharos_Node_V1_PeerResponse()
         response.applied = true
+        if request.protocol == .xrayReality {
+            guard let existing = state.xray.clients.first(where: { $0.id == request.publicKey.lowercased() }) else { return response }
+            var next = state
+            next.xray.clients.removeAll { $0.id == existing.id }
+            try await applyXRay(next)
+            response.peerID = existing.peerID
+            return response
+        }
         guard let existing = state.amneziaWGPeers.first(where: { $0.publicKey == request.publicKey }) else { return response }
         var next = state
         next.amneziaWGPeers.removeAll { $0.publicKey == request.publicKey }
@@ -116,10 +168,17 @@ public actor NodeAgentCore {
 
     public func listPeers(_ request: Pharos_Node_V1_ListPeersRequest) async -> Pharos_Node_V1_ListPeersResponse {
         var response = Pharos_Node_V1_ListPeersResponse()
+        if request.protocol == .unspecified || request.protocol == .xrayReality {
+            response.peers = state.xray.peers.map { peer in
+                var ps = Pharos_Node_V1_PeerState()
+                ps.peer = peer
+                return ps
+            }
+        }
         guard request.protocol == .unspecified || request.protocol == .amneziawg else { return response }
         let runtime = (try? await dataPlane.status())?.peers ?? []
         let byKey = Dictionary(runtime.map { ($0.publicKeyHex, $0) }, uniquingKeysWith: { a, _ in a })
-        response.peers = state.amneziaWGPeers.map { spec in
+        response.peers += state.amneziaWGPeers.map { spec in
             var ps = Pharos_Node_V1_PeerState()
             ps.peer = spec.proto
             if let hex = WireGuardKey.hex(fromBase64: spec.publicKey), let live = byKey[hex] {
@@ -159,7 +218,7 @@ public actor NodeAgentCore {
         var response = Pharos_Node_V1_GetStatusResponse()
         response.agentVersion = agentVersion
         response.uptimeSeconds = Int64(Date().timeIntervalSince(started))
-        response.appliedRevision = state.amneziaWGRevision
+        response.appliedRevision = max(state.amneziaWGRevision, state.xrayRevision)
         var service = Pharos_Node_V1_ServiceStatus()
         service.protocol = .amneziawg
         service.peerCount = UInt32(state.amneziaWGPeers.count)
@@ -176,7 +235,20 @@ public actor NodeAgentCore {
         } catch {
             service.detail = "status unavailable: \(error)"
         }
-        response.services = [service]
+        var xrayService = Pharos_Node_V1_ServiceStatus()
+        xrayService.protocol = .xrayReality
+        xrayService.peerCount = UInt32(state.xray.clients.count)
+        xrayService.newestHandshakeAgeSeconds = -1
+        if let xray {
+            let (running, detail) = xray.status(port: state.xray.port)
+            (xrayService.running, xrayService.listening, xrayService.detail) = (running, running, detail)
+        } else {
+            xrayService.detail = "XRay/REALITY is not served by this data plane"
+        }
+        response.services = [service, xrayService]
+        var xrayInfo = Pharos_Node_V1_XRayRealityInfo()
+        xrayInfo.publicKey = xrayIdentity.publicKey
+        response.xray = xrayInfo
         var info = Pharos_Node_V1_AmneziaWGInfo()
         info.publicKey = identity.publicKey
         if dataPlane.speaksObfuscation {
@@ -188,6 +260,25 @@ public actor NodeAgentCore {
             info.obfuscation = obfuscation
         }
         response.amneziawg = info
+        return response
+    }
+
+    public func stopXRay() async { await xray?.stop() }
+
+    /// SetNetworkConfig: the old policy's exact teardown, then the new one.
+    public func setNetworkConfig(_ config: Pharos_Node_V1_NetworkConfig) throws(Failure) -> Pharos_Node_V1_SetNetworkConfigResponse {
+        guard let networkPolicy else {
+            throw .unsupportedProtocol("the in-memory benchmark data plane does not apply network policy")
+        }
+        do {
+            try networkPolicy.set(config)
+        } catch let error as NetworkPolicyPlan.PlanError {
+            throw .invalidConfig(error.description)
+        } catch {
+            throw .dataPlane("network policy: \(error)")
+        }
+        var response = Pharos_Node_V1_SetNetworkConfigResponse()
+        response.applied = true
         return response
     }
 

@@ -46,7 +46,7 @@ public struct NodeControlService: Pharos_Node_V1_NodeControl.SimpleServiceProtoc
     }
 
     public func setNetworkConfig(request: Pharos_Node_V1_SetNetworkConfigRequest, context: ServerContext) async throws -> Pharos_Node_V1_SetNetworkConfigResponse {
-        throw RPCError(code: .unimplemented, message: "SetNetworkConfig (forwarding, masquerade, isolation, transits) is not built into this node agent yet")
+        try await mapped { () async throws(NodeAgentCore.Failure) in try await core.setNetworkConfig(request.config) }
     }
 
     public func configureInnerLink(request: Pharos_Node_V1_ConfigureInnerLinkRequest, context: ServerContext) async throws -> Pharos_Node_V1_ConfigureInnerLinkResponse {

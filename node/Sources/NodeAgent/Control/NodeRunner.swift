@@ -16,7 +16,12 @@ public enum NodeRunner {
         let identity = try AmneziaWGIdentity.loadOrCreate(at: paths.amneziaWGIdentity)
         let dataPlane = makeDataPlane(config: config, logger: logger)
         if config.backend == .memory { logger.warning("in-memory data plane: a benchmark tool, no traffic is carried") }
-        let core = try NodeAgentCore(dataPlane: dataPlane, identity: identity, statePath: paths.state, logger: logger)
+        let policy = config.backend == .memory ? nil
+            : try NetworkPolicyApplier(path: paths.networkPolicy, interface: config.interfaceName, logger: logger)
+        let core = try NodeAgentCore(dataPlane: dataPlane, identity: identity, statePath: paths.state, logger: logger,
+                                     networkPolicy: policy,
+                                     xray: XRayService(configPath: paths.xrayConfig, binary: config.xrayBinary, logger: logger),
+                                     xrayIdentity: try XRayIdentity.loadOrCreate(at: paths.xrayIdentity))
         try await core.restore()
         let hub = EventHub(logger: logger)
         let service = NodeControlService(core: core, events: hub, agentVersion: agentVersion, logger: logger)
@@ -47,6 +52,7 @@ public enum NodeRunner {
         // Whatever ended the run, the daemon this agent started goes with it.
         SystemdNotify.send("STOPPING=1")
         await dataPlane.stop()
+        await core.stopXRay()
         if let failure, !Task.isCancelled { throw failure }
     }
 }

@@ -8,6 +8,9 @@ public struct NodeState: Sendable, Equatable, Codable {
     public var amneziaWGPeers: [PeerSpec] = []
     /// Bumped by every snapshot; journal entries of an older generation are ignored.
     public var generation: Int64 = 0
+    /// Revision of the last applied XRay/REALITY PushConfig; 0 = none.
+    public var xrayRevision: Int64 = 0
+    public var xray = XRayServerConfig()
 
     public init() {}
 
@@ -15,6 +18,18 @@ public struct NodeState: Sendable, Equatable, Codable {
         case amneziaWGRevision = "amneziawg_revision"
         case amneziaWGPeers = "amneziawg_peers"
         case generation
+        case xrayRevision = "xray_revision"
+        case xray
+    }
+
+    /// Every field is optional on read, so older snapshots still load.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        amneziaWGRevision = try c.decodeIfPresent(Int64.self, forKey: .amneziaWGRevision) ?? 0
+        amneziaWGPeers = try c.decodeIfPresent([PeerSpec].self, forKey: .amneziaWGPeers) ?? []
+        generation = try c.decodeIfPresent(Int64.self, forKey: .generation) ?? 0
+        xrayRevision = try c.decodeIfPresent(Int64.self, forKey: .xrayRevision) ?? 0
+        xray = try c.decodeIfPresent(XRayServerConfig.self, forKey: .xray) ?? XRayServerConfig()
     }
 
     mutating func apply(_ entry: NodeStateJournal.Entry) {

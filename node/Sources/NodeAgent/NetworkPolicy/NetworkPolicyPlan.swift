@@ -1,0 +1,89 @@
+import PharosProto
+
+/// What SetNetworkConfig does to the host, as data: each step is an argv to apply
+/// and the argv that exactly undoes it. Pure, so the rules are tested without root;
+/// `NetworkPolicyApplier` runs them. The rule strings follow upstream's.
+public struct NetworkPolicyPlan: Sendable, Equatable, Codable {
+    public struct Step: Sendable, Equatable, Codable {
+        public var apply: [String]
+        /// nil: nothing to undo (e.g. a sysctl whose old value is restored separately).
+        public var teardown: [String]?
+
+        public init(apply: [String], teardown: [String]?) {
+            self.apply = apply
+            self.teardown = teardown
+        }
+    }
+
+    /// Sysctls written by this plan (path under /proc/sys → value); their previous
+    /// values are remembered by the applier and restored when a plan stops setting them.
+    public var sysctls: [String: String]
+    public var steps: [Step]
+
+    public init(sysctls: [String: String] = [:], steps: [Step] = []) {
+        self.sysctls = sysctls
+        self.steps = steps
+    }
+
+    public enum PlanError: Error, Equatable, CustomStringConvertible {
+        case requiresForwarding(String)
+        case noEgressInterface
+        case invalidTransit(String)
+
+        public var description: String {
+            switch self {
+            case .requiresForwarding(let what): "\(what) requires forwarding"
+            case .noEgressInterface: "masquerade needs an egress interface, and this host has no default route"
+            case .invalidTransit(let reason): "invalid transit route: \(reason)"
+            }
+        }
+    }
+
+    /// - Parameters: `interface` is the tunnel interface (`%i`); `egress` the default
+    ///   route's interface (`%e`), needed only for masquerade.
+    public static func make(_ config: Pharos_Node_V1_NetworkConfig, interface: String,
+                            egress: String?) throws(PlanError) -> NetworkPolicyPlan {
+        var plan = NetworkPolicyPlan()
+        guard config.forwarding else {
+            if config.masquerade { throw .requiresForwarding("masquerade") }
+            if config.isolation { throw .requiresForwarding("isolation") }
+            if !config.transits.isEmpty { throw .requiresForwarding("a transit route") }
+            return plan
+        }
+        plan.sysctls["net/ipv4/conf/all/forwarding"] = "1"
+        plan.sysctls["net/ipv6/conf/all/forwarding"] = "1"
+        if config.isolation {
+            plan.steps.append(Step(apply: ["iptables", "-I", "FORWARD", "1", "-i", interface, "-o", interface, "-j", "DROP"],
+                                   teardown: ["iptables", "-D", "FORWARD", "-i", interface, "-o", interface, "-j", "DROP"]))
+        }
+        for direction in ["-i", "-o"] {
+            plan.steps.append(Step(apply: ["iptables", "-A", "FORWARD", direction, interface, "-j", "ACCEPT"],
+                                   teardown: ["iptables", "-D", "FORWARD", direction, interface, "-j", "ACCEPT"]))
+        }
+        if config.masquerade {
+            guard let egress else { throw .noEgressInterface }
+            plan.steps.append(Step(apply: ["iptables", "-t", "nat", "-A", "POSTROUTING", "-o", egress, "-j", "MASQUERADE"],
+                                   teardown: ["iptables", "-t", "nat", "-D", "POSTROUTING", "-o", egress, "-j", "MASQUERADE"]))
+        }
+        if !config.transits.isEmpty {
+            plan.sysctls["net/ipv4/conf/all/rp_filter"] = "0"
+            plan.sysctls["net/ipv4/conf/default/rp_filter"] = "0"
+        }
+        for transit in config.transits {
+            guard CIDR.isValid(transit.deviceCidr) else { throw .invalidTransit("device_cidr \"\(transit.deviceCidr)\"") }
+            guard !transit.innerInterface.isEmpty, transit.innerInterface.count <= 15 else {
+                throw .invalidTransit("inner_interface \"\(transit.innerInterface)\"")
+            }
+            guard transit.mark != 0, transit.table != 0 else { throw .invalidTransit("mark and table must be non-zero") }
+            let mark = String(transit.mark), table = String(transit.table)
+            plan.steps.append(Step(
+                apply: ["iptables", "-t", "mangle", "-A", "PREROUTING", "-i", interface, "-s", transit.deviceCidr, "-j", "MARK", "--set-mark", mark],
+                teardown: ["iptables", "-t", "mangle", "-D", "PREROUTING", "-i", interface, "-s", transit.deviceCidr, "-j", "MARK", "--set-mark", mark]))
+            plan.steps.append(Step(apply: ["ip", "rule", "add", "fwmark", mark, "lookup", table],
+                                   teardown: ["ip", "rule", "del", "fwmark", mark, "lookup", table]))
+            plan.steps.append(Step(apply: ["ip", "route", "replace", "default", "dev", transit.innerInterface, "table", table],
+                                   teardown: ["ip", "route", "del", "default", "dev", transit.innerInterface, "table", table]))
+        }
+        return plan
+    }
+}

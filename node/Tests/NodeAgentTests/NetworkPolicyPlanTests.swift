@@ -1,0 +1,62 @@
+import PharosProto
+import Testing
+@testable import NodeAgent
+
+@Suite struct NetworkPolicyPlanTests {
+    func config(forwarding: Bool = true, masquerade: Bool = false, isolation: Bool = false,
+                transits: [Pharos_Node_V1_TransitRoute] = []) -> Pharos_Node_V1_NetworkConfig {
+        var c = Pharos_Node_V1_NetworkConfig()
+        (c.forwarding, c.masquerade, c.isolation) = (forwarding, masquerade, isolation)
+        c.transits = transits
+        return c
+    }
+
+    @Test func everythingNeedsForwarding() throws {
+        #expect(throws: NetworkPolicyPlan.PlanError.requiresForwarding("masquerade")) {
+            _ = try NetworkPolicyPlan.make(config(forwarding: false, masquerade: true), interface: "awg0", egress: "eth0")
+        }
+        #expect(throws: NetworkPolicyPlan.PlanError.requiresForwarding("isolation")) {
+            _ = try NetworkPolicyPlan.make(config(forwarding: false, isolation: true), interface: "awg0", egress: "eth0")
+        }
+        #expect(try NetworkPolicyPlan.make(config(forwarding: false), interface: "awg0", egress: nil) == NetworkPolicyPlan())
+    }
+
+    @Test func upstreamRulesInOrderEachWithItsExactTeardown() throws {
+        let plan = try NetworkPolicyPlan.make(config(masquerade: true, isolation: true), interface: "awg0", egress: "eth0")
+        #expect(plan.sysctls == ["net/ipv4/conf/all/forwarding": "1", "net/ipv6/conf/all/forwarding": "1"])
+        #expect(plan.steps.map { $0.apply.joined(separator: " ") } == [
+            "iptables -I FORWARD 1 -i awg0 -o awg0 -j DROP",
+            "iptables -A FORWARD -i awg0 -j ACCEPT",
+            "iptables -A FORWARD -o awg0 -j ACCEPT",
+            "iptables -t nat -A POSTROUTING -o eth0 -j MASQUERADE",
+        ])
+        for step in plan.steps {
+            let undo = try #require(step.teardown)
+            let expected = step.apply.map { $0 == "-A" || $0 == "-I" ? "-D" : $0 }.filter { $0 != "1" }
+            #expect(undo == expected)
+        }
+    }
+
+    @Test func transitsMarkRuleAndRoute() throws {
+        var t = Pharos_Node_V1_TransitRoute()
+        (t.deviceCidr, t.innerInterface, t.mark, t.table) = ("10.86.0.5/32", "awg1", 0x105, 105)
+        let plan = try NetworkPolicyPlan.make(config(transits: [t]), interface: "awg0", egress: nil)
+        #expect(plan.sysctls["net/ipv4/conf/all/rp_filter"] == "0")
+        #expect(plan.steps.suffix(3).map { $0.apply.joined(separator: " ") } == [
+            "iptables -t mangle -A PREROUTING -i awg0 -s 10.86.0.5/32 -j MARK --set-mark 261",
+            "ip rule add fwmark 261 lookup 105",
+            "ip route replace default dev awg1 table 105",
+        ])
+        #expect(plan.steps.last?.teardown == ["ip", "route", "del", "default", "dev", "awg1", "table", "105"])
+        t.deviceCidr = "nonsense"
+        #expect(throws: NetworkPolicyPlan.PlanError.self) {
+            _ = try NetworkPolicyPlan.make(config(transits: [t]), interface: "awg0", egress: nil)
+        }
+    }
+
+    @Test func masqueradeWithoutADefaultRouteIsAClearError() {
+        #expect(throws: NetworkPolicyPlan.PlanError.noEgressInterface) {
+            _ = try NetworkPolicyPlan.make(config(masquerade: true), interface: "awg0", egress: nil)
+        }
+    }
+}
