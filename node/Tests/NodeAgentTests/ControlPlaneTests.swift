@@ -126,4 +126,20 @@ import Testing
             #expect(status.agentVersion == "node test")
         }
     }
+
+    /// The controller's scale benchmarks host many simulated nodes in one process, each
+    /// on its own port with real mTLS, over the in-memory plane.
+    @Test func manySimulatedNodesInOneProcess() async throws {
+        var nodes: [Node] = []
+        for _ in 0..<3 { nodes.append(try await Self.startNode()) }
+        for (index, node) in nodes.enumerated() {
+            let controller = try node.pki.leaf(commonName: "coxswain", usage: [.clientAuth])
+            let applied = try await Self.withController(node, leaf: controller) {
+                try await $0.pushConfig(NodeAgentCoreTests.push(Int64(index + 1), [NodeAgentCoreTests.peer("d\(index)", ip: "10.86.0.\(index + 2)/32")]))
+            }
+            #expect(applied.appliedRevision == Int64(index + 1))
+        }
+        #expect(Set(nodes.map(\.port)).count == 3)
+        for node in nodes { await node.stop() }
+    }
 }
