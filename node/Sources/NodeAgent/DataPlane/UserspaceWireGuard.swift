@@ -15,7 +15,7 @@ public final class UserspaceWireGuard: DataPlane {
     private let mtu: Int
     private let socket: UAPISocket
     private let logger: Logger
-    private let process = Mutex<Process?>(nil)
+    private let process = ChildProcess()
     /// True when the daemon was already running at start (the agent restarted, the
     /// daemon did not): it is configured in place and tunnels never drop.
     private let adopted = Mutex(false)
@@ -64,7 +64,7 @@ public final class UserspaceWireGuard: DataPlane {
     }
 
     public func status() async throws -> DataPlaneStatus {
-        let running = process.withLock { $0?.isRunning ?? false } || adopted.withLock { $0 }
+        let running = process.isRunning || adopted.withLock { $0 }
         guard running, socket.exists else {
             return DataPlaneStatus(running: false, listening: false, listenPort: listenPort, peers: [], detail: "\(name) is not running")
         }
@@ -75,14 +75,7 @@ public final class UserspaceWireGuard: DataPlane {
     }
 
     public func stop() async {
-        let running = process.withLock { p -> Process? in
-            defer { p = nil }
-            return p
-        }
-        guard let running, running.isRunning else { return }
-        running.terminate()
-        for _ in 0..<50 where running.isRunning { try? await Task.sleep(for: .milliseconds(100)) }
-        if running.isRunning { kill(running.processIdentifier, SIGKILL) }
+        await process.stop(grace: .seconds(5))
     }
 
     private func launchDaemon() async throws {
@@ -110,7 +103,7 @@ public final class UserspaceWireGuard: DataPlane {
             logger.warning("data-plane daemon exited", metadata: ["backend": "\(name)", "status": "\(p.terminationStatus)"])
         }
         try child.run()
-        process.withLock { $0 = child }
+        process.adopt(child)
         for _ in 0..<100 {
             if socket.exists { return }
             guard child.isRunning else { break }

@@ -9,7 +9,7 @@ public final class XRayService: Sendable {
     public let configPath: String
     private let binary: String
     private let logger: Logger
-    private let process = Mutex<Process?>(nil)
+    private let process = ChildProcess()
 
     public init(configPath: String, binary: String, logger: Logger) {
         self.configPath = configPath
@@ -35,25 +35,18 @@ public final class XRayService: Sendable {
         let logger = self.logger
         child.terminationHandler = { logger.warning("xray exited", metadata: ["status": "\($0.terminationStatus)"]) }
         try child.run()
-        process.withLock { $0 = child }
+        process.adopt(child)
     }
 
     /// (running, detail)
     public func status(port: Int) -> (running: Bool, detail: String) {
         if port == 0 { return (false, "XRay/REALITY is down (no port pushed)") }
         guard isConfigured else { return (false, "xray.binary is not configured: config rendered to \(configPath), not served") }
-        let running = process.withLock { $0?.isRunning ?? false }
+        let running = process.isRunning
         return (running, running ? "xray serving VLESS+REALITY on \(port)" : "xray is not running")
     }
 
     public func stop() async {
-        let running = process.withLock { p -> Process? in
-            defer { p = nil }
-            return p
-        }
-        guard let running, running.isRunning else { return }
-        running.terminate()
-        for _ in 0..<30 where running.isRunning { try? await Task.sleep(for: .milliseconds(100)) }
-        if running.isRunning { kill(running.processIdentifier, SIGKILL) }
+        await process.stop(grace: .seconds(3))
     }
 }
