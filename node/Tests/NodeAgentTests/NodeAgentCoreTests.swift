@@ -154,3 +154,40 @@ import Testing
         #expect(try NodeStateStore(snapshotPath: "\(dir)/state.json").load().amneziaWGPeers.count == 5)
     }
 }
+
+/// A stale push must never overwrite a newer one, even when the newer one is still
+/// being applied (the actor is reentrant while the data plane works).
+@Suite struct ConcurrentPushTests {
+    /// Test double: the in-memory plane, slowed down, recording the order of applies.
+    final class SlowPlane: DataPlane, @unchecked Sendable {
+        let name = "slow test plane"
+        let speaksObfuscation = true
+        let lock = NSLock()
+        var applied: [[String]] = []
+        func start(identity: AmneziaWGIdentity, peers: [PeerSpec]) async throws {}
+        func replacePeers(_ peers: [PeerSpec], previous: [PeerSpec]) async throws {
+            try await Task.sleep(for: .milliseconds(200))
+            lock.withLock { applied.append(peers.map(\.id)) }
+        }
+        func upsertPeer(_ peer: PeerSpec, previous: PeerSpec?) async throws {}
+        func removePeer(_ peer: PeerSpec) async throws {}
+        func status() async throws -> DataPlaneStatus {
+            DataPlaneStatus(running: true, listening: true, listenPort: 0, peers: [], detail: name)
+        }
+        func stop() async {}
+    }
+
+    @Test func olderRevisionArrivingDuringANewerApplyIsRefused() async throws {
+        let dir = try Support.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let plane = SlowPlane()
+        let core = try NodeAgentCore(dataPlane: plane, identity: .generate(), statePath: "\(dir)/state.json", logger: Support.logger)
+        let newer = Task { try await core.pushConfig(NodeAgentCoreTests.push(6, [NodeAgentCoreTests.peer("six", ip: "10.86.0.6/32")])) }
+        try await Task.sleep(for: .milliseconds(50))
+        let older = Task { try await core.pushConfig(NodeAgentCoreTests.push(5, [NodeAgentCoreTests.peer("five", ip: "10.86.0.5/32")])) }
+        #expect(try await newer.value.appliedRevision == 6)
+        await #expect(throws: NodeAgentCore.Failure.staleRevision(pushed: 5, applied: 6)) { _ = try await older.value }
+        #expect(plane.lock.withLock { plane.applied } == [["six"]])
+        #expect(await core.state.amneziaWGPeers.map(\.id) == ["six"])
+    }
+}

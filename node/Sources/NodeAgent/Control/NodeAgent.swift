@@ -32,6 +32,11 @@ public actor NodeAgentCore {
         didSet { idsByHexKey = nil }
     }
     private var idsByHexKey: [String: String]?
+    /// Mutations await the data plane, and an actor is reentrant at every await: without
+    /// this gate a push of revision 5 could pass its fence while revision 6 is still being
+    /// applied, and land after it. Mutations therefore run one at a time, in arrival order.
+    private var mutating = false
+    private var waitingMutations: [CheckedContinuation<Void, Never>] = []
 
     /// nil for the in-memory benchmark plane, which must never touch the host's firewall.
     private let networkPolicy: NetworkPolicyApplier?
@@ -61,8 +66,22 @@ public actor NodeAgentCore {
         logger.info("restored from disk", metadata: ["revision": "\(state.amneziaWGRevision)", "peers": "\(state.amneziaWGPeers.count)"])
     }
 
+    private func beginMutation() async {
+        if mutating {
+            await withCheckedContinuation { waitingMutations.append($0) }
+        } else {
+            mutating = true
+        }
+    }
+
+    private func endMutation() {
+        if waitingMutations.isEmpty { mutating = false } else { waitingMutations.removeFirst().resume() }
+    }
+
     /// PushConfig: lower revision refused, equal a no-op, higher applied atomically.
     public func pushConfig(_ request: Pharos_Node_V1_PushConfigRequest) async throws(Failure) -> Pharos_Node_V1_PushConfigResponse {
+        await beginMutation()
+        defer { endMutation() }
         if request.protocol == .xrayReality { return try await pushXRay(request) }
         guard request.protocol == .amneziawg else {
             throw .unsupportedProtocol("protocol \(request.protocol) is not supported")
@@ -120,6 +139,8 @@ public actor NodeAgentCore {
 
     /// AddPeer is an upsert by public key.
     public func addPeer(_ peer: Pharos_Node_V1_Peer) async throws(Failure) -> Pharos_Node_V1_PeerResponse {
+        await beginMutation()
+        defer { endMutation() }
         var response = Pharos_Node_V1_PeerResponse()
         response.peerID = peer.id
         response.applied = true
@@ -147,6 +168,8 @@ public actor NodeAgentCore {
 
     /// RemovePeer answers applied whether or not the peer existed.
     public func removePeer(_ request: Pharos_Node_V1_RemovePeerRequest) async throws(Failure) -> Pharos_Node_V1_PeerResponse {
+        await beginMutation()
+        defer { endMutation() }
         var response = Pharos_Node_V1_PeerResponse()
         response.applied = true
         if request.protocol == .xrayReality {
@@ -284,6 +307,8 @@ public actor NodeAgentCore {
 
     /// RestartService: stop the daemon and bring it back with the persisted peers.
     public func restart(_ request: Pharos_Node_V1_RestartServiceRequest) async throws(Failure) -> Pharos_Node_V1_RestartServiceResponse {
+        await beginMutation()
+        defer { endMutation() }
         guard request.protocol == .amneziawg else { throw .unsupportedProtocol("only AmneziaWG can be restarted on this node") }
         await dataPlane.stop()
         do { try await dataPlane.start(identity: identity, peers: state.amneziaWGPeers) } catch { throw .dataPlane("\(error)") }
