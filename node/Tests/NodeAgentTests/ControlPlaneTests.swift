@@ -54,11 +54,17 @@ import Testing
         return Node(pki: pki, dir: dir, port: port, task: task)
     }
 
-    static func withController<T: Sendable>(_ node: Node, leaf: TestPKI.Leaf?, address: String = "127.0.0.1",
+    static func withController<T: Sendable>(_ node: Node, leaf: TestPKI.Leaf?,
+                                            _ body: (Pharos_Node_V1_NodeControl.Client<HTTP2ClientTransport.Posix>) async throws -> T) async throws -> T {
+        try await withController(pki: node.pki, address: "127.0.0.1", port: node.port, leaf: leaf, body)
+    }
+
+    /// A controller's client for the node at `address:port` whose CA is `pki`.
+    static func withController<T: Sendable>(pki: TestPKI, address: String, port: Int, leaf: TestPKI.Leaf?,
                                             _ body: (Pharos_Node_V1_NodeControl.Client<HTTP2ClientTransport.Posix>) async throws -> T) async throws -> T {
         let chain = PEM.decodeAll(type: "CERTIFICATE", from: leaf?.certificatePEM ?? "").map { TLSConfig.CertificateSource.bytes($0, format: .der) }
         let security: HTTP2ClientTransport.Posix.TransportSecurity
-        let roots = TLSConfig.TrustRootsSource.certificates([.bytes(Array(try node.pki.rootPEM.utf8), format: .pem)])
+        let roots = TLSConfig.TrustRootsSource.certificates([.bytes(Array(try pki.rootPEM.utf8), format: .pem)])
         if let leaf {
             security = .mTLS(certificateChain: chain, privateKey: .bytes(Array(leaf.keyPEM.utf8), format: .pem)) {
                 $0.trustRoots = roots
@@ -67,7 +73,7 @@ import Testing
         } else {
             security = .tls { $0.trustRoots = roots }
         }
-        return try await withGRPCClient(transport: .http2NIOPosix(target: .ipv4(address: address, port: node.port),
+        return try await withGRPCClient(transport: .http2NIOPosix(target: .ipv4(address: address, port: port),
                                                                   transportSecurity: security)) { client in
             try await body(Pharos_Node_V1_NodeControl.Client(wrapping: client))
         }

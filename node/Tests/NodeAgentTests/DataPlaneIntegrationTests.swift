@@ -103,8 +103,8 @@ import Testing
             var lastError: (any Error)?
             for _ in 0..<40 {
                 do {
-                    let node = ControlPlaneTests.Node(pki: pki, dir: dir, port: 8444, task: Task {})
-                    return try await ControlPlaneTests.withController(node, leaf: controllerLeaf, address: "198.51.100.2") { client in
+                    return try await ControlPlaneTests.withController(pki: pki, address: "198.51.100.2", port: 8444,
+                                                                      leaf: controllerLeaf) { client in
                         var options = CallOptions.defaults
                         options.timeout = .seconds(2)
                         _ = try await client.getStatus(Pharos_Node_V1_GetStatusRequest(), options: options)

@@ -20,9 +20,7 @@ public struct ControlServer: Sendable {
     }
 
     /// The peer policy: the root in ca.crt, and the Fleet CA (the intermediate in node.crt) as issuer.
-    public func verifier() throws -> PeerVerifier {
-        let roots = try TrustRoots(path: paths.caCertificate)
-        let identity = try TLSIdentity(certificatePath: paths.certificate, keyPath: paths.key)
+    func verifier(identity: TLSIdentity, roots: TrustRoots) throws -> PeerVerifier {
         let fleetCA = Array(identity.certificates.dropFirst())
         guard !fleetCA.isEmpty else {
             throw TLSSetupError.invalidCertificate(source: paths.certificate, reason: "must hold the node leaf followed by the Fleet CA")
@@ -36,7 +34,7 @@ public struct ControlServer: Sendable {
     public func serve(service: NodeControlService, ready: @Sendable (Int) -> Void = { _ in }) async throws {
         let identity = try TLSIdentity(certificatePath: paths.certificate, keyPath: paths.key)
         let roots = try TrustRoots(path: paths.caCertificate)
-        let verifier = try verifier()
+        let verifier = try verifier(identity: identity, roots: roots)
         try? FileManager.default.removeItem(atPath: paths.controlSocket)
         let server = GRPCServer(
             transport: .http2NIOPosix(address: .unixDomainSocket(path: paths.controlSocket), transportSecurity: .plaintext),
@@ -52,11 +50,8 @@ public struct ControlServer: Sendable {
                 verifier: verifier, upstreamSocketPath: paths.controlSocket)
             logger.info("control port open", metadata: ["listen": "\(host):\(door.port)", "tls": "1.3, mTLS"])
             ready(door.port)
-            do {
-                try await withTaskCancellationHandler {
-                    try await Task.sleep(for: .seconds(Int64.max / 2))
-                } onCancel: {}
-            } catch {}
+            // Serve until the surrounding task is cancelled (the sleep then throws).
+            try? await Task.sleep(for: .seconds(Int64.max / 2))
             try? await door.close()
             server.beginGracefulShutdown()
         }
