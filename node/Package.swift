@@ -25,6 +25,7 @@ let package = Package(
             .product(name: "PharosSpec", package: "protocol-spec"),
             .product(name: "PharosProto", package: "protocol-spec"),
             .product(name: "PharosTLS", package: "protocol-spec"),
+            .product(name: "PharosRuntime", package: "protocol-spec"),
             .product(name: "GRPCCore", package: "grpc-swift-2"),
             .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
             .product(name: "X509", package: "swift-certificates"),
@@ -35,6 +36,7 @@ let package = Package(
         ]),
         .executableTarget(name: "NodeCLI", dependencies: [
             "NodeAgent",
+            .product(name: "PharosRuntime", package: "protocol-spec"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),

@@ -8,6 +8,8 @@ let package = Package(
         .library(name: "PharosProto", targets: ["PharosProto"]),
         .library(name: "PharosSpec", targets: ["PharosSpec"]),
         .library(name: "PharosTLS", targets: ["PharosTLS"]),
+        /// Daemon plumbing shared by node, relay and coxswain: sd_notify, termination signals.
+        .library(name: "PharosRuntime", targets: ["PharosRuntime"]),
         /// Test-only helpers (a throwaway CA) for the tests of every package; never linked by a product binary.
         .library(name: "PharosTestSupport", targets: ["PharosTestSupport"]),
         .executable(name: "pharos-spec-bench", targets: ["PharosSpecBench"]),
@@ -47,6 +49,7 @@ let package = Package(
             .product(name: "SwiftASN1", package: "swift-asn1"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
+        .target(name: "PharosRuntime"),
         .target(name: "PharosTestSupport", dependencies: [
             "PharosSpec", "PharosTLS",
             .product(name: "X509", package: "swift-certificates"),

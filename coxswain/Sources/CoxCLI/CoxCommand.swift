@@ -1,13 +1,15 @@
 import ArgumentParser
 import Coxswain
+import Foundation
 
 @main
-struct CoxCommand: ParsableCommand {
+struct CoxCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cox",
         abstract: "PharosVPN cox: the private controller: state, CA, enrollment, reconcile, audit, admin API.",
         version: CoxswainVersion.line,
-        subcommands: [VersionCommand.self])
+        subcommands: [InitCommand.self, ServeCommand.self, NodesCommand.self, UsersCommand.self, DevicesCommand.self,
+                      ProfilesCommand.self, AuditCommand.self, VersionCommand.self])
 }
 
 struct VersionCommand: ParsableCommand {
@@ -15,5 +17,35 @@ struct VersionCommand: ParsableCommand {
 
     func run() {
         print(CoxswainVersion.line)
+    }
+}
+
+/// `--config`, shared by every command that opens the controller's state.
+struct ConfigOption: ParsableArguments {
+    @Option(name: .long, help: "The controller's config file; a relative state_dir is resolved beside it.")
+    var config = ProcessInfo.processInfo.environment["COX_CONFIG"] ?? "cox.yaml"
+
+    func open() throws -> Controller {
+        do { return try Controller.open(configPath: config) } catch {
+            throw CommandFailure(description: "\(error)")
+        }
+    }
+}
+
+/// A runtime failure: printed as `Error: <sentence>` without the usage text.
+struct CommandFailure: Error, CustomStringConvertible {
+    var description: String
+}
+
+/// Errors from the library already carry a sentence; print it without a stack of types.
+func userFacing<T>(_ body: () async throws -> T) async throws -> T {
+    do { return try await body() } catch let error as ValidationError {
+        throw error
+    } catch let error as ExitCode {
+        throw error
+    } catch let error as CommandFailure {
+        throw error
+    } catch {
+        throw CommandFailure(description: "\(error)")
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import NodeAgent
+import PharosRuntime
 
 @main
 struct NodeCommand: AsyncParsableCommand {
@@ -47,17 +48,8 @@ struct RunCommand: AsyncParsableCommand {
         }
         let logger = Logger(label: "pharos.node")
         let task = Task { try await NodeRunner.run(paths: paths, config: config, agentVersion: NodeAgentVersion.line, logger: logger) }
-        let signals = [SIGTERM, SIGINT].map { signo -> any DispatchSourceSignal in
-            signal(signo, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: signo)
-            source.setEventHandler {
-                logger.info("stopping", metadata: ["signal": "\(signo)"])
-                task.cancel()
-            }
-            source.resume()
-            return source
-        }
-        defer { signals.forEach { $0.cancel() } }
+        let signals = TerminationSignals(cancelling: task) { signo in logger.info("stopping", metadata: ["signal": "\(signo)"]) }
+        defer { withExtendedLifetime(signals) {} }
         try await task.value
     }
 }

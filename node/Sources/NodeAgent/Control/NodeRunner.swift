@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import PharosRuntime
 
 /// `node run`: the composition root. Loads identity and state, restores the data
 /// plane from disk, then opens the control port and tells systemd it is ready.

@@ -1,0 +1,56 @@
+import ArgumentParser
+import Coxswain
+import Foundation
+import PharosRuntime
+
+struct InitCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "init", abstract: "Write cox.yaml with a preset and create the state (database, CA, controller certificate).")
+
+    @Flag(help: "Personal preset: AmneziaWG only, embedded relay, short retention, no rotation (default).")
+    var personal = false
+    @Flag(help: "Enterprise preset: AmneziaWG + XRay, remote relays, idle nodes, long retention, rotation.")
+    var enterprise = false
+    @Option(help: "State directory (default ./state, beside the config).")
+    var stateDir: String?
+    @Flag(help: "Overwrite an existing config file.")
+    var force = false
+    @OptionGroup var options: ConfigOption
+
+    func validate() throws {
+        if personal && enterprise { throw ValidationError("choose one of --personal and --enterprise") }
+    }
+
+    func run() async throws {
+        try await userFacing {
+            var config = CoxConfig.preset(enterprise ? .enterprise : .personal)
+            if let stateDir { config.stateDir = stateDir }
+            try CoxConfig.writeInitial(config, to: options.config, force: force)
+            let controller = try Controller.open(configPath: options.config)
+            let posture = config.posture.rawValue
+            try await controller.store.write { tx in
+                try tx.appendAudit(AuditEntry(action: "controller.init", targetType: "controller", targetID: "",
+                                              detail: "{\"posture\":\"\(posture)\"}"), by: .cliUser)
+            }
+            print("wrote \(options.config) (\(config.posture.rawValue) preset)")
+            print("state: \(controller.store.path)")
+            print("CA fingerprint: \(try controller.pki.authority.fingerprint)")
+        }
+    }
+}
+
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve", abstract: "Run the controller: reconcile every node now, then sweep for drift until stopped.")
+
+    @OptionGroup var options: ConfigOption
+
+    func run() async throws {
+        let controller = try options.open()
+        let logger = CoxLogging.bootstrap(level: controller.config.logLevel, label: "pharos.cox")
+        let task = Task { try await controller.serve(logger: logger) }
+        let signals = TerminationSignals(cancelling: task) { signo in logger.info("stopping", metadata: ["signal": "\(signo)"]) }
+        defer { withExtendedLifetime(signals) {} }
+        try await task.value
+    }
+}

@@ -1,0 +1,151 @@
+import ArgumentParser
+import Coxswain
+import Foundation
+
+struct NodesCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "nodes", abstract: "Enroll, inspect, push to and remove VPN nodes.",
+        subcommands: [Enroll.self, List.self, Status.self, Push.self, Remove.self])
+
+    struct Enroll: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Sign a CSR made by `node gen-csr` and write node.crt + ca.crt for the node's config dir.")
+
+        @Option(help: "The CSR file (PEM) printed by `node gen-csr`.") var csr: String
+        @Option(help: "HOST:PORT the controller dials (port 8444 when omitted); becomes the certificate's SAN.") var addr: String
+        @Option(help: "Name shown in lists (default: the host).") var name: String?
+        @Option(help: "Region label.") var region = ""
+        @Option(help: "UDP port clients reach AmneziaWG on (the node's dataplane.listen_port).") var wgPort = 443
+        @Option(help: "Directory to write node.crt and ca.crt into (default ./<name>).") var out: String?
+        @OptionGroup var options: ConfigOption
+
+        func run() async throws {
+            try await userFacing {
+                let controller = try options.open()
+                let csrPEM: String
+                do { csrPEM = try String(contentsOfFile: csr, encoding: .utf8) } catch {
+                    throw CommandFailure(description: "cannot read the CSR \(csr): \(error.localizedDescription)")
+                }
+                let enrolled = try await controller.service.enrollNode(csrPEM: csrPEM, controlAddress: addr, name: name,
+                                                                       region: region, wgPort: wgPort, by: .cliUser)
+                let dir = out ?? enrolled.node.name
+                try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+                try enrolled.certificateChainPEM.write(toFile: "\(dir)/node.crt", atomically: true, encoding: .utf8)
+                try enrolled.rootPEM.write(toFile: "\(dir)/ca.crt", atomically: true, encoding: .utf8)
+                print("enrolled \(enrolled.node.id) (\(enrolled.node.name)) at \(enrolled.node.controlAddr)")
+                print("wrote \(dir)/node.crt and \(dir)/ca.crt: copy them to the node's config dir (/etc/pharos/node), then")
+                print("  cox nodes status \(enrolled.node.id)   # caches its keys; devices are placed on it after that")
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List nodes and their revisions.")
+        @OptionGroup var options: ConfigOption
+
+        func run() async throws {
+            try await userFacing {
+                let controller = try options.open()
+                let rows = try await controller.store.read { tx in try tx.nodes().map { ($0, try tx.peerCount(node: $0.id)) } }
+                print(Table.render(header: ["ID", "NAME", "REGION", "ADDR", "STATUS", "REVISION", "APPLIED", "PEERS", "AGENT"],
+                                   rows: rows.map { node, peers in
+                                       [node.id, node.name, node.region, node.controlAddr, node.status.rawValue,
+                                        "\(node.configRevision)", "\(node.appliedRevision)", "\(peers)", node.agentVersion]
+                                   }))
+            }
+        }
+    }
+
+    struct Status: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Ask a node for its status (GetStatus) and cache its keys.")
+        @Argument(help: "Node ID or name.") var node: String
+        @OptionGroup var options: ConfigOption
+
+        func run() async throws {
+            try await userFacing {
+                let controller = try options.open()
+                let record = try await controller.store.read { tx in try tx.node(node) }
+                let status = try await controller.withReconciler(logger: CoxLogging.cli) { try await $0.refreshStatus(node: record.id) }
+                print("node \(record.id) (\(record.name)) at \(record.controlAddr)")
+                print("  agent: \(status.agentVersion), up \(status.uptimeSeconds) s, applied revision \(status.appliedRevision) (intended \(record.configRevision))")
+                print("  amneziawg key: \(status.amneziawg.publicKey)")
+                if !status.xray.publicKey.isEmpty { print("  reality key: \(status.xray.publicKey)") }
+                for service in status.services {
+                    print("  \(service.protocol): running=\(service.running) listening=\(service.listening) peers=\(service.peerCount) handshaking=\(service.handshakingPeers) \(service.detail)")
+                }
+            }
+        }
+    }
+
+    struct Push: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Push a node's full intended config now.")
+        @Argument(help: "Node ID or name.") var node: String
+        @OptionGroup var options: ConfigOption
+
+        func run() async throws {
+            try await userFacing {
+                let controller = try options.open()
+                let record = try await controller.store.read { tx in try tx.node(node) }
+                let outcome = try await controller.withReconciler(logger: CoxLogging.cli) { reconciler in
+                    try await reconciler.refreshStatus(node: record.id)
+                    return await reconciler.push(node: record.id)
+                }
+                print(PushReport.line(node: record.name, outcome))
+                if case .failed = outcome { throw ExitCode(1) }
+            }
+        }
+    }
+
+    struct Remove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "rm", abstract: "Remove a node; its devices get new bundles.",
+                                                        aliases: ["remove"])
+        @Argument(help: "Node ID or name.") var node: String
+        @OptionGroup var options: ConfigOption
+
+        func run() async throws {
+            try await userFacing {
+                let controller = try options.open()
+                let result = try await controller.service.removeNode(node, by: .cliUser)
+                print("removed node \(result.value.id) (\(result.value.name)); its certificate is no longer renewed")
+                try await PushReport.push(result.affectedNodes, with: controller)
+            }
+        }
+    }
+}
+
+/// After a committed mutation: push the affected nodes and say what happened to each.
+enum PushReport {
+    static func push(_ nodes: Set<String>, with controller: Controller) async throws {
+        guard !nodes.isEmpty else { return }
+        let outcomes = try await controller.withReconciler(logger: CoxLogging.cli) { await $0.push(nodes) }
+        let names = try await controller.store.read { tx in
+            Dictionary(uniqueKeysWithValues: try tx.nodes().map { ($0.id, $0.name) })
+        }
+        for (nodeID, outcome) in outcomes.sorted(by: { $0.key < $1.key }) {
+            print(line(node: names[nodeID] ?? nodeID, outcome))
+        }
+    }
+
+    static func line(node: String, _ outcome: FleetReconciler.Outcome) -> String {
+        switch outcome {
+        case .applied(let revision): "  \(node): applied revision \(revision)"
+        case .upToDate(let revision): "  \(node): already at revision \(revision)"
+        case .nodeAhead(let applied): "  \(node): serves a newer revision (\(applied)); left as is"
+        case .failed(let reason): "  \(node): not reached (\(reason)); committed, the sweep of `cox serve` delivers it"
+        case .backingOff: "  \(node): backing off after failures; the sweep retries"
+        case .removed: "  \(node): removed"
+        }
+    }
+}
+
+/// Plain aligned columns.
+enum Table {
+    static func render(header: [String], rows: [[String]]) -> String {
+        let all = [header] + rows
+        let widths = header.indices.map { column in all.map { $0[column].count }.max() ?? 0 }
+        return all.map { row in
+            row.enumerated().map { $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }
+                .joined(separator: "  ").trimmingCharacters(in: .whitespaces)
+        }.joined(separator: "\n")
+    }
+}

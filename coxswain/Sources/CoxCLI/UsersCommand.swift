@@ -1,0 +1,187 @@
+import ArgumentParser
+import Coxswain
+import Foundation
+
+struct UsersCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "users", abstract: "Add, list and remove users.", subcommands: [Add.self, List.self, Remove.self])
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Add a user.")
+        @Argument(help: "Display name.") var name: String
+        @Option(help: "E-mail address (unique; used to refer to the user).") var email: String?
+        @OptionGroup var options: ConfigOption
+
+        func run() async throws {
+            try await userFacing {
+                let user = try await options.open().service.addUser(name: name, email: email, by: .cliUser)
+                print("added user \(user.id)\(user.email.map { " <\($0)>" } ?? "")")
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List users.")
+        @OptionGroup var options: ConfigOption
+
+        func run() async throws {
+            try await userFacing {
+                let rows = try await options.open().store.read { tx in
+                    try tx.users().map { ($0, try tx.devices(user: $0.id).count) }
+                }
+                print(Table.render(header: ["ID", "NAME", "EMAIL", "ROLE", "STATUS", "DEVICES"], rows: rows.map { user, devices in
+                    [user.id, user.name, user.email ?? "", user.role, user.status, "\(devices)"]
+                }))
+            }
+        }
+    }
+
+    struct Remove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "rm", abstract: "Remove a user with their devices and peers.")
+        @Argument(help: "User ID or e-mail.") var user: String
+        @OptionGroup var options: ConfigOption
+
+        func run() async throws {
+            try await userFacing {
+                let controller = try options.open()
+                let result = try await controller.service.removeUser(user, by: .cliUser)
+                print("removed user \(result.value.id)")
+                try await PushReport.push(result.affectedNodes, with: controller)
+            }
+        }
+    }
+}
+
+struct DevicesCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "devices", abstract: "Add, list and remove devices.", subcommands: [Add.self, List.self, Remove.self])
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Add a device: tunnel address, peers on its user's nodes (pushed now), sealed bundle.")
+        @Argument(help: "User ID or e-mail.") var user: String
+        @Option(help: "Device name (unique per user).") var name: String
+        @Option(help: "Platform label (linux, ios, ...).") var platform = ""
+        @Option(help: "The device's X25519 public key (standard base64, 32 bytes) to seal its bundle to; default: the user's key.")
+        var encryptionKey: String?
+        @OptionGroup var options: ConfigOption
+
+        func run() async throws {
+            try await userFacing {
+                var key: [UInt8]?
+                if let encryptionKey {
+                    guard let bytes = Data(base64Encoded: encryptionKey.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+                        throw ValidationError("--encryption-key is not base64")
+                    }
+                    key = Array(bytes)
+                }
+                let controller = try options.open()
+                let result = try await controller.service.addDevice(user: user, name: name, platform: platform,
+                                                                    encryptionKey: key, by: .cliUser)
+                let sealed = try await controller.store.read { tx in try tx.profile(device: result.value.id) != nil }
+                print("added device \(result.value.id) at \(result.value.tunnelIP) on \(result.affectedNodes.count) node(s)")
+                if !sealed { print("  no bundle sealed: neither the device nor its user has an encryption key yet") }
+                try await PushReport.push(result.affectedNodes, with: controller)
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List devices.")
+        @Option(help: "Only this user's (ID or e-mail).") var user: String?
+        @OptionGroup var options: ConfigOption
+
+        func run() async throws {
+            try await userFacing {
+                let user = self.user
+                let rows = try await options.open().store.read { tx in
+                    let userID = try user.map { try tx.user($0).id }
+                    return try tx.devices(user: userID).map { ($0, try tx.peers(device: $0.id).count, try tx.profile(device: $0.id)?.revision) }
+                }
+                print(Table.render(header: ["ID", "USER", "NAME", "PLATFORM", "TUNNEL IP", "PEERS", "BUNDLE"], rows: rows.map { d, peers, rev in
+                    [d.id, d.userID, d.name, d.platform, d.tunnelIP, "\(peers)", rev.map { "r\($0)" } ?? "-"]
+                }))
+            }
+        }
+    }
+
+    struct Remove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "rm", abstract: "Remove a device; its peers leave every node.")
+        @Argument(help: "Device ID.") var device: String
+        @OptionGroup var options: ConfigOption
+
+        func run() async throws {
+            try await userFacing {
+                let controller = try options.open()
+                let result = try await controller.service.removeDevice(device, by: .cliUser)
+                print("removed device \(result.value.id)")
+                try await PushReport.push(result.affectedNodes, with: controller)
+            }
+        }
+    }
+}
+
+struct ProfilesCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "profiles", abstract: "Create, list and remove profile specs (what a user's devices may use).",
+        subcommands: [Create.self, List.self, Remove.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a profile spec; the user's devices are re-provisioned and pushed.")
+        @Argument(help: "Profile name (unique per user).") var name: String
+        @Option(help: "User ID or e-mail.") var user: String
+        @Option(help: "Node ID or name (egress = this node).") var node: String?
+        @Option(help: "Path ID (multi-hop; not built yet).") var path: String?
+        @Option(help: "Only this device of the user.") var device: String?
+        @Option(help: "Comma-separated subset of the node's entry IPs.") var entryIps: String?
+        @Option(help: "amneziawg, xray-reality or both.") var `protocol` = "amneziawg"
+        @OptionGroup var options: ConfigOption
+
+        func run() async throws {
+            try await userFacing {
+                guard let proto = ProfileProtocol(rawValue: self.protocol) else {
+                    throw ValidationError("--protocol must be amneziawg, xray-reality or both")
+                }
+                if path != nil { throw ValidationError("--path: multi-hop paths are not built yet; use --node") }
+                guard let node else { throw ValidationError("give --node") }
+                let controller = try options.open()
+                let ips = (entryIps ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+                let result = try await controller.service.createProfileSpec(user: user, name: name, node: node, device: device,
+                                                                            entryIPs: ips, protocol: proto, by: .cliUser)
+                print("created profile \(result.value.id)")
+                try await PushReport.push(result.affectedNodes, with: controller)
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List profile specs.")
+        @Option(help: "Only this user's (ID or e-mail).") var user: String?
+        @OptionGroup var options: ConfigOption
+
+        func run() async throws {
+            try await userFacing {
+                let user = self.user
+                let specs = try await options.open().store.read { tx in try tx.profileSpecs(user: try user.map { try tx.user($0).id }) }
+                print(Table.render(header: ["ID", "USER", "NAME", "NODE", "DEVICE", "PROTOCOL", "ENTRY IPS"], rows: specs.map {
+                    [$0.id, $0.userID, $0.name, $0.nodeID ?? $0.pathID ?? "", $0.deviceID ?? "all", $0.protocol.rawValue, $0.entryIPs]
+                }))
+            }
+        }
+    }
+
+    struct Remove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "rm", abstract: "Remove a profile spec; re-provisions and pushes.")
+        @Argument(help: "Profile ID.") var profile: String
+        @OptionGroup var options: ConfigOption
+
+        func run() async throws {
+            try await userFacing {
+                let controller = try options.open()
+                let result = try await controller.service.removeProfileSpec(profile, by: .cliUser)
+                print("removed profile \(result.value.id)")
+                try await PushReport.push(result.affectedNodes, with: controller)
+            }
+        }
+    }
+}

@@ -1,0 +1,75 @@
+import Foundation
+
+/// `cox.yaml`, with `COX_*` environment overrides (`fleet.vpn_subnet` → `COX_FLEET_VPN_SUBNET`).
+/// Keys follow upstream's; `cox init --personal | --enterprise` writes a preset.
+public struct CoxConfig: Sendable, Equatable {
+    public enum Posture: String, Sendable, CaseIterable { case personal, enterprise }
+
+    public var posture = Posture.personal
+    public var backend = "sqlite"
+    public var stateDir = "./state"
+    public var logLevel = "info"
+    public var uiListen = "127.0.0.1:8443"
+    public var amneziaWG = true
+    public var xray = false
+    public var relayEmbedded = true
+    public var relayRemote = false
+    public var relayClientListen = ":443"
+    public var relayPublicEndpoint = ""
+    public var accountsSync = true
+    public var auditRetentionDays = 30
+    public var metricsRetentionDays = 7
+    public var decoySite = "www.microsoft.com"
+    public var vpnSubnet = "10.86.0.0/16"
+    public var endpointPortMin = 2000
+    public var endpointPortMax = 60000
+    public var rotationEnabled = false
+    public var rotationIntervalSeconds = 600
+    public var rotationJitterSeconds = 120
+    public var idleNodes = 0
+    /// Seconds between reconcile sweeps.
+    public var reconcileInterval = 45
+    /// Consecutive failed polls after which a node is marked unreachable.
+    public var unreachableAfterPolls = 3
+    /// Per-call deadline of a push or status call to a node.
+    public var nodeCallTimeoutSeconds = 10
+    public var analyticsDisabled = false
+    public var analyticsIntervalSeconds = 60
+    public var analyticsWindowHours = 24
+
+    public init() {}
+
+    public static func preset(_ posture: Posture) -> CoxConfig {
+        var config = CoxConfig()
+        config.posture = posture
+        if posture == .enterprise {
+            config.xray = true
+            config.relayRemote = true
+            config.idleNodes = 1
+            config.auditRetentionDays = 365
+            config.metricsRetentionDays = 90
+            config.rotationEnabled = true
+        }
+        return config
+    }
+
+    /// The SQLite file inside the state directory, resolved against `base` when relative.
+    public func databasePath(relativeTo base: String) -> String {
+        let dir = stateDir.hasPrefix("/") ? stateDir : URL(fileURLWithPath: base).appendingPathComponent(stateDir).path
+        return URL(fileURLWithPath: dir).appendingPathComponent("app.db").standardizedFileURL.path
+    }
+}
+
+public enum CoxConfigError: Error, Equatable, CustomStringConvertible {
+    case unreadable(path: String, reason: String)
+    case invalid(key: String, value: String, expected: String)
+    case exists(path: String)
+
+    public var description: String {
+        switch self {
+        case .unreadable(let path, let reason): "cannot read cox config \(path): \(reason)"
+        case .invalid(let key, let value, let expected): "cox config: \(key) = \"\(value)\" is invalid; expected \(expected)"
+        case .exists(let path): "\(path) already exists; pass --force to overwrite it"
+        }
+    }
+}

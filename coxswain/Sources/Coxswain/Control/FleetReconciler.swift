@@ -1,0 +1,236 @@
+import Foundation
+import GRPCCore
+import Logging
+import PharosProto
+
+/// Brings every node to the revision the store intends for it.
+///
+/// - After a mutation commits, `push(_:)` sends the affected nodes their full config at the
+///   revision read in the same transaction as the content, so content and revision agree.
+/// - `sweep()` asks every node for its status, caches its keys, and heals drift: a node behind
+///   its intended revision gets a push; a node *ahead* of the store (a restored backup) gets the
+///   store's state at a revision above the node's, so the store stays the source of truth.
+/// - Pushes to one node are serialized and coalesced; a node that fails backs off (1 s doubling
+///   to 60 s) and is marked unreachable after `fleet.unreachable_after_polls` failed polls.
+/// - The node fences revisions itself: a lower revision is refused, so a delayed push can never
+///   roll a node back past a newer one.
+public actor FleetReconciler {
+    public enum Outcome: Sendable, Equatable {
+        case applied(revision: Int64)
+        case upToDate(revision: Int64)
+        /// The node already serves a newer revision than this push carried (another pusher won).
+        case nodeAhead(applied: Int64)
+        case failed(String)
+        case backingOff
+        case removed
+    }
+
+    public struct SweepReport: Sendable {
+        public var polled = 0
+        public var healed: [String] = []
+        public var failed: [String: String] = [:]
+    }
+
+    let store: Store
+    let pool: NodeClientPool
+    let config: CoxConfig
+    let logger: Logger
+    private var busy: Set<String> = []
+    private var waiters: [String: [CheckedContinuation<Void, Never>]] = [:]
+    private var appliedCache: [String: Int64] = [:]
+    private var failures: [String: (count: Int, retryAt: ContinuousClock.Instant)] = [:]
+
+    public init(store: Store, pool: NodeClientPool, config: CoxConfig, logger: Logger) {
+        self.store = store
+        self.pool = pool
+        self.config = config
+        self.logger = logger
+    }
+
+    var callOptions: CallOptions {
+        var options = CallOptions.defaults
+        options.timeout = .seconds(config.nodeCallTimeoutSeconds)
+        return options
+    }
+
+    // MARK: per-node serialization
+
+    private func lock(_ nodeID: String) async {
+        if busy.insert(nodeID).inserted { return }
+        await withCheckedContinuation { waiters[nodeID, default: []].append($0) }
+    }
+
+    private func unlock(_ nodeID: String) {
+        if var queue = waiters[nodeID], !queue.isEmpty {
+            let next = queue.removeFirst()
+            waiters[nodeID] = queue.isEmpty ? nil : queue
+            next.resume()
+        } else {
+            busy.remove(nodeID)
+        }
+    }
+
+    // MARK: push
+
+    /// Pushes each node's current intended config, concurrently across nodes.
+    public func push(_ nodeIDs: Set<String>, ignoringBackoff: Bool = true) async -> [String: Outcome] {
+        await withTaskGroup(of: (String, Outcome).self) { group in
+            for nodeID in nodeIDs { group.addTask { (nodeID, await self.push(node: nodeID, ignoringBackoff: ignoringBackoff)) } }
+            var outcomes: [String: Outcome] = [:]
+            for await (nodeID, outcome) in group { outcomes[nodeID] = outcome }
+            return outcomes
+        }
+    }
+
+    public func push(node nodeID: String, ignoringBackoff: Bool = true) async -> Outcome {
+        if !ignoringBackoff, let failure = failures[nodeID], failure.retryAt > .now { return .backingOff }
+        await lock(nodeID)
+        defer { unlock(nodeID) }
+        let config = self.config
+        let plan: (NodeConfigPlan, String)?
+        do {
+            plan = try await store.read { tx -> (NodeConfigPlan, String)? in
+                guard let node = try? tx.node(nodeID) else { return nil }
+                return (try NodeConfigPlan.build(node: node, peers: try tx.peers(node: node.id), config: config), node.controlAddr)
+            }
+        } catch {
+            return .failed("cannot read the node's config from the store: \(error)")
+        }
+        guard let (configPlan, address) = plan else { await pool.drop(nodeID); return .removed }
+        if let cached = appliedCache[nodeID], cached >= configPlan.revision { return .upToDate(revision: cached) }
+        do {
+            let client = try await pool.client(for: nodeID, address: address)
+            var reloaded = false
+            for request in configPlan.requests {
+                do {
+                    let response = try await client.pushConfig(request, options: callOptions)
+                    reloaded = reloaded || response.reloaded
+                } catch let error as RPCError where error.code == .failedPrecondition {
+                    let status = try await client.getStatus(Pharos_Node_V1_GetStatusRequest(), options: callOptions)
+                    appliedCache[nodeID] = status.appliedRevision
+                    try await store.write { tx in try tx.recordApplied(node: nodeID, revision: status.appliedRevision) }
+                    return .nodeAhead(applied: status.appliedRevision)
+                }
+            }
+            appliedCache[nodeID] = configPlan.revision
+            failures[nodeID] = nil
+            try await store.write { tx in try tx.recordApplied(node: nodeID, revision: configPlan.revision) }
+            logger.debug("pushed", metadata: ["node": "\(nodeID)", "revision": "\(configPlan.revision)", "reloaded": "\(reloaded)"])
+            return reloaded ? .applied(revision: configPlan.revision) : .upToDate(revision: configPlan.revision)
+        } catch {
+            let reason = Self.describe(error)
+            await noteFailure(nodeID, reason)
+            logger.warning("push failed", metadata: ["node": "\(nodeID)", "error": "\(reason)"])
+            return .failed(reason)
+        }
+    }
+
+    // MARK: status and sweep
+
+    /// GetStatus: caches the node's keys and applied revision in the store.
+    @discardableResult
+    public func refreshStatus(node nodeID: String) async throws -> Pharos_Node_V1_GetStatusResponse {
+        let node = try await store.read { tx in try tx.node(nodeID) }
+        do {
+            let client = try await pool.client(for: node.id, address: node.controlAddr)
+            let status = try await client.getStatus(Pharos_Node_V1_GetStatusRequest(), options: callOptions)
+            let obfuscation = try status.amneziawg.obfuscation.jsonString()
+            try await store.write { tx in
+                try tx.recordStatus(node: node.id, agentVersion: status.agentVersion, wgPublicKey: status.amneziawg.publicKey,
+                                    wgObfuscation: obfuscation, xrayPublicKey: status.xray.publicKey,
+                                    appliedRevision: status.appliedRevision)
+            }
+            appliedCache[node.id] = status.appliedRevision
+            return status
+        } catch {
+            await noteFailure(node.id, Self.describe(error))
+            throw error
+        }
+    }
+
+    /// One pass over the fleet; at most `concurrency` nodes are talked to at once.
+    public func sweep(concurrency: Int = 64) async -> SweepReport {
+        let nodes: [NodeRecord]
+        do { nodes = try await store.read { tx in try tx.nodes() } } catch {
+            logger.error("sweep cannot read nodes", metadata: ["error": "\(error)"])
+            return SweepReport()
+        }
+        return await withTaskGroup(of: (String, String?, Bool).self) { group in
+            var report = SweepReport()
+            var next = 0
+            func collect(_ result: (String, String?, Bool)) {
+                report.polled += 1
+                if let failure = result.1 { report.failed[result.0] = failure }
+                if result.2 { report.healed.append(result.0) }
+            }
+            while next < nodes.count || !group.isEmpty {
+                while next < nodes.count, next - report.polled < concurrency {
+                    let node = nodes[next]
+                    next += 1
+                    group.addTask { await self.heal(node) }
+                }
+                if let result = await group.next() { collect(result) }
+            }
+            return report
+        }
+    }
+
+    /// (node, failure, healed)
+    private func heal(_ node: NodeRecord) async -> (String, String?, Bool) {
+        if node.status == .stopped { return (node.id, nil, false) }
+        if let failure = failures[node.id], failure.retryAt > .now { return (node.id, "backing off after \(failure.count) failures", false) }
+        let status: Pharos_Node_V1_GetStatusResponse
+        do { status = try await refreshStatus(node: node.id) } catch {
+            return (node.id, Self.describe(error), false)
+        }
+        if status.appliedRevision > node.configRevision {
+            // The node is ahead of the store (restored backup): move the store past it.
+            do {
+                _ = try await store.write { tx in
+                    while try tx.bumpRevision(node: node.id) <= status.appliedRevision {}
+                }
+            } catch { return (node.id, "\(error)", false) }
+            appliedCache[node.id] = nil
+        } else if status.appliedRevision == node.configRevision {
+            return (node.id, nil, false)
+        }
+        appliedCache[node.id] = nil
+        switch await push(node: node.id) {
+        case .applied, .upToDate: return (node.id, nil, true)
+        case .nodeAhead: return (node.id, nil, false)
+        case .failed(let reason): return (node.id, reason, false)
+        case .backingOff, .removed: return (node.id, nil, false)
+        }
+    }
+
+    /// Sweeps now and then every `fleet.reconcile_interval` seconds until cancelled.
+    public func run() async {
+        while !Task.isCancelled {
+            let report = await sweep()
+            if !report.healed.isEmpty || !report.failed.isEmpty {
+                logger.info("sweep", metadata: ["nodes": "\(report.polled)", "healed": "\(report.healed.count)",
+                                                "failed": "\(report.failed.count)"])
+            }
+            try? await Task.sleep(for: .seconds(config.reconcileInterval))
+        }
+    }
+
+    private func noteFailure(_ nodeID: String, _ reason: String) async {
+        let count = (failures[nodeID]?.count ?? 0) + 1
+        failures[nodeID] = (count, .now + .seconds(min(60, 1 << min(count - 1, 6))))
+        appliedCache[nodeID] = nil
+        let limit = config.unreachableAfterPolls
+        let status = try? await store.write { tx in try tx.recordMissedPoll(node: nodeID, error: reason, limit: limit) }
+        if status == .unreachable, count == limit {
+            logger.warning("node unreachable", metadata: ["node": "\(nodeID)", "error": "\(reason)"])
+        }
+    }
+
+    /// Clears back-off for a node (an operator's explicit `cox nodes push`).
+    public func resetBackoff(_ nodeID: String) { failures[nodeID] = nil }
+
+    static func describe(_ error: any Error) -> String {
+        if let rpc = error as? RPCError { return "\(rpc.code): \(rpc.message)" }
+        return "\(error)"
+    }
+}

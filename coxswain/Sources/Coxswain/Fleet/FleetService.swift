@@ -1,0 +1,253 @@
+import Crypto
+import Foundation
+import PharosSpec
+import PharosTLS
+import X509
+
+/// The one service layer every mutation goes through, from the CLI or (later) the API:
+/// each method is one store transaction that makes the change, bumps the revision of
+/// every node whose peers changed, and writes its audit row — all or nothing. Pushing
+/// to the nodes happens after commit (`FleetReconciler`).
+public final class FleetService: Sendable {
+    public let store: Store
+    public let pki: FleetPKI
+    public let config: CoxConfig
+
+    public static let nodeCertificateValidity: TimeInterval = 365 * 86400
+
+    public init(store: Store, pki: FleetPKI, config: CoxConfig) {
+        self.store = store
+        self.pki = pki
+        self.config = config
+    }
+
+    var subnet: IPv4Subnet { IPv4Subnet(config.vpnSubnet) ?? IPv4Subnet("10.86.0.0/16")! }
+
+    // MARK: nodes
+
+    public struct EnrolledNode: Sendable {
+        public var node: NodeRecord
+        /// `node.crt`: the leaf followed by the Fleet CA.
+        public var certificateChainPEM: String
+        /// `ca.crt`: the root the node trusts for the controller's client certificate.
+        public var rootPEM: String
+    }
+
+    /// `cox nodes enroll`: signs the node's CSR with a subject and SANs the controller assigns
+    /// (the address it dials), never those of the CSR, and records the node as pending until
+    /// its first GetStatus.
+    public func enrollNode(csrPEM: String, controlAddress: String, name: String?, region: String,
+                           wgPort: Int = PharosPorts.amneziaWG, by actor: AuditActor) async throws -> EnrolledNode {
+        let address = try Self.normalizedControlAddress(controlAddress)
+        let id = EntityID.make(.node)
+        let host = NodeRecord.hostPart(of: address)
+        let leaf = try pki.authority.issue(csrPEM: csrPEM, profile: .node(id: id, addresses: [host]),
+                                           validity: Self.nodeCertificateValidity)
+        let chain = try leaf.pemString() + pki.authority.fleet.certificate.pemString()
+        let root = try pki.authority.root.certificate.pemString()
+        let serial = leaf.serialHex
+        let notAfter = FleetPKI.micros(leaf.notValidAfter)
+        let node = try await store.write { tx in
+            let node = NodeRecord(id: id, name: name ?? host, region: region, publicIP: IPv4Subnet.parse(host) != nil ? host : "",
+                                  controlAddr: address, status: .pending, agentVersion: "", forwarding: true, masquerade: true,
+                                  isolation: false, wgPublicKey: nil, wgObfuscation: nil, xrayPublicKey: nil, endpointIPs: "",
+                                  wgPort: wgPort, configRevision: 0, appliedRevision: 0, missedPolls: 0, lastSeenAt: nil,
+                                  lastError: "", version: 1, createdAt: tx.now, updatedAt: tx.now)
+            try tx.insert(node)
+            try tx.insertNodeCertificate(nodeID: id, serial: serial, certificatePEM: chain, notAfter: notAfter)
+            try tx.appendAudit(AuditEntry(action: "node.add", targetType: "node", targetID: id,
+                                          detail: Self.detail(["name": node.name, "addr": address, "serial": serial])), by: actor)
+            return node
+        }
+        return EnrolledNode(node: node, certificateChainPEM: chain, rootPEM: root)
+    }
+
+    /// `cox nodes rm`: the node's peers go with it; devices that used it get new bundles.
+    public func removeNode(_ reference: String, by actor: AuditActor) async throws -> MutationResult<NodeRecord> {
+        let config = self.config, fleetID = try pki.authority.fingerprint, signingKey = pki.signingKey, subnet = self.subnet
+        _ = subnet
+        return try await store.write { tx in
+            let node = try tx.node(reference)
+            let deviceIDs = Set(try tx.peers(node: node.id).map(\.deviceID))
+            try tx.deleteNode(node.id)
+            var affected = Set<String>()
+            for deviceID in deviceIDs.sorted() {
+                affected.formUnion(try Self.reprovision(deviceID: deviceID, tx: tx, config: config, fleetID: fleetID, signingKey: signingKey))
+            }
+            affected.remove(node.id)
+            for nodeID in affected { try tx.bumpRevision(node: nodeID) }
+            try tx.appendAudit(AuditEntry(action: "node.rm", targetType: "node", targetID: node.id,
+                                          detail: Self.detail(["name": node.name])), by: actor)
+            return MutationResult(value: node, affectedNodes: affected)
+        }
+    }
+
+    // MARK: users
+
+    public func addUser(name: String, email: String?, by actor: AuditActor) async throws -> UserRecord {
+        let email = email?.trimmingCharacters(in: .whitespaces).lowercased()
+        if let email, !Self.looksLikeEmail(email) { throw StoreError.invalid("\"\(email)\" is not an e-mail address") }
+        guard !name.trimmingCharacters(in: .whitespaces).isEmpty else { throw StoreError.invalid("a user needs a name") }
+        return try await store.write { tx in
+            let user = UserRecord(id: EntityID.make(.user), name: name, email: email, role: "user", publicKey: nil,
+                                  wrappedPrivkey: nil, status: "active", passwordHash: nil, version: 1,
+                                  createdAt: tx.now, updatedAt: tx.now)
+            try tx.insert(user)
+            try tx.appendAudit(AuditEntry(action: "user.add", targetType: "user", targetID: user.id,
+                                          detail: Self.detail(["name": name, "email": email ?? ""])), by: actor)
+            return user
+        }
+    }
+
+    /// `cox users rm`: devices, peers and profiles go with the user.
+    public func removeUser(_ reference: String, by actor: AuditActor) async throws -> MutationResult<UserRecord> {
+        try await store.write { tx in
+            let user = try tx.user(reference)
+            var affected = Set<String>()
+            for device in try tx.devices(user: user.id) {
+                affected.formUnion(try tx.peers(device: device.id).map(\.nodeID))
+            }
+            try tx.deleteUser(user.id)
+            for nodeID in affected { try tx.bumpRevision(node: nodeID) }
+            try tx.appendAudit(AuditEntry(action: "user.rm", targetType: "user", targetID: user.id,
+                                          detail: Self.detail(["email": user.email ?? ""])), by: actor)
+            return MutationResult(value: user, affectedNodes: affected)
+        }
+    }
+
+    // MARK: devices
+
+    /// `cox devices add`: allocates a tunnel address, places the device's peers on every node
+    /// its user's profile specs name, and seals its bundle to `encryptionKey` (the device's
+    /// X25519 key) or else to the user's key, when either exists.
+    public func addDevice(user reference: String, name: String, platform: String = "",
+                          encryptionKey: [UInt8]? = nil, by actor: AuditActor) async throws -> MutationResult<DeviceRecord> {
+        if let encryptionKey, encryptionKey.count != 32 {
+            throw ProvisioningError.invalidEncryptionKey("an X25519 public key is exactly 32 bytes, this one is \(encryptionKey.count)")
+        }
+        let config = self.config, fleetID = try pki.authority.fingerprint, signingKey = pki.signingKey, subnet = self.subnet
+        return try await store.write { tx in
+            let user = try tx.user(reference)
+            guard let address = subnet.firstFree(excluding: try tx.usedTunnelIPs()) else {
+                throw ProvisioningError.subnetExhausted(subnet.description)
+            }
+            let device = DeviceRecord(id: EntityID.make(.device), userID: user.id, name: name, platform: platform, fingerprint: nil,
+                                      status: "active", encryptionPubkey: encryptionKey.map { Data($0) }, tunnelIP: address,
+                                      version: 1, createdAt: tx.now, updatedAt: tx.now)
+            try tx.insert(device)
+            let affected = try Self.reprovision(deviceID: device.id, tx: tx, config: config, fleetID: fleetID, signingKey: signingKey)
+            for nodeID in affected { try tx.bumpRevision(node: nodeID) }
+            try tx.appendAudit(AuditEntry(action: "device.add", targetType: "device", targetID: device.id,
+                                          detail: Self.detail(["user": user.id, "name": name, "tunnel_ip": address])), by: actor)
+            return MutationResult(value: device, affectedNodes: affected)
+        }
+    }
+
+    public func removeDevice(_ deviceID: String, by actor: AuditActor) async throws -> MutationResult<DeviceRecord> {
+        try await store.write { tx in
+            let device = try tx.device(deviceID)
+            let affected = Set(try tx.peers(device: device.id).map(\.nodeID))
+            try tx.deleteDevice(device.id)
+            for nodeID in affected { try tx.bumpRevision(node: nodeID) }
+            try tx.appendAudit(AuditEntry(action: "device.rm", targetType: "device", targetID: device.id,
+                                          detail: Self.detail(["user": device.userID, "name": device.name])), by: actor)
+            return MutationResult(value: device, affectedNodes: affected)
+        }
+    }
+
+    // MARK: profile specs
+
+    /// `cox profiles create`: re-provisions every device of the user it applies to.
+    public func createProfileSpec(user reference: String, name: String, node nodeReference: String, device deviceID: String? = nil,
+                                  entryIPs: [String] = [], protocol proto: ProfileProtocol,
+                                  by actor: AuditActor) async throws -> MutationResult<ProfileSpecRecord> {
+        let config = self.config, fleetID = try pki.authority.fingerprint, signingKey = pki.signingKey
+        return try await store.write { tx in
+            let user = try tx.user(reference)
+            let node = try tx.node(nodeReference)
+            guard node.isPlaceable else { throw ProvisioningError.nodeNotReady(node: node.name) }
+            if proto.includesXRay, node.xrayPublicKey?.isEmpty != false {
+                throw ProvisioningError.protocolUnavailable(node: node.name, protocol: "xray-reality")
+            }
+            if let deviceID, try tx.device(deviceID).userID != user.id {
+                throw StoreError.invalid("device \(deviceID) does not belong to \(user.email ?? user.id)")
+            }
+            let spec = ProfileSpecRecord(id: EntityID.make(.profileSpec), userID: user.id, deviceID: deviceID, name: name,
+                                         pathID: nil, nodeID: node.id, entryIPs: entryIPs.joined(separator: ","), protocol: proto,
+                                         version: 1, createdAt: tx.now, updatedAt: tx.now)
+            try tx.insert(spec)
+            var affected = Set<String>()
+            for device in try tx.devices(user: user.id) where deviceID == nil || device.id == deviceID {
+                affected.formUnion(try Self.reprovision(deviceID: device.id, tx: tx, config: config, fleetID: fleetID, signingKey: signingKey))
+            }
+            for nodeID in affected { try tx.bumpRevision(node: nodeID) }
+            try tx.appendAudit(AuditEntry(action: "profile.create", targetType: "profile", targetID: spec.id,
+                                          detail: Self.detail(["user": user.id, "node": node.id, "protocol": proto.rawValue])), by: actor)
+            return MutationResult(value: spec, affectedNodes: affected)
+        }
+    }
+
+    public func removeProfileSpec(_ specID: String, by actor: AuditActor) async throws -> MutationResult<ProfileSpecRecord> {
+        let config = self.config, fleetID = try pki.authority.fingerprint, signingKey = pki.signingKey
+        return try await store.write { tx in
+            let spec = try tx.profileSpec(specID)
+            try tx.deleteProfileSpec(spec.id)
+            var affected = Set<String>()
+            for device in try tx.devices(user: spec.userID) where spec.deviceID == nil || device.id == spec.deviceID {
+                affected.formUnion(try Self.reprovision(deviceID: device.id, tx: tx, config: config, fleetID: fleetID, signingKey: signingKey))
+            }
+            for nodeID in affected { try tx.bumpRevision(node: nodeID) }
+            try tx.appendAudit(AuditEntry(action: "profile.rm", targetType: "profile", targetID: spec.id,
+                                          detail: Self.detail(["user": spec.userID])), by: actor)
+            return MutationResult(value: spec, affectedNodes: affected)
+        }
+    }
+
+    // MARK: provisioning inside a transaction
+
+    /// Replaces the device's peers with a fresh plan and reseals its bundle; returns the nodes
+    /// whose peer sets changed (the caller bumps their revisions).
+    static func reprovision(deviceID: String, tx: StoreTransaction, config: CoxConfig, fleetID: String,
+                            signingKey: Curve25519.Signing.PrivateKey) throws -> Set<String> {
+        let device = try tx.device(deviceID)
+        let user = try tx.user(device.userID)
+        let specs = try tx.profileSpecs(for: device)
+        var nodes: [String: NodeRecord] = [:]
+        for spec in specs { if let nodeID = spec.nodeID, let node = try? tx.node(nodeID) { nodes[nodeID] = node } }
+        let revision = (try tx.profile(device: device.id)?.revision ?? 0) + 1
+        let plan = try DeviceProvisioning.plan(device: device, user: user, specs: specs, nodes: nodes, config: config,
+                                               fleetID: fleetID, revision: revision, now: StoreClock.date(tx.now))
+        let affected = try tx.replacePeers(device: device.id, with: plan.peers)
+        if let recipientBytes = device.encryptionPubkey ?? user.publicKey {
+            let recipient = try Curve25519.KeyAgreement.PublicKey(rawRepresentation: recipientBytes)
+            let sealed = try SealedBundle.seal(plan.bundle.json.compactBytes(), to: recipient, signingKey: signingKey)
+            try tx.upsertProfile(user: user.id, device: device.id, revision: revision, ciphertext: Data(sealed.json.compactBytes()))
+        }
+        return affected
+    }
+
+    // MARK: helpers
+
+    static func normalizedControlAddress(_ text: String) throws -> String {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        guard !trimmed.isEmpty else { throw StoreError.invalid("--addr is empty; give the node's HOST:PORT (port 8444 by default)") }
+        if trimmed.hasPrefix("[") || trimmed.contains(":") {
+            guard let colon = trimmed.lastIndex(of: ":"), let port = Int(trimmed[trimmed.index(after: colon)...]), (1...65535).contains(port) else {
+                throw StoreError.invalid("\"\(text)\" is not HOST:PORT")
+            }
+            return trimmed
+        }
+        return "\(trimmed):\(PharosPorts.nodeControl)"
+    }
+
+    static func looksLikeEmail(_ text: String) -> Bool {
+        let parts = text.split(separator: "@", omittingEmptySubsequences: false)
+        return parts.count == 2 && !parts[0].isEmpty && parts[1].contains(".") && !text.contains(" ")
+    }
+
+    /// Small JSON object for the audit `detail`, keys sorted so the text is deterministic.
+    static func detail(_ fields: [String: String]) -> String {
+        JSONValue.object(fields.keys.sorted().map { JSONMember($0, .string(fields[$0]!)) }).compactBytes()
+            .withUnsafeBufferPointer { String(decoding: $0, as: UTF8.self) }
+    }
+}

@@ -1,0 +1,100 @@
+import Crypto
+import Foundation
+import PharosProto
+import PharosSpec
+
+/// Pure planning of what one device gets: its peers on every node its profile specs name
+/// and the bundle that tells the device how to reach them. A fresh WireGuard key and fresh
+/// pre-shared keys are drawn at every provisioning: the private half lives only inside the
+/// sealed bundle, which the controller cannot open again.
+public enum DeviceProvisioning {
+    public struct Plan: Sendable {
+        public var peers: [PeerRecord]
+        public var bundle: ProfileBundle
+    }
+
+    public static let xrayFlow = "xtls-rprx-vision"
+
+    public static func plan(device: DeviceRecord, user: UserRecord, specs: [ProfileSpecRecord], nodes: [String: NodeRecord],
+                            config: CoxConfig, fleetID: String, revision: Int64, now: Date) throws(ProvisioningError) -> Plan {
+        let key = Curve25519.KeyAgreement.PrivateKey()
+        let privateKey = key.rawRepresentation.base64EncodedString()
+        let publicKey = key.publicKey.rawRepresentation.base64EncodedString()
+        var peers: [PeerRecord] = []
+        var profiles: [ClientProfile] = []
+        var presharedKeys: [String: String] = [:]
+        let createdAt = Int64(now.timeIntervalSince1970 * 1_000_000)
+
+        for spec in specs {
+            guard let nodeID = spec.nodeID else { throw .pathsNotSupported(spec: spec.name) }
+            guard let node = nodes[nodeID] else { continue }  // removed in this same transaction
+            guard node.isPlaceable, let wgKey = node.wgPublicKey else { throw .nodeNotReady(node: node.name) }
+            let entryIPs = entries(spec: spec, node: node)
+            var protocols: [NodeProtocol] = []
+            if spec.protocol.includesAmneziaWG {
+                let psk = presharedKeys[nodeID] ?? Data(secureRandomBytes(32)).base64EncodedString()
+                presharedKeys[nodeID] = psk
+                if !peers.contains(where: { $0.nodeID == nodeID && $0.protocol == "amneziawg" }) {
+                    peers.append(PeerRecord(id: EntityID.make(.peer), nodeID: nodeID, deviceID: device.id, protocol: "amneziawg",
+                                            publicKey: publicKey, allowedIP: "\(device.tunnelIP)/32", presharedKey: psk,
+                                            flow: "", profileSpecID: spec.id, createdAt: createdAt))
+                }
+                protocols.append(.amneziaWG(AmneziaWGParams(
+                    privateKey: privateKey, address: "\(device.tunnelIP)/32", publicKey: wgKey, presharedKey: psk,
+                    endpoints: entryIPs.map { EndpointPool(ip: $0, portMin: node.wgPort, portMax: node.wgPort) },
+                    rotation: RotationPolicy(enabled: config.rotationEnabled, intervalSeconds: config.rotationIntervalSeconds,
+                                             jitterSeconds: config.rotationJitterSeconds),
+                    allowedIPs: ["0.0.0.0/0", "::/0"], obfuscation: obfuscation(node.wgObfuscation))))
+            }
+            if spec.protocol.includesXRay {
+                guard let realityKey = node.xrayPublicKey, !realityKey.isEmpty else {
+                    throw .protocolUnavailable(node: node.name, protocol: "xray-reality")
+                }
+                let uuid = peers.first(where: { $0.nodeID == nodeID && $0.protocol == "xray-reality" })?.publicKey
+                    ?? UUID().uuidString.lowercased()
+                if !peers.contains(where: { $0.nodeID == nodeID && $0.protocol == "xray-reality" }) {
+                    peers.append(PeerRecord(id: EntityID.make(.peer), nodeID: nodeID, deviceID: device.id, protocol: "xray-reality",
+                                            publicKey: uuid, allowedIP: "\(device.tunnelIP)/32", presharedKey: "",
+                                            flow: xrayFlow, profileSpecID: spec.id, createdAt: createdAt))
+                }
+                protocols.append(.xrayReality(XRayRealityParams(
+                    uuid: uuid, flow: xrayFlow, address: "\(device.tunnelIP)/32", publicKey: realityKey,
+                    serverName: config.decoySite, shortID: "", fingerprint: "",
+                    endpoints: entryIPs.map { EndpointPool(ip: $0, portMin: PharosPorts.xrayReality, portMax: PharosPorts.xrayReality) },
+                    allowedIPs: ["0.0.0.0/0", "::/0"])))
+            }
+            let choice = ClientProfile.ProtocolChoice(rawValue: spec.protocol.rawValue) ?? .amneziaWG
+            profiles.append(ClientProfile(id: spec.id, name: spec.name, protocolChoice: choice, nodes: [
+                ProfileNode(id: node.id, name: node.name, region: node.region, endpoints: entryIPs, protocols: protocols),
+            ]))
+        }
+        let bundle = ProfileBundle(fleetID: fleetID, user: user.email ?? user.id, revision: revision,
+                                   issuedAt: rfc3339(now), expiresAt: rfc3339(now.addingTimeInterval(365 * 86400)),
+                                   profiles: profiles)
+        return Plan(peers: peers, bundle: bundle)
+    }
+
+    /// The entry IPs of a spec: its subset when given, else the node's public IPs.
+    static func entries(spec: ProfileSpecRecord, node: NodeRecord) -> [String] {
+        let subset = spec.entryIPs.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        if !subset.isEmpty { return subset }
+        var all = [node.publicIP.isEmpty ? node.host : node.publicIP]
+        all += node.endpointIPs.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty && !all.contains($0) }
+        return all
+    }
+
+    static func obfuscation(_ json: String?) -> Obfuscation {
+        var out = Obfuscation()
+        guard let json, let o = try? Pharos_Node_V1_AmneziaWGObfuscation(jsonString: json) else { return out }
+        (out.jc, out.jmin, out.jmax, out.s1, out.s2, out.s3, out.s4) = (o.jc, o.jmin, o.jmax, o.s1, o.s2, o.s3, o.s4)
+        (out.h1, out.h2, out.h3, out.h4) = (o.h1, o.h2, o.h3, o.h4)
+        (out.i1, out.i2, out.i3, out.i4, out.i5) = (o.i1, o.i2, o.i3, o.i4, o.i5)
+        return out
+    }
+
+    static func rfc3339(_ date: Date) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime]
+        return formatter.string(from: date)
+    }
+}

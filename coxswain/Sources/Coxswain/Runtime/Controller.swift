@@ -1,0 +1,61 @@
+import Foundation
+import Logging
+import PharosRuntime
+
+/// What every `cox` command opens: the config, the store beside it, the key material and
+/// the service layer. `cox serve` adds the reconcile loop on top.
+public struct Controller: Sendable {
+    public let config: CoxConfig
+    public let store: Store
+    public let pki: FleetPKI
+    public let service: FleetService
+
+    /// `configPath`'s directory anchors a relative `state_dir`.
+    public static func open(configPath: String) throws -> Controller {
+        let config = try CoxConfig.load(path: configPath)
+        let base = URL(fileURLWithPath: configPath).deletingLastPathComponent().path
+        let store = try Store.open(path: config.databasePath(relativeTo: base))
+        let pki = try FleetPKI.loadOrCreate(in: store)
+        return Controller(config: config, store: store, pki: pki, service: FleetService(store: store, pki: pki, config: config))
+    }
+
+    /// Runs a reconciler for one short job (a CLI command's push) and shuts its connections.
+    public func withReconciler<T: Sendable>(logger: Logger, _ body: (FleetReconciler) async throws -> T) async throws -> T {
+        let pool = try NodeClientPool(pki: pki)
+        let reconciler = FleetReconciler(store: store, pool: pool, config: config, logger: logger)
+        do {
+            let value = try await body(reconciler)
+            await pool.shutdown()
+            return value
+        } catch {
+            await pool.shutdown()
+            throw error
+        }
+    }
+
+    /// `cox serve`: re-reconciles the whole fleet at once, then sweeps every
+    /// `fleet.reconcile_interval` seconds until cancelled.
+    public func serve(logger: Logger, ready: @escaping @Sendable () -> Void = {}) async throws {
+        let pool = try NodeClientPool(pki: pki)
+        let reconciler = FleetReconciler(store: store, pool: pool, config: config, logger: logger)
+        let nodes = try await store.read { tx in try tx.nodes().count }
+        logger.info("serving", metadata: ["state": "\(store.path)", "nodes": "\(nodes)",
+                                          "sweep_seconds": "\(config.reconcileInterval)"])
+        SystemdNotify.send("READY=1\nSTATUS=reconciling \(nodes) nodes")
+        ready()
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await reconciler.run() }
+            if let interval = SystemdNotify.watchdogInterval() {
+                group.addTask {
+                    while !Task.isCancelled {
+                        SystemdNotify.send("WATCHDOG=1")
+                        try? await Task.sleep(for: interval)
+                    }
+                }
+            }
+            await group.waitForAll()
+        }
+        SystemdNotify.send("STOPPING=1")
+        await pool.shutdown()
+    }
+}

@@ -1,0 +1,133 @@
+import GRDB
+
+/// The controller's schema, as ordered migrations. Names and columns follow upstream's
+/// (Goose 00001–00038); every editable row carries `version`, `created_at`, `updated_at`.
+/// Times are integer microseconds since 1970 UTC.
+enum Schema {
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("0001_core", migrate: core)
+        return migrator
+    }
+
+    private static func core(_ db: Database) throws {
+        try db.execute(sql: """
+            CREATE TABLE ca (
+                role TEXT PRIMARY KEY CHECK (role IN ('root', 'fleet', 'device')),
+                cert_pem TEXT NOT NULL, key_pem TEXT NOT NULL, serial TEXT NOT NULL,
+                not_before INTEGER NOT NULL, not_after INTEGER NOT NULL);
+            CREATE TABLE controller_cert (
+                id INTEGER PRIMARY KEY CHECK (id = 1),
+                cert_pem TEXT NOT NULL, key_pem TEXT NOT NULL, not_after INTEGER NOT NULL);
+            CREATE TABLE profile_signing_key (
+                id INTEGER PRIMARY KEY CHECK (id = 1),
+                private_key BLOB NOT NULL, public_key BLOB NOT NULL, created_at INTEGER NOT NULL);
+            CREATE TABLE nodes (
+                id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, region TEXT NOT NULL DEFAULT '',
+                public_ip TEXT NOT NULL DEFAULT '', control_addr TEXT NOT NULL,
+                status TEXT NOT NULL DEFAULT 'pending'
+                    CHECK (status IN ('pending','provisioning','active','stopped','unreachable','error')),
+                agent_version TEXT NOT NULL DEFAULT '',
+                forwarding INTEGER NOT NULL DEFAULT 1, masquerade INTEGER NOT NULL DEFAULT 1,
+                isolation INTEGER NOT NULL DEFAULT 0,
+                wg_public_key TEXT, wg_obfuscation TEXT, xray_public_key TEXT,
+                endpoint_ips TEXT NOT NULL DEFAULT '',
+                wg_port INTEGER NOT NULL DEFAULT 443,
+                config_revision INTEGER NOT NULL DEFAULT 0,
+                applied_revision INTEGER NOT NULL DEFAULT 0,
+                missed_polls INTEGER NOT NULL DEFAULT 0,
+                last_seen_at INTEGER, last_error TEXT NOT NULL DEFAULT '',
+                version INTEGER NOT NULL DEFAULT 1,
+                created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+            CREATE TABLE node_certs (
+                id TEXT PRIMARY KEY, node_id TEXT NOT NULL REFERENCES nodes(id) ON DELETE CASCADE,
+                serial TEXT NOT NULL UNIQUE, cert_pem TEXT NOT NULL, not_after INTEGER NOT NULL,
+                revoked_at INTEGER, created_at INTEGER NOT NULL);
+            CREATE TABLE relays (
+                id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE,
+                kind TEXT NOT NULL CHECK (kind IN ('embedded','remote')),
+                endpoint TEXT NOT NULL DEFAULT '', hostname TEXT NOT NULL DEFAULT '',
+                status TEXT NOT NULL DEFAULT 'pending', region TEXT NOT NULL DEFAULT '',
+                agent_version TEXT NOT NULL DEFAULT '',
+                version INTEGER NOT NULL DEFAULT 1, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+            CREATE TABLE users (
+                id TEXT PRIMARY KEY, name TEXT NOT NULL, email TEXT UNIQUE, phone TEXT UNIQUE,
+                role TEXT NOT NULL DEFAULT 'user' CHECK (role IN ('user','admin')),
+                public_key BLOB, wrapped_privkey BLOB, status TEXT NOT NULL DEFAULT 'active',
+                password_hash TEXT,
+                version INTEGER NOT NULL DEFAULT 1, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+            CREATE TABLE devices (
+                id TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+                name TEXT NOT NULL, platform TEXT NOT NULL DEFAULT '', fingerprint TEXT,
+                status TEXT NOT NULL DEFAULT 'active', encryption_pubkey BLOB,
+                tunnel_ip TEXT NOT NULL UNIQUE,
+                version INTEGER NOT NULL DEFAULT 1, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
+                UNIQUE (user_id, name));
+            CREATE TABLE device_certs (
+                id TEXT PRIMARY KEY, device_id TEXT NOT NULL REFERENCES devices(id) ON DELETE CASCADE,
+                serial TEXT NOT NULL UNIQUE, cert_pem TEXT NOT NULL, not_after INTEGER NOT NULL,
+                revoked_at INTEGER, created_at INTEGER NOT NULL);
+            CREATE TABLE profile_specs (
+                id TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+                device_id TEXT REFERENCES devices(id) ON DELETE CASCADE,
+                name TEXT NOT NULL, path_id TEXT, node_id TEXT REFERENCES nodes(id) ON DELETE CASCADE,
+                entry_ips TEXT NOT NULL DEFAULT '',
+                protocol TEXT NOT NULL CHECK (protocol IN ('amneziawg','xray-reality','both')),
+                version INTEGER NOT NULL DEFAULT 1, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
+                CHECK ((path_id IS NULL) != (node_id IS NULL)),
+                UNIQUE (user_id, name));
+            CREATE TABLE peers (
+                id TEXT PRIMARY KEY, node_id TEXT NOT NULL REFERENCES nodes(id) ON DELETE CASCADE,
+                device_id TEXT NOT NULL REFERENCES devices(id) ON DELETE CASCADE,
+                protocol TEXT NOT NULL CHECK (protocol IN ('amneziawg','xray-reality')),
+                public_key TEXT NOT NULL, allowed_ip TEXT NOT NULL, preshared_key TEXT NOT NULL DEFAULT '',
+                flow TEXT NOT NULL DEFAULT '',
+                profile_spec_id TEXT REFERENCES profile_specs(id) ON DELETE CASCADE,
+                created_at INTEGER NOT NULL,
+                UNIQUE (node_id, protocol, public_key));
+            CREATE INDEX peers_by_node ON peers(node_id);
+            CREATE INDEX peers_by_device ON peers(device_id);
+            CREATE TABLE profiles (
+                id TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+                device_id TEXT UNIQUE REFERENCES devices(id) ON DELETE CASCADE,
+                revision INTEGER NOT NULL, ciphertext BLOB NOT NULL,
+                version INTEGER NOT NULL DEFAULT 1, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+            CREATE TABLE enrollment_tickets (
+                id TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+                token_hash TEXT NOT NULL UNIQUE, expires_at INTEGER NOT NULL,
+                used_at INTEGER, used_by_device_id TEXT, created_at INTEGER NOT NULL);
+            CREATE TABLE sessions (
+                id TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+                token_hash TEXT NOT NULL UNIQUE, expires_at INTEGER NOT NULL, created_at INTEGER NOT NULL);
+            CREATE TABLE api_tokens (
+                id TEXT PRIMARY KEY, name TEXT NOT NULL, scope TEXT NOT NULL
+                    CHECK (scope IN ('readonly','monitor','admin')),
+                token_hash TEXT NOT NULL UNIQUE, prefix TEXT NOT NULL, created_by TEXT NOT NULL,
+                expires_at INTEGER, last_used_at INTEGER, revoked_at INTEGER, created_at INTEGER NOT NULL);
+            CREATE TABLE audit_log (
+                id TEXT PRIMARY KEY, at INTEGER NOT NULL, actor TEXT NOT NULL, actor_kind TEXT NOT NULL,
+                action TEXT NOT NULL, target_type TEXT NOT NULL, target_id TEXT NOT NULL,
+                source_ip TEXT NOT NULL, detail TEXT NOT NULL, result TEXT NOT NULL, error TEXT NOT NULL,
+                prev_hash TEXT NOT NULL, row_hash TEXT NOT NULL);
+            CREATE INDEX audit_by_time ON audit_log(at, id);
+            CREATE TABLE connection_events (
+                id TEXT PRIMARY KEY, at INTEGER NOT NULL, node_id TEXT NOT NULL, peer_id TEXT NOT NULL,
+                device_id TEXT, user_id TEXT, protocol TEXT NOT NULL,
+                event_type TEXT NOT NULL CHECK (event_type IN ('connect','disconnect','handshake')),
+                source_ip TEXT NOT NULL DEFAULT '', source_endpoint TEXT NOT NULL DEFAULT '',
+                rx_bytes INTEGER NOT NULL DEFAULT 0, tx_bytes INTEGER NOT NULL DEFAULT 0,
+                reason TEXT NOT NULL DEFAULT '');
+            CREATE INDEX connection_events_by_time ON connection_events(at);
+            CREATE INDEX connection_events_by_device ON connection_events(device_id, at);
+            CREATE TABLE alerts (
+                id TEXT PRIMARY KEY, at INTEGER NOT NULL, kind TEXT NOT NULL,
+                severity TEXT NOT NULL CHECK (severity IN ('info','warning','critical')),
+                device_id TEXT, user_id TEXT, node_id TEXT, source_ips TEXT NOT NULL DEFAULT '[]',
+                detail TEXT NOT NULL DEFAULT '{}',
+                status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open','acknowledged','resolved')),
+                dedup_key TEXT NOT NULL, version INTEGER NOT NULL DEFAULT 1,
+                created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+            CREATE UNIQUE INDEX alerts_one_open ON alerts(dedup_key) WHERE status != 'resolved';
+            """)
+    }
+}

@@ -1,0 +1,20 @@
+/// What the store refuses, in words an operator can act on.
+public enum StoreError: Error, Equatable, CustomStringConvertible {
+    /// Optimistic concurrency: the row changed since the caller read it (HTTP 409).
+    case staleWrite(kind: String, id: String, expected: Int64, current: Int64)
+    case notFound(kind: String, id: String)
+    case duplicate(kind: String, field: String, value: String)
+    case invalid(String)
+    case unreadable(path: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .staleWrite(let kind, let id, let expected, let current):
+            "\(kind) \(id) was changed by someone else (you edited version \(expected), it is now \(current)); reload it and retry"
+        case .notFound(let kind, let id): "no \(kind) \(id)"
+        case .duplicate(let kind, let field, let value): "a \(kind) with \(field) \(value) already exists"
+        case .invalid(let reason): reason
+        case .unreadable(let path, let reason): "cannot open the state database \(path): \(reason)"
+        }
+    }
+}

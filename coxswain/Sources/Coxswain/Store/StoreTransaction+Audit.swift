@@ -1,0 +1,57 @@
+import GRDB
+
+/// Filters of `cox audit` and `GET /api/audit`.
+public struct AuditQuery: Sendable {
+    public var action: String?
+    public var actor: String?
+    public var target: String?
+    public var since: Int64?
+    public var limit: Int
+
+    public static let maximumLimit = 1000
+
+    public init(action: String? = nil, actor: String? = nil, target: String? = nil, since: Int64? = nil, limit: Int = 100) {
+        self.action = action
+        self.actor = actor
+        self.target = target
+        self.since = since
+        self.limit = min(max(limit, 1), Self.maximumLimit)
+    }
+}
+
+extension StoreTransaction {
+    /// Appends a row to the chain in the caller's transaction, so the audit row commits
+    /// with the change it describes. `at` is forced strictly increasing so the chain order
+    /// (at, id) is the order of writing even within one microsecond.
+    @discardableResult
+    public func appendAudit(_ entry: AuditEntry, by actor: AuditActor) throws -> AuditRecord {
+        let tail = try Row.fetchOne(db, sql: "SELECT at, row_hash FROM audit_log ORDER BY at DESC, id DESC LIMIT 1")
+        let lastAt: Int64 = tail?["at"] ?? 0
+        var row = AuditRecord(id: EntityID.make(.audit), at: max(now, lastAt + 1), actor: actor.name,
+                              actorKind: actor.kind.rawValue, action: entry.action, targetType: entry.targetType,
+                              targetID: entry.targetID, sourceIP: actor.sourceIP, detail: entry.detail,
+                              result: entry.result, error: entry.error, prevHash: tail?["row_hash"] ?? "", rowHash: "")
+        row.rowHash = AuditChain.hash(previous: row.prevHash, row: row)
+        try row.insert(db)
+        return row
+    }
+
+    /// Newest first, filtered.
+    public func auditRows(_ query: AuditQuery) throws -> [AuditRecord] {
+        var request = AuditRecord.all()
+        if let action = query.action { request = request.filter(Column("action") == action || Column("action").like("\(action).%")) }
+        if let actor = query.actor { request = request.filter(Column("actor") == actor) }
+        if let target = query.target { request = request.filter(Column("target_id") == target || Column("target_type") == target) }
+        if let since = query.since { request = request.filter(Column("at") >= since) }
+        return try request.order(Column("at").desc, Column("id").desc).limit(query.limit).fetchAll(db)
+    }
+
+    /// The whole chain, oldest first, as `cox audit verify` walks it.
+    public func auditChain() throws -> [AuditRecord] {
+        try AuditRecord.order(Column("at"), Column("id")).fetchAll(db)
+    }
+
+    public func purgeAudit(olderThan cutoff: Int64) throws -> Int {
+        try AuditRecord.filter(Column("at") < cutoff).deleteAll(db)
+    }
+}
