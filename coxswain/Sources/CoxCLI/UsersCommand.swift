@@ -54,7 +54,8 @@ struct UsersCommand: AsyncParsableCommand {
 
 struct DevicesCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "devices", abstract: "Add, list and remove devices.", subcommands: [Add.self, List.self, Remove.self])
+        commandName: "devices", abstract: "Add, import, list and remove devices.",
+        subcommands: [Add.self, Import.self, List.self, Remove.self])
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -82,6 +83,64 @@ struct DevicesCommand: AsyncParsableCommand {
                 print("added device \(result.value.id) at \(result.value.tunnelIP) on \(result.affectedNodes.count) node(s)")
                 if !sealed { print("  no bundle sealed: neither the device nor its user has an encryption key yet") }
                 try await PushReport.push(result.affectedNodes, with: controller)
+            }
+        }
+    }
+
+    struct Import: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Add many devices from a CSV file: user,name[,platform[,encryption_key]] per line (# comments).",
+            discussion: """
+            Each device is its own transaction, so an interrupted import leaves every device it reported
+            complete (peers, bundle, audit row) and nothing half-made; run it again with the remaining lines.
+            Affected nodes are pushed every 100 devices and at the end; `cox serve` heals anything missed.
+            """)
+        @Argument(help: "The CSV file.") var file: String
+        @OptionGroup var options: ConfigOption
+
+        func run() async throws {
+            try await userFacing {
+                let text: String
+                do { text = try String(contentsOfFile: file, encoding: .utf8) } catch {
+                    throw CommandFailure(description: "cannot read \(file): \(error.localizedDescription)")
+                }
+                var lines: [(number: Int, fields: [String])] = []
+                for (index, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+                    let line = raw.trimmingCharacters(in: .whitespaces)
+                    if line.isEmpty || line.hasPrefix("#") { continue }
+                    let fields = line.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+                    guard (2...4).contains(fields.count), !fields[0].isEmpty, !fields[1].isEmpty else {
+                        throw CommandFailure(description: "\(file):\(index + 1): expected user,name[,platform[,encryption_key]]")
+                    }
+                    if fields.count == 4, !fields[3].isEmpty, Data(base64Encoded: fields[3])?.count != 32 {
+                        throw CommandFailure(description: "\(file):\(index + 1): encryption_key is not 32 bytes of base64")
+                    }
+                    lines.append((index + 1, fields))
+                }
+                let controller = try options.open()
+                var pending = Set<String>()
+                var added = 0
+                for (number, fields) in lines {
+                    let key = fields.count == 4 && !fields[3].isEmpty ? Data(base64Encoded: fields[3]).map(Array.init) : nil
+                    do {
+                        let result = try await controller.service.addDevice(user: fields[0], name: fields[1],
+                                                                            platform: fields.count > 2 ? fields[2] : "",
+                                                                            encryptionKey: key, by: .cliUser)
+                        pending.formUnion(result.affectedNodes)
+                        added += 1
+                        print("\(file):\(number): added \(result.value.id) at \(result.value.tunnelIP)")
+                    } catch {
+                        print("\(file):\(number): stopped: \(error); \(added) device(s) were added before this line")
+                        try await PushReport.push(pending, with: controller)
+                        throw ExitCode(1)
+                    }
+                    if added % 100 == 0 {
+                        try await PushReport.push(pending, with: controller)
+                        pending.removeAll()
+                    }
+                }
+                try await PushReport.push(pending, with: controller)
+                print("imported \(added) device(s)")
             }
         }
     }

@@ -186,9 +186,7 @@ public actor FleetReconciler {
         if status.appliedRevision > node.configRevision {
             // The node is ahead of the store (restored backup): move the store past it.
             do {
-                _ = try await store.write { tx in
-                    while try tx.bumpRevision(node: node.id) <= status.appliedRevision {}
-                }
+                try await store.write { tx in try tx.raiseRevision(node: node.id, above: status.appliedRevision) }
             } catch { return (node.id, "\(error)", false) }
             appliedCache[node.id] = nil
         } else if status.appliedRevision == node.configRevision {

@@ -35,6 +35,13 @@ extension StoreTransaction {
         return try Int64.fetchOne(db, sql: "SELECT config_revision FROM nodes WHERE id = ?", arguments: [nodeID]) ?? 0
     }
 
+    /// Moves `nodeID`'s intended revision past `floor` (a node found ahead of the store).
+    @discardableResult
+    public func raiseRevision(node nodeID: String, above floor: Int64) throws -> Int64 {
+        try db.execute(sql: "UPDATE nodes SET config_revision = MAX(config_revision, ?) + 1 WHERE id = ?", arguments: [floor, nodeID])
+        return try Int64.fetchOne(db, sql: "SELECT config_revision FROM nodes WHERE id = ?", arguments: [nodeID]) ?? 0
+    }
+
     /// What a GetStatus told us; controller-owned fields, so `version` is not bumped.
     public func recordStatus(node nodeID: String, agentVersion: String, wgPublicKey: String, wgObfuscation: String,
                              xrayPublicKey: String, appliedRevision: Int64) throws {

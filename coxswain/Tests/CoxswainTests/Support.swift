@@ -1,0 +1,54 @@
+import Crypto
+import Foundation
+import PharosSpec
+@testable import Coxswain
+
+/// A controller's state in a fresh temporary directory: real SQLite file, real CA.
+final class TestState: @unchecked Sendable {
+    let dir: String
+    let store: Store
+    let pki: FleetPKI
+    let config: CoxConfig
+    let service: FleetService
+    let actor = AuditActor(name: "tester", kind: .cli, sourceIP: "local")
+
+    init(config: CoxConfig = CoxConfig()) throws {
+        dir = "/tmp/cox-test-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        store = try Store.open(path: "\(dir)/state/app.db")
+        pki = try FleetPKI.loadOrCreate(in: store)
+        self.config = config
+        service = FleetService(store: store, pki: pki, config: config)
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: dir) }
+
+    /// A node row as if enrolled and polled: keys known, so devices can be placed on it.
+    func readyNode(name: String, address: String = "127.0.0.1:1", xray: Bool = false) async throws -> NodeRecord {
+        let key = P256.Signing.PrivateKey()
+        let csr = try NodeCSRFixture.csr(for: key)
+        let enrolled = try await service.enrollNode(csrPEM: csr, controlAddress: address, name: name, region: "test", by: actor)
+        let wgKey = Curve25519.KeyAgreement.PrivateKey().publicKey.rawRepresentation.base64EncodedString()
+        try await store.write { tx in
+            try tx.recordStatus(node: enrolled.node.id, agentVersion: "fixture", wgPublicKey: wgKey, wgObfuscation: "{}",
+                                xrayPublicKey: xray ? "realitykey" : "", appliedRevision: 0)
+        }
+        return try await store.read { tx in try tx.node(enrolled.node.id) }
+    }
+}
+
+enum NodeCSRFixture {
+    static func csr(for key: P256.Signing.PrivateKey, commonName: String = "attacker-chosen", san: String = "evil.example") throws -> String {
+        let process = Process()
+        let dir = "/tmp/cox-csr-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try key.pemRepresentation.write(toFile: "\(dir)/key.pem", atomically: true, encoding: .utf8)
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+        process.arguments = ["req", "-new", "-key", "\(dir)/key.pem", "-subj", "/CN=\(commonName)",
+                             "-addext", "subjectAltName=DNS:\(san)", "-out", "\(dir)/csr.pem"]
+        try process.run()
+        process.waitUntilExit()
+        return try String(contentsOfFile: "\(dir)/csr.pem", encoding: .utf8)
+    }
+}
