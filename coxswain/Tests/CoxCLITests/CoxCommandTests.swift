@@ -1,3 +1,4 @@
+import Foundation
 import PharosSpec
 import Testing
 @testable import CoxCLI
@@ -14,5 +15,61 @@ import Coxswain
 
     @Test func unknownSubcommandsAreRefused() {
         #expect(throws: (any Error).self) { _ = try CoxCommand.parseAsRoot(["frobnicate"]) }
+    }
+}
+
+/// The `cox` binary as an operator runs it, on a real state directory.
+@Suite struct CoxBinaryTests {
+    let dir = "/tmp/cox-cli-\(UUID().uuidString.prefix(8))"
+
+    static let binary: String = {
+        let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("cox").path
+        if FileManager.default.isExecutableFile(atPath: beside) { return beside }
+        return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent(".build/debug/cox").path
+    }()
+
+    @discardableResult
+    func cox(_ arguments: [String]) throws -> (status: Int32, output: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Self.binary)
+        p.arguments = arguments + ["--config", "\(dir)/cox.yaml"]
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        p.standardError = pipe
+        try p.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        return (p.terminationStatus, output)
+    }
+
+    @Test func auditVerifyNamesTheTamperedRowAndFails() throws {
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        #expect(try cox(["init", "--enterprise"]).status == 0)
+        #expect(try cox(["init", "--personal"]).status != 0, "init must not overwrite without --force")
+        #expect(try cox(["users", "add", "Bob", "--email", "bob@example.com"]).status == 0)
+        let listed = try cox(["users", "list"])
+        #expect(listed.output.contains("bob@example.com"))
+        let intact = try cox(["audit", "verify"])
+        #expect(intact.status == 0 && intact.output.contains("intact: 2 rows"), "\(intact.output)")
+        let shown = try cox(["audit", "--action", "user"])
+        #expect(shown.output.contains("user.add") && !shown.output.contains("controller.init"))
+
+        let store = try Store.open(path: "\(dir)/state/app.db")
+        let rows = try store.readNow { tx in try tx.auditChain() }
+        try store.executeRawForTesting("UPDATE audit_log SET detail = '{}' WHERE id = ?", [rows[1].id])
+        let broken = try cox(["audit", "verify"])
+        #expect(broken.status == 1)
+        #expect(broken.output.contains("BROKEN") && broken.output.contains(rows[1].id), "\(broken.output)")
+    }
+
+    @Test func runtimeErrorsAreOneSentenceWithoutUsage() throws {
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        #expect(try cox(["init"]).status == 0)
+        let missing = try cox(["devices", "add", "nobody@example.com", "--name", "x"])
+        #expect(missing.status != 0)
+        #expect(missing.output.contains("no user nobody@example.com") && !missing.output.contains("Usage"), "\(missing.output)")
     }
 }
