@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .library(name: "Coxswain", targets: ["Coxswain"]),
         .executable(name: "cox", targets: ["CoxCLI"]),
+        .executable(name: "cox-bench", targets: ["CoxBench"]),
     ],
     dependencies: [
         .package(path: "../protocol-spec"),
@@ -39,6 +40,14 @@ let package = Package(
             "Coxswain",
             .product(name: "PharosRuntime", package: "protocol-spec"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // `make bench`: drives node-bench's simulated fleet (built by the node package).
+        .executableTarget(name: "CoxBench", dependencies: [
+            "Coxswain",
+            .product(name: "PharosSpec", package: "protocol-spec"),
+            .product(name: "X509", package: "swift-certificates"),
+            .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "CoxCLITests", dependencies: ["CoxCLI", "Coxswain", .product(name: "PharosSpec", package: "protocol-spec")]),

@@ -46,6 +46,7 @@ let package = Package(
             .product(name: "PharosSpec", package: "protocol-spec"),
             .product(name: "PharosProto", package: "protocol-spec"),
             .product(name: "PharosTestSupport", package: "protocol-spec"),
+            .product(name: "PharosRuntime", package: "protocol-spec"),
             .product(name: "GRPCCore", package: "grpc-swift-2"),
             .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
             .product(name: "Logging", package: "swift-log"),

@@ -10,6 +10,15 @@ import NodeAgent
 import PharosProto
 import PharosSpec
 import PharosTestSupport
+import PharosRuntime
+
+if CommandLine.arguments.count > 1, CommandLine.arguments[1] == "fleet" {
+    let fleet = Task { try await SimulatedFleet.run(arguments: Array(CommandLine.arguments.dropFirst(2))) }
+    let signals = TerminationSignals(cancelling: fleet)
+    _ = await fleet.result
+    withExtendedLifetime(signals) {}
+    exit(0)
+}
 
 func key() -> String { Base64.standard(secureRandomBytes(32)) }
 
