@@ -66,6 +66,8 @@ proto-check: deps proto-plugins
 bench: deps
 	cd protocol-spec && swift build -c release --product pharos-spec-bench && .build/release/pharos-spec-bench
 	cd node && swift build -c release --product node-bench && .build/release/node-bench
+	cd coxswain && swift build -c release --product cox-bench && \
+		.build/release/cox-bench --nodes 100 && .build/release/cox-bench --nodes 1000
 
 clean:
 	@for p in $(PACKAGES); do rm -rf $$p/.build; done; rm -rf $(PLUGIN_DIR)/.build

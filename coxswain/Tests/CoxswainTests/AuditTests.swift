@@ -92,3 +92,18 @@ import Testing
         #expect(none.isEmpty)
     }
 }
+
+extension AuditTests {
+    @Test func retentionPurgeKeepsTheChainVerifiableButNotAHeadDeletion() async throws {
+        let state = try await stateWithHistory()
+        let rows = try await state.store.read { tx in try tx.auditChain() }
+        let purged = try await state.store.write { tx in try tx.purgeAudit(olderThan: rows[2].at) }
+        #expect(purged == 2)
+        let after = try await state.store.read { tx in try tx.auditChain() }
+        #expect(after.count == 4 && after.last?.action == AuditChain.purgeAction)
+        #expect(AuditChain.verify(after) == nil, "a purge is not tampering")
+        // Deleting the head by hand (no purge row vouching for it) is.
+        try state.store.executeRawForTesting("DELETE FROM audit_log WHERE id = ?", [after[0].id])
+        #expect(try await verify(state) != nil)
+    }
+}

@@ -24,6 +24,7 @@ final class NodeProcess: @unchecked Sendable {
     let name: String
     let dir: String
     let port: Int
+    let wgPort: Int
     let interface: String
     var record: NodeRecord
     private var process: Process?
@@ -36,6 +37,7 @@ final class NodeProcess: @unchecked Sendable {
         self.name = name
         dir = "\(state.dir)/\(name)"
         port = try Self.freePort()
+        self.wgPort = wgPort
         interface = "pcx\(String(UUID().uuidString.prefix(6)).lowercased())"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let csr = try Self.run(Self.binary, ["gen-csr", "--config-dir", dir])
@@ -45,7 +47,7 @@ final class NodeProcess: @unchecked Sendable {
         try enrolled.certificateChainPEM.write(toFile: "\(dir)/node.crt", atomically: true, encoding: .utf8)
         try enrolled.rootPEM.write(toFile: "\(dir)/ca.crt", atomically: true, encoding: .utf8)
         let plane = Self.dataPlane == .wireguardGo
-            ? "  backend: wireguard-go\n  interface: \(interface)\n  listen_port: \(wgPort)\n"
+            ? "  backend: wireguard-go\n  interface: \(interface)\n  listen_port: \(wgPort)\n  poll_seconds: 1\n"
             : "  backend: memory\n"
         try "control:\n  listen_addr: 127.0.0.1:\(port)\ndataplane:\n\(plane)".write(toFile: "\(dir)/node.yaml", atomically: true, encoding: .utf8)
         try await start()

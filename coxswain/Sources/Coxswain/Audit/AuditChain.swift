@@ -49,9 +49,26 @@ public enum AuditChain {
         }
     }
 
-    /// Checks `rows`, which must be in chain order. Nil when intact.
+    /// The action of the row a retention purge leaves behind; its detail names the
+    /// `row_hash` of the last purged row (`anchor`), where the surviving chain starts.
+    public static let purgeAction = "audit.purge"
+
+    static func anchors(in rows: [AuditRecord]) -> Set<String> {
+        var anchors = Set<String>()
+        for row in rows where row.action == purgeAction {
+            guard let range = row.detail.range(of: "\"anchor\":\"") else { continue }
+            anchors.insert(String(row.detail[range.upperBound...].prefix(64)))
+        }
+        return anchors
+    }
+
+    /// Checks `rows`, which must be in chain order. Nil when intact. The chain starts at the
+    /// genesis "" or, after a retention purge, at the anchor a later purge row vouches for.
     public static func verify(_ rows: [AuditRecord]) -> Break? {
         var previous = ""
+        if let first = rows.first, first.prevHash != "", anchors(in: rows).contains(first.prevHash) {
+            previous = first.prevHash
+        }
         for (position, row) in rows.enumerated() {
             if row.prevHash != previous {
                 return .unlinked(id: row.id, position: position, expectedPrevious: previous, found: row.prevHash)

@@ -34,17 +34,37 @@ public struct Controller: Sendable {
     }
 
     /// `cox serve`: re-reconciles the whole fleet at once, then sweeps every
-    /// `fleet.reconcile_interval` seconds until cancelled.
+    /// `fleet.reconcile_interval` seconds until cancelled; keeps one WatchEvents stream per
+    /// node feeding `connection_events`; purges audit rows past `retention.audit_days` daily.
     public func serve(logger: Logger, ready: @escaping @Sendable () -> Void = {}) async throws {
         let pool = try NodeClientPool(pki: pki)
         let reconciler = FleetReconciler(store: store, pool: pool, config: config, logger: logger)
-        let nodes = try await store.read { tx in try tx.nodes().count }
-        logger.info("serving", metadata: ["state": "\(store.path)", "nodes": "\(nodes)",
+        let watchers = EventWatchers(store: store, pool: pool, logger: logger)
+        let (store, config) = (self.store, self.config)
+        let nodes = try await store.read { tx in try tx.nodes() }
+        logger.info("serving", metadata: ["state": "\(store.path)", "nodes": "\(nodes.count)",
                                           "sweep_seconds": "\(config.reconcileInterval)"])
-        SystemdNotify.send("READY=1\nSTATUS=reconciling \(nodes) nodes")
+        await watchers.sync(with: nodes)
+        SystemdNotify.send("READY=1\nSTATUS=reconciling \(nodes.count) nodes")
         ready()
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await reconciler.run() }
+            group.addTask {
+                // New and removed nodes get (or lose) their event stream within one interval.
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .seconds(config.reconcileInterval))
+                    if let nodes = try? await store.read({ tx in try tx.nodes() }) { await watchers.sync(with: nodes) }
+                }
+            }
+            group.addTask {
+                while !Task.isCancelled {
+                    let cutoff = StoreClock.now() - Int64(config.auditRetentionDays) * 86_400_000_000
+                    if let purged = try? await store.write({ tx in try tx.purgeAudit(olderThan: cutoff) }), purged > 0 {
+                        logger.info("audit retention", metadata: ["purged_rows": "\(purged)", "days": "\(config.auditRetentionDays)"])
+                    }
+                    try? await Task.sleep(for: .seconds(86_400))
+                }
+            }
             if let interval = SystemdNotify.watchdogInterval() {
                 group.addTask {
                     while !Task.isCancelled {
@@ -56,6 +76,7 @@ public struct Controller: Sendable {
             await group.waitForAll()
         }
         SystemdNotify.send("STOPPING=1")
+        await watchers.stopAll()
         await pool.shutdown()
     }
 }

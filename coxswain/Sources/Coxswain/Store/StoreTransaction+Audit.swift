@@ -51,7 +51,15 @@ extension StoreTransaction {
         try AuditRecord.order(Column("at"), Column("id")).fetchAll(db)
     }
 
-    public func purgeAudit(olderThan cutoff: Int64) throws -> Int {
-        try AuditRecord.filter(Column("at") < cutoff).deleteAll(db)
+    /// Retention: deletes rows older than `cutoff` and appends an `audit.purge` row naming the
+    /// last deleted row's hash, so `verify` can start the surviving chain there.
+    public func purgeAudit(olderThan cutoff: Int64, by actor: AuditActor = .controller) throws -> Int {
+        guard let last = try AuditRecord.filter(Column("at") < cutoff).order(Column("at").desc, Column("id").desc).fetchOne(db) else {
+            return 0
+        }
+        let purged = try AuditRecord.filter(Column("at") < last.at || (Column("at") == last.at && Column("id") <= last.id)).deleteAll(db)
+        try appendAudit(AuditEntry(action: AuditChain.purgeAction, targetType: "audit_log", targetID: "",
+                                   detail: "{\"anchor\":\"\(last.rowHash)\",\"rows\":\(purged)}"), by: actor)
+        return purged
     }
 }

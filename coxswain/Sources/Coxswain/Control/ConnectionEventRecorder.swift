@@ -1,0 +1,56 @@
+import Foundation
+import PharosProto
+
+/// Turns one node's WatchEvents stream into `connection_events` rows and remembers who is
+/// connected, so that when the stream is lost every open session gets a synthetic
+/// disconnect with reason `stream-lost` (the controller cannot know how it really ended).
+public actor ConnectionEventRecorder {
+    public let nodeID: String
+    let store: Store
+    private(set) var connected: [String: (protocol: String, endpoint: String)] = [:]
+
+    public init(nodeID: String, store: Store) {
+        self.nodeID = nodeID
+        self.store = store
+    }
+
+    public var connectedPeers: Set<String> { Set(connected.keys) }
+
+    public func ingest(_ event: Pharos_Node_V1_Event) async throws {
+        let type: String
+        switch event.type {
+        case .peerConnected: type = "connect"
+        case .peerDisconnected: type = "disconnect"
+        case .handshakeUp: type = "handshake"
+        default: return  // HANDSHAKE_DOWN precedes PEER_DISCONNECTED; ERROR is logged by the watcher
+        }
+        let proto = event.protocol == .xrayReality ? "xray-reality" : "amneziawg"
+        let at = event.hasAt ? Int64(event.at.seconds) * 1_000_000 + Int64(event.at.nanos / 1000) : StoreClock.now()
+        let input = ConnectionEventInput(at: at, nodeID: nodeID, peerID: event.peerID, protocol: proto, eventType: type,
+                                         sourceEndpoint: event.sourceEndpoint, rxBytes: event.rxBytes, txBytes: event.txBytes)
+        try await store.write { tx in try tx.recordConnectionEvent(input) }
+        switch type {
+        case "connect": connected[event.peerID] = (proto, event.sourceEndpoint)
+        case "disconnect": connected[event.peerID] = nil
+        default: break
+        }
+    }
+
+    /// The stream dropped: close every open session with `stream-lost`.
+    @discardableResult
+    public func streamLost() async throws -> Int {
+        let open = connected
+        connected.removeAll()
+        guard !open.isEmpty else { return 0 }
+        let nodeID = self.nodeID
+        let now = StoreClock.now()
+        try await store.write { tx in
+            for (peerID, session) in open.sorted(by: { $0.key < $1.key }) {
+                try tx.recordConnectionEvent(ConnectionEventInput(at: now, nodeID: nodeID, peerID: peerID, protocol: session.protocol,
+                                                                  eventType: "disconnect", sourceEndpoint: session.endpoint,
+                                                                  reason: "stream-lost"))
+            }
+        }
+        return open.count
+    }
+}

@@ -1,0 +1,82 @@
+import GRDB
+
+/// One row of `connection_events`, before the store resolves device and user.
+public struct ConnectionEventInput: Sendable, Equatable {
+    public var at: Int64
+    public var nodeID: String
+    public var peerID: String
+    public var `protocol`: String
+    /// connect | disconnect | handshake
+    public var eventType: String
+    public var sourceEndpoint: String
+    public var rxBytes: Int64
+    public var txBytes: Int64
+    public var reason: String
+
+    public init(at: Int64, nodeID: String, peerID: String, protocol: String, eventType: String, sourceEndpoint: String = "",
+                rxBytes: Int64 = 0, txBytes: Int64 = 0, reason: String = "") {
+        self.at = at
+        self.nodeID = nodeID
+        self.peerID = peerID
+        self.protocol = `protocol`
+        self.eventType = eventType
+        self.sourceEndpoint = sourceEndpoint
+        self.rxBytes = rxBytes
+        self.txBytes = txBytes
+        self.reason = reason
+    }
+
+    /// The IP of `ip:port` or `[v6]:port`.
+    var sourceIP: String {
+        if sourceEndpoint.hasPrefix("["), let end = sourceEndpoint.firstIndex(of: "]") {
+            return String(sourceEndpoint[sourceEndpoint.index(after: sourceEndpoint.startIndex)..<end])
+        }
+        guard let colon = sourceEndpoint.lastIndex(of: ":") else { return sourceEndpoint }
+        return String(sourceEndpoint[..<colon])
+    }
+}
+
+public struct ConnectionEventRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "connection_events"
+    public var id: String
+    public var at: Int64
+    public var nodeID: String
+    public var peerID: String
+    public var deviceID: String?
+    public var userID: String?
+    public var `protocol`: String
+    public var eventType: String
+    public var sourceIP: String
+    public var sourceEndpoint: String
+    public var rxBytes: Int64
+    public var txBytes: Int64
+    public var reason: String
+
+    enum CodingKeys: String, CodingKey {
+        case id, at, reason, `protocol`
+        case nodeID = "node_id", peerID = "peer_id", deviceID = "device_id", userID = "user_id", eventType = "event_type"
+        case sourceIP = "source_ip", sourceEndpoint = "source_endpoint", rxBytes = "rx_bytes", txBytes = "tx_bytes"
+    }
+}
+
+extension StoreTransaction {
+    /// Records a session event, resolving the peer to its device and user while they exist.
+    @discardableResult
+    public func recordConnectionEvent(_ input: ConnectionEventInput) throws -> ConnectionEventRecord {
+        let owner = try Row.fetchOne(db, sql: """
+            SELECT p.device_id AS device_id, d.user_id AS user_id FROM peers p JOIN devices d ON d.id = p.device_id WHERE p.id = ?
+            """, arguments: [input.peerID])
+        let record = ConnectionEventRecord(id: EntityID.make(.event), at: input.at, nodeID: input.nodeID, peerID: input.peerID,
+                                           deviceID: owner?["device_id"], userID: owner?["user_id"], protocol: input.protocol,
+                                           eventType: input.eventType, sourceIP: input.sourceIP, sourceEndpoint: input.sourceEndpoint,
+                                           rxBytes: input.rxBytes, txBytes: input.txBytes, reason: input.reason)
+        try record.insert(db)
+        return record
+    }
+
+    public func connectionEvents(node nodeID: String? = nil, limit: Int = 1000) throws -> [ConnectionEventRecord] {
+        var request = ConnectionEventRecord.order(Column("at"), Column("id"))
+        if let nodeID { request = request.filter(Column("node_id") == nodeID) }
+        return try request.limit(limit).fetchAll(db)
+    }
+}
