@@ -1,13 +1,16 @@
 import ArgumentParser
+import Foundation
+import Logging
+import PharosRuntime
 import Relay
 
 @main
-struct RelayCommand: ParsableCommand {
+struct RelayCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "relay",
         abstract: "PharosVPN relay: the stateless public relay: clients reach the controller only through it.",
         version: RelayVersion.line,
-        subcommands: [VersionCommand.self])
+        subcommands: [GenCSRCommand.self, RunCommand.self, VersionCommand.self])
 }
 
 struct VersionCommand: ParsableCommand {
@@ -15,5 +18,50 @@ struct VersionCommand: ParsableCommand {
 
     func run() {
         print(RelayVersion.line)
+    }
+}
+
+struct ConfigDirOption: ParsableArguments {
+    @Option(help: "Holds relay.key, relay.crt, ca.crt, device-ca.crt and optional relay.yaml.")
+    var configDir = RelayPaths.defaultDirectory
+
+    var paths: RelayPaths { RelayPaths(directory: configDir) }
+}
+
+struct GenCSRCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gen-csr", abstract: "Create the relay key (once, 0600) and print a CSR for `cox relays enroll`.")
+
+    @OptionGroup var options: ConfigDirOption
+
+    func run() throws {
+        print(try RelayCSR.generate(paths: options.paths), terminator: "")
+    }
+}
+
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run", abstract: "Serve clients and forward their calls to the controller over its tunnel.")
+
+    @OptionGroup var options: ConfigDirOption
+    @Option(help: "Client listener, overriding client.listen_addr (e.g. :8443).") var clientAddr: String?
+    @Option(help: "Tunnel listener, overriding tunnel.listen_addr (e.g. :8444).") var tunnelAddr: String?
+
+    func run() async throws {
+        let paths = options.paths
+        var environment = ProcessInfo.processInfo.environment
+        if let clientAddr { environment["RELAY_CLIENT_LISTEN_ADDR"] = clientAddr }
+        if let tunnelAddr { environment["RELAY_TUNNEL_LISTEN_ADDR"] = tunnelAddr }
+        let config = try RelayConfig.load(path: paths.config, environment: environment)
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = Logger.Level(rawValue: config.logLevel) ?? .info
+            return handler
+        }
+        let logger = Logger(label: "pharos.relay")
+        let task = Task { try await RelayRunner.run(paths: paths, config: config, logger: logger) }
+        let signals = TerminationSignals(cancelling: task) { signo in logger.info("stopping", metadata: ["signal": "\(signo)"]) }
+        defer { withExtendedLifetime(signals) {} }
+        try await task.value
     }
 }

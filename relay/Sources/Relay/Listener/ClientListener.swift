@@ -1,0 +1,97 @@
+import Logging
+import NIOCore
+import NIOHTTP2
+import NIOPosix
+import NIOSSL
+import NIOTLS
+import PharosSpec
+import PharosTLS
+import X509
+
+/// The public listener: TLS ≥ 1.2 with the relay's leaf; a client certificate is optional
+/// at the handshake but, when presented, must be a Device-CA leaf (else the handshake
+/// fails). Every HTTP/2 stream becomes a `ClientStreamHandler` with the connection's
+/// device fingerprint.
+public final class ClientListener: Sendable {
+    public let port: Int
+    private let channel: any Channel
+
+    public static let applicationProtocols = ["h2", "grpc-exp"]
+
+    public static func start(host: String, port: Int, identity: TLSIdentity, roots: TrustRoots, deviceCA: Certificate,
+                             upstream: Upstream, limits: HTTP2Limits = HTTP2Limits(), logger: Logger,
+                             group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> ClientListener {
+        let tls = PharosTLSConfiguration.server(identity: identity, roots: roots, clientCertificates: .optional,
+                                                minimumVersion: .tlsv12, applicationProtocols: applicationProtocols)
+        let context = try NIOSSLContext(configuration: tls)
+        let verifier = PeerVerifier(roots: roots, requirements: PeerRequirements(
+            usage: .clientAuth, issuers: [deviceCA], organizations: [PharosIdentity.Organization.device])) { rejection in
+                logger.info("client certificate refused", metadata: ["reason": "\(rejection)"])
+            }
+        let callback = verifier.callback
+        let channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { connection in
+                connection.eventLoop.makeCompletedFuture {
+                    // A connection that never finishes its handshake does not hold a slot forever.
+                    try connection.pipeline.syncOperations.addHandler(HandshakeDeadline(seconds: 10))
+                    try connection.pipeline.syncOperations.addHandler(
+                        NIOSSLServerHandler(context: context, customVerificationCallbackWithMetadata: callback))
+                    try connection.pipeline.syncOperations.addHandler(ApplicationProtocolNegotiationHandler { result, channel in
+                        guard case .negotiated(let proto) = result, applicationProtocols.contains(proto) else {
+                            return channel.close()
+                        }
+                        return channel.nioSSL_peerValidatedCertificateChain().flatMap { chain in
+                            channel.eventLoop.makeCompletedFuture {
+                                let fingerprint = try chain?.first.map { Fingerprint.certificate(der: try $0.toDERBytes()) }
+                                _ = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
+                                    mode: .server, connectionConfiguration: limits.clientConnection,
+                                    streamConfiguration: limits.stream) { stream in
+                                        stream.eventLoop.makeCompletedFuture {
+                                            try stream.syncOptions!.setOption(.autoRead, value: false)
+                                            try stream.pipeline.syncOperations.addHandler(ClientStreamHandler(
+                                                fingerprint: fingerprint, upstream: upstream, maxMessageBytes: limits.maxMessageBytes))
+                                        }
+                                    }
+                            }
+                        }
+                    })
+                }
+            }
+            .bind(host: host, port: port).get()
+        return ClientListener(port: channel.localAddress?.port ?? port, channel: channel)
+    }
+
+    private init(port: Int, channel: any Channel) {
+        self.port = port
+        self.channel = channel
+    }
+
+    public func close() async throws { try await channel.close() }
+}
+
+/// Closes a connection whose TLS handshake has not completed within the deadline.
+final class HandshakeDeadline: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = NIOAny
+    private let seconds: Int64
+    private var timer: Scheduled<Void>?
+
+    init(seconds: Int64) { self.seconds = seconds }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        let channel = context.channel
+        timer = context.eventLoop.scheduleTask(in: .seconds(seconds)) { channel.close(promise: nil) }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case .handshakeCompleted = event as? TLSUserEvent {
+            timer?.cancel()
+            context.pipeline.syncOperations.removeHandler(self, promise: nil)
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) { timer?.cancel() }
+}

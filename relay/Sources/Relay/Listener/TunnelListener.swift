@@ -1,0 +1,99 @@
+import Logging
+import NIOCore
+import NIOHTTP2
+import NIOPosix
+import NIOSSL
+import NIOTLS
+import PharosSpec
+import PharosTLS
+import X509
+
+/// The tunnel port: only the controller may connect (mTLS 1.3; a Fleet-CA ClientAuth leaf
+/// with O=PharosVPN — relays carry O=PharosVPN Relay, nodes have no ClientAuth). Over that
+/// one connection the relay is the HTTP/2 *client*: every client stream is a stream on it.
+/// The relay pings it every 20 s so idle NATs keep it and a dead peer is noticed.
+public final class TunnelListener: Sendable {
+    public let port: Int
+    private let channel: any Channel
+
+    public static func start(host: String, port: Int, identity: TLSIdentity, roots: TrustRoots, fleetCA: Certificate,
+                             upstream: Upstream, limits: HTTP2Limits = HTTP2Limits(), logger: Logger,
+                             group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> TunnelListener {
+        let tls = PharosTLSConfiguration.server(identity: identity, roots: roots, clientCertificates: .required, minimumVersion: .tlsv13)
+        let context = try NIOSSLContext(configuration: tls)
+        let verifier = PeerVerifier(roots: roots, requirements: PeerRequirements(
+            usage: .clientAuth, issuers: [fleetCA], organizations: [PharosIdentity.Organization.fleet])) { rejection in
+                logger.warning("tunnel peer refused", metadata: ["reason": "\(rejection)"])
+            }
+        let callback = verifier.callback
+        let channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.socketOption(.so_keepalive), value: 1)
+            .childChannelInitializer { connection in
+                connection.eventLoop.makeCompletedFuture {
+                    try connection.pipeline.syncOperations.addHandler(HandshakeDeadline(seconds: 10))
+                    try connection.pipeline.syncOperations.addHandler(
+                        NIOSSLServerHandler(context: context, customVerificationCallbackWithMetadata: callback))
+                    try connection.pipeline.syncOperations.addHandler(TunnelEstablisher(upstream: upstream, limits: limits, logger: logger))
+                }
+            }
+            .bind(host: host, port: port).get()
+        return TunnelListener(port: channel.localAddress?.port ?? port, channel: channel)
+    }
+
+    private init(port: Int, channel: any Channel) {
+        self.port = port
+        self.channel = channel
+    }
+
+    public func close() async throws { try await channel.close() }
+}
+
+/// After the controller's handshake: HTTP/2 client on this connection, handed to `Upstream`.
+final class TunnelEstablisher: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = NIOAny
+    private let upstream: Upstream
+    private let limits: HTTP2Limits
+    private let logger: Logger
+
+    static let keepalive = TimeAmount.seconds(20)
+
+    init(upstream: Upstream, limits: HTTP2Limits, logger: Logger) {
+        self.upstream = upstream
+        self.limits = limits
+        self.logger = logger
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard case .handshakeCompleted = event as? TLSUserEvent else {
+            context.fireUserInboundEventTriggered(event)
+            return
+        }
+        do {
+            let channel = context.channel
+            let mux = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
+                mode: .client, connectionConfiguration: limits.upstreamConnection, streamConfiguration: limits.stream) { $0.close() }
+            upstream.attach(channel: channel, multiplexer: mux)
+            logger.info("controller tunnel up", metadata: ["peer": "\(channel.remoteAddress.map { "\($0)" } ?? "?")"])
+            let pinger = channel.eventLoop.scheduleRepeatedTask(initialDelay: Self.keepalive, delay: Self.keepalive) { _ in
+                let data = HTTP2PingData(withInteger: NIODeadline.now().uptimeNanoseconds)
+                channel.writeAndFlush(HTTP2Frame(streamID: .rootStream, payload: .ping(data, ack: false)), promise: nil)
+            }
+            let logger = self.logger
+            channel.closeFuture.whenComplete { _ in
+                pinger.cancel()
+                logger.warning("controller tunnel down")
+            }
+            context.pipeline.syncOperations.removeHandler(self, promise: nil)
+        } catch {
+            logger.error("cannot set up the tunnel", metadata: ["error": "\(error)"])
+            context.close(promise: nil)
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+}

@@ -1,0 +1,179 @@
+import NIOCore
+import NIOHPACK
+import NIOHTTP2
+
+/// One client call on the public side: checks it against `CallPolicy`, opens the matching
+/// stream on the controller connection, and forwards the request's frames to it with
+/// back-pressure (this stream reads only while the upstream stream can take writes).
+final class ClientStreamHandler: ChannelDuplexHandler {
+    typealias InboundIn = HTTP2Frame.FramePayload
+    typealias OutboundIn = HTTP2Frame.FramePayload
+    typealias OutboundOut = HTTP2Frame.FramePayload
+
+    private enum State {
+        case awaitingHeaders
+        case connecting(buffered: [HTTP2Frame.FramePayload])
+        case forwarding(upstream: any Channel)
+        case closed
+    }
+
+    private let fingerprint: String?
+    private let upstream: Upstream
+    private var state = State.awaitingHeaders
+    private var requestEnded = false
+    private var meter: GRPCMessageMeter
+    private var context: ChannelHandlerContext?
+
+    init(fingerprint: String?, upstream: Upstream, maxMessageBytes: Int) {
+        self.fingerprint = fingerprint
+        self.upstream = upstream
+        self.meter = GRPCMessageMeter(limit: maxMessageBytes)
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+    func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
+
+    func channelActive(context: ChannelHandlerContext) {
+        context.read()
+        context.fireChannelActive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let payload = unwrapInboundIn(data)
+        switch state {
+        case .awaitingHeaders:
+            guard case .headers(let request) = payload else {
+                context.close(promise: nil)
+                return
+            }
+            requestEnded = request.endStream
+            switch CallPolicy.decide(request.headers, deviceFingerprint: fingerprint) {
+            case .reject(let status, let message):
+                respond(status: status, message: message)
+            case .forward(let headers):
+                state = .connecting(buffered: [.headers(.init(headers: headers, endStream: request.endStream))])
+                openUpstream(context: context)
+            }
+        case .connecting(var buffered):
+            guard let forwardable = filter(payload) else { return }
+            buffered.append(forwardable)
+            state = .connecting(buffered: buffered)
+        case .forwarding(let upstream):
+            if case .rstStream(let code) = payload {
+                upstream.writeAndFlush(HTTP2Frame.FramePayload.rstStream(code), promise: nil)
+                state = .closed
+                return
+            }
+            if let forwardable = filter(payload) { upstream.write(forwardable, promise: nil) }
+        case .closed:
+            break
+        }
+    }
+
+    /// What of a client frame goes upstream; meters message sizes on the way.
+    private func filter(_ payload: HTTP2Frame.FramePayload) -> HTTP2Frame.FramePayload? {
+        switch payload {
+        case .headers(let headers):
+            if headers.endStream { requestEnded = true }
+            return .headers(.init(headers: CallPolicy.sanitized(headers.headers, deviceFingerprint: fingerprint),
+                                  endStream: headers.endStream))
+        case .data(var data):
+            if data.endStream { requestEnded = true }
+            if case .byteBuffer(let buffer) = data.data, let size = meter.feed(buffer.readableBytesView) {
+                fail(status: .resourceExhausted, message: "request message of \(size) bytes exceeds the relay's \(meter.limit)-byte limit")
+                return nil
+            }
+            data.paddingBytes = nil
+            guard data.data.readableBytes > 0 || data.endStream else { return nil }
+            return .data(data)
+        case .rstStream(let code):
+            if case .connecting = state { state = .closed }
+            return .rstStream(code)
+        default:
+            return nil
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        switch state {
+        case .forwarding(let upstream):
+            upstream.flush()
+            if upstream.isWritable { context.read() }
+        case .awaitingHeaders:
+            context.read()
+        case .connecting, .closed:
+            break
+        }
+        context.fireChannelReadComplete()
+    }
+
+    /// The client can take more: let the upstream side read again.
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable, case .forwarding(let upstream) = state { upstream.read() }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        // The client went away (or the call completed): nothing more for the upstream stream.
+        if case .forwarding(let upstream) = state { upstream.close(promise: nil) }
+        state = .closed
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.fireErrorCaught(error)
+    }
+
+    private func openUpstream(context: ChannelHandlerContext) {
+        let client = context.channel
+        let limit = meter.limit
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        upstream.multiplexer(on: context.eventLoop).flatMap { mux in
+            mux.createStreamChannel { stream in
+                stream.eventLoop.makeCompletedFuture {
+                    try stream.syncOptions!.setOption(.autoRead, value: false)
+                    try stream.pipeline.syncOperations.addHandler(UpstreamStreamHandler(client: client, maxMessageBytes: limit))
+                }
+            }
+        }.hop(to: context.eventLoop).whenComplete { result in
+            loopBound.value.upstreamOpened(result)
+        }
+    }
+
+    private func upstreamOpened(_ result: Result<any Channel, any Error>) {
+        switch result {
+        case .success(let stream):
+            guard case .connecting(let buffered) = state else {
+                stream.close(promise: nil)  // the client gave up meanwhile
+                return
+            }
+            state = .forwarding(upstream: stream)
+            for payload in buffered { stream.write(payload, promise: nil) }
+            stream.flush()
+            if stream.isWritable { context?.read() }
+        case .failure(let error):
+            respond(status: .unavailable, message: "the controller cannot be reached: \(error)")
+        }
+    }
+
+    /// Answers the call locally with an error status (trailers-only) and ends the stream.
+    private func respond(status: GRPCStatusCode, message: String) {
+        guard let context else { return }
+        state = .closed
+        context.write(wrapOutboundOut(.headers(.init(headers: CallPolicy.trailersOnly(status: status, message: message), endStream: true))),
+                      promise: nil)
+        if !requestEnded { context.write(wrapOutboundOut(.rstStream(.noError)), promise: nil) }
+        context.flush()
+    }
+
+    /// A violation after the call reached the controller: cancel upstream, tell the client.
+    private func fail(status: GRPCStatusCode, message: String) {
+        // Answer first: closing the upstream stream makes its handler report "unavailable".
+        let upstream: (any Channel)? = if case .forwarding(let channel) = state { channel } else { nil }
+        respond(status: status, message: message)
+        upstream?.close(promise: nil)
+    }
+}
+
+@available(*, unavailable)
+extension ClientStreamHandler: Sendable {}
