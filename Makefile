@@ -64,10 +64,13 @@ proto-check: deps proto-plugins
 	fi
 
 bench: deps
+	@command -v nginx >/dev/null || { sudo=""; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \
+		DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq nginx-light >/dev/null; }
 	cd protocol-spec && swift build -c release --product pharos-spec-bench && .build/release/pharos-spec-bench
 	cd node && swift build -c release --product node-bench && .build/release/node-bench
 	cd coxswain && swift build -c release --product cox-bench && \
 		.build/release/cox-bench --nodes 100 && .build/release/cox-bench --nodes 1000
+	cd relay && swift build -c release --product relay && swift build -c release --product relay-bench && .build/release/relay-bench
 
 clean:
 	@for p in $(PACKAGES); do rm -rf $$p/.build; done; rm -rf $(PLUGIN_DIR)/.build

@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .library(name: "Relay", targets: ["Relay"]),
         .executable(name: "relay", targets: ["RelayCLI"]),
+        .executable(name: "relay-bench", targets: ["RelayBench"]),
     ],
     dependencies: [
         .package(path: "../protocol-spec"),
@@ -43,9 +44,21 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // A raw-bytes gRPC echo service that stands in for the controller in tests and the benchmark.
+        .target(name: "EchoFixture", dependencies: [.product(name: "GRPCCore", package: "grpc-swift-2")]),
+        // `make bench`: direct vs relay vs nginx grpc_pass; 10,000 open streams; idle connections.
+        .executableTarget(name: "RelayBench", dependencies: [
+            "Relay", "EchoFixture",
+            .product(name: "PharosSpec", package: "protocol-spec"),
+            .product(name: "PharosTLS", package: "protocol-spec"),
+            .product(name: "PharosTestSupport", package: "protocol-spec"),
+            .product(name: "GRPCCore", package: "grpc-swift-2"),
+            .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .testTarget(name: "RelayCLITests", dependencies: ["RelayCLI", "Relay", .product(name: "PharosSpec", package: "protocol-spec")]),
         .testTarget(name: "RelayTests", dependencies: [
-            "Relay",
+            "Relay", "EchoFixture",
             .product(name: "PharosSpec", package: "protocol-spec"),
             .product(name: "PharosTLS", package: "protocol-spec"),
             .product(name: "PharosTestSupport", package: "protocol-spec"),

@@ -1,4 +1,5 @@
 import Foundation
+import EchoFixture
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import Logging

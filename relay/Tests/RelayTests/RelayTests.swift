@@ -1,4 +1,5 @@
 import Foundation
+import EchoFixture
 import GRPCCore
 import NIOHPACK
 import PharosSpec

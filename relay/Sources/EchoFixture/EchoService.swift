@@ -1,27 +1,32 @@
 import GRPCCore
 
-/// A real grpc-swift service standing in for the controller behind the relay. Messages are
+/// A real grpc-swift service standing in for the controller behind the relay (tests and
+/// `relay-bench`; never linked into the relay). Messages are
 /// raw bytes (no protobuf), so what arrives can be compared byte for byte.
-struct RawSerializer: MessageSerializer {
-    func serialize<Bytes: GRPCContiguousBytes>(_ message: [UInt8]) throws -> Bytes { Bytes(message) }
+public struct RawSerializer: MessageSerializer {
+    public init() {}
+    public func serialize<Bytes: GRPCContiguousBytes>(_ message: [UInt8]) throws -> Bytes { Bytes(message) }
 }
 
-struct RawDeserializer: MessageDeserializer {
-    func deserialize<Bytes: GRPCContiguousBytes>(_ serializedMessageBytes: Bytes) throws -> [UInt8] {
+public struct RawDeserializer: MessageDeserializer {
+    public init() {}
+    public func deserialize<Bytes: GRPCContiguousBytes>(_ serializedMessageBytes: Bytes) throws -> [UInt8] {
         serializedMessageBytes.withUnsafeBytes { Array($0) }
     }
 }
 
-enum Echo {
-    static let unary = MethodDescriptor(fullyQualifiedService: "test.Echo", method: "Unary")
-    static let clientStream = MethodDescriptor(fullyQualifiedService: "test.Echo", method: "ClientStream")
-    static let serverStream = MethodDescriptor(fullyQualifiedService: "test.Echo", method: "ServerStream")
-    static let bidi = MethodDescriptor(fullyQualifiedService: "test.Echo", method: "Bidi")
-    static let hang = MethodDescriptor(fullyQualifiedService: "test.Echo", method: "Hang")
-    static let claim = MethodDescriptor(fullyQualifiedService: "pharos.account.v1.AccountSync", method: "ClaimEnrollment")
+public enum Echo {
+    public static let unary = MethodDescriptor(fullyQualifiedService: "test.Echo", method: "Unary")
+    public static let clientStream = MethodDescriptor(fullyQualifiedService: "test.Echo", method: "ClientStream")
+    public static let serverStream = MethodDescriptor(fullyQualifiedService: "test.Echo", method: "ServerStream")
+    public static let bidi = MethodDescriptor(fullyQualifiedService: "test.Echo", method: "Bidi")
+    public static let hang = MethodDescriptor(fullyQualifiedService: "test.Echo", method: "Hang")
+    public static let claim = MethodDescriptor(fullyQualifiedService: "pharos.account.v1.AccountSync", method: "ClaimEnrollment")
 }
 
-struct EchoService: RegistrableRPCService {
+public struct EchoService: RegistrableRPCService {
+    public init() {}
+
     /// Every `x-pharos-*` header the service received, as `name=value` lines, in response metadata.
     static func seen(_ metadata: Metadata) -> Metadata {
         var lines: [String] = []
@@ -31,7 +36,7 @@ struct EchoService: RegistrableRPCService {
         return ["seen": .string(lines.sorted().joined(separator: ";"))]
     }
 
-    func registerMethods<Transport: ServerTransport>(with router: inout RPCRouter<Transport>) {
+    public func registerMethods<Transport: ServerTransport>(with router: inout RPCRouter<Transport>) {
         for method in [Echo.unary, Echo.claim] {
             router.registerHandler(forMethod: method, deserializer: RawDeserializer(), serializer: RawSerializer()) { request, _ in
                 var body: [UInt8] = []

@@ -1,0 +1,282 @@
+// `make bench` for the relay. One run, same client, same payloads, three paths to the same
+// grpc-swift echo service (on a Unix socket):
+//   direct  — the client on the service's socket (plaintext h2, the floor)
+//   relay   — TLS to `relay run` (a separate process), over the remote tunnel the controller dials
+//   nginx   — TLS to Debian's nginx, `grpc_pass` to the same socket
+// Then: 10,000 concurrent open streams through the relay, and 2,000 idle TCP connections
+// (never sending a byte) against it, with the relay's RSS after each. Prints JSON lines.
+import EchoFixture
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import Logging
+import PharosSpec
+import PharosTLS
+import PharosTestSupport
+import Relay
+#if canImport(Glibc)
+import Glibc
+#endif
+
+func emit(_ fields: [(String, JSONValue)]) {
+    FileHandle.standardOutput.write(Data(JSONValue.object(fields.map { JSONMember($0.0, $0.1) }).compactBytes() + [10]))
+}
+func rounded(_ value: Double, _ places: Double = 100) -> JSONValue { .double((value * places).rounded() / places) }
+func ms(_ d: Duration) -> Double { Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15 }
+func rssMiB(_ pid: Int32) -> Double {
+    let text = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+    for line in text.split(separator: "\n") where line.hasPrefix("VmRSS:") {
+        return Double(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first.flatMap { Int($0) } ?? 0) / 1024
+    }
+    return 0
+}
+func freePort() -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+    _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+var limit = rlimit()
+getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+limit.rlim_cur = limit.rlim_max
+setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+
+let seconds = Int(ProcessInfo.processInfo.environment["RELAY_BENCH_SECONDS"] ?? "5") ?? 5
+let concurrency = 32
+let dir = "/tmp/relaybench-\(UUID().uuidString.prefix(6))"
+try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+defer { try? FileManager.default.removeItem(atPath: dir) }
+let socketPath = "\(dir)/coxswain.sock"
+var logger = Logger(label: "relay.bench")
+logger.logLevel = .error
+
+// PKI and the relay's config dir, as `cox relays enroll` would leave it.
+let pki = try TestPKI()
+let relayLeaf = try pki.leaf(commonName: "PharosVPN Relay", organization: "PharosVPN Relay", usage: [.serverAuth, .clientAuth])
+let deviceLeaf = try pki.leaf(commonName: "dev_bench", organization: "PharosVPN Device", usage: [.clientAuth], issuer: .device)
+let controllerLeaf = try pki.leaf(commonName: "coxswain-controller", organization: "PharosVPN", usage: [.clientAuth])
+try relayLeaf.write(to: dir, name: "relay")
+try pki.rootPEM.write(toFile: "\(dir)/ca.crt", atomically: true, encoding: .utf8)
+try pki.device.pemString().write(toFile: "\(dir)/device-ca.crt", atomically: true, encoding: .utf8)
+try (pki.device.pemString() + pki.rootPEM).write(toFile: "\(dir)/client-cas.crt", atomically: true, encoding: .utf8)
+let relayClientPort = freePort(), relayTunnelPort = freePort(), nginxPort = freePort()
+try "client:\n  listen_addr: 127.0.0.1:\(relayClientPort)\ntunnel:\n  listen_addr: 127.0.0.1:\(relayTunnelPort)\nlog:\n  level: error\n"
+    .write(toFile: "\(dir)/relay.yaml", atomically: true, encoding: .utf8)
+
+// The service.
+let server = GRPCServer(transport: HTTP2ServerTransport.Posix(address: .unixDomainSocket(path: socketPath), transportSecurity: .plaintext),
+                        services: [EchoService()])
+let serverTask = Task { try await server.serve() }
+while !FileManager.default.fileExists(atPath: socketPath) { try await Task.sleep(for: .milliseconds(20)) }
+
+// The relay, a separate process, and the controller's tunnel into it.
+let relayBinary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("relay").path
+let relay = Process()
+relay.executableURL = URL(fileURLWithPath: relayBinary)
+relay.arguments = ["run", "--config-dir", dir]
+try relay.run()
+let dialer = TunnelDialer(host: "127.0.0.1", port: relayTunnelPort, serverName: "localhost", identity: try controllerLeaf.identity(),
+                          roots: try pki.roots(), socketPath: socketPath, logger: logger)
+let dialerTask = Task { await dialer.run() }
+
+// nginx with the same certificate, grpc_pass to the same socket.
+let nginxConf = """
+    daemon off; worker_processes 1; pid \(dir)/nginx.pid; error_log \(dir)/nginx.err error;
+    events { worker_connections 4096; }
+    http {
+      access_log off;
+      server {
+        listen 127.0.0.1:\(nginxPort) ssl http2;
+        ssl_certificate \(dir)/relay.crt; ssl_certificate_key \(dir)/relay.key;
+        ssl_client_certificate \(dir)/client-cas.crt; ssl_verify_client optional; ssl_verify_depth 2;
+        location / { grpc_pass grpc://unix:\(socketPath); }
+      }
+    }
+    """
+try nginxConf.write(toFile: "\(dir)/nginx.conf", atomically: true, encoding: .utf8)
+let nginx = Process()
+nginx.executableURL = URL(fileURLWithPath: "/usr/sbin/nginx")
+nginx.arguments = ["-c", "\(dir)/nginx.conf", "-p", dir, "-e", "\(dir)/nginx.err"]
+let haveNginx = FileManager.default.isExecutableFile(atPath: "/usr/sbin/nginx")
+if haveNginx { try nginx.run() }
+
+enum Target: String { case direct, relay, nginx }
+
+func transport(_ target: Target) throws -> HTTP2ClientTransport.Posix {
+    if target == .direct {
+        return try HTTP2ClientTransport.Posix(target: .unixDomainSocket(path: socketPath), transportSecurity: .plaintext)
+    }
+    let rootPEM = try pki.rootPEM
+    let chain = PEM.decodeAll(type: "CERTIFICATE", from: deviceLeaf.certificatePEM).map { TLSConfig.CertificateSource.bytes($0, format: .der) }
+    return try HTTP2ClientTransport.Posix(
+        target: .ipv4(address: "127.0.0.1", port: target == .relay ? relayClientPort : nginxPort),
+        transportSecurity: .mTLS(certificateChain: chain, privateKey: .bytes(Array(deviceLeaf.keyPEM.utf8), format: .pem)) {
+            $0.trustRoots = .certificates([.bytes(Array(rootPEM.utf8), format: .pem)])
+        })
+}
+
+func call(_ client: GRPCClient<HTTP2ClientTransport.Posix>, _ payload: [UInt8]) async throws {
+    _ = try await client.unary(request: ClientRequest(message: payload), descriptor: Echo.unary, serializer: RawSerializer(),
+                               deserializer: RawDeserializer(), options: .defaults) { try $0.message }
+}
+
+/// `concurrency` callers doing unary echoes of 100 bytes for `seconds` over one connection.
+func load(_ target: Target) async throws -> (rps: Double, p50: Double, p99: Double, calls: Int) {
+    try await withGRPCClient(transport: try transport(target)) { client in
+        let payload = [UInt8](repeating: 42, count: 100)
+        for _ in 0..<200 { if (try? await call(client, payload)) != nil { break }; try await Task.sleep(for: .milliseconds(50)) }
+        for _ in 0..<500 { try await call(client, payload) }  // warm-up
+        let clock = ContinuousClock()
+        let end = clock.now + .seconds(seconds)
+        let start = clock.now
+        let latencies = try await withThrowingTaskGroup(of: [Double].self) { group in
+            for _ in 0..<concurrency {
+                group.addTask {
+                    var mine: [Double] = []
+                    while clock.now < end {
+                        let t = clock.now
+                        try await call(client, payload)
+                        mine.append(ms(clock.now - t))
+                    }
+                    return mine
+                }
+            }
+            var all: [Double] = []
+            for try await part in group { all += part }
+            return all.sorted()
+        }
+        let elapsed = ms(clock.now - start) / 1000
+        func p(_ q: Double) -> Double { latencies[min(latencies.count - 1, Int(Double(latencies.count) * q))] }
+        return (Double(latencies.count) / elapsed, p(0.5), p(0.99), latencies.count)
+    }
+}
+
+var results: [Target: (rps: Double, p50: Double, p99: Double, calls: Int)] = [:]
+for target in haveNginx ? [Target.direct, .relay, .nginx] : [.direct, .relay] {
+    let r = try await load(target)
+    results[target] = r
+    emit([("bench", .string("relay.unary")), ("path", .string(target.rawValue)), ("concurrency", .integer(concurrency)),
+          ("seconds", .integer(seconds)), ("calls", .integer(r.calls)), ("rps", rounded(r.rps, 1)),
+          ("p50_ms", rounded(r.p50)), ("p99_ms", rounded(r.p99))])
+}
+if let relayResult = results[.relay], let direct = results[.direct] {
+    var fields: [(String, JSONValue)] = [("bench", .string("relay.ratios")),
+                                         ("added_p99_ms_vs_direct", rounded(relayResult.p99 - direct.p99)), ("goal_added_p99_ms", .integer(1))]
+    if let nginxResult = results[.nginx] {
+        fields += [("relay_vs_nginx_rps", rounded(relayResult.rps / nginxResult.rps)), ("goal_relay_vs_nginx_rps", .double(0.8)),
+                   ("nginx_added_p99_ms_vs_direct", rounded(nginxResult.p99 - direct.p99))]
+    } else {
+        fields.append(("nginx", .string("not installed: apt-get install nginx")))
+    }
+    emit(fields)
+}
+
+// 10,000 concurrent open streams through the relay: 100 connections × 100 streams, each a
+// server-streaming call that has answered once and then stays open.
+let idleRSS = rssMiB(relay.processIdentifier)
+let gate = Gate()
+let streamsPerClient = 100, clients = 100
+let opened = try await withThrowingTaskGroup(of: Int.self) { outer in
+    for _ in 0..<clients {
+        outer.addTask {
+            try await withGRPCClient(transport: try transport(.relay)) { client in
+                await withTaskGroup(of: Void.self) { group in
+                    let started = AsyncStream.makeStream(of: Void.self)
+                    for _ in 0..<streamsPerClient {
+                        group.addTask {
+                            _ = try? await client.serverStreaming(request: ClientRequest(message: [UInt8]()), descriptor: Echo.hang,
+                                                              serializer: RawSerializer(), deserializer: RawDeserializer(),
+                                                              options: .defaults) { response in
+                                for try await _ in response.messages { started.continuation.yield() }
+                            }
+                        }
+                    }
+                    var count = 0
+                    for await _ in started.stream {
+                        count += 1
+                        if count == streamsPerClient { break }
+                    }
+                    await gate.arrive()
+                    await gate.waitForRelease()
+                    group.cancelAll()
+                    return count
+                }
+            }
+        }
+    }
+    await gate.waitForAll(clients)
+    let streamsRSS = rssMiB(relay.processIdentifier)
+    emit([("bench", .string("relay.open_streams")), ("streams", .integer(streamsPerClient * clients)), ("connections", .integer(clients)),
+          ("relay_rss_mib", rounded(streamsRSS, 10)), ("relay_rss_before_mib", rounded(idleRSS, 10)), ("goal_mib", .integer(512))])
+    await gate.release()
+    var total = 0
+    for try await count in outer { total += count }
+    return total
+}
+_ = opened
+
+// 2,000 idle TCP connections that never send a byte, then a call must still be served.
+var idle: [Int32] = []
+for _ in 0..<2000 {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = UInt16(relayClientPort).bigEndian
+    _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+    idle.append(fd)
+}
+try await Task.sleep(for: .milliseconds(500))
+let clock = ContinuousClock()
+let t = clock.now
+try await withGRPCClient(transport: try transport(.relay)) { client in try await call(client, [1]) }
+emit([("bench", .string("relay.idle_connections")), ("connections", .integer(idle.count)),
+      ("relay_rss_mib", rounded(rssMiB(relay.processIdentifier), 10)), ("call_while_idle_ms", rounded(ms(clock.now - t))),
+      ("note", .string("unhandshaken connections are closed after 10 s"))])
+idle.forEach { close($0) }
+
+dialerTask.cancel()
+await dialerTask.value
+relay.terminate()
+relay.waitUntilExit()
+if haveNginx {
+    nginx.terminate()
+    nginx.waitUntilExit()
+}
+server.beginGracefulShutdown()
+serverTask.cancel()
+_ = await serverTask.result
+
+/// Lets the 100 clients hold their streams open until the RSS has been read.
+actor Gate {
+    private var arrived = 0
+    private var released = false
+    private var allArrived: [CheckedContinuation<Void, Never>] = []
+    private var waiting: [CheckedContinuation<Void, Never>] = []
+    private var target = Int.max
+
+    func arrive() {
+        arrived += 1
+        if arrived >= target { allArrived.forEach { $0.resume() }; allArrived.removeAll() }
+    }
+    func waitForAll(_ count: Int) async {
+        target = count
+        if arrived >= count { return }
+        await withCheckedContinuation { allArrived.append($0) }
+    }
+    func waitForRelease() async {
+        if released { return }
+        await withCheckedContinuation { waiting.append($0) }
+    }
+    func release() {
+        released = true
+        waiting.forEach { $0.resume() }
+        waiting.removeAll()
+    }
+}
