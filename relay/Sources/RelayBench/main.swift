@@ -66,11 +66,15 @@ try pki.rootPEM.write(toFile: "\(dir)/ca.crt", atomically: true, encoding: .utf8
 try pki.device.pemString().write(toFile: "\(dir)/device-ca.crt", atomically: true, encoding: .utf8)
 try (pki.device.pemString() + pki.rootPEM).write(toFile: "\(dir)/client-cas.crt", atomically: true, encoding: .utf8)
 let relayClientPort = freePort(), relayTunnelPort = freePort(), nginxPort = freePort()
-try "client:\n  listen_addr: 127.0.0.1:\(relayClientPort)\ntunnel:\n  listen_addr: 127.0.0.1:\(relayTunnelPort)\nlog:\n  level: error\n"
+try ("client:\n  listen_addr: 127.0.0.1:\(relayClientPort)\ntunnel:\n  listen_addr: 127.0.0.1:\(relayTunnelPort)\nlog:\n  level: error\n"
+    + "limits:\n  max_streams_per_connection: 128\n")
     .write(toFile: "\(dir)/relay.yaml", atomically: true, encoding: .utf8)
 
 // The service.
-let server = GRPCServer(transport: HTTP2ServerTransport.Posix(address: .unixDomainSocket(path: socketPath), transportSecurity: .plaintext),
+// The tunnel carries every client stream on one connection: the service behind it must allow
+// more concurrent streams than NIO's default of 100 (coxswain's AccountSync server must too).
+let server = GRPCServer(transport: HTTP2ServerTransport.Posix(address: .unixDomainSocket(path: socketPath), transportSecurity: .plaintext,
+                                                              config: .defaults { $0.http2.maxConcurrentStreams = 20_000 }),
                         services: [EchoService()])
 let serverTask = Task { try await server.serve() }
 while !FileManager.default.fileExists(atPath: socketPath) { try await Task.sleep(for: .milliseconds(20)) }
@@ -86,11 +90,13 @@ let dialer = TunnelDialer(host: "127.0.0.1", port: relayTunnelPort, serverName: 
 let dialerTask = Task { await dialer.run() }
 
 // nginx with the same certificate, grpc_pass to the same socket.
+// As root, nginx's workers would drop to www-data, which cannot open the service's socket.
+let nginxUser = geteuid() == 0 ? "user root;" : ""
 let nginxConf = """
-    daemon off; worker_processes 1; pid \(dir)/nginx.pid; error_log \(dir)/nginx.err error;
+    \(nginxUser) daemon off; worker_processes 1; pid \(dir)/nginx.pid; error_log \(dir)/nginx.err info;
     events { worker_connections 4096; }
     http {
-      access_log off;
+      access_log off; keepalive_requests 100000000; http2_max_concurrent_streams 128;
       server {
         listen 127.0.0.1:\(nginxPort) ssl http2;
         ssl_certificate \(dir)/relay.crt; ssl_certificate_key \(dir)/relay.key;
@@ -130,7 +136,11 @@ func call(_ client: GRPCClient<HTTP2ClientTransport.Posix>, _ payload: [UInt8]) 
 func load(_ target: Target) async throws -> (rps: Double, p50: Double, p99: Double, calls: Int) {
     try await withGRPCClient(transport: try transport(target)) { client in
         let payload = [UInt8](repeating: 42, count: 100)
-        for _ in 0..<200 { if (try? await call(client, payload)) != nil { break }; try await Task.sleep(for: .milliseconds(50)) }
+        var reachable = false
+        for _ in 0..<100 where !reachable {
+            reachable = (try? await call(client, payload)) != nil
+            if !reachable { try await Task.sleep(for: .milliseconds(100)) }
+        }
         for _ in 0..<500 { try await call(client, payload) }  // warm-up
         let clock = ContinuousClock()
         let end = clock.now + .seconds(seconds)
@@ -159,7 +169,13 @@ func load(_ target: Target) async throws -> (rps: Double, p50: Double, p99: Doub
 
 var results: [Target: (rps: Double, p50: Double, p99: Double, calls: Int)] = [:]
 for target in haveNginx ? [Target.direct, .relay, .nginx] : [.direct, .relay] {
-    let r = try await load(target)
+    let r: (rps: Double, p50: Double, p99: Double, calls: Int)
+    do { r = try await load(target) } catch {
+        let log = (try? String(contentsOfFile: "\(dir)/nginx.err", encoding: .utf8)) ?? ""
+        emit([("bench", .string("relay.unary")), ("path", .string(target.rawValue)), ("error", .string("\(error)")),
+              ("nginx_log", .string(String(log.suffix(600))))])
+        continue
+    }
     results[target] = r
     emit([("bench", .string("relay.unary")), ("path", .string(target.rawValue)), ("concurrency", .integer(concurrency)),
           ("seconds", .integer(seconds)), ("calls", .integer(r.calls)), ("rps", rounded(r.rps, 1)),
@@ -172,7 +188,7 @@ if let relayResult = results[.relay], let direct = results[.direct] {
         fields += [("relay_vs_nginx_rps", rounded(relayResult.rps / nginxResult.rps)), ("goal_relay_vs_nginx_rps", .double(0.8)),
                    ("nginx_added_p99_ms_vs_direct", rounded(nginxResult.p99 - direct.p99))]
     } else {
-        fields.append(("nginx", .string("not installed: apt-get install nginx")))
+        fields.append(("nginx", .string(haveNginx ? "failed (see its line)" : "not installed: apt-get install nginx")))
     }
     emit(fields)
 }
@@ -181,43 +197,42 @@ if let relayResult = results[.relay], let direct = results[.direct] {
 // server-streaming call that has answered once and then stays open.
 let idleRSS = rssMiB(relay.processIdentifier)
 let gate = Gate()
-let streamsPerClient = 100, clients = 100
-let opened = try await withThrowingTaskGroup(of: Int.self) { outer in
+let streamTarget = Target(rawValue: ProcessInfo.processInfo.environment["RELAY_BENCH_STREAM_TARGET"] ?? "relay") ?? .relay
+let streamsPerClient = Int(ProcessInfo.processInfo.environment["RELAY_BENCH_STREAMS_PER_CONNECTION"] ?? "100") ?? 100
+let clients = Int(ProcessInfo.processInfo.environment["RELAY_BENCH_STREAM_CONNECTIONS"] ?? "100") ?? 100
+let opened = try await withThrowingTaskGroup(of: Void.self) { outer in
     for _ in 0..<clients {
         outer.addTask {
-            try await withGRPCClient(transport: try transport(.relay)) { client in
+            try await withGRPCClient(transport: try transport(streamTarget)) { client in
                 await withTaskGroup(of: Void.self) { group in
-                    let started = AsyncStream.makeStream(of: Void.self)
                     for _ in 0..<streamsPerClient {
                         group.addTask {
                             _ = try? await client.serverStreaming(request: ClientRequest(message: [UInt8]()), descriptor: Echo.hang,
-                                                              serializer: RawSerializer(), deserializer: RawDeserializer(),
-                                                              options: .defaults) { response in
-                                for try await _ in response.messages { started.continuation.yield() }
+                                                                  serializer: RawSerializer(), deserializer: RawDeserializer(),
+                                                                  options: .defaults) { response in
+                                for try await _ in response.messages { await gate.started() }
                             }
                         }
                     }
-                    var count = 0
-                    for await _ in started.stream {
-                        count += 1
-                        if count == streamsPerClient { break }
-                    }
-                    await gate.arrive()
                     await gate.waitForRelease()
                     group.cancelAll()
-                    return count
                 }
             }
         }
     }
-    await gate.waitForAll(clients)
-    let streamsRSS = rssMiB(relay.processIdentifier)
-    emit([("bench", .string("relay.open_streams")), ("streams", .integer(streamsPerClient * clients)), ("connections", .integer(clients)),
-          ("relay_rss_mib", rounded(streamsRSS, 10)), ("relay_rss_before_mib", rounded(idleRSS, 10)), ("goal_mib", .integer(512))])
+    // Up to 60 s for every stream to have answered once; report what was reached.
+    let deadline = ContinuousClock.now + .seconds(60)
+    while await gate.count < clients * streamsPerClient, ContinuousClock.now < deadline {
+        try await Task.sleep(for: .milliseconds(200))
+    }
+    let open = await gate.count
+    emit([("bench", .string("relay.open_streams")), ("target_streams", .integer(streamsPerClient * clients)),
+          ("open_streams", .integer(open)), ("connections", .integer(clients)),
+          ("relay_rss_mib", rounded(rssMiB(relay.processIdentifier), 10)), ("relay_rss_before_mib", rounded(idleRSS, 10)),
+          ("goal_mib", .integer(512))])
     await gate.release()
-    var total = 0
-    for try await count in outer { total += count }
-    return total
+    try await outer.waitForAll()
+    return open
 }
 _ = opened
 
@@ -253,23 +268,13 @@ server.beginGracefulShutdown()
 serverTask.cancel()
 _ = await serverTask.result
 
-/// Lets the 100 clients hold their streams open until the RSS has been read.
+/// Counts streams that have answered and holds them open until the RSS has been read.
 actor Gate {
-    private var arrived = 0
+    private(set) var count = 0
     private var released = false
-    private var allArrived: [CheckedContinuation<Void, Never>] = []
     private var waiting: [CheckedContinuation<Void, Never>] = []
-    private var target = Int.max
 
-    func arrive() {
-        arrived += 1
-        if arrived >= target { allArrived.forEach { $0.resume() }; allArrived.removeAll() }
-    }
-    func waitForAll(_ count: Int) async {
-        target = count
-        if arrived >= count { return }
-        await withCheckedContinuation { allArrived.append($0) }
-    }
+    func started() { count += 1 }
     func waitForRelease() async {
         if released { return }
         await withCheckedContinuation { waiting.append($0) }

@@ -208,3 +208,25 @@ import Testing
         }
     }
 }
+
+extension RelayForwardingTests {
+    /// A response message must reach the client as soon as the service sends it, not when
+    /// the call ends (a stream that stays open is the normal case for watches).
+    @Test(arguments: RelayHarness.Transport.allCases)
+    func firstMessageOfAnOpenStreamArrivesAtOnce(transport: RelayHarness.Transport) async throws {
+        try await Self.withRelay(transport) { relay in
+            try await relay.withClient(leaf: relay.deviceLeaf) { client in
+                var options = CallOptions.defaults
+                options.timeout = .seconds(3)
+                let first = try await client.serverStreaming(
+                    request: ClientRequest(message: [UInt8]()), descriptor: Echo.hang,
+                    serializer: RawSerializer(), deserializer: RawDeserializer(), options: options
+                ) { response in
+                    for try await message in response.messages { return message }
+                    return []
+                }
+                #expect(first == [1])
+            }
+        }
+    }
+}
