@@ -46,6 +46,7 @@ let package = Package(
         .executableTarget(name: "CoxBench", dependencies: [
             "Coxswain",
             .product(name: "PharosSpec", package: "protocol-spec"),
+            .product(name: "PharosTestSupport", package: "protocol-spec"),
             .product(name: "X509", package: "swift-certificates"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),

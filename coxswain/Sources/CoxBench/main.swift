@@ -9,6 +9,7 @@ import Crypto
 import Foundation
 import Logging
 import PharosSpec
+import PharosTestSupport
 import X509
 import Coxswain
 #if canImport(Glibc)
@@ -38,28 +39,6 @@ func statusKiB(_ field: String) -> Int {
     return 0
 }
 
-/// Distinct free loopback ports: each probe socket stays bound until all are chosen.
-func freePorts(_ count: Int) -> [Int] {
-    var sockets: [Int32] = []
-    defer { sockets.forEach { close($0) } }
-    return (0..<count).map { _ in
-        let (fd, port) = freePort()
-        sockets.append(fd)
-        return port
-    }
-}
-
-func freePort() -> (Int32, Int) {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
-    _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-    return (fd, Int(UInt16(bigEndian: address.sin_port)))
-}
-
 var limit = rlimit()
 getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
 limit.rlim_cur = limit.rlim_max
@@ -85,7 +64,7 @@ let clock = ContinuousClock()
 
 // Enroll N nodes exactly as `cox nodes enroll` does, each with its own key and CSR.
 var nodeIDs: [String] = []
-let ports = freePorts(count)
+let ports = LoopbackPorts.free(count)
 for i in 0..<count {
     let nodeDir = "\(dir)/fleet/\(String(format: "%05d", i))"
     try FileManager.default.createDirectory(atPath: nodeDir, withIntermediateDirectories: true)

@@ -103,11 +103,8 @@ struct NodesCommand: AsyncParsableCommand {
         @OptionGroup var options: ConfigOption
 
         func run() async throws {
-            try await userFacing {
-                let controller = try options.open()
-                let result = try await controller.service.removeNode(node, by: .cliUser)
-                print("removed node \(result.value.id) (\(result.value.name)); its certificate is no longer renewed")
-                try await PushReport.push(result.affectedNodes, with: controller)
+            try await PushReport.commit(options, { try await $0.service.removeNode(node, by: .cliUser) }) {
+                "removed node \($0.id) (\($0.name)); its certificate is no longer renewed"
             }
         }
     }
@@ -115,6 +112,17 @@ struct NodesCommand: AsyncParsableCommand {
 
 /// After a committed mutation: push the affected nodes and say what happened to each.
 enum PushReport {
+    /// The shape of every mutating command: commit, say what was committed, push.
+    static func commit<Value: Sendable>(_ options: ConfigOption, _ mutation: (Controller) async throws -> MutationResult<Value>,
+                                        describe: (Value) -> String) async throws {
+        try await userFacing {
+            let controller = try options.open()
+            let result = try await mutation(controller)
+            print(describe(result.value))
+            try await push(result.affectedNodes, with: controller)
+        }
+    }
+
     static func push(_ nodes: Set<String>, with controller: Controller) async throws {
         guard !nodes.isEmpty else { return }
         let outcomes = try await controller.withReconciler(logger: CoxLogging.cli) { await $0.push(nodes) }

@@ -42,12 +42,7 @@ struct UsersCommand: AsyncParsableCommand {
         @OptionGroup var options: ConfigOption
 
         func run() async throws {
-            try await userFacing {
-                let controller = try options.open()
-                let result = try await controller.service.removeUser(user, by: .cliUser)
-                print("removed user \(result.value.id)")
-                try await PushReport.push(result.affectedNodes, with: controller)
-            }
+            try await PushReport.commit(options, { try await $0.service.removeUser(user, by: .cliUser) }) { "removed user \($0.id)" }
         }
     }
 }
@@ -170,12 +165,7 @@ struct DevicesCommand: AsyncParsableCommand {
         @OptionGroup var options: ConfigOption
 
         func run() async throws {
-            try await userFacing {
-                let controller = try options.open()
-                let result = try await controller.service.removeDevice(device, by: .cliUser)
-                print("removed device \(result.value.id)")
-                try await PushReport.push(result.affectedNodes, with: controller)
-            }
+            try await PushReport.commit(options, { try await $0.service.removeDevice(device, by: .cliUser) }) { "removed device \($0.id)" }
         }
     }
 }
@@ -235,12 +225,7 @@ struct ProfilesCommand: AsyncParsableCommand {
         @OptionGroup var options: ConfigOption
 
         func run() async throws {
-            try await userFacing {
-                let controller = try options.open()
-                let result = try await controller.service.removeProfileSpec(profile, by: .cliUser)
-                print("removed profile \(result.value.id)")
-                try await PushReport.push(result.affectedNodes, with: controller)
-            }
+            try await PushReport.commit(options, { try await $0.service.removeProfileSpec(profile, by: .cliUser) }) { "removed profile \($0.id)" }
         }
     }
 }

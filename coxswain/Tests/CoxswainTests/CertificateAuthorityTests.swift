@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import PharosSpec
+import PharosTLS
 import SwiftASN1
 import Testing
 import X509
@@ -28,16 +29,7 @@ import X509
 
     @discardableResult
     func openssl(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, output)
+        try Tool.run("/usr/bin/openssl", arguments)
     }
 
     static func csr(commonName: String = "whatever", sans: [String] = []) throws -> (pem: String, key: P256.Signing.PrivateKey) {
@@ -125,12 +117,3 @@ import X509
     }
 }
 
-extension Certificate {
-    var commonNames: [String] {
-        subject.flatMap { $0 }.filter { $0.type == .RDNAttributeType.commonName }.map { String(describing: $0.value) }
-    }
-
-    var organizations: [String] {
-        subject.flatMap { $0 }.filter { $0.type == .RDNAttributeType.organizationName }.map { String(describing: $0.value) }
-    }
-}

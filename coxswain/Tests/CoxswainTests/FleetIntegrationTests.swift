@@ -3,6 +3,7 @@ import Foundation
 import GRPCCore
 import Logging
 import PharosProto
+import PharosTestSupport
 import Testing
 @testable import Coxswain
 
@@ -61,7 +62,7 @@ import Testing
         config.nodeCallTimeoutSeconds = 3
         let state = try TestState(config: config)
         var nodes: [NodeProcess] = []
-        for name in ["n1", "n2"] { nodes.append(try await NodeProcess(name: name, state: state, wgPort: try NodeProcess.freePort())) }
+        for name in ["n1", "n2"] { nodes.append(try await NodeProcess(name: name, state: state, wgPort: LoopbackPorts.free()[0])) }
         print("fleet integration: data plane = \(NodeProcess.dataPlane.rawValue)")
         let pool = try NodeClientPool(pki: state.pki)
         let reconciler = FleetReconciler(store: state.store, pool: pool, config: config, logger: logger)

@@ -1,5 +1,6 @@
 import Foundation
 import PharosSpec
+import PharosTestSupport
 @testable import Coxswain
 #if canImport(Glibc)
 import Glibc
@@ -36,7 +37,7 @@ final class NodeProcess: @unchecked Sendable {
         }
         self.name = name
         dir = "\(state.dir)/\(name)"
-        port = try Self.freePort()
+        port = LoopbackPorts.free()[0]
         self.wgPort = wgPort
         interface = "pcx\(String(UUID().uuidString.prefix(6)).lowercased())"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -97,32 +98,11 @@ final class NodeProcess: @unchecked Sendable {
 
     deinit { stop() }
 
+    /// Runs `tool`; its stdout, or an error when it exits non-zero.
     static func run(_ tool: String, _ arguments: [String]) throws -> String {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: tool)
-        p.arguments = arguments
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else { throw StoreError.invalid("\(tool) \(arguments.joined(separator: " ")) exited \(p.terminationStatus)") }
-        return String(decoding: data, as: UTF8.self)
-    }
-
-    static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
-        guard bound == 0 else { throw StoreError.invalid("cannot bind a probe socket") }
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-        return Int(UInt16(bigEndian: address.sin_port))
+        let result = try Tool.run(tool, arguments, mergingStandardError: false)
+        guard result.status == 0 else { throw StoreError.invalid("\(tool) \(arguments.joined(separator: " ")) exited \(result.status)") }
+        return result.output
     }
 }
 

@@ -106,25 +106,12 @@ import Testing
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         try enrolled.certificateChainPEM.write(toFile: "\(dir)/node.crt", atomically: true, encoding: .utf8)
         try enrolled.rootPEM.write(toFile: "\(dir)/ca.crt", atomically: true, encoding: .utf8)
-        let verify = try run("/usr/bin/openssl", ["verify", "-purpose", "sslserver", "-CAfile", "\(dir)/ca.crt",
-                                                   "-untrusted", "\(dir)/node.crt", "\(dir)/node.crt"])
+        let verify = try Tool.run("/usr/bin/openssl", ["verify", "-purpose", "sslserver", "-CAfile", "\(dir)/ca.crt",
+                                                   "-untrusted", "\(dir)/node.crt", "\(dir)/node.crt"]).output
         #expect(verify.contains("OK"), "\(verify)")
-        let text = try run("/usr/bin/openssl", ["x509", "-in", "\(dir)/node.crt", "-noout", "-text"])
+        let text = try Tool.run("/usr/bin/openssl", ["x509", "-in", "\(dir)/node.crt", "-noout", "-text"]).output
         #expect(text.contains("IP Address:203.0.113.7"))
         #expect(!text.contains("coxswain.example") && !text.contains("CN = controller"))
         #expect(enrolled.node.name == "203.0.113.7" && enrolled.node.publicIP == "203.0.113.7")
-    }
-
-    func run(_ tool: String, _ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: tool)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return output
     }
 }

@@ -52,3 +52,19 @@ enum NodeCSRFixture {
         return try String(contentsOfFile: "\(dir)/csr.pem", encoding: .utf8)
     }
 }
+
+/// An external tool (openssl, wg, ip, node): exit status and stdout (+ stderr when merged).
+enum Tool {
+    static func run(_ path: String, _ arguments: [String], mergingStandardError: Bool = true) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = mergingStandardError ? pipe : FileHandle.nullDevice
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationStatus, output)
+    }
+}

@@ -30,18 +30,6 @@ func rssMiB(_ pid: Int32) -> Double {
     }
     return 0
 }
-func freePort() -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
-    _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-    return Int(UInt16(bigEndian: address.sin_port))
-}
-
 var limit = rlimit()
 getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
 limit.rlim_cur = limit.rlim_max
@@ -65,7 +53,8 @@ try relayLeaf.write(to: dir, name: "relay")
 try pki.rootPEM.write(toFile: "\(dir)/ca.crt", atomically: true, encoding: .utf8)
 try pki.device.pemString().write(toFile: "\(dir)/device-ca.crt", atomically: true, encoding: .utf8)
 try (pki.device.pemString() + pki.rootPEM).write(toFile: "\(dir)/client-cas.crt", atomically: true, encoding: .utf8)
-let relayClientPort = freePort(), relayTunnelPort = freePort(), nginxPort = freePort()
+let ports = LoopbackPorts.free(3)
+let (relayClientPort, relayTunnelPort, nginxPort) = (ports[0], ports[1], ports[2])
 try ("client:\n  listen_addr: 127.0.0.1:\(relayClientPort)\ntunnel:\n  listen_addr: 127.0.0.1:\(relayTunnelPort)\nlog:\n  level: error\n"
     + "limits:\n  max_streams_per_connection: 128\n")
     .write(toFile: "\(dir)/relay.yaml", atomically: true, encoding: .utf8)

@@ -188,7 +188,6 @@ public actor FleetReconciler {
             do {
                 try await store.write { tx in try tx.raiseRevision(node: node.id, above: status.appliedRevision) }
             } catch { return (node.id, "\(error)", false) }
-            appliedCache[node.id] = nil
         } else if status.appliedRevision == node.configRevision {
             return (node.id, nil, false)
         }

@@ -64,8 +64,7 @@ public final class FleetService: Sendable {
 
     /// `cox nodes rm`: the node's peers go with it; devices that used it get new bundles.
     public func removeNode(_ reference: String, by actor: AuditActor) async throws -> MutationResult<NodeRecord> {
-        let config = self.config, fleetID = try pki.authority.fingerprint, signingKey = pki.signingKey, subnet = self.subnet
-        _ = subnet
+        let config = self.config, fleetID = try pki.authority.fingerprint, signingKey = pki.signingKey
         return try await store.write { tx in
             let node = try tx.node(reference)
             let deviceIDs = Set(try tx.peers(node: node.id).map(\.deviceID))

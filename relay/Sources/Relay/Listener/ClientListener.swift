@@ -28,39 +28,28 @@ public final class ClientListener: Sendable {
             usage: .clientAuth, issuers: [deviceCA], organizations: [PharosIdentity.Organization.device])) { rejection in
                 logger.info("client certificate refused", metadata: ["reason": "\(rejection)"])
             }
-        let callback = verifier.callback
-        let channel = try await ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 1024)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .childChannelInitializer { connection in
-                connection.eventLoop.makeCompletedFuture {
-                    // A connection that never finishes its handshake does not hold a slot forever.
-                    try connection.pipeline.syncOperations.addHandler(HandshakeDeadline(seconds: 10))
-                    try connection.pipeline.syncOperations.addHandler(
-                        NIOSSLServerHandler(context: context, customVerificationCallbackWithMetadata: callback))
-                    try connection.pipeline.syncOperations.addHandler(ApplicationProtocolNegotiationHandler { result, channel in
-                        guard case .negotiated(let proto) = result, applicationProtocols.contains(proto) else {
-                            return channel.close()
-                        }
-                        return channel.nioSSL_peerValidatedCertificateChain().flatMap { chain in
-                            channel.eventLoop.makeCompletedFuture {
-                                let fingerprint = try chain?.first.map { Fingerprint.certificate(der: try $0.toDERBytes()) }
-                                _ = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
-                                    mode: .server, connectionConfiguration: limits.clientConnection,
-                                    streamConfiguration: limits.stream) { stream in
-                                        stream.eventLoop.makeCompletedFuture {
-                                            try stream.syncOptions!.setOption(.autoRead, value: false)
-                                            try stream.pipeline.syncOperations.addHandler(ClientStreamHandler(
-                                                fingerprint: fingerprint, upstream: upstream, maxMessageBytes: limits.maxMessageBytes))
-                                        }
-                                    }
-                            }
-                        }
-                    })
+        let channel = try await PeerVerifiedServer.bind(host: host, port: port, context: context, verifier: verifier,
+                                                        group: group) { connection in
+            try connection.pipeline.syncOperations.addHandler(ApplicationProtocolNegotiationHandler { result, channel in
+                guard case .negotiated(let proto) = result, applicationProtocols.contains(proto) else {
+                    return channel.close()
                 }
-            }
-            .bind(host: host, port: port).get()
+                return channel.nioSSL_peerValidatedCertificateChain().flatMap { chain in
+                    channel.eventLoop.makeCompletedFuture {
+                        let fingerprint = try chain?.first.map { Fingerprint.certificate(der: try $0.toDERBytes()) }
+                        _ = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
+                            mode: .server, connectionConfiguration: limits.clientConnection,
+                            streamConfiguration: limits.stream) { stream in
+                                stream.eventLoop.makeCompletedFuture {
+                                    try stream.syncOptions!.setOption(.autoRead, value: false)
+                                    try stream.pipeline.syncOperations.addHandler(ClientStreamHandler(
+                                        fingerprint: fingerprint, upstream: upstream, maxMessageBytes: limits.maxMessageBytes))
+                                }
+                            }
+                    }
+                }
+            })
+        }
         return ClientListener(port: channel.localAddress?.port ?? port, channel: channel)
     }
 
@@ -70,28 +59,4 @@ public final class ClientListener: Sendable {
     }
 
     public func close() async throws { try await channel.close() }
-}
-
-/// Closes a connection whose TLS handshake has not completed within the deadline.
-final class HandshakeDeadline: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = NIOAny
-    private let seconds: Int64
-    private var timer: Scheduled<Void>?
-
-    init(seconds: Int64) { self.seconds = seconds }
-
-    func handlerAdded(context: ChannelHandlerContext) {
-        let channel = context.channel
-        timer = context.eventLoop.scheduleTask(in: .seconds(seconds)) { channel.close(promise: nil) }
-    }
-
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if case .handshakeCompleted = event as? TLSUserEvent {
-            timer?.cancel()
-            context.pipeline.syncOperations.removeHandler(self, promise: nil)
-        }
-        context.fireUserInboundEventTriggered(event)
-    }
-
-    func handlerRemoved(context: ChannelHandlerContext) { timer?.cancel() }
 }

@@ -25,20 +25,10 @@ public final class TunnelListener: Sendable {
             usage: .clientAuth, issuers: [fleetCA], organizations: [PharosIdentity.Organization.fleet])) { rejection in
                 logger.warning("tunnel peer refused", metadata: ["reason": "\(rejection)"])
             }
-        let callback = verifier.callback
-        let channel = try await ServerBootstrap(group: group)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .childChannelOption(.socketOption(.so_keepalive), value: 1)
-            .childChannelInitializer { connection in
-                connection.eventLoop.makeCompletedFuture {
-                    try connection.pipeline.syncOperations.addHandler(HandshakeDeadline(seconds: 10))
-                    try connection.pipeline.syncOperations.addHandler(
-                        NIOSSLServerHandler(context: context, customVerificationCallbackWithMetadata: callback))
-                    try connection.pipeline.syncOperations.addHandler(TunnelEstablisher(upstream: upstream, limits: limits, logger: logger))
-                }
-            }
-            .bind(host: host, port: port).get()
+        let channel = try await PeerVerifiedServer.bind(host: host, port: port, context: context, verifier: verifier,
+                                                        group: group) { connection in
+            try connection.pipeline.syncOperations.addHandler(TunnelEstablisher(upstream: upstream, limits: limits, logger: logger))
+        }
         return TunnelListener(port: channel.localAddress?.port ?? port, channel: channel)
     }
 
