@@ -13,11 +13,16 @@ public struct PeerRequirements: Sendable {
     public var issuers: [Certificate]?
     /// When set, the leaf's subject must carry one of these `O=` values.
     public var organizations: Set<String>?
+    /// When set, the leaf's subject alternative names must include this DNS name or IP
+    /// address (for a client that replaces NIOSSL's own hostname check with this verifier).
+    public var hostname: String?
 
-    public init(usage: ExtendedKeyUsage.Usage, issuers: [Certificate]? = nil, organizations: Set<String>? = nil) {
+    public init(usage: ExtendedKeyUsage.Usage, issuers: [Certificate]? = nil, organizations: Set<String>? = nil,
+                hostname: String? = nil) {
         self.usage = usage
         self.issuers = issuers
         self.organizations = organizations
+        self.hostname = hostname
     }
 }
 
@@ -95,6 +100,26 @@ public struct PeerVerifier: Sendable {
 }
 
 struct PharosPeerPolicy: VerifierPolicy {
+    /// DNS names (lowercased) and IP addresses (textual) among the leaf's SANs.
+    static func names(of leaf: Certificate) -> Set<String> {
+        guard let sans = try? leaf.extensions.subjectAlternativeNames else { return [] }
+        var out = Set<String>()
+        for name in sans {
+            switch name {
+            case .dnsName(let dns): out.insert(dns.lowercased())
+            case .ipAddress(let octets):
+                let bytes = Array(octets.bytes)
+                var buffer = [CChar](repeating: 0, count: 64)
+                let family = bytes.count == 4 ? AF_INET : AF_INET6
+                guard bytes.count == 4 || bytes.count == 16,
+                      bytes.withUnsafeBytes({ inet_ntop(family, $0.baseAddress, &buffer, 64) }) != nil else { continue }
+                out.insert(String(cString: buffer))
+            default: continue
+            }
+        }
+        return out
+    }
+
     let verifyingCriticalExtensions: [ASN1ObjectIdentifier] = []
     let requirements: PeerRequirements
 
@@ -112,6 +137,9 @@ struct PharosPeerPolicy: VerifierPolicy {
             guard leaf.organizations.contains(where: organizations.contains) else {
                 return .failsToMeetPolicy(reason: "leaf O=\(leaf.organizations) is not one of \(organizations.sorted())")
             }
+        }
+        if let hostname = requirements.hostname, !Self.names(of: leaf).contains(hostname.lowercased()) {
+            return .failsToMeetPolicy(reason: "leaf is not valid for \(hostname) (its names: \(Self.names(of: leaf).sorted().joined(separator: ", ")))")
         }
         return .meetsPolicy
     }

@@ -7,8 +7,10 @@ import NIOSSL
 /// Unix socket. The controller uses it to serve a remote relay's tunnel from its private
 /// socket; the returned channel's `closeFuture` says when the splice has ended.
 public enum TLSSpliceDialer {
+    /// With a `verifier`, it alone decides on the server's chain (NIOSSL's own check, hostname
+    /// included, is replaced: put the hostname in its requirements).
     public static func dial(host: String, port: Int, tls: TLSConfiguration, serverHostname: String?,
-                            upstreamSocketPath: String,
+                            verifier: PeerVerifier? = nil, upstreamSocketPath: String,
                             group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> any Channel {
         let context = try NIOSSLContext(configuration: tls)
         return try await ClientBootstrap(group: group)
@@ -17,8 +19,13 @@ public enum TLSSpliceDialer {
             .connectTimeout(.seconds(10))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(
-                        try NIOSSLClientHandler(context: context, serverHostname: serverHostname))
+                    let handler = if let verifier {
+                        try NIOSSLClientHandler(context: context, serverHostname: serverHostname,
+                                                customVerificationCallbackWithMetadata: verifier.callback)
+                    } else {
+                        try NIOSSLClientHandler(context: context, serverHostname: serverHostname)
+                    }
+                    try channel.pipeline.syncOperations.addHandler(handler)
                     try channel.pipeline.syncOperations.addHandler(SpliceAfterHandshake(upstreamSocketPath: upstreamSocketPath))
                 }
             }

@@ -26,6 +26,7 @@ final class RelayHarness: @unchecked Sendable {
     let deviceLeaf: TestPKI.Leaf
     let controllerLeaf: TestPKI.Leaf
     let upstream: Upstream
+    let denyList = DeviceDenyList()
     let clientListener: ClientListener
     let tunnelListener: TunnelListener?
     private var service: GRPCServer<HTTP2ServerTransport.Posix>?
@@ -51,7 +52,8 @@ final class RelayHarness: @unchecked Sendable {
         upstream = Upstream(mode: transport == .embedded ? .socket(path: socketPath) : .tunnel, settings: limits, logger: Self.logger)
         let identity = try relayLeaf.identity()
         clientListener = try await ClientListener.start(host: "127.0.0.1", port: 0, identity: identity, roots: try pki.roots(),
-                                                        deviceCA: pki.device, upstream: upstream, limits: limits, logger: Self.logger)
+                                                        deviceCA: pki.device, upstream: upstream, limits: limits, denyList: denyList,
+                                                        logger: Self.logger)
         tunnelListener = transport == .remote
             ? try await TunnelListener.start(host: "127.0.0.1", port: 0, identity: identity, roots: try pki.roots(), fleetCA: pki.fleet,
                                              upstream: upstream, limits: limits, logger: Self.logger)

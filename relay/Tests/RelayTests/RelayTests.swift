@@ -1,6 +1,7 @@
 import Foundation
 import EchoFixture
 import GRPCCore
+import GRPCNIOTransportHTTP2
 import NIOHPACK
 import PharosSpec
 import PharosTestSupport
@@ -165,6 +166,54 @@ import Testing
                     guard let rpc = error as? RPCError else { return false }
                     return rpc.code == .unavailable && rpc.message.contains("controller")
                 }
+            }
+        }
+    }
+
+    @Test func theDialerRefusesAServerThatIsNotARelay() async throws {
+        let pki = try TestPKI()
+        let dir = "/tmp/relay-test-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let service = GRPCServer(transport: HTTP2ServerTransport.Posix(address: .unixDomainSocket(path: "\(dir)/c.sock"),
+                                                                       transportSecurity: .plaintext), services: [EchoService()])
+        let serving = Task { try await service.serve() }
+        defer { serving.cancel() }
+        let controller = try pki.leaf(commonName: "coxswain-controller", usage: [.clientAuth])
+        // Fleet-issued, ServerAuth and valid for localhost like a node's leaf, but O=PharosVPN.
+        let notARelay = try pki.leaf(commonName: "node_x", usage: [.serverAuth, .clientAuth])
+        let realRelay = try pki.leaf(commonName: PharosIdentity.Organization.relay, organization: PharosIdentity.Organization.relay,
+                                     usage: [.serverAuth, .clientAuth])
+        for (leaf, serverName, accepted) in [(notARelay, "localhost", false), (realRelay, "relay.example.net", false),
+                                             (realRelay, "localhost", true)] {
+            let upstream = Upstream(mode: .tunnel, logger: RelayHarness.logger)
+            let listener = try await TunnelListener.start(host: "127.0.0.1", port: 0, identity: try leaf.identity(), roots: try pki.roots(),
+                                                          fleetCA: pki.fleet, upstream: upstream, logger: RelayHarness.logger)
+            let dialer = TunnelDialer(host: "127.0.0.1", port: listener.port, serverName: serverName, identity: try controller.identity(),
+                                      roots: try pki.roots(), socketPath: "\(dir)/c.sock", logger: RelayHarness.logger)
+            let task = Task { await dialer.run() }
+            for _ in 0..<40 where !upstream.isConnected { try await Task.sleep(for: .milliseconds(25)) }
+            #expect(upstream.isConnected == accepted, "\(leaf.certificate.subject) as \(serverName)")
+            task.cancel()
+            await task.value
+            try await listener.close()
+        }
+    }
+
+    @Test func aRevokedDeviceIsRefusedOnItsNextCallOnAnOpenConnection() async throws {
+        try await Self.withRelay(.embedded) { relay in
+            let fingerprint = Fingerprint.certificate(der: try relay.deviceLeaf.certificate.derBytes())
+            try await relay.withClient(leaf: relay.deviceLeaf) { client async throws in
+                #expect(try await client.echo([1]).message == [1])
+                relay.denyList.replace(with: [fingerprint])
+                await #expect {
+                    _ = try await client.echo([2])
+                } throws: { error in
+                    guard let rpc = error as? RPCError else { return false }
+                    return rpc.code == .unauthenticated && rpc.message.contains("revoked")
+                }
+                relay.denyList.replace(with: [])
+                #expect(try await client.echo([3]).message == [3])
             }
         }
     }

@@ -19,7 +19,7 @@ public final class ClientListener: Sendable {
     public static let applicationProtocols = ["h2", "grpc-exp"]
 
     public static func start(host: String, port: Int, identity: TLSIdentity, roots: TrustRoots, deviceCA: Certificate,
-                             upstream: Upstream, limits: HTTP2Limits = HTTP2Limits(), logger: Logger,
+                             upstream: Upstream, limits: HTTP2Limits = HTTP2Limits(), denyList: DeviceDenyList? = nil, logger: Logger,
                              group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> ClientListener {
         let tls = PharosTLSConfiguration.server(identity: identity, roots: roots, clientCertificates: .optional,
                                                 minimumVersion: .tlsv12, applicationProtocols: applicationProtocols)
@@ -43,7 +43,7 @@ public final class ClientListener: Sendable {
                                 stream.eventLoop.makeCompletedFuture {
                                     try stream.syncOptions!.setOption(.autoRead, value: false)
                                     try stream.pipeline.syncOperations.addHandler(ClientStreamHandler(
-                                        fingerprint: fingerprint, upstream: upstream, maxMessageBytes: limits.maxMessageBytes))
+                                        fingerprint: fingerprint, upstream: upstream, denyList: denyList, maxMessageBytes: limits.maxMessageBytes))
                                 }
                             }
                     }

@@ -10,9 +10,13 @@ public enum CallPolicy {
     }
 
     /// `deviceFingerprint` is `sha256:<hex>` of the verified Device-CA leaf, nil without one.
-    public static func decide(_ request: HPACKHeaders, deviceFingerprint: String?) -> Decision {
+    /// `denied` says the controller revoked that certificate.
+    public static func decide(_ request: HPACKHeaders, deviceFingerprint: String?, denied: Bool = false) -> Decision {
         guard let path = request.first(name: ":path"), path.hasPrefix("/") else {
             return .reject(status: .unimplemented, message: "request has no gRPC method path")
+        }
+        if denied {
+            return .reject(status: .unauthenticated, message: "this device's certificate has been revoked; ask the operator to enroll it again")
         }
         if deviceFingerprint == nil, !PharosIdentity.certlessMethods.contains(path) {
             return .reject(status: .unauthenticated,

@@ -19,13 +19,15 @@ final class ClientStreamHandler: ChannelDuplexHandler {
 
     private let fingerprint: String?
     private let upstream: Upstream
+    private let denyList: DeviceDenyList?
     private var state = State.awaitingHeaders
     private var requestEnded = false
     private var meter: GRPCMessageMeter
     private var context: ChannelHandlerContext?
 
-    init(fingerprint: String?, upstream: Upstream, maxMessageBytes: Int) {
+    init(fingerprint: String?, upstream: Upstream, denyList: DeviceDenyList?, maxMessageBytes: Int) {
         self.fingerprint = fingerprint
+        self.denyList = denyList
         self.upstream = upstream
         self.meter = GRPCMessageMeter(limit: maxMessageBytes)
     }
@@ -47,7 +49,8 @@ final class ClientStreamHandler: ChannelDuplexHandler {
                 return
             }
             requestEnded = request.endStream
-            switch CallPolicy.decide(request.headers, deviceFingerprint: fingerprint) {
+            switch CallPolicy.decide(request.headers, deviceFingerprint: fingerprint,
+                                      denied: fingerprint.map { denyList?.contains($0) ?? false } ?? false) {
             case .reject(let status, let message):
                 respond(status: status, message: message)
             case .forward(let headers):

@@ -6,8 +6,8 @@ import PharosTLS
 import Synchronization
 
 /// The controller's side of a remote relay: dials the relay's tunnel port over mTLS 1.3 with
-/// the controller's Fleet-CA client leaf, checks the relay's certificate against our root and
-/// its hostname, and splices the tunnel to the controller's private gRPC socket. The relay
+/// the controller's Fleet-CA client leaf, checks the relay's certificate (our root, issued by
+/// the Fleet CA, `O=PharosVPN Relay`, valid for `serverName`), and splices the tunnel to the controller's private gRPC socket. The relay
 /// speaks HTTP/2 as the client over it. Reconnects with back-off 1 s doubling to 60 s (reset
 /// after a connection that lived 30 s); keepalive PINGs come from the relay every 20 s.
 public final class TunnelDialer: Sendable {
@@ -15,6 +15,7 @@ public final class TunnelDialer: Sendable {
     public let port: Int
     public let serverName: String
     let tls: TLSConfiguration
+    let verifier: PeerVerifier
     let socketPath: String
     let logger: Logger
     private let connected = Mutex(false)
@@ -25,6 +26,12 @@ public final class TunnelDialer: Sendable {
         self.port = port
         self.serverName = serverName
         self.tls = PharosTLSConfiguration.client(identity: identity, roots: roots, minimumVersion: .tlsv13)
+        let fleetCA = Array(identity.certificates.dropFirst().prefix(1))
+        self.verifier = PeerVerifier(roots: roots, requirements: PeerRequirements(
+            usage: .serverAuth, issuers: fleetCA.isEmpty ? nil : fleetCA,
+            organizations: [PharosIdentity.Organization.relay], hostname: serverName)) { rejection in
+                logger.warning("relay certificate refused", metadata: ["relay": "\(host):\(port)", "reason": "\(rejection)"])
+            }
         self.socketPath = socketPath
         self.logger = logger
     }
@@ -38,7 +45,7 @@ public final class TunnelDialer: Sendable {
             let opened = ContinuousClock.now
             do {
                 let channel = try await TLSSpliceDialer.dial(host: host, port: port, tls: tls, serverHostname: serverName,
-                                                             upstreamSocketPath: socketPath)
+                                                             verifier: verifier, upstreamSocketPath: socketPath)
                 connected.withLock { $0 = true }
                 logger.info("relay tunnel dialed", metadata: ["relay": "\(host):\(port)"])
                 await withTaskCancellationHandler {
