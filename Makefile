@@ -3,8 +3,8 @@
 SHELL := /bin/bash
 PACKAGES := protocol-spec relay node coxswain caravel-core caravel-cli
 # Debian packages the build and the tests need.
-APT_PACKAGES := libsodium-dev libargon2-dev libsqlite3-dev libsystemd-dev libssl-dev \
-                protobuf-compiler pkg-config openssl \
+APT_PACKAGES := libsodium-dev libargon2-dev libsqlite3-dev libsystemd-dev libssl-dev libqrencode-dev \
+                protobuf-compiler pkg-config openssl zbar-tools \
                 wireguard-go wireguard-tools iproute2 iputils-ping procps iptables
 PLUGIN_DIR := protocol-spec/Tools/protoc-plugins
 

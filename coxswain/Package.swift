@@ -11,6 +11,7 @@ let package = Package(
     ],
     dependencies: [
         .package(path: "../protocol-spec"),
+        .package(path: "../relay"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
@@ -22,7 +23,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
     ],
     targets: [
+        .systemLibrary(name: "CQREncode", pkgConfig: "libqrencode", providers: [.apt(["libqrencode-dev"])]),
         .target(name: "Coxswain", dependencies: [
+            "CQREncode",
+            .product(name: "Relay", package: "relay"),
             .product(name: "PharosSpec", package: "protocol-spec"),
             .product(name: "PharosProto", package: "protocol-spec"),
             .product(name: "PharosTLS", package: "protocol-spec"),
@@ -54,6 +58,8 @@ let package = Package(
         .testTarget(name: "CoxCLITests", dependencies: ["CoxCLI", "Coxswain", .product(name: "PharosSpec", package: "protocol-spec")]),
         .testTarget(name: "CoxswainTests", dependencies: [
             "Coxswain",
+            .product(name: "Relay", package: "relay"),
+            .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
             .product(name: "PharosSpec", package: "protocol-spec"),
             .product(name: "PharosProto", package: "protocol-spec"),
             .product(name: "PharosTLS", package: "protocol-spec"),

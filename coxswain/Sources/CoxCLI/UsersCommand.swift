@@ -4,7 +4,8 @@ import Foundation
 
 struct UsersCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "users", abstract: "Add, list and remove users.", subcommands: [Add.self, List.self, Remove.self])
+        commandName: "users", abstract: "Add, list and remove users; set a password.",
+        subcommands: [Add.self, List.self, Remove.self, Password.self])
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Add a user.")

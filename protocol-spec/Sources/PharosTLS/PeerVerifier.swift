@@ -42,12 +42,16 @@ public struct PeerRejection: Error, Sendable, CustomStringConvertible {
 public struct PeerVerifier: Sendable {
     public let roots: TrustRoots
     public let requirements: PeerRequirements
+    /// CAs that may complete a chain the peer presents without them (devices send only
+    /// their leaf; the relay knows the Device CA).
+    public let intermediates: [Certificate]
     let onRejection: @Sendable (PeerRejection) -> Void
 
-    public init(roots: TrustRoots, requirements: PeerRequirements,
+    public init(roots: TrustRoots, requirements: PeerRequirements, intermediates: [Certificate] = [],
                 onRejection: @escaping @Sendable (PeerRejection) -> Void = { _ in }) {
         self.roots = roots
         self.requirements = requirements
+        self.intermediates = intermediates
         self.onRejection = onRejection
     }
 
@@ -60,7 +64,7 @@ public struct PeerVerifier: Sendable {
             RFC5280Policy()
             PharosPeerPolicy(requirements: requirements)
         }
-        switch await verifier.validate(leaf: leaf, intermediates: CertificateStore(presented.dropFirst())) {
+        switch await verifier.validate(leaf: leaf, intermediates: CertificateStore(Array(presented.dropFirst()) + intermediates)) {
         case .validCertificate(let chain):
             return .success(Array(chain))
         case .couldNotValidate(let failures):
@@ -113,7 +117,7 @@ struct PharosPeerPolicy: VerifierPolicy {
                 let family = bytes.count == 4 ? AF_INET : AF_INET6
                 guard bytes.count == 4 || bytes.count == 16,
                       bytes.withUnsafeBytes({ inet_ntop(family, $0.baseAddress, &buffer, 64) }) != nil else { continue }
-                out.insert(String(cString: buffer))
+                out.insert(String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
             default: continue
             }
         }

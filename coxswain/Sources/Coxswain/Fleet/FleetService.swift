@@ -142,10 +142,13 @@ public final class FleetService: Sendable {
         }
     }
 
+    /// `cox devices rm`: its peers leave every node, its sessions end, and its certificate
+    /// goes on the relays' deny list until it would have expired.
     public func removeDevice(_ deviceID: String, by actor: AuditActor) async throws -> MutationResult<DeviceRecord> {
         try await store.write { tx in
             let device = try tx.device(deviceID)
             let affected = Set(try tx.peers(device: device.id).map(\.nodeID))
+            try tx.revokeCertificates(of: device)
             try tx.deleteDevice(device.id)
             for nodeID in affected { try tx.bumpRevision(node: nodeID) }
             try tx.appendAudit(AuditEntry(action: "device.rm", targetType: "device", targetID: device.id,

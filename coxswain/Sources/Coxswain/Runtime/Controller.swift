@@ -35,8 +35,10 @@ public struct Controller: Sendable {
 
     /// `cox serve`: re-reconciles the whole fleet at once, then sweeps every
     /// `fleet.reconcile_interval` seconds until cancelled; keeps one WatchEvents stream per
-    /// node feeding `connection_events`; purges audit rows past `retention.audit_days` daily.
-    public func serve(logger: Logger, ready: @escaping @Sendable () -> Void = {}) async throws {
+    /// node feeding `connection_events`; runs the account service behind the relay tier
+    /// (`accounts.sync`); purges audit rows past `retention.audit_days` daily. `ready` gets the
+    /// relay tier's endpoints (nil when accounts are off) once everything listens.
+    public func serve(logger: Logger, ready: @escaping @Sendable (RelayTier.Endpoints?) -> Void = { _ in }) async throws {
         let pool = try NodeClientPool(pki: pki)
         let reconciler = FleetReconciler(store: store, pool: pool, config: config, logger: logger)
         let watchers = EventWatchers(store: store, pool: pool, logger: logger)
@@ -45,9 +47,23 @@ public struct Controller: Sendable {
         logger.info("serving", metadata: ["state": "\(store.path)", "nodes": "\(nodes.count)",
                                           "sweep_seconds": "\(config.reconcileInterval)"])
         await watchers.sync(with: nodes)
-        SystemdNotify.send("READY=1\nSTATUS=reconciling \(nodes.count) nodes")
-        ready()
-        await withTaskGroup(of: Void.self) { group in
+        let accounts = AccountService(fleet: service) { affected in _ = await reconciler.push(affected) }
+        let tier = config.accountsSync ? RelayTier(controller: self, accounts: accounts, logger: logger) : nil
+        defer {
+            SystemdNotify.send("STOPPING=1")
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            if let tier {
+                group.addTask {
+                    try await tier.run { endpoints in
+                        SystemdNotify.send("READY=1\nSTATUS=reconciling \(nodes.count) nodes; accounts on \(endpoints.socketPath)")
+                        ready(endpoints)
+                    }
+                }
+            } else {
+                SystemdNotify.send("READY=1\nSTATUS=reconciling \(nodes.count) nodes")
+                ready(nil)
+            }
             group.addTask { await reconciler.run() }
             group.addTask {
                 // New and removed nodes get (or lose) their event stream within one interval.
@@ -62,6 +78,7 @@ public struct Controller: Sendable {
                     if let purged = try? await store.write({ tx in try tx.purgeAudit(olderThan: cutoff) }), purged > 0 {
                         logger.info("audit retention", metadata: ["purged_rows": "\(purged)", "days": "\(config.auditRetentionDays)"])
                     }
+                    _ = try? await store.write { tx in try tx.purgeExpiredSessions() }
                     try? await Task.sleep(for: .seconds(86_400))
                 }
             }
@@ -73,9 +90,16 @@ public struct Controller: Sendable {
                     }
                 }
             }
-            await group.waitForAll()
+            do {
+                // The first failure (the relay tier cannot bind, say) stops everything.
+                for try await _ in group {}
+            } catch {
+                group.cancelAll()
+                await watchers.stopAll()
+                await pool.shutdown()
+                throw error
+            }
         }
-        SystemdNotify.send("STOPPING=1")
         await watchers.stopAll()
         await pool.shutdown()
     }

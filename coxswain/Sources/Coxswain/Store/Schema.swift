@@ -7,7 +7,25 @@ enum Schema {
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("0001_core", migrate: core)
+        migrator.registerMigration("0002_accounts", migrate: accounts)
         return migrator
+    }
+
+    /// The account service behind the relay tier: sessions bound to the device that opened
+    /// them, the relay a ticket was issued for, remote relays' certificates, and the
+    /// fingerprints of revoked device certificates (the relays' deny list) until they expire.
+    private static func accounts(_ db: Database) throws {
+        try db.execute(sql: """
+            ALTER TABLE sessions ADD COLUMN device_id TEXT REFERENCES devices(id) ON DELETE CASCADE;
+            ALTER TABLE enrollment_tickets ADD COLUMN relay_addr TEXT NOT NULL DEFAULT '';
+            ALTER TABLE relays ADD COLUMN public_addr TEXT NOT NULL DEFAULT '';
+            ALTER TABLE relays ADD COLUMN cert_serial TEXT NOT NULL DEFAULT '';
+            ALTER TABLE relays ADD COLUMN cert_not_after INTEGER NOT NULL DEFAULT 0;
+            CREATE TABLE revoked_device_certs (
+                fingerprint TEXT PRIMARY KEY, device_id TEXT NOT NULL,
+                not_after INTEGER NOT NULL, revoked_at INTEGER NOT NULL);
+            CREATE INDEX sessions_by_expiry ON sessions(expires_at);
+            """)
     }
 
     private static func core(_ db: Database) throws {

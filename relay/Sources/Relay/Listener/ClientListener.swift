@@ -25,7 +25,8 @@ public final class ClientListener: Sendable {
                                                 minimumVersion: .tlsv12, applicationProtocols: applicationProtocols)
         let context = try NIOSSLContext(configuration: tls)
         let verifier = PeerVerifier(roots: roots, requirements: PeerRequirements(
-            usage: .clientAuth, issuers: [deviceCA], organizations: [PharosIdentity.Organization.device])) { rejection in
+            usage: .clientAuth, issuers: [deviceCA], organizations: [PharosIdentity.Organization.device]),
+            intermediates: [deviceCA]) { rejection in
                 logger.info("client certificate refused", metadata: ["reason": "\(rejection)"])
             }
         let channel = try await PeerVerifiedServer.bind(host: host, port: port, context: context, verifier: verifier,

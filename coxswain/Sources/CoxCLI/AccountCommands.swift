@@ -1,0 +1,163 @@
+import ArgumentParser
+import Coxswain
+import Foundation
+import PharosSpec
+
+struct RelaysCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "relays", abstract: "Enroll, list and remove remote relays (the controller dials their tunnel port).",
+        subcommands: [Enroll.self, List.self, Remove.self])
+
+    struct Enroll: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Sign a CSR made by `relay gen-csr` and write relay.crt, ca.crt and device-ca.crt for the relay's config dir.")
+        @Option(help: "The CSR file (PEM) printed by `relay gen-csr`.") var csr: String
+        @Option(help: "HOST:PORT of the relay's tunnel port the controller dials (port 8444 when omitted).") var endpoint: String
+        @Option(help: "The relay's public name: its certificate's SAN and the TLS name clients check.") var hostname: String
+        @Option(name: .customLong("public"), help: "HOST:PORT clients reach it on, for join links (default: <hostname>:8443).")
+        var publicAddr: String?
+        @Option(help: "Name shown in lists (default: the hostname).") var name: String?
+        @Option(help: "Directory to write the certificates into (default ./<name>).") var out: String?
+        @OptionGroup var options: ConfigOption
+
+        func run() async throws {
+            try await userFacing {
+                let controller = try options.open()
+                let csrPEM: String
+                do { csrPEM = try String(contentsOfFile: csr, encoding: .utf8) } catch {
+                    throw CommandFailure(description: "cannot read the CSR \(csr): \(error.localizedDescription)")
+                }
+                let enrolled = try await controller.service.enrollRelay(csrPEM: csrPEM, endpoint: endpoint, hostname: hostname,
+                                                                        name: name, publicAddr: publicAddr, by: .cliUser)
+                let dir = out ?? enrolled.relay.name
+                try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+                try enrolled.certificateChainPEM.write(toFile: "\(dir)/relay.crt", atomically: true, encoding: .utf8)
+                try enrolled.rootPEM.write(toFile: "\(dir)/ca.crt", atomically: true, encoding: .utf8)
+                try enrolled.deviceCAPEM.write(toFile: "\(dir)/device-ca.crt", atomically: true, encoding: .utf8)
+                print("enrolled relay \(enrolled.relay.id) (\(enrolled.relay.name)): tunnel \(enrolled.relay.endpoint), clients \(enrolled.relay.publicAddr)")
+                print("wrote \(dir)/relay.crt, ca.crt and device-ca.crt: copy them to the relay's config dir (/etc/pharos/relay);")
+                print("`cox serve` dials its tunnel within \(min(controller.config.reconcileInterval, 10)) s")
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List remote relays.")
+        @OptionGroup var options: ConfigOption
+
+        func run() async throws {
+            try await userFacing {
+                let controller = try options.open()
+                let relays = try await controller.store.read { tx in try tx.relays() }
+                var rows: [[String]] = []
+                if controller.config.relayEmbedded {
+                    rows.append(["(embedded)", "embedded", controller.config.relayClientListen, "-",
+                                 controller.config.relayPublicEndpoint, "in cox serve"])
+                }
+                rows += relays.map { [$0.id, $0.name, $0.publicAddr, $0.endpoint, $0.hostname,
+                                      "cert until \(StoreClock.date($0.certNotAfter).formatted(.iso8601.year().month().day()))"] }
+                print(Table.render(header: ["ID", "NAME", "CLIENTS", "TUNNEL", "HOSTNAME", "NOTE"], rows: rows))
+            }
+        }
+    }
+
+    struct Remove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "rm", abstract: "Stop dialing a relay and forget it.")
+        @Argument(help: "Relay ID or name.") var relay: String
+        @OptionGroup var options: ConfigOption
+
+        func run() async throws {
+            try await userFacing {
+                let removed = try await options.open().service.removeRelay(relay, by: .cliUser)
+                print("removed relay \(removed.id) (\(removed.name)); its certificate stays valid until \(StoreClock.date(removed.certNotAfter))")
+            }
+        }
+    }
+}
+
+struct EnrollCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "enroll",
+        abstract: "Create a one-time join link (24 h) for a user's new device, optionally as a QR code PNG.")
+    @Argument(help: "User ID or e-mail.") var user: String
+    @Option(help: "HOST:PORT of the relay the device will use (default: relay.public_endpoint).") var relay: String?
+    @Option(help: "Write the link as a 512×512 QR code PNG to this file.") var out: String?
+    @OptionGroup var options: ConfigOption
+
+    func run() async throws {
+        try await userFacing {
+            let controller = try options.open()
+            let invite = try await AccountService(fleet: controller.service).invite(user: user, relay: relay, by: .cliUser)
+            print(invite.link.url)
+            if let out {
+                try Data(try JoinQR.png(for: invite.link.url)).write(to: URL(fileURLWithPath: out), options: .atomic)
+                chmod(out, 0o600)
+                FileHandle.standardError.write(Data("wrote the QR code to \(out)\n".utf8))
+            }
+            FileHandle.standardError.write(Data("single use, valid until \(invite.expiresAt); on the device: caravel enroll '<link>'\n".utf8))
+        }
+    }
+}
+
+struct ProfileCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "profile", abstract: "Export a user's sealed profile.", subcommands: [Export.self])
+
+    struct Export: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write an account-mode .pharos (the sealed bundle as stored: only the device or account key opens it).")
+        @Argument(help: "User ID or e-mail.") var user: String
+        @Option(help: "Device ID (default: the user's newest device with a sealed profile).") var device: String?
+        @Option(help: "Output file (default <user>.pharos).") var out: String?
+        @OptionGroup var options: ConfigOption
+
+        func run() async throws {
+            try await userFacing {
+                let controller = try options.open()
+                let (user, device) = (self.user, self.device)
+                let (ciphertext, label) = try await controller.store.read { tx -> (Data, String) in
+                    let user = try tx.user(user)
+                    let devices = try tx.devices(user: user.id).filter { device == nil || $0.id == device }
+                    for candidate in devices.reversed() {
+                        if let profile = try tx.profile(device: candidate.id) { return (profile.ciphertext, user.email ?? user.id) }
+                    }
+                    throw CommandFailure(description: device.map { "device \($0) of \(user.email ?? user.id) has no sealed profile" }
+                        ?? "\(user.email ?? user.id) has no sealed profile: give the user a profile (cox profiles create) and a device with a key")
+                }
+                let bundle = try SealedBundle(jsonBytes: Array(ciphertext))
+                let envelope = ProfileEnvelope.account(bundle)
+                let path = out ?? "\(label).pharos"
+                try Data(envelope.encoded()).write(to: URL(fileURLWithPath: path), options: .atomic)
+                chmod(path, 0o600)
+                print("wrote \(path)")
+            }
+        }
+    }
+}
+
+extension UsersCommand {
+    struct Password: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "passwd", abstract: "Set a user's password for the legacy e-mail + password login (read from stdin).")
+        @Argument(help: "User ID or e-mail.") var user: String
+        @OptionGroup var options: ConfigOption
+
+        func run() async throws {
+            try await userFacing {
+                if isatty(STDIN_FILENO) == 1 { FileHandle.standardError.write(Data("password: ".utf8)) }
+                guard let line = readLine(strippingNewline: true), line.count >= 8 else {
+                    throw CommandFailure(description: "give a password of at least 8 characters on stdin")
+                }
+                let controller = try options.open()
+                let hash = try PasswordHash.make(password: line)
+                let user = self.user
+                try await controller.store.write { tx in
+                    let record = try tx.user(user)
+                    try tx.setPasswordHash(user: record.id, hash: hash)
+                    try tx.appendAudit(AuditEntry(action: "user.password", targetType: "user", targetID: record.id), by: .cliUser)
+                }
+                print("password set for \(user)")
+            }
+        }
+    }
+}

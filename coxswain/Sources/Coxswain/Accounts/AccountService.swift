@@ -1,0 +1,284 @@
+import Crypto
+import Foundation
+import PharosSpec
+import PharosTLS
+import X509
+
+/// The account plane behind the relay tier (`pharos.account.v1.AccountSync`) as plain
+/// methods: join-link invites and claims, certificate and password logins, account keys and
+/// the sealed profile. Every change is one store transaction with its audit row; the nodes it
+/// touches are handed to `push` after commit.
+public final class AccountService: Sendable {
+    public static let ticketLifetime: Int64 = 24 * 3600 * 1_000_000
+    public static let sessionLifetime: Int64 = 12 * 3600 * 1_000_000
+    public static let deviceCertificateValidity: TimeInterval = 365 * 86400
+
+    public let fleet: FleetService
+    /// Called after commit with the nodes whose peers changed (the reconciler's push).
+    let push: @Sendable (Set<String>) async -> Void
+
+    public init(fleet: FleetService, push: @escaping @Sendable (Set<String>) async -> Void = { _ in }) {
+        self.fleet = fleet
+        self.push = push
+    }
+
+    var store: Store { fleet.store }
+    var pki: FleetPKI { fleet.pki }
+    var config: CoxConfig { fleet.config }
+
+    // MARK: invites
+
+    public struct Invite: Sendable {
+        public var link: JoinLink
+        public var ticketID: String
+        public var userID: String
+        public var expiresAt: Date
+    }
+
+    /// `cox enroll <user>`: a one-time ticket for the relay at `relay` (default
+    /// `relay.public_endpoint`), valid 24 h. Only its SHA-256 is stored.
+    public func invite(user reference: String, relay: String? = nil, by actor: AuditActor) async throws -> Invite {
+        let relayAddr = (relay ?? config.relayPublicEndpoint).trimmingCharacters(in: .whitespaces)
+        guard !relayAddr.isEmpty else {
+            throw AccountError.failedPrecondition(
+                "no relay address for the join link: set relay.public_endpoint in cox.yaml or pass --relay HOST:PORT")
+        }
+        guard let colon = relayAddr.lastIndex(of: ":"), !relayAddr[..<colon].isEmpty,
+              let port = Int(relayAddr[relayAddr.index(after: colon)...]), (1...65535).contains(port) else {
+            throw AccountError.invalidArgument("relay \"\(relayAddr)\" is not HOST:PORT")
+        }
+        let token = AccountSecrets.newToken(), tokenHash = AccountSecrets.hash(token)
+        let caFingerprint = Fingerprint.caRoot(der: try pki.authority.root.certificate.derBytes())
+        let (ticketID, userID, expiresAt) = try await store.write { tx in
+            let user = try tx.user(reference)
+            let expiresAt = tx.now + Self.ticketLifetime
+            let ticketID = try tx.insertTicket(userID: user.id, tokenHash: tokenHash, relayAddr: relayAddr, expiresAt: expiresAt)
+            try tx.appendAudit(AuditEntry(action: "enroll.invite", targetType: "user", targetID: user.id,
+                                          detail: FleetService.detail(["ticket": ticketID, "relay": relayAddr])), by: actor)
+            return (ticketID, user.id, expiresAt)
+        }
+        return Invite(link: JoinLink(relay: relayAddr, token: token, caFingerprint: caFingerprint), ticketID: ticketID,
+                      userID: userID, expiresAt: StoreClock.date(expiresAt))
+    }
+
+    // MARK: claim
+
+    public struct Claim: Sendable {
+        public var token: String
+        public var csrPEM: String
+        public var deviceName: String
+        public var platform: String
+        public var encryptionKey: [UInt8]
+
+        public init(token: String, csrPEM: String, deviceName: String, platform: String, encryptionKey: [UInt8]) {
+            self.token = token
+            self.csrPEM = csrPEM
+            self.deviceName = deviceName
+            self.platform = platform
+            self.encryptionKey = encryptionKey
+        }
+    }
+
+    public struct Claimed: Sendable {
+        public var device: DeviceRecord
+        public var certificatePEM: String
+        public var fleetCAPEM: String
+        public var relayAddr: String
+        public var relayServerName: String
+        public var caFingerprint: String
+        public var signingPublicKey: [UInt8]
+    }
+
+    /// ClaimEnrollment. The request is checked before the ticket is looked at, so a bad CSR or
+    /// key says so without revealing anything about the ticket; every ticket failure is the
+    /// same opaque `unauthenticated`. Redeeming the ticket, recording the device and its
+    /// certificate, provisioning and sealing its bundle, and the audit row are one transaction.
+    public func claim(_ claim: Claim, sourceIP: String = "") async throws -> Claimed {
+        guard claim.encryptionKey.count == 32 else {
+            throw AccountError.invalidArgument("encryption_pubkey must be an X25519 public key of exactly 32 bytes, got \(claim.encryptionKey.count)")
+        }
+        let name = String(claim.deviceName.trimmingCharacters(in: .whitespacesAndNewlines).prefix(64))
+        guard !name.isEmpty else { throw AccountError.invalidArgument("device_name is empty") }
+        guard !claim.token.isEmpty, claim.token.utf8.count <= 128 else { throw AccountError.opaqueClaimFailure }
+        let deviceID = EntityID.make(.device)
+        let leaf: Certificate
+        do {
+            leaf = try pki.authority.issue(csrPEM: claim.csrPEM, profile: .device(id: deviceID), validity: Self.deviceCertificateValidity)
+        } catch {
+            throw AccountError.invalidArgument("csr_pem is not usable: \(error)")
+        }
+        let certificatePEM = try leaf.pemString()
+        let fingerprint = Fingerprint.certificate(der: try leaf.derBytes())
+        let (serial, notAfter) = (leaf.serialHex, FleetPKI.micros(leaf.notValidAfter))
+        let tokenHash = AccountSecrets.hash(claim.token)
+        let (config, subnet, fleetID, signingKey) = (config, fleet.subnet, try pki.authority.fingerprint, pki.signingKey)
+        let platform = String(claim.platform.prefix(32)), encryptionKey = Data(claim.encryptionKey)
+        let outcome: (MutationResult<DeviceRecord>, String)?
+        outcome = try await store.write { tx in
+            guard let ticket = try tx.redeemTicket(tokenHash: tokenHash, deviceID: deviceID) else {
+                try tx.appendAudit(AuditEntry(action: "enroll.claim", targetType: "device", targetID: deviceID,
+                                              detail: FleetService.detail(["name": name]), result: "denied",
+                                              error: "unknown, used or expired ticket"),
+                                   by: AuditActor(name: "anonymous", kind: .session, sourceIP: sourceIP))
+                return nil
+            }
+            guard let address = subnet.firstFree(excluding: try tx.usedTunnelIPs()) else {
+                throw ProvisioningError.subnetExhausted(subnet.description)
+            }
+            let user = try tx.user(ticket.userID)
+            let existing = Set(try tx.devices(user: user.id).map(\.name))
+            var unique = name, n = 2
+            while existing.contains(unique) { unique = "\(name)-\(n)"; n += 1 }
+            let device = DeviceRecord(id: deviceID, userID: user.id, name: unique, platform: platform, fingerprint: fingerprint,
+                                      status: "active", encryptionPubkey: encryptionKey, tunnelIP: address,
+                                      version: 1, createdAt: tx.now, updatedAt: tx.now)
+            try tx.insert(device)
+            try tx.insertDeviceCertificate(deviceID: deviceID, serial: serial, certificatePEM: certificatePEM, notAfter: notAfter)
+            let affected = try FleetService.reprovision(deviceID: deviceID, tx: tx, config: config, fleetID: fleetID, signingKey: signingKey)
+            for nodeID in affected { try tx.bumpRevision(node: nodeID) }
+            try tx.appendAudit(AuditEntry(action: "enroll.claim", targetType: "device", targetID: deviceID,
+                                          detail: FleetService.detail(["user": user.id, "name": unique, "platform": platform,
+                                                                       "fingerprint": fingerprint, "tunnel_ip": address])),
+                               by: AuditActor(name: user.email ?? user.id, kind: .session, sourceIP: sourceIP))
+            return (MutationResult(value: device, affectedNodes: affected), ticket.relayAddr)
+        }
+        guard let (result, relayAddr) = outcome else { throw AccountError.opaqueClaimFailure }
+        await push(result.affectedNodes)
+        return Claimed(device: result.value, certificatePEM: certificatePEM,
+                       fleetCAPEM: try pki.authority.fleet.certificate.pemString(), relayAddr: relayAddr,
+                       relayServerName: try await relayServerName(for: relayAddr),
+                       caFingerprint: Fingerprint.caRoot(der: try pki.authority.root.certificate.derBytes()),
+                       signingPublicKey: Array(pki.signingKey.publicKey.rawRepresentation))
+    }
+
+    /// The TLS name of the relay at `address`: an enrolled relay's hostname when its public
+    /// address matches, else the embedded relay's.
+    func relayServerName(for address: String) async throws -> String {
+        let relays = try await store.read { tx in try tx.relays() }
+        if let relay = relays.first(where: { $0.publicAddr == address }) { return relay.hostname }
+        return RelayTier.embeddedHostname(config)
+    }
+
+    // MARK: sessions
+
+    public struct Session: Sendable, Equatable {
+        public var token: String
+        public var userID: String
+        public var deviceID: String?
+        public var keysEnrolled: Bool
+    }
+
+    /// Authenticate. Empty `email`: certificate login with the fingerprint the relay injected
+    /// (the caller's verified Device-CA leaf); else the legacy password login. Any failure is
+    /// the same `unauthenticated`.
+    public func authenticate(email: String, password: String, deviceFingerprint: String?) async throws -> Session {
+        let token = AccountSecrets.newToken(), tokenHash = AccountSecrets.hash(token)
+        if email.isEmpty {
+            guard let fingerprint = deviceFingerprint else {
+                throw AccountError.unauthenticated("no device certificate reached the controller; connect through a relay with this device's certificate")
+            }
+            let session: Session? = try await store.write { tx in
+                guard let device = try tx.device(fingerprint: fingerprint), device.status == "active" else { return nil }
+                let user = try tx.user(device.userID)
+                guard user.status == "active" else { return nil }
+                try tx.insertSession(userID: user.id, deviceID: device.id, tokenHash: tokenHash, expiresAt: tx.now + Self.sessionLifetime)
+                return Session(token: token, userID: user.id, deviceID: device.id,
+                               keysEnrolled: device.encryptionPubkey != nil || user.publicKey != nil)
+            }
+            guard let session else { throw AccountError.opaqueLoginFailure }
+            return session
+        }
+        let email = email.trimmingCharacters(in: .whitespaces).lowercased()
+        let user = try await store.read { tx in try? tx.user(email) }
+        guard let user, user.status == "active", let phc = user.passwordHash,
+              PasswordHash.verify(password: password, against: phc) else {
+            throw AccountError.opaqueLoginFailure
+        }
+        try await store.write { tx in
+            try tx.insertSession(userID: user.id, deviceID: nil, tokenHash: tokenHash, expiresAt: tx.now + Self.sessionLifetime)
+        }
+        return Session(token: token, userID: user.id, deviceID: nil, keysEnrolled: user.publicKey != nil)
+    }
+
+    /// The live session behind a `pharos-session` token. A session a certificate opened is
+    /// bound to that certificate: presented through a relay without it, it is refused.
+    public func session(token: String?, deviceFingerprint: String?) async throws -> Session {
+        guard let token, !token.isEmpty else {
+            throw AccountError.unauthenticated("missing pharos-session metadata; call Authenticate first")
+        }
+        let tokenHash = AccountSecrets.hash(token)
+        let session: Session? = try await store.read { tx in
+            guard let row = try tx.session(tokenHash: tokenHash) else { return nil }
+            let user = try tx.user(row.userID)
+            var keys = user.publicKey != nil
+            if let deviceID = row.deviceID {
+                let device = try tx.device(deviceID)
+                guard device.fingerprint == deviceFingerprint, device.status == "active" else { return nil }
+                keys = keys || device.encryptionPubkey != nil
+            }
+            return Session(token: token, userID: row.userID, deviceID: row.deviceID, keysEnrolled: keys)
+        }
+        guard let session else { throw AccountError.unauthenticated("session expired or revoked; authenticate again") }
+        return session
+    }
+
+    // MARK: keys and profile
+
+    /// EnrollKeys: the user's account X25519 key and its passphrase-wrapped private half. Every
+    /// device of the user without its own key is re-provisioned so its bundle is sealed to it.
+    public func enrollKeys(session: Session, publicKey: [UInt8], wrappedPrivateKey: [UInt8]) async throws {
+        guard publicKey.count == 32 else {
+            throw AccountError.invalidArgument("public_key must be an X25519 public key of exactly 32 bytes, got \(publicKey.count)")
+        }
+        guard !wrappedPrivateKey.isEmpty, wrappedPrivateKey.count <= 4096,
+              (try? WrappedPrivateKey(jsonBytes: wrappedPrivateKey)) != nil else {
+            throw AccountError.invalidArgument("wrapped_private_key is not a passphrase-wrapped key blob ({v, salt, n, ct})")
+        }
+        let (config, fleetID, signingKey) = (config, try pki.authority.fingerprint, pki.signingKey)
+        let userID = session.userID
+        let affected = try await store.write { tx in
+            try tx.setAccountKeys(user: userID, publicKey: Data(publicKey), wrappedPrivateKey: Data(wrappedPrivateKey))
+            var affected = Set<String>()
+            for device in try tx.devices(user: userID) where device.encryptionPubkey == nil {
+                affected.formUnion(try FleetService.reprovision(deviceID: device.id, tx: tx, config: config, fleetID: fleetID,
+                                                                signingKey: signingKey))
+            }
+            for nodeID in affected { try tx.bumpRevision(node: nodeID) }
+            try tx.appendAudit(AuditEntry(action: "user.keys", targetType: "user", targetID: userID),
+                               by: AuditActor(name: userID, kind: .session))
+            return affected
+        }
+        await push(affected)
+    }
+
+    public struct Profile: Sendable {
+        public var ciphertext: Data
+        public var revision: Int64
+        public var signingPublicKey: [UInt8]
+        /// The passphrase-wrapped account key, for devices without a key of their own.
+        public var wrappedPrivateKey: Data
+    }
+
+    /// GetProfile: the sealed bundle of the session's device (for a password session, of the
+    /// user's newest device sealed to the account key).
+    public func profile(session: Session) async throws -> Profile {
+        let (userID, deviceID) = (session.userID, session.deviceID)
+        let found: (ProfileRecord, Data?)? = try await store.read { tx in
+            let user = try tx.user(userID)
+            if let deviceID {
+                let device = try tx.device(deviceID)
+                guard let profile = try tx.profile(device: deviceID) else { return nil }
+                return (profile, device.encryptionPubkey == nil ? user.wrappedPrivkey : nil)
+            }
+            for device in try tx.devices(user: userID).reversed() where device.encryptionPubkey == nil {
+                if let profile = try tx.profile(device: device.id) { return (profile, user.wrappedPrivkey) }
+            }
+            return nil
+        }
+        guard let (profile, wrapped) = found else {
+            throw AccountError.notFound("no profile has been sealed for this device yet; the operator must give its user a profile (cox profiles create)")
+        }
+        return Profile(ciphertext: profile.ciphertext, revision: profile.revision,
+                       signingPublicKey: Array(pki.signingKey.publicKey.rawRepresentation), wrappedPrivateKey: wrapped ?? Data())
+    }
+}

@@ -1,0 +1,68 @@
+import Foundation
+import PharosSpec
+import PharosTLS
+
+extension FleetService {
+    public static let relayCertificateValidity: TimeInterval = 365 * 86400
+
+    public struct EnrolledRelay: Sendable {
+        public var relay: RelayRecord
+        /// `relay.crt`: the relay leaf followed by the Fleet CA.
+        public var certificateChainPEM: String
+        /// `ca.crt`: the root.
+        public var rootPEM: String
+        /// `device-ca.crt`: clients' certificates must come from it.
+        public var deviceCAPEM: String
+    }
+
+    /// `cox relays enroll`: signs the relay's CSR as `O=PharosVPN Relay`, ServerAuth +
+    /// ClientAuth, SAN = `hostname` (assigned here, never copied from the CSR), and records the
+    /// relay so `cox serve` dials its tunnel port at `endpoint`. `publicAddr` (default
+    /// hostname:8443) is what join links through this relay name.
+    public func enrollRelay(csrPEM: String, endpoint: String, hostname: String, name: String?, publicAddr: String?,
+                            region: String = "", by actor: AuditActor) async throws -> EnrolledRelay {
+        let endpoint = try Self.hostPort(endpoint, defaultPort: PharosPorts.relayTunnel, flag: "--endpoint")
+        let hostname = hostname.trimmingCharacters(in: .whitespaces).lowercased()
+        guard !hostname.isEmpty else { throw StoreError.invalid("--hostname is empty; give the name clients reach the relay by") }
+        let publicAddr = try Self.hostPort(publicAddr ?? hostname, defaultPort: PharosPorts.relayClient, flag: "--public")
+        let leaf = try pki.authority.issue(csrPEM: csrPEM, profile: .relay(hostname: hostname), validity: Self.relayCertificateValidity)
+        let chain = try leaf.pemString() + pki.authority.fleet.certificate.pemString()
+        let (serial, notAfter) = (leaf.serialHex, FleetPKI.micros(leaf.notValidAfter))
+        let relay = try await store.write { tx in
+            let relay = RelayRecord(id: EntityID.make(.relay), name: name ?? hostname, kind: "remote", endpoint: endpoint,
+                                    hostname: hostname, publicAddr: publicAddr, status: "pending", region: region, agentVersion: "",
+                                    certSerial: serial, certNotAfter: notAfter, version: 1, createdAt: tx.now, updatedAt: tx.now)
+            try tx.insert(relay)
+            try tx.appendAudit(AuditEntry(action: "relay.add", targetType: "relay", targetID: relay.id,
+                                          detail: Self.detail(["name": relay.name, "endpoint": endpoint, "hostname": hostname,
+                                                               "serial": serial])), by: actor)
+            return relay
+        }
+        return EnrolledRelay(relay: relay, certificateChainPEM: chain, rootPEM: try pki.authority.root.certificate.pemString(),
+                             deviceCAPEM: try pki.authority.device.certificate.pemString())
+    }
+
+    /// `cox relays rm`: the controller stops dialing it within one reconcile interval.
+    public func removeRelay(_ reference: String, by actor: AuditActor) async throws -> RelayRecord {
+        try await store.write { tx in
+            let relay = try tx.relay(reference)
+            try tx.deleteRelay(relay.id)
+            try tx.appendAudit(AuditEntry(action: "relay.rm", targetType: "relay", targetID: relay.id,
+                                          detail: Self.detail(["name": relay.name])), by: actor)
+            return relay
+        }
+    }
+
+    /// `HOST[:PORT]` with `defaultPort` when none is given.
+    static func hostPort(_ text: String, defaultPort: Int, flag: String) throws -> String {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        guard !trimmed.isEmpty else { throw StoreError.invalid("\(flag) is empty; give HOST:PORT") }
+        if let colon = trimmed.lastIndex(of: ":"), !trimmed.hasSuffix("]") {
+            guard let port = Int(trimmed[trimmed.index(after: colon)...]), (1...65535).contains(port), colon != trimmed.startIndex else {
+                throw StoreError.invalid("\(flag) \"\(text)\" is not HOST:PORT")
+            }
+            return trimmed
+        }
+        return "\(trimmed):\(defaultPort)"
+    }
+}

@@ -1,0 +1,145 @@
+import Crypto
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import Logging
+import PharosSpec
+import PharosTLS
+import Relay
+import X509
+
+/// The account plane as `cox serve` runs it: AccountSync on a private Unix socket in the
+/// state directory (0600, no network port), the embedded relay in front of it (a relay leaf
+/// issued in memory at every start, never written anywhere), one reverse tunnel to every
+/// enrolled remote relay, and the deny list of revoked device certificates kept fresh for
+/// the embedded relay.
+public final class RelayTier: Sendable {
+    public struct Endpoints: Sendable {
+        /// The embedded relay's client port, when it runs.
+        public var embeddedClientPort: Int?
+        public var socketPath: String
+    }
+
+    public static let denyListRefresh = Duration.seconds(1)
+    public static let embeddedLeafValidity: TimeInterval = 30 * 86400
+
+    let controller: Controller
+    let accounts: AccountService
+    let logger: Logger
+    public let denyList = DeviceDenyList()
+
+    public init(controller: Controller, accounts: AccountService, logger: Logger) {
+        self.controller = controller
+        self.accounts = accounts
+        self.logger = logger
+    }
+
+    /// The TLS name of the embedded relay: the host of `relay.public_endpoint`, else localhost.
+    public static func embeddedHostname(_ config: CoxConfig) -> String {
+        let endpoint = config.relayPublicEndpoint.trimmingCharacters(in: .whitespaces)
+        guard let colon = endpoint.lastIndex(of: ":"), !endpoint[..<colon].isEmpty else { return "localhost" }
+        var host = String(endpoint[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return host
+    }
+
+    public var socketPath: String {
+        URL(fileURLWithPath: controller.store.path).deletingLastPathComponent().appendingPathComponent("account.sock").path
+    }
+
+    /// Serves until cancelled; `ready` gets the endpoints once everything listens.
+    public func run(ready: @escaping @Sendable (Endpoints) -> Void = { _ in }) async throws {
+        let socketPath = self.socketPath
+        let stateDir = URL(fileURLWithPath: socketPath).deletingLastPathComponent().path
+        chmod(stateDir, 0o700)
+        try? FileManager.default.removeItem(atPath: socketPath)
+        let server = GRPCServer(transport: HTTP2ServerTransport.Posix(
+            address: .unixDomainSocket(path: socketPath), transportSecurity: .plaintext,
+            config: .defaults {
+                // Every client stream of a relay arrives on one connection; relays PING every 20 s.
+                $0.http2.maxConcurrentStreams = 20_000
+                $0.connection.keepalive.clientBehavior = .init(minPingIntervalWithoutCalls: .seconds(10), allowWithoutCalls: true)
+            }), services: [AccountSyncHandler(accounts: accounts, logger: logger)])
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { try await server.serve() }
+            guard try await server.listeningAddress != nil else { return }
+            chmod(socketPath, 0o600)
+            try await refreshDenyList()
+            var endpoints = Endpoints(embeddedClientPort: nil, socketPath: socketPath)
+            var embedded: ClientListener?
+            if controller.config.relayEmbedded {
+                embedded = try await startEmbeddedRelay()
+                endpoints.embeddedClientPort = embedded?.port
+            }
+            group.addTask { await self.superviseTunnels() }
+            group.addTask {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: Self.denyListRefresh)
+                    try? await self.refreshDenyList()
+                }
+            }
+            logger.info("account service up", metadata: ["socket": "\(socketPath)",
+                                                         "embedded_relay": "\(endpoints.embeddedClientPort.map(String.init) ?? "off")"])
+            ready(endpoints)
+            try? await Task.sleep(for: .seconds(Int64.max / 2))
+            try? await embedded?.close()
+            server.beginGracefulShutdown()
+        }
+        try? FileManager.default.removeItem(atPath: socketPath)
+    }
+
+    func refreshDenyList() async throws {
+        let denied = try await controller.store.read { tx in try tx.deniedDeviceFingerprints() }
+        denyList.replace(with: denied)
+    }
+
+    /// The embedded relay: the same `Relay` library a remote relay runs, on `relay.client_listen`.
+    func startEmbeddedRelay() async throws -> ClientListener {
+        let pki = controller.pki
+        let key = P256.Signing.PrivateKey()
+        let leaf = try pki.authority.issue(publicKey: Certificate.PublicKey(key.publicKey),
+                                           profile: .relay(hostname: Self.embeddedHostname(controller.config)),
+                                           validity: Self.embeddedLeafValidity)
+        let identity = try TLSIdentity(certificatePEM: try leaf.pemString() + pki.authority.fleet.certificate.pemString(),
+                                       keyPEM: key.pemRepresentation, source: "embedded relay")
+        let roots = try TrustRoots(certificates: [pki.authority.root.certificate])
+        let listen = try RelayConfig.hostPort(controller.config.relayClientListen, key: "relay.client_listen")
+        let upstream = Upstream(mode: .socket(path: socketPath), logger: logger)
+        let listener = try await ClientListener.start(host: listen.host, port: listen.port, identity: identity, roots: roots,
+                                                      deviceCA: pki.authority.device.certificate, upstream: upstream,
+                                                      denyList: denyList, logger: logger)
+        logger.info("embedded relay listening", metadata: ["listen": "\(listen.host):\(listener.port)",
+                                                           "hostname": "\(Self.embeddedHostname(controller.config))"])
+        return listener
+    }
+
+    /// One `TunnelDialer` per enrolled relay; relays added or removed with `cox relays` are
+    /// picked up within `fleet.reconcile_interval`.
+    func superviseTunnels() async {
+        var running: [String: (relay: RelayRecord, task: Task<Void, Never>)] = [:]
+        let pki = controller.pki
+        while !Task.isCancelled {
+            if let relays = try? await controller.store.read({ tx in try tx.relays() }),
+               let identity = try? TLSIdentity(certificatePEM: pki.controllerCertificatePEM, keyPEM: pki.controllerKeyPEM,
+                                               source: "controller leaf"),
+               let roots = try? TrustRoots(certificates: [pki.authority.root.certificate]) {
+                let wanted = Dictionary(relays.filter { $0.kind == "remote" }.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+                for (id, entry) in running where wanted[id] != entry.relay {
+                    entry.task.cancel()
+                    running[id] = nil
+                }
+                for (id, relay) in wanted where running[id] == nil {
+                    guard let target = try? RelayConfig.hostPort(relay.endpoint, key: "relay endpoint") else {
+                        logger.error("relay endpoint unusable", metadata: ["relay": "\(relay.name)", "endpoint": "\(relay.endpoint)"])
+                        continue
+                    }
+                    let dialer = TunnelDialer(host: target.host, port: target.port, serverName: relay.hostname, identity: identity,
+                                              roots: roots, socketPath: socketPath, logger: logger)
+                    running[id] = (relay, Task { await dialer.run() })
+                }
+            }
+            try? await Task.sleep(for: .seconds(min(controller.config.reconcileInterval, 10)))
+        }
+        for entry in running.values { entry.task.cancel() }
+    }
+}

@@ -1,0 +1,121 @@
+import Foundation
+import GRDB
+
+/// Join-link tickets, account sessions, device certificates and the revocation list, and
+/// remote relays. Secrets (tickets, session tokens) are stored only as SHA-256 hex.
+extension StoreTransaction {
+    // MARK: enrollment tickets
+
+    public func insertTicket(userID: String, tokenHash: String, relayAddr: String, expiresAt: Int64) throws -> String {
+        let id = EntityID.make(.ticket)
+        try db.execute(sql: """
+            INSERT INTO enrollment_tickets (id, user_id, token_hash, relay_addr, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?)
+            """, arguments: [id, userID, tokenHash, relayAddr, expiresAt, now])
+        return id
+    }
+
+    /// Redeems an unused, unexpired ticket for `deviceID` with one conditional UPDATE, so two
+    /// concurrent claims of one ticket cannot both win. Nil for any reason it cannot be used.
+    public func redeemTicket(tokenHash: String, deviceID: String) throws -> (userID: String, relayAddr: String)? {
+        try db.execute(sql: """
+            UPDATE enrollment_tickets SET used_at = ?, used_by_device_id = ?
+            WHERE token_hash = ? AND used_at IS NULL AND expires_at > ?
+            """, arguments: [now, deviceID, tokenHash, now])
+        guard db.changesCount == 1,
+              let row = try Row.fetchOne(db, sql: "SELECT user_id, relay_addr FROM enrollment_tickets WHERE token_hash = ?",
+                                         arguments: [tokenHash]) else { return nil }
+        return (row["user_id"], row["relay_addr"])
+    }
+
+    public func pendingTicketCount(user userID: String) throws -> Int {
+        try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM enrollment_tickets WHERE user_id = ? AND used_at IS NULL AND expires_at > ?",
+                         arguments: [userID, now]) ?? 0
+    }
+
+    // MARK: sessions
+
+    public func insertSession(userID: String, deviceID: String?, tokenHash: String, expiresAt: Int64) throws {
+        try db.execute(sql: """
+            INSERT INTO sessions (id, user_id, device_id, token_hash, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?)
+            """, arguments: [EntityID.make(.session), userID, deviceID, tokenHash, expiresAt, now])
+    }
+
+    /// The live session with this token hash: its user and, for certificate logins, its device.
+    public func session(tokenHash: String) throws -> (userID: String, deviceID: String?)? {
+        guard let row = try Row.fetchOne(db, sql: "SELECT user_id, device_id FROM sessions WHERE token_hash = ? AND expires_at > ?",
+                                         arguments: [tokenHash, now]) else { return nil }
+        return (row["user_id"], row["device_id"])
+    }
+
+    @discardableResult
+    public func purgeExpiredSessions() throws -> Int {
+        try db.execute(sql: "DELETE FROM sessions WHERE expires_at <= ?", arguments: [now])
+        return db.changesCount
+    }
+
+    // MARK: device certificates
+
+    public func insertDeviceCertificate(deviceID: String, serial: String, certificatePEM: String, notAfter: Int64) throws {
+        try db.execute(sql: """
+            INSERT INTO device_certs (id, device_id, serial, cert_pem, not_after, created_at) VALUES (?, ?, ?, ?, ?, ?)
+            """, arguments: [EntityID.make(.deviceCert), deviceID, serial, certificatePEM, notAfter, now])
+    }
+
+    public func device(fingerprint: String) throws -> DeviceRecord? {
+        try DeviceRecord.filter(Column("fingerprint") == fingerprint).fetchOne(db)
+    }
+
+    /// Puts the device's certificate on the deny list until it would have expired anyway.
+    public func revokeCertificates(of device: DeviceRecord) throws {
+        guard let fingerprint = device.fingerprint else { return }
+        let notAfter = try Int64.fetchOne(db, sql: "SELECT MAX(not_after) FROM device_certs WHERE device_id = ?",
+                                          arguments: [device.id]) ?? (now + 365 * 86_400_000_000)
+        try db.execute(sql: "UPDATE device_certs SET revoked_at = ? WHERE device_id = ? AND revoked_at IS NULL",
+                       arguments: [now, device.id])
+        try db.execute(sql: """
+            INSERT OR REPLACE INTO revoked_device_certs (fingerprint, device_id, not_after, revoked_at) VALUES (?, ?, ?, ?)
+            """, arguments: [fingerprint, device.id, notAfter, now])
+    }
+
+    /// Fingerprints of revoked certificates that are still in date: what relays must refuse.
+    public func deniedDeviceFingerprints() throws -> Set<String> {
+        Set(try String.fetchAll(db, sql: "SELECT fingerprint FROM revoked_device_certs WHERE not_after > ?", arguments: [now]))
+    }
+
+    // MARK: account keys
+
+    public func setAccountKeys(user userID: String, publicKey: Data, wrappedPrivateKey: Data) throws {
+        try db.execute(sql: """
+            UPDATE users SET public_key = ?, wrapped_privkey = ?, version = version + 1, updated_at = ? WHERE id = ?
+            """, arguments: [publicKey, wrappedPrivateKey, now, userID])
+        guard db.changesCount == 1 else { throw StoreError.notFound(kind: "user", id: userID) }
+    }
+
+    public func setPasswordHash(user userID: String, hash: String) throws {
+        try db.execute(sql: "UPDATE users SET password_hash = ?, version = version + 1, updated_at = ? WHERE id = ?",
+                       arguments: [hash, now, userID])
+        guard db.changesCount == 1 else { throw StoreError.notFound(kind: "user", id: userID) }
+    }
+
+    // MARK: relays
+
+    public func insert(_ relay: RelayRecord) throws {
+        if try RelayRecord.filter(Column("name") == relay.name).fetchCount(db) > 0 {
+            throw StoreError.duplicate(kind: "relay", field: "name", value: relay.name)
+        }
+        try relay.insert(db)
+    }
+
+    public func relays() throws -> [RelayRecord] { try RelayRecord.order(Column("created_at"), Column("id")).fetchAll(db) }
+
+    /// By ID or name.
+    public func relay(_ reference: String) throws -> RelayRecord {
+        if let relay = try RelayRecord.fetchOne(db, key: reference) { return relay }
+        if let relay = try RelayRecord.filter(Column("name") == reference).fetchOne(db) { return relay }
+        throw StoreError.notFound(kind: "relay", id: reference)
+    }
+
+    public func deleteRelay(_ relayID: String) throws {
+        guard try RelayRecord.deleteOne(db, key: relayID) else { throw StoreError.notFound(kind: "relay", id: relayID) }
+    }
+}
