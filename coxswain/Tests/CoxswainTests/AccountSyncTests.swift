@@ -265,9 +265,9 @@ func rpcCode(_ error: any Error) -> RPCError.Code? { (error as? RPCError)?.code 
                 try await Task.sleep(for: RelayTier.denyListRefresh * 2)
                 let refused = await #expect(throws: RPCError.self) { _ = try await client.profile(token: session.sessionToken) }
                 #expect(refused?.code == .unauthenticated)
-                if transport == .embedded {
-                    #expect(refused?.message.contains("revoked") == true, "the embedded relay itself refuses: \(refused?.message ?? "")")
-                }
+                if transport == .remote { try await Task.sleep(for: .seconds(6)) }  // the remote relay's deny-list poll
+                let atRelay = await #expect(throws: RPCError.self) { _ = try await client.profile(token: session.sessionToken) }
+                #expect(atRelay?.message.contains("revoked") == true, "the relay itself refuses: \(atRelay?.message ?? "")")
                 await #expect(throws: RPCError.self) { _ = try await client.session() }
             }
             #expect(try await fleet.state.store.read { tx in try tx.deniedDeviceFingerprints() } == [annDevice.fingerprint])

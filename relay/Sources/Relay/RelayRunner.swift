@@ -21,8 +21,12 @@ public enum RelayRunner {
         let upstream = Upstream(mode: config.upstreamSocket.isEmpty ? .tunnel : .socket(path: config.upstreamSocket),
                                 settings: config.limits, logger: logger)
         let client = try RelayConfig.hostPort(config.clientListen, key: "client.listen_addr")
+        let denyList = DeviceDenyList()
         let clientListener = try await ClientListener.start(host: client.host, port: client.port, identity: identity, roots: roots,
-                                                            deviceCA: deviceCA, upstream: upstream, limits: config.limits, logger: logger)
+                                                            deviceCA: deviceCA, upstream: upstream, limits: config.limits,
+                                                            denyList: denyList, logger: logger)
+        let denySync = Task { await upstream.syncDenyList(denyList) }
+        defer { denySync.cancel() }
         var tunnelListener: TunnelListener?
         if config.upstreamSocket.isEmpty {
             let tunnel = try RelayConfig.hostPort(config.tunnelListen, key: "tunnel.listen_addr")

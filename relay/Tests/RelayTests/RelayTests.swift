@@ -21,6 +21,12 @@ import Testing
         guard case .reject(.unimplemented, _) = CallPolicy.decide([":method": "POST"], deviceFingerprint: "sha256:ab") else {
             Issue.record("no path passed"); return
         }
+        let control: HPACKHeaders = [":method": "POST", ":path": PharosIdentity.deniedDevicesPath]
+        guard case .reject(.permissionDenied, _) = CallPolicy.decide(control, deviceFingerprint: "sha256:ab") else {
+            Issue.record("a client reached the relay-control service"); return
+        }
+        guard case .reject(.unauthenticated, let revoked) = CallPolicy.decide(other, deviceFingerprint: "sha256:ab", denied: true),
+              revoked.contains("revoked") else { Issue.record("a denied device passed"); return }
     }
 
     @Test func reservedHeadersAreReplacedByExactlyOneFingerprint() {

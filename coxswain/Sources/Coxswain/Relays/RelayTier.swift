@@ -59,7 +59,7 @@ public final class RelayTier: Sendable {
                 // Every client stream of a relay arrives on one connection; relays PING every 20 s.
                 $0.http2.maxConcurrentStreams = 20_000
                 $0.connection.keepalive.clientBehavior = .init(minPingIntervalWithoutCalls: .seconds(10), allowWithoutCalls: true)
-            }), services: [AccountSyncHandler(accounts: accounts, logger: logger)])
+            }), services: [AccountSyncHandler(accounts: accounts, logger: logger), RelayControlService(store: controller.store)])
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask { try await server.serve() }
             guard try await server.listeningAddress != nil else { return }

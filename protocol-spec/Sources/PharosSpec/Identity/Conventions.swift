@@ -9,6 +9,12 @@ public enum PharosIdentity {
     public static let reservedMetadataPrefix = "x-pharos-"
     /// The only method a relay forwards for a caller without a client certificate.
     public static let certlessMethods: Set<String> = ["/pharos.account.v1.AccountSync/ClaimEnrollment"]
+    /// Our extension (upstream has no equivalent): a relay asks the controller, over its own
+    /// upstream connection, for the fingerprints of revoked device certificates. The unary
+    /// response is one gRPC message of raw bytes, one `sha256:<hex>` per line. Clients can
+    /// never call anything under `relayControlPrefix`.
+    public static let relayControlPrefix = "/pharos.relay.v1.RelayControl/"
+    public static let deniedDevicesPath = "/pharos.relay.v1.RelayControl/DeniedDevices"
     /// Backend SNI and CN of the controller's AccountSync server leaf.
     public static let controllerGRPCServerName = "coxswain-grpc"
 

@@ -15,6 +15,9 @@ public enum CallPolicy {
         guard let path = request.first(name: ":path"), path.hasPrefix("/") else {
             return .reject(status: .unimplemented, message: "request has no gRPC method path")
         }
+        if path.hasPrefix(PharosIdentity.relayControlPrefix) {
+            return .reject(status: .permissionDenied, message: "\(path) is between relays and the controller only")
+        }
         if denied {
             return .reject(status: .unauthenticated, message: "this device's certificate has been revoked; ask the operator to enroll it again")
         }
@@ -63,7 +66,7 @@ public enum CallPolicy {
 
 /// The gRPC status codes the relay itself answers with.
 public enum GRPCStatusCode: Int, Sendable {
-    case cancelled = 1, resourceExhausted = 8, unimplemented = 12, unavailable = 14, unauthenticated = 16
+    case cancelled = 1, permissionDenied = 7, resourceExhausted = 8, unimplemented = 12, unavailable = 14, unauthenticated = 16
 }
 
 extension String {
