@@ -22,6 +22,8 @@ public final class RelayTier: Sendable {
 
     public static let denyListRefresh = Duration.seconds(1)
     public static let embeddedLeafValidity: TimeInterval = 30 * 86400
+    /// The embedded relay re-issues its leaf and reopens its port this often (clients reconnect).
+    public static let embeddedLeafRotation = Duration.seconds(20 * 86400)
 
     let controller: Controller
     let accounts: AccountService
@@ -66,10 +68,19 @@ public final class RelayTier: Sendable {
             chmod(socketPath, 0o600)
             try await refreshDenyList()
             var endpoints = Endpoints(embeddedClientPort: nil, socketPath: socketPath)
-            var embedded: ClientListener?
             if controller.config.relayEmbedded {
-                embedded = try await startEmbeddedRelay()
-                endpoints.embeddedClientPort = embedded?.port
+                let first = try await startEmbeddedRelay()
+                endpoints.embeddedClientPort = first.port
+                group.addTask {
+                    var listener = first
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: Self.embeddedLeafRotation)
+                        guard !Task.isCancelled else { break }
+                        try? await listener.close()
+                        listener = try await self.startEmbeddedRelay()
+                    }
+                    try? await listener.close()
+                }
             }
             group.addTask { await self.superviseTunnels() }
             group.addTask {
@@ -82,7 +93,6 @@ public final class RelayTier: Sendable {
                                                          "embedded_relay": "\(endpoints.embeddedClientPort.map(String.init) ?? "off")"])
             ready(endpoints)
             try? await Task.sleep(for: .seconds(Int64.max / 2))
-            try? await embedded?.close()
             server.beginGracefulShutdown()
         }
         try? FileManager.default.removeItem(atPath: socketPath)
