@@ -26,6 +26,7 @@ let package = Package(
             .product(name: "PharosProto", package: "protocol-spec"),
             .product(name: "PharosTLS", package: "protocol-spec"),
             .product(name: "PharosRuntime", package: "protocol-spec"),
+            .product(name: "PharosWireGuard", package: "protocol-spec"),
             .product(name: "GRPCCore", package: "grpc-swift-2"),
             .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
             .product(name: "X509", package: "swift-certificates"),
@@ -47,6 +48,7 @@ let package = Package(
             .product(name: "PharosProto", package: "protocol-spec"),
             .product(name: "PharosTestSupport", package: "protocol-spec"),
             .product(name: "PharosRuntime", package: "protocol-spec"),
+            .product(name: "PharosWireGuard", package: "protocol-spec"),
             .product(name: "GRPCCore", package: "grpc-swift-2"),
             .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
             .product(name: "Logging", package: "swift-log"),
@@ -54,6 +56,7 @@ let package = Package(
         .testTarget(name: "NodeCLITests", dependencies: ["NodeCLI", "NodeAgent", .product(name: "PharosSpec", package: "protocol-spec")]),
         .testTarget(name: "NodeAgentTests", dependencies: [
             "NodeAgent",
+            .product(name: "PharosWireGuard", package: "protocol-spec"),
             .product(name: "PharosSpec", package: "protocol-spec"),
             .product(name: "PharosProto", package: "protocol-spec"),
             .product(name: "PharosTLS", package: "protocol-spec"),

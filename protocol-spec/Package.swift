@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "PharosTLS", targets: ["PharosTLS"]),
         /// Daemon plumbing shared by node, relay and coxswain: sd_notify, termination signals.
         .library(name: "PharosRuntime", targets: ["PharosRuntime"]),
+        .library(name: "PharosWireGuard", targets: ["PharosWireGuard"]),
         /// Test-only helpers (a throwaway CA) for the tests of every package; never linked by a product binary.
         .library(name: "PharosTestSupport", targets: ["PharosTestSupport"]),
         .executable(name: "pharos-spec-bench", targets: ["PharosSpecBench"]),
@@ -50,6 +51,8 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .target(name: "PharosRuntime"),
+        // The WireGuard userspace API (UAPI) client, for the node and caravel.
+        .target(name: "PharosWireGuard", dependencies: ["PharosSpec"]),
         .target(name: "PharosTestSupport", dependencies: [
             "PharosSpec", "PharosTLS",
             .product(name: "X509", package: "swift-certificates"),

@@ -2,6 +2,7 @@
 // AddPeer latency over real mTLS gRPC, against the data plane this machine can run:
 // Debian's wireguard-go when root (a real TUN device and UAPI), otherwise the
 // in-memory benchmark plane (said in the output). Prints JSON lines.
+import PharosWireGuard
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2

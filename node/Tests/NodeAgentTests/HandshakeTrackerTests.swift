@@ -1,3 +1,4 @@
+import PharosWireGuard
 import Foundation
 import PharosProto
 import Testing

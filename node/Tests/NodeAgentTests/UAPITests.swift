@@ -1,4 +1,5 @@
 import Foundation
+import PharosWireGuard
 import Testing
 @testable import NodeAgent
 
@@ -8,7 +9,7 @@ import Testing
     @Test func fullReplaceIsOneTransaction() {
         var obfuscation = ObfuscationSet.generate()
         obfuscation.jc = 4
-        let text = UAPI.Set(privateKeyHex: String(repeating: "11", count: 32), listenPort: 443, obfuscation: obfuscation,
+        let text = UAPI.Set(privateKeyHex: String(repeating: "11", count: 32), listenPort: 443, deviceLines: obfuscation.uapiLines,
                             replacePeers: true,
                             peers: [UAPI.Peer(publicKeyHex: pub, presharedKeyHex: psk, allowedIPs: ["10.86.0.5/32", "fd00::5/128"])]).render()
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)

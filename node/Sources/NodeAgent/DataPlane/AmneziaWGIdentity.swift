@@ -1,3 +1,4 @@
+import PharosWireGuard
 import Crypto
 import Foundation
 import PharosSpec

@@ -1,3 +1,5 @@
+import PharosWireGuard
+
 /// What the node agent needs from a data plane. `UserspaceWireGuard` is the real
 /// one; `InMemoryDataPlane` exists only for the controller's scale benchmarks.
 public protocol DataPlane: Sendable {
@@ -30,5 +32,17 @@ public struct DataPlaneStatus: Sendable, Equatable {
         self.listenPort = listenPort
         self.peers = peers
         self.detail = detail
+    }
+}
+
+public enum DataPlaneError: Error, Equatable, CustomStringConvertible {
+    case daemon(reason: String)
+    case command(argv: [String], status: Int32, output: String)
+
+    public var description: String {
+        switch self {
+        case .daemon(let reason): "data-plane daemon: \(reason)"
+        case .command(let argv, let status, let output): "\(argv.joined(separator: " ")) exited \(status): \(output)"
+        }
     }
 }

@@ -1,3 +1,4 @@
+import PharosWireGuard
 import Synchronization
 
 /// BENCHMARK TOOL ONLY: keeps peers in memory and moves no packets. It lets one

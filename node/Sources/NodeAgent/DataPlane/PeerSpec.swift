@@ -1,3 +1,4 @@
+import PharosWireGuard
 import Foundation
 import PharosProto
 import PharosSpec
@@ -53,24 +54,11 @@ public enum PeerValidationError: Error, Equatable, CustomStringConvertible {
     }
 }
 
-public enum WireGuardKey {
-    /// UAPI wants lowercase hex; configs and profiles carry base64.
-    public static func hex(fromBase64 text: String) -> String? {
-        guard let bytes = Base64.decodeStandard(text), bytes.count == 32 else { return nil }
-        return Base64.hex(bytes)
-    }
-
-    public static func base64(fromHex text: String) -> String? {
-        guard text.count == 64 else { return nil }
-        var bytes: [UInt8] = []
-        var index = text.startIndex
-        while index < text.endIndex {
-            let next = text.index(index, offsetBy: 2)
-            guard let b = UInt8(text[index..<next], radix: 16) else { return nil }
-            bytes.append(b)
-            index = next
-        }
-        return Base64.standard(bytes)
+extension UAPI.Peer {
+    public init?(_ spec: PeerSpec) {
+        guard let pub = WireGuardKey.hex(fromBase64: spec.publicKey) else { return nil }
+        self.init(publicKeyHex: pub, presharedKeyHex: spec.presharedKey.isEmpty ? nil : WireGuardKey.hex(fromBase64: spec.presharedKey),
+                  allowedIPs: spec.allowedIPs)
     }
 }
 

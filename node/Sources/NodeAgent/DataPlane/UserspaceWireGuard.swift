@@ -1,3 +1,4 @@
+import PharosWireGuard
 import Foundation
 import Logging
 import Synchronization
@@ -36,7 +37,7 @@ public final class UserspaceWireGuard: DataPlane {
         try await launchDaemon()
         let request = UAPI.Set(
             privateKeyHex: WireGuardKey.hex(fromBase64: identity.privateKey), listenPort: listenPort,
-            obfuscation: speaksObfuscation ? identity.obfuscation : nil, replacePeers: true,
+            deviceLines: speaksObfuscation ? identity.obfuscation.uapiLines : [], replacePeers: true,
             peers: peers.compactMap(UAPI.Peer.init))
         try socket.set(request)
         try Command.run(["ip", "link", "set", "dev", interface, "mtu", String(mtu), "up"])

@@ -1,19 +1,23 @@
+import PharosSpec
+
 /// The WireGuard cross-platform userspace API (wireguard-go, amneziawg-go): `set=1`
-/// and `get=1` transactions of `key=value` lines over a Unix socket.
+/// and `get=1` transactions of `key=value` lines over a Unix socket. Shared by the node
+/// (server side, many peers) and caravel (client side, one peer with an endpoint).
 public enum UAPI {
     /// One `set=1` transaction. `replacePeers` makes it a full, atomic replacement.
     public struct Set: Sendable, Equatable {
         public var privateKeyHex: String?
         public var listenPort: Int?
-        public var obfuscation: ObfuscationSet?
+        /// Extra device keys in order (AmneziaWG's `jc=`…`h4=`); empty for plain WireGuard.
+        public var deviceLines: [String] = []
         public var replacePeers = false
         public var peers: [Peer] = []
 
-        public init(privateKeyHex: String? = nil, listenPort: Int? = nil, obfuscation: ObfuscationSet? = nil,
+        public init(privateKeyHex: String? = nil, listenPort: Int? = nil, deviceLines: [String] = [],
                     replacePeers: Bool = false, peers: [Peer] = []) {
             self.privateKeyHex = privateKeyHex
             self.listenPort = listenPort
-            self.obfuscation = obfuscation
+            self.deviceLines = deviceLines
             self.replacePeers = replacePeers
             self.peers = peers
         }
@@ -24,18 +28,18 @@ public enum UAPI {
         public var presharedKeyHex: String?
         public var allowedIPs: [String] = []
         public var remove = false
+        /// `host:port` (IPv6 in brackets) the client sends to; servers leave it nil.
+        public var endpoint: String?
+        public var persistentKeepaliveSeconds: Int?
 
-        public init(publicKeyHex: String, presharedKeyHex: String? = nil, allowedIPs: [String] = [], remove: Bool = false) {
+        public init(publicKeyHex: String, presharedKeyHex: String? = nil, allowedIPs: [String] = [], remove: Bool = false,
+                    endpoint: String? = nil, persistentKeepaliveSeconds: Int? = nil) {
             self.publicKeyHex = publicKeyHex
             self.presharedKeyHex = presharedKeyHex
             self.allowedIPs = allowedIPs
             self.remove = remove
-        }
-
-        public init?(_ spec: PeerSpec) {
-            guard let pub = WireGuardKey.hex(fromBase64: spec.publicKey) else { return nil }
-            self.init(publicKeyHex: pub, presharedKeyHex: spec.presharedKey.isEmpty ? nil : WireGuardKey.hex(fromBase64: spec.presharedKey),
-                      allowedIPs: spec.allowedIPs)
+            self.endpoint = endpoint
+            self.persistentKeepaliveSeconds = persistentKeepaliveSeconds
         }
     }
 
@@ -66,7 +70,7 @@ extension UAPI.Set {
         var lines = ["set=1"]
         if let privateKeyHex { lines.append("private_key=\(privateKeyHex)") }
         if let listenPort { lines.append("listen_port=\(listenPort)") }
-        if let obfuscation { lines += obfuscation.uapiLines }
+        lines += deviceLines
         if replacePeers { lines.append("replace_peers=true") }
         for peer in peers {
             lines.append("public_key=\(peer.publicKeyHex)")
@@ -76,6 +80,8 @@ extension UAPI.Set {
             }
             // An all-zero key clears a previous PSK on upsert.
             lines.append("preshared_key=\(peer.presharedKeyHex ?? String(repeating: "0", count: 64))")
+            if let endpoint = peer.endpoint { lines.append("endpoint=\(endpoint)") }
+            if let keepalive = peer.persistentKeepaliveSeconds { lines.append("persistent_keepalive_interval=\(keepalive)") }
             lines.append("replace_allowed_ips=true")
             for ip in peer.allowedIPs { lines.append("allowed_ip=\(ip)") }
         }
@@ -105,5 +111,26 @@ extension UAPI.DeviceStatus {
             }
         }
         if let current { peers.append(current) }
+    }
+}
+
+public enum WireGuardKey {
+    /// UAPI wants lowercase hex; configs and profiles carry base64.
+    public static func hex(fromBase64 text: String) -> String? {
+        guard let bytes = Base64.decodeStandard(text), bytes.count == 32 else { return nil }
+        return Base64.hex(bytes)
+    }
+
+    public static func base64(fromHex text: String) -> String? {
+        guard text.count == 64 else { return nil }
+        var bytes: [UInt8] = []
+        var index = text.startIndex
+        while index < text.endIndex {
+            let next = text.index(index, offsetBy: 2)
+            guard let b = UInt8(text[index..<next], radix: 16) else { return nil }
+            bytes.append(b)
+            index = next
+        }
+        return Base64.standard(bytes)
     }
 }

@@ -13,15 +13,15 @@ public struct UAPISocket: Sendable {
     public var exists: Bool { FileManager.default.fileExists(atPath: path) }
 
     /// Sends a `set=1` transaction; throws unless the daemon answers `errno=0`.
-    public func set(_ request: UAPI.Set) throws(DataPlaneError) {
+    public func set(_ request: UAPI.Set) throws(UAPIError) {
         _ = try exchange(request.render())
     }
 
-    public func get() throws(DataPlaneError) -> UAPI.DeviceStatus {
+    public func get() throws(UAPIError) -> UAPI.DeviceStatus {
         UAPI.DeviceStatus(parsing: try exchange("get=1\n\n"))
     }
 
-    private func exchange(_ request: String) throws(DataPlaneError) -> String {
+    private func exchange(_ request: String) throws(UAPIError) -> String {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw .uapi(path: path, reason: "socket: \(String(cString: strerror(errno)))") }
         defer { close(fd) }
@@ -72,16 +72,12 @@ public struct UAPISocket: Sendable {
     }
 }
 
-public enum DataPlaneError: Error, Equatable, CustomStringConvertible {
+public enum UAPIError: Error, Equatable, CustomStringConvertible {
     case uapi(path: String, reason: String)
-    case daemon(reason: String)
-    case command(argv: [String], status: Int32, output: String)
 
     public var description: String {
         switch self {
         case .uapi(let path, let reason): "UAPI \(path): \(reason)"
-        case .daemon(let reason): "data-plane daemon: \(reason)"
-        case .command(let argv, let status, let output): "\(argv.joined(separator: " ")) exited \(status): \(output)"
         }
     }
 }
