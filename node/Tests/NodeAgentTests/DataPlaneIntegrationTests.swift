@@ -1,3 +1,4 @@
+import PharosRuntime
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
@@ -210,7 +211,7 @@ import Testing
         for _ in 0..<40 where (try? Command.run(["ip", "-n", nsNode, "link", "show", ifNode])) != nil {
             try await Task.sleep(for: .milliseconds(100))
         }
-        #expect(throws: DataPlaneError.self, "the tunnel should be down while the node is dead") {
+        #expect(throws: CommandError.self, "the tunnel should be down while the node is dead") {
             try Command.run(["ip", "netns", "exec", nsClient, "ping", "-c", "1", "-W", "1", "10.99.0.1"])
         }
 

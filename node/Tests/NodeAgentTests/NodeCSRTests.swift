@@ -1,3 +1,4 @@
+import PharosRuntime
 import Foundation
 import Testing
 @testable import NodeAgent

@@ -1,3 +1,4 @@
+import PharosRuntime
 import PharosWireGuard
 import Foundation
 import Logging

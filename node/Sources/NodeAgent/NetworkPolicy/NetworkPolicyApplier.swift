@@ -1,3 +1,4 @@
+import PharosRuntime
 import Foundation
 import Logging
 import PharosProto

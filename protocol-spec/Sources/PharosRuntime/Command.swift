@@ -15,7 +15,7 @@ public enum Command {
 
     /// Runs to completion; throws with the combined output when the exit status is not 0.
     @discardableResult
-    public static func run(_ argv: [String], input: String? = nil) throws(DataPlaneError) -> String {
+    public static func run(_ argv: [String], input: String? = nil) throws(CommandError) -> String {
         guard let executable = locate(argv[0]) else {
             throw .command(argv: argv, status: 127, output: "\(argv[0]) not found")
         }
@@ -41,4 +41,17 @@ public enum Command {
         }
         return output
     }
+}
+
+/// A program that could not be run or did not exit 0, with what it printed.
+public struct CommandError: Error, Equatable, CustomStringConvertible {
+    public var argv: [String]
+    public var status: Int32
+    public var output: String
+
+    public static func command(argv: [String], status: Int32, output: String) -> CommandError {
+        CommandError(argv: argv, status: status, output: output)
+    }
+
+    public var description: String { "\(argv.joined(separator: " ")) exited \(status): \(output)" }
 }
