@@ -16,6 +16,7 @@ let package = Package(
         .executableTarget(name: "CaravelCLI", dependencies: [
             .product(name: "CaravelCore", package: "caravel-core"),
             .product(name: "PharosSpec", package: "protocol-spec"),
+            .product(name: "PharosRuntime", package: "protocol-spec"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "CaravelCLITests", dependencies: ["CaravelCLI", .product(name: "CaravelCore", package: "caravel-core"), .product(name: "PharosSpec", package: "protocol-spec")]),

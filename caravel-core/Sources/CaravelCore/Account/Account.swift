@@ -1,0 +1,192 @@
+import Crypto
+import Foundation
+import GRPCCore
+import PharosProto
+import PharosSpec
+import PharosTLS
+import X509
+
+/// Enrollment with a join link and sync of the account's sealed profile, against the store.
+public struct Account: Sendable {
+    public let store: ProfileStore
+
+    public init(store: ProfileStore) { self.store = store }
+
+    public struct SyncResult: Sendable, Equatable {
+        public var name: String
+        public var revision: Int64
+        public var previousRevision: Int64?
+        public var profiles: Int
+    }
+
+    public enum Enrolled: Sendable, Equatable {
+        case synced(SyncResult)
+        /// Enrolled, but the controller has no profile for this device yet.
+        case noProfileYet(name: String)
+    }
+
+    /// `caravel enroll '<link>'`: a fresh P-256 key and CSR plus a separate X25519
+    /// encryption key; ClaimEnrollment through the link's relay without a client certificate;
+    /// the returned CA fingerprint must equal the link's, and the returned Fleet CA must have
+    /// issued the relay certificate presented. Then the identity is stored and synced at once.
+    public func enroll(link text: String, deviceName: String, platform: String = "linux") async throws(CaravelError) -> Enrolled {
+        let link: JoinLink
+        do { link = try JoinLink(parsing: text) } catch { throw .format(error, file: "join link") }
+        if let existing = try store.identity() {
+            throw .alreadyExists("this store is already enrolled as \(existing.name); `caravel logout` first to enroll again")
+        }
+        let key = P256.Signing.PrivateKey()
+        let encryptionKey = Curve25519.KeyAgreement.PrivateKey()
+        var request = Pharos_Account_V1_ClaimEnrollmentRequest()
+        request.token = link.token
+        request.deviceName = deviceName
+        request.platform = platform
+        request.encryptionPubkey = encryptionKey.publicKey.rawRepresentation
+        do {
+            let csr = try CertificateSigningRequest(
+                version: .v1, subject: try DistinguishedName { CommonName(deviceName) }, privateKey: Certificate.PrivateKey(key),
+                attributes: CertificateSigningRequest.Attributes(), signatureAlgorithm: .ecdsaWithSHA256)
+            request.csrPem = Data(try csr.serializeAsPEM().pemString.utf8)
+        } catch {
+            throw .io("cannot build the certificate request: \(error)")
+        }
+
+        let captured = RelayConnection.CapturedChain()
+        let response: Pharos_Account_V1_ClaimEnrollmentResponse
+        do {
+            response = try await RelayConnection.withEnrollmentClient(relay: link.relay, captured: captured) { client in
+                try await client.claimEnrollment(request, options: RelayConnection.options)
+            }
+        } catch {
+            let translated = RelayConnection.translate(error, relay: link.relay)
+            if case .refused = translated {
+                throw .refused("the join link was refused (used, expired or revoked); ask your administrator for a new one")
+            }
+            throw translated
+        }
+
+        guard link.matchesCA(response.caFingerprint) else {
+            throw .untrusted("the controller answered for fleet \(response.caFingerprint), but the link names \(link.caFingerprint): possible interception, nothing was stored")
+        }
+        let fleetPEM = String(decoding: response.fleetCaPem, as: UTF8.self)
+        let presented = captured.certificates.withLock { $0 }
+        try await Self.checkRelay(presented: presented, fleetCAPEM: fleetPEM)
+        let signing = Array(response.signingPublicKey)
+        guard signing.count == 32 else { throw .untrusted("the controller's profile-signing key is not an Ed25519 key") }
+
+        let relayAddress = response.relayAddr.isEmpty ? link.relay : response.relayAddr
+        let identity = DeviceIdentity(
+            alias: deviceName, relayAddress: relayAddress, relayServerName: response.relayServerName,
+            caFingerprint: response.caFingerprint, fleetCA: fleetPEM,
+            deviceCertificate: String(decoding: response.deviceCertPem, as: UTF8.self),
+            deviceKey: key.pemRepresentation, signingPublicKey: signing, encryptionKey: encryptionKey)
+        let name = ProfileStore.sanitized(deviceName)
+        try store.saveIdentity(identity, name: name)
+        do {
+            return .synced(try await sync())
+        } catch .notFound {
+            return .noProfileYet(name: name)
+        }
+    }
+
+    /// The relay's leaf must come from the Fleet CA the controller returned and say
+    /// `O=PharosVPN Relay`.
+    static func checkRelay(presented: [Certificate], fleetCAPEM: String) async throws(CaravelError) {
+        let fleet: [Certificate]
+        do { fleet = try PEM.decodeAll(type: "CERTIFICATE", from: fleetCAPEM).map { try Certificate(derEncoded: $0) } } catch {
+            throw .untrusted("the controller's Fleet CA does not parse: \(error)")
+        }
+        guard let fleetCA = fleet.first, let roots = try? TrustRoots(certificates: [fleetCA]) else {
+            throw .untrusted("the controller returned no Fleet CA")
+        }
+        let verifier = PeerVerifier(roots: roots, requirements: PeerRequirements(
+            usage: .serverAuth, issuers: [fleetCA], organizations: [PharosIdentity.Organization.relay]))
+        if case .failure(let rejection) = await verifier.verify(presented) {
+            throw .untrusted("the relay's certificate was not issued by this fleet (\(rejection)): possible interception, nothing was stored")
+        }
+    }
+
+    /// `caravel sync`: Authenticate with the device certificate, GetProfile, verify the
+    /// signature with the key pinned at enrollment, open with the device key, and replace
+    /// every cloud profile at once. A revision older than the stored one is refused.
+    public func sync(passphrase: [UInt8]? = nil) async throws(CaravelError) -> SyncResult {
+        guard let (name, stored) = try store.identity() else {
+            throw .notFound("this device is not enrolled: run `caravel enroll '<join link>'` first")
+        }
+        var identity = stored
+        let previous = (try? store.entry(name))?.bundle.revision
+        let (profile, keysEnrolled): (Pharos_Account_V1_GetProfileResponse, Bool)
+        do {
+            (profile, keysEnrolled) = try await RelayConnection.withDeviceClient(identity: identity) { client in
+                let session = try await client.authenticate(Pharos_Account_V1_AuthenticateRequest(), options: RelayConnection.options)
+                let metadata: Metadata = [PharosIdentity.sessionMetadataKey: .string(session.sessionToken)]
+                let profile = try await client.getProfile(Pharos_Account_V1_GetProfileRequest(), metadata: metadata,
+                                                          options: RelayConnection.options)
+                return (profile, session.keysEnrolled)
+            }
+        } catch {
+            throw RelayConnection.translate(error, relay: identity.relayAddress)
+        }
+        _ = keysEnrolled
+        if identity.signingPublicKey.isEmpty { identity.signingPublicKey = Array(profile.signingPublicKey) }
+        guard Array(profile.signingPublicKey) == identity.signingPublicKey,
+              let signingKey = try? Curve25519.Signing.PublicKey(rawRepresentation: identity.signingPublicKey) else {
+            throw .untrusted("the controller now signs with a different key than at enrollment; nothing was replaced (enroll again if the controller was rebuilt)")
+        }
+        let recipient: Curve25519.KeyAgreement.PrivateKey
+        if let key = identity.encryptionKey {
+            recipient = key
+        } else {
+            guard let passphrase else { throw .refused("this device has no key of its own: give the account passphrase (--passphrase-stdin)") }
+            do {
+                let wrapped = try WrappedPrivateKey(jsonBytes: Array(profile.wrappedPrivateKey))
+                recipient = try Curve25519.KeyAgreement.PrivateKey(rawRepresentation: try wrapped.unwrap(passphrase: passphrase))
+            } catch {
+                throw .refused("the account passphrase does not open the account key: \(error)")
+            }
+        }
+        let bundle: ProfileBundle
+        do {
+            let sealed = try SealedBundle(jsonBytes: Array(profile.ciphertext))
+            try ProfileStore.checkSigned(sealed, file: "profile from the controller")
+            bundle = try ProfileBundle(jsonBytes: try sealed.open(with: recipient, signingPublicKey: signingKey))
+        } catch let error as CaravelError {
+            throw error
+        } catch let error as PharosFormatError {
+            if error == .signatureInvalid { throw .untrusted("the profile from the controller is not signed by its key; nothing was replaced") }
+            throw .format(error, file: "profile from the controller")
+        } catch {
+            throw .io("\(error)")
+        }
+        if let previous, bundle.revision < previous {
+            throw .untrusted("the controller offered revision \(bundle.revision), older than the stored \(previous); kept the stored profile")
+        }
+        if identity.user.isEmpty { identity.user = bundle.user }
+        let marker = SyncedMarker(user: bundle.user, revision: bundle.revision, relay: identity.relayAddress,
+                                  controller: identity.caFingerprint, syncedAt: Self.rfc3339(Date()))
+        try store.replaceCloud(name: name, bundle: bundle, identity: identity, marker: marker)
+        return SyncResult(name: name, revision: bundle.revision, previousRevision: previous, profiles: bundle.profiles.count)
+    }
+
+    /// Informational only (never blocks a connect): can this device reach the relay with its
+    /// certificate and get an answer from the controller?
+    public func controllerReachable() async -> Bool {
+        guard let (_, identity) = try? store.identity() else { return false }
+        do {
+            _ = try await RelayConnection.withDeviceClient(identity: identity) { client in
+                var options = CallOptions.defaults
+                options.timeout = .seconds(5)
+                return try await client.authenticate(Pharos_Account_V1_AuthenticateRequest(), options: options)
+            }
+            return true
+        } catch {
+            return false
+        }
+    }
+
+    static func rfc3339(_ date: Date) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime]
+        return formatter.string(from: date)
+    }
+}

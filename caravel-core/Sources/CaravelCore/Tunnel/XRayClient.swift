@@ -1,0 +1,61 @@
+import Foundation
+import PharosRuntime
+import PharosSpec
+
+/// The XRay REALITY engine: the client JSON (a SOCKS5 inbound on loopback, a VLESS + REALITY
+/// outbound to the node) and `xray run -c` when xray is installed. There is no TUN bridge on
+/// Linux yet: applications must use the SOCKS proxy.
+public enum XRayClient {
+    public static let socksPort = 10808
+
+    public static func config(plan: ConnectPlan, socksPort: Int = socksPort) throws(CaravelError) -> JSONValue {
+        guard let x = plan.xray else { throw .tunnel("this plan is not an XRay plan") }
+        let user: JSONValue = .object([
+            JSONMember("id", .string(x.uuid)), JSONMember("encryption", .string("none")),
+            JSONMember("flow", .string(x.flow)),
+        ])
+        return .object([
+            JSONMember("log", .object([JSONMember("loglevel", .string("warning"))])),
+            JSONMember("inbounds", .array([.object([
+                JSONMember("listen", .string("127.0.0.1")), JSONMember("port", .integer(socksPort)),
+                JSONMember("protocol", .string("socks")),
+                JSONMember("settings", .object([JSONMember("udp", .bool(true))])),
+            ])])),
+            JSONMember("outbounds", .array([.object([
+                JSONMember("protocol", .string("vless")),
+                JSONMember("settings", .object([JSONMember("vnext", .array([.object([
+                    JSONMember("address", .string(plan.endpointHost)), JSONMember("port", .integer(plan.endpointPort)),
+                    JSONMember("users", .array([user])),
+                ])]))])),
+                JSONMember("streamSettings", .object([
+                    JSONMember("network", .string("tcp")), JSONMember("security", .string("reality")),
+                    JSONMember("realitySettings", .object([
+                        JSONMember("serverName", .string(x.serverName)),
+                        JSONMember("fingerprint", .string(x.fingerprint.isEmpty ? "chrome" : x.fingerprint)),
+                        JSONMember("publicKey", .string(x.publicKey)), JSONMember("shortId", .string(x.shortID)),
+                    ])),
+                ])),
+            ])])),
+        ])
+    }
+
+    /// Starts xray with the rendered config (a 0600 file, never argv); nil when not installed.
+    public static func start(plan: ConnectPlan, binary: String? = nil) throws(CaravelError) -> Process {
+        guard let executable = Command.locate(binary ?? "xray") else {
+            throw .tunnel("this profile uses XRay REALITY but xray is not installed (put it on PATH or pass --engine-binary)")
+        }
+        let path = "\(TunnelState.directory)/xray-\(getpid()).json"
+        do {
+            try FileManager.default.createDirectory(atPath: TunnelState.directory, withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw .io("cannot create \(TunnelState.directory): \(error.localizedDescription)")
+        }
+        try AtomicFile.write(try config(plan: plan).indentedBytes(), to: path)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = ["run", "-c", path]
+        do { try process.run() } catch { throw .tunnel("cannot start \(executable): \(error)") }
+        return process
+    }
+}
