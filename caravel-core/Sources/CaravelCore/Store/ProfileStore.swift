@@ -151,6 +151,12 @@ public struct ProfileStore: Sendable {
         do {
             if value["fmt"] != nil {
                 let envelope = try ProfileEnvelope(jsonBytes: bytes)
+                if envelope.encryption == .password, let kdf = envelope.kdf,
+                   kdf.parameters.memoryKiB < Argon2id.Parameters.upstream.memoryKiB {
+                    // Its AAD would catch the edit only as "wrong password"; say what it is.
+                    throw PharosFormatError.downgradeDetected(
+                        reason: "the password KDF asks for \(kdf.parameters.memoryKiB) KiB, less than the \(Argon2id.Parameters.upstream.memoryKiB) KiB every PharosVPN writer uses")
+                }
                 if envelope.encryption == .account {
                     try Self.checkSigned(SealedBundle(json: envelope.payload), file: file)
                 }
@@ -162,6 +168,9 @@ public struct ProfileStore: Sendable {
             }
             return try ProfileBundle(json: value)
         } catch let error as PharosFormatError {
+            if case .missingField(_, "sig") = error {
+                throw .untrusted("\(file): the profile is not signed; a controller always signs what it seals, so it was not imported")
+            }
             if error == .signatureInvalid {
                 throw .untrusted("\(file): the profile is signed by a key other than your controller's; it was not imported")
             }
