@@ -32,6 +32,7 @@ let package = Package(
             "CaravelCore",
             .product(name: "PharosSpec", package: "protocol-spec"),
             .product(name: "PharosWireGuard", package: "protocol-spec"),
+            .product(name: "PharosTestSupport", package: "protocol-spec"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
     ]
