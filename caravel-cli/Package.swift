@@ -11,6 +11,7 @@ let package = Package(
         .package(path: "../caravel-core"),
         .package(path: "../protocol-spec"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
     ],
     targets: [
         .executableTarget(name: "CaravelCLI", dependencies: [
@@ -19,6 +20,12 @@ let package = Package(
             .product(name: "PharosRuntime", package: "protocol-spec"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .testTarget(name: "CaravelCLITests", dependencies: ["CaravelCLI", .product(name: "CaravelCore", package: "caravel-core"), .product(name: "PharosSpec", package: "protocol-spec")]),
+        // TunnelTests run the built `caravel` binary in network namespaces (root, wireguard-go).
+        .testTarget(name: "CaravelCLITests", dependencies: [
+            "CaravelCLI",
+            .product(name: "CaravelCore", package: "caravel-core"),
+            .product(name: "PharosSpec", package: "protocol-spec"),
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
     ]
 )
