@@ -4,11 +4,11 @@ SHELL := /bin/bash
 PACKAGES := protocol-spec relay node coxswain caravel-core caravel-cli
 # Debian packages the build and the tests need.
 APT_PACKAGES := libsodium-dev libargon2-dev libsqlite3-dev libsystemd-dev libssl-dev libqrencode-dev \
-                protobuf-compiler pkg-config openssl zbar-tools \
+                protobuf-compiler pkg-config openssl zbar-tools python3 curl \
                 wireguard-go wireguard-tools iproute2 iputils-ping procps iptables
 PLUGIN_DIR := protocol-spec/Tools/protoc-plugins
 
-.PHONY: help deps build test proto proto-plugins proto-check bench clean
+.PHONY: help deps build test proto proto-plugins proto-check bench clean fleet-binaries e2e demo demo-down
 
 help:
 	@echo "make deps         install the Debian packages the build needs (apt-get, as root or via sudo)"
@@ -17,6 +17,8 @@ help:
 	@echo "make proto        regenerate protocol-spec's Swift code from its .proto files"
 	@echo "make proto-check  fail when the committed generated code is stale"
 	@echo "make bench        print benchmark figures as JSON lines (release builds; the node's needs root + wireguard-go)"
+	@echo "make e2e          the whole fleet in network namespaces, every step asserted (root)"
+	@echo "make demo         bring the fleet up with a connected client and leave it running (root); make demo-down removes it"
 	@echo "make clean        remove every package's build folder"
 
 deps:
@@ -71,6 +73,24 @@ bench: deps
 	cd coxswain && swift build -c release --product cox-bench && \
 		.build/release/cox-bench --nodes 100 && .build/release/cox-bench --nodes 1000
 	cd relay && swift build -c release --product relay && swift build -c release --product relay-bench && .build/release/relay-bench
+	cd caravel-cli && swift build -c release --product caravel && swift build -c release --product caravel-bench && \
+		.build/release/caravel-bench
+
+# The whole fleet in network namespaces (root). e2e asserts every step and removes
+# everything; demo leaves it running (demo-down removes it).
+FLEET_BINARIES := relay node coxswain caravel-cli
+
+fleet-binaries: deps
+	@set -e; for p in $(FLEET_BINARIES); do echo "==> $$p: swift build"; (cd $$p && swift build 2>&1 | tail -1); done
+
+e2e: fleet-binaries
+	bash e2e/fleet.sh e2e
+
+demo: fleet-binaries
+	bash e2e/fleet.sh up
+
+demo-down:
+	bash e2e/fleet.sh down
 
 clean:
 	@for p in $(PACKAGES); do rm -rf $$p/.build; done; rm -rf $(PLUGIN_DIR)/.build

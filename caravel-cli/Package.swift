@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "caravel", targets: ["CaravelCLI"]),
+        .executable(name: "caravel-bench", targets: ["CaravelBench"]),
     ],
     dependencies: [
         .package(path: "../caravel-core"),
@@ -20,9 +21,19 @@ let package = Package(
             .product(name: "PharosRuntime", package: "protocol-spec"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        // Network-namespace lab shared by the tunnel test and the bench (root, wireguard-go).
+        .target(name: "CaravelLab", dependencies: [
+            .product(name: "PharosSpec", package: "protocol-spec"),
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
+        // `make bench`: profile open time and connect → first byte (root).
+        .executableTarget(name: "CaravelBench", dependencies: [
+            "CaravelLab",
+            .product(name: "CaravelCore", package: "caravel-core"),
+        ]),
         // TunnelTests run the built `caravel` binary in network namespaces (root, wireguard-go).
         .testTarget(name: "CaravelCLITests", dependencies: [
-            "CaravelCLI",
+            "CaravelCLI", "CaravelLab",
             .product(name: "CaravelCore", package: "caravel-core"),
             .product(name: "PharosSpec", package: "protocol-spec"),
             .product(name: "Crypto", package: "swift-crypto"),

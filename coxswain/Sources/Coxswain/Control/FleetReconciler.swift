@@ -38,6 +38,7 @@ public actor FleetReconciler {
     private var busy: Set<String> = []
     private var waiters: [String: [CheckedContinuation<Void, Never>]] = [:]
     private var appliedCache: [String: Int64] = [:]
+    private var networkConfigured: Set<String> = []
     private var failures: [String: (count: Int, retryAt: ContinuousClock.Instant)] = [:]
 
     public init(store: Store, pool: NodeClientPool, config: CoxConfig, logger: Logger) {
@@ -141,10 +142,30 @@ public actor FleetReconciler {
                                     appliedRevision: status.appliedRevision)
             }
             appliedCache[node.id] = status.appliedRevision
+            if !networkConfigured.contains(node.id) { await configureNetwork(node, client: client) }
             return status
         } catch {
             await noteFailure(node.id, Self.describe(error))
             throw error
+        }
+    }
+
+    /// SetNetworkConfig once per node per controller run (and again after the node is
+    /// re-enrolled): forwarding, masquerade and isolation from the node's row. The node
+    /// persists it and re-applies it at its own restarts, so one push is enough; a refusal
+    /// (no egress interface, say) is logged and not retried every sweep.
+    private func configureNetwork(_ node: NodeRecord, client: NodeClientPool.Client) async {
+        var request = Pharos_Node_V1_SetNetworkConfigRequest()
+        request.config.forwarding = node.forwarding
+        request.config.masquerade = node.masquerade
+        request.config.isolation = node.isolation
+        networkConfigured.insert(node.id)
+        do {
+            _ = try await client.setNetworkConfig(request, options: callOptions)
+            logger.info("network policy applied", metadata: ["node": "\(node.id)", "forwarding": "\(node.forwarding)",
+                                                            "masquerade": "\(node.masquerade)"])
+        } catch {
+            logger.warning("network policy not applied", metadata: ["node": "\(node.id)", "error": "\(Self.describe(error))"])
         }
     }
 

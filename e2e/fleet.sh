@@ -1,0 +1,280 @@
+#!/usr/bin/env bash
+# The whole PharosVPN fleet on one machine, in network namespaces (root):
+#   pv-ctrl    coxswain (private: drops every inbound connection; it dials out)
+#   pv-relay   a remote relay (client port 8443, tunnel port 8444)
+#   pv-node-a  a node (wireguard-go, UDP 51820), also on the "internet" side
+#   pv-node-b  a second node
+#   pv-client  caravel (reaches only the relay and the nodes' data-plane ports)
+#   pv-inet    the "internet": an HTTP server that answers with the caller's address
+#   pv-pub     the public segment's switch (a bridge, no addresses)
+# Public segment 10.80.0.0/24; internet segment 10.90.0.0/24 (reached by the client only
+# through a tunnel, leaving a node masqueraded).
+#
+#   fleet.sh e2e    the scenario, every step asserted and timed; everything removed at the end
+#   fleet.sh up     bring the fleet up with a connected client and leave it running (make demo)
+#   fleet.sh down   remove everything (make demo-down)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+WORK=${PHAROS_E2E_DIR:-/tmp/pharos-fleet}
+BIN_COX=${PHAROS_COX_BINARY:-$ROOT/coxswain/.build/debug/cox}
+BIN_NODE=${PHAROS_NODE_BINARY:-$ROOT/node/.build/debug/node}
+BIN_RELAY=${PHAROS_RELAY_BINARY:-$ROOT/relay/.build/debug/relay}
+BIN_CARAVEL=${PHAROS_CARAVEL_BINARY:-$ROOT/caravel-cli/.build/debug/caravel}
+NAMESPACES=(pv-ctrl pv-relay pv-node-a pv-node-b pv-client pv-inet pv-pub)
+RELAY_IP=10.80.0.20
+INET_URL=http://10.90.0.50:8080/
+
+say() { printf '%s\n' "$*"; }
+fail() { printf 'FAILED: %s\n' "$*" >&2; [ -d "$WORK" ] && tail -n 20 "$WORK"/*.log >&2 2>/dev/null || true; exit 1; }
+in_ns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
+cox() { in_ns pv-ctrl env COX_CONFIG="$WORK/ctrl/cox.yaml" COX_RELAY_EMBEDDED=false COX_FLEET_RECONCILE_INTERVAL=5 "$BIN_COX" "$@"; }
+caravel() { in_ns pv-client env CARAVEL_HOME="$WORK/client/store" CARAVEL_RUN_DIR="$WORK/client/run" "$BIN_CARAVEL" "$@"; }
+
+# Waits up to $1 seconds for a command to succeed.
+wait_for() {
+  local seconds=$1; shift
+  local deadline=$(( $(date +%s) + seconds ))
+  until "$@" >/dev/null 2>&1; do
+    [ "$(date +%s)" -lt "$deadline" ] || return 1
+    sleep 0.2
+  done
+}
+log_has() { grep -a -q -- "$2" "$WORK/$1.log"; }
+# Forget what a log said so far (the process keeps writing; grep -a reads past the hole).
+log_reset() { : >"$WORK/$1.log"; }
+
+# --- topology -------------------------------------------------------------------------
+
+down() {
+  for pidfile in "$WORK"/*.pid; do
+    [ -e "$pidfile" ] || continue
+    kill -TERM "$(cat "$pidfile")" 2>/dev/null || true
+  done
+  sleep 0.5
+  for pidfile in "$WORK"/*.pid; do
+    [ -e "$pidfile" ] || continue
+    kill -KILL "$(cat "$pidfile")" 2>/dev/null || true
+  done
+  pkill -f 'wireguard-go (awga|awgb|pharos0)' 2>/dev/null || true
+  for ns in "${NAMESPACES[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
+  rm -f /var/run/wireguard/awga.sock /var/run/wireguard/awgb.sock /var/run/wireguard/pharos0.sock
+  rm -rf "$WORK"
+}
+
+# veth from namespace $1 (named $2, address $3) to the bridge in $4.
+link() {
+  local ns=$1 name=$2 address=$3 hub=$4
+  ip link add "$name" netns "$ns" type veth peer name "h-$name" netns "$hub"
+  ip -n "$hub" link set "h-$name" master br0 up
+  ip -n "$ns" addr add "$address" dev "$name"
+  ip -n "$ns" link set "$name" up
+}
+
+topology() {
+  for ns in "${NAMESPACES[@]}"; do ip netns add "$ns"; ip -n "$ns" link set lo up; done
+  for hub in pv-pub pv-inet; do
+    ip -n "$hub" link add br0 type bridge
+    ip -n "$hub" link set br0 up
+  done
+  link pv-ctrl   c0 10.80.0.10/24 pv-pub
+  link pv-relay  r0 $RELAY_IP/24  pv-pub
+  link pv-node-a a0 10.80.0.31/24 pv-pub
+  link pv-node-b b0 10.80.0.32/24 pv-pub
+  link pv-client k0 10.80.0.40/24 pv-pub
+  link pv-node-a a1 10.90.0.31/24 pv-inet
+  link pv-node-b b1 10.90.0.32/24 pv-inet
+  ip -n pv-inet addr add 10.90.0.50/24 dev br0
+  # The nodes' way out (their masquerade leaves through the default route's interface).
+  ip -n pv-node-a route add default via 10.90.0.50
+  ip -n pv-node-b route add default via 10.90.0.50
+  # The controller accepts nothing it did not ask for.
+  in_ns pv-ctrl iptables -A INPUT -i lo -j ACCEPT
+  in_ns pv-ctrl iptables -A INPUT -m state --state ESTABLISHED,RELATED -j ACCEPT
+  in_ns pv-ctrl iptables -A INPUT -j DROP
+}
+
+start() { # name namespace command...: background process, log and pid in $WORK
+  local name=$1 ns=$2; shift 2
+  ip netns exec "$ns" "$@" >"$WORK/$name.log" 2>&1 &
+  echo $! >"$WORK/$name.pid"
+}
+stop() { # name [signal]
+  local pid; pid=$(cat "$WORK/$1.pid" 2>/dev/null) || return 0
+  kill "-${2:-TERM}" "$pid" 2>/dev/null || true
+  for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  rm -f "$WORK/$1.pid"
+}
+
+internet() {
+  start inet pv-inet python3 -c '
+import http.server
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = ("you are " + self.client_address[0] + "\n").encode()
+        self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers(); self.wfile.write(body)
+    def log_message(self, *a): pass
+http.server.ThreadingHTTPServer(("10.90.0.50", 8080), H).serve_forever()'
+  wait_for 10 in_ns pv-inet curl -s --max-time 1 "$INET_URL" || fail "the internet HTTP server did not start"
+}
+
+node_up() { # name ip interface
+  local name=$1 ip=$2 iface=$3 dir="$WORK/$1"
+  mkdir -p "$dir"
+  "$BIN_NODE" gen-csr --config-dir "$dir" >"$dir.csr"
+  cox nodes enroll --csr "$dir.csr" --addr "$ip:8444" --name "$name" --region lab --wg-port 51820 --out "$dir" >/dev/null
+  cat >"$dir/node.yaml" <<YAML
+control:
+  listen_addr: "$ip:8444"
+dataplane:
+  backend: wireguard-go
+  interface: $iface
+  listen_port: 51820
+  address: 10.86.0.1/16
+YAML
+  node_start "$name"
+}
+node_start() {
+  local name=$1
+  start "$name" "pv-$name" "$BIN_NODE" run --config-dir "$WORK/$name"
+  wait_for 20 log_has "$name" "control port open" || fail "$name did not open its control port"
+}
+
+serve() {
+  start cox pv-ctrl env COX_CONFIG="$WORK/ctrl/cox.yaml" COX_RELAY_EMBEDDED=false COX_FLEET_RECONCILE_INTERVAL=5 "$BIN_COX" serve
+  wait_for 20 log_has cox "account service up" || fail "cox serve did not start"
+}
+
+fleet_up() {
+  for binary in "$BIN_COX" "$BIN_NODE" "$BIN_RELAY" "$BIN_CARAVEL"; do
+    [ -x "$binary" ] || fail "missing $binary: run 'make build' (or make test) first"
+  done
+  down
+  mkdir -p "$WORK/ctrl" "$WORK/relay" "$WORK/client"
+  topology
+  internet
+  cox init --state-dir "$WORK/ctrl/state" >/dev/null
+  node_up node-a 10.80.0.31 awga
+  node_up node-b 10.80.0.32 awgb
+  cox nodes status node-a >/dev/null || fail "cox nodes status node-a"
+  cox nodes status node-b >/dev/null || fail "cox nodes status node-b"
+  "$BIN_RELAY" gen-csr --config-dir "$WORK/relay" >"$WORK/relay.csr"
+  cox relays enroll --csr "$WORK/relay.csr" --endpoint "$RELAY_IP:8444" --hostname relay.pharos.test \
+    --public "$RELAY_IP:8443" --out "$WORK/relay" >/dev/null
+  start relay pv-relay "$BIN_RELAY" run --config-dir "$WORK/relay"
+  wait_for 10 log_has relay "relay listening" || fail "the relay did not start"
+  serve
+  wait_for 30 log_has relay "controller tunnel up" || fail "the controller did not dial the relay's tunnel"
+}
+
+client_enroll() {
+  cox users add Alice --email alice@example.org >/dev/null
+  cox profiles create main --user alice@example.org --node node-a --protocol amneziawg >/dev/null
+  local link; link=$(cox enroll alice@example.org --relay "$RELAY_IP:8443" 2>/dev/null)
+  caravel enroll "$link" --name phone >/dev/null || fail "caravel enroll"
+}
+connect() {
+  start connect pv-client env CARAVEL_HOME="$WORK/client/store" CARAVEL_RUN_DIR="$WORK/client/run" \
+    "$BIN_CARAVEL" connect phone --engine-binary wireguard-go
+  wait_for 20 log_has connect "connected:" || fail "caravel connect did not come up"
+}
+disconnect() { caravel down >/dev/null 2>&1 || true; stop connect; }
+fetch() { in_ns pv-client curl -s --max-time 3 "$INET_URL"; }
+# Waits until the internet server sees $1 as the caller.
+expect_seen_as() { wait_for "${2:-20}" sh -c "ip netns exec pv-client curl -s --max-time 2 $INET_URL | grep -q 'you are $1$'"; }
+
+# --- the scenario ---------------------------------------------------------------------
+
+STEP_START=0
+step() { STEP_START=$(date +%s%N); printf '%-72s' "$1"; }
+done_step() { printf 'ok  %5d ms\n' $(( ($(date +%s%N) - STEP_START) / 1000000 )); }
+
+e2e() {
+  trap down EXIT
+  step "1. cox init + serve; nodes and relay enrolled from their CSRs; tunnel up"
+  fleet_up; done_step
+
+  step "2. invite, enroll through the relay, sync, connect, reach the internet via node-a"
+  client_enroll
+  connect
+  expect_seen_as 10.90.0.31 || fail "the internet did not see node-a's address (saw: $(fetch || echo nothing))"
+  done_step
+
+  step "3. controller SIGKILLed: the tunnel carries on; a fresh client connects from cache"
+  stop cox KILL
+  expect_seen_as 10.90.0.31 5 || fail "traffic stopped when the controller died"
+  disconnect
+  connect
+  expect_seen_as 10.90.0.31 || fail "a client restarted from its cached profile has no traffic"
+  done_step
+
+  step "4. node-a restarted with the controller down: peers restored from disk"
+  stop node-a KILL
+  pkill -KILL -f 'wireguard-go awga' || true
+  ip -n pv-node-a link del awga 2>/dev/null || true
+  fetch >/dev/null && fail "node-a is down but traffic still flows"
+  node_start node-a
+  expect_seen_as 10.90.0.31 40 || fail "the tunnel did not come back after node-a restarted"
+  done_step
+
+  step "5. controller back: re-reconciles; moving the device to node-b reaches the client"
+  log_reset relay
+  serve
+  wait_for 30 log_has relay "controller tunnel up" || fail "the tunnel to the relay did not come back"
+  local spec; spec=$(cox profiles list | awk '$3 == "main" {print $1}')
+  [ -n "$spec" ] || fail "no profile spec named main"
+  cox profiles rm "$spec" >/dev/null
+  cox profiles create main-b --user alice@example.org --node node-b --protocol amneziawg >/dev/null
+  wait_for 30 caravel sync || fail "caravel sync after the profile change"
+  disconnect
+  connect
+  expect_seen_as 10.90.0.32 || fail "traffic does not leave through node-b after the move"
+  done_step
+
+  step "6. device revoked: its peers leave both nodes, its next sync is refused"
+  local device; device=$(cox devices list | awk '$3 == "phone" {print $1}' | head -1)
+  [ -n "$device" ] || fail "no device named phone"
+  cox devices rm "$device" >/dev/null
+  for n in a b; do
+    [ -z "$(in_ns pv-node-$n wg show awg$n peers)" ] || fail "node-$n still has the revoked device's peer"
+  done
+  if caravel sync >/dev/null 2>&1; then fail "a revoked device could still sync"; fi
+  done_step
+
+  step "7. everything removed"
+  disconnect
+  trap - EXIT
+  down
+  for ns in "${NAMESPACES[@]}"; do ip netns list | grep -qw "$ns" && fail "namespace $ns left behind"; done
+  pgrep -f 'wireguard-go (awga|awgb|pharos0)' >/dev/null && fail "a wireguard-go process was left behind"
+  [ -e "$WORK" ] && fail "$WORK left behind"
+  done_step
+  say "e2e: all steps passed"
+}
+
+demo_up() {
+  say "==> building the fleet in network namespaces (logs in $WORK)"
+  fleet_up
+  say "==> controller, relay and two nodes are up; enrolling a client through the relay"
+  client_enroll
+  connect
+  expect_seen_as 10.90.0.31 || fail "the client has no traffic through node-a"
+  cat <<TXT
+
+PharosVPN demo fleet is running.
+  controller   ip netns exec pv-ctrl env COX_CONFIG=$WORK/ctrl/cox.yaml $BIN_COX nodes list
+  client       ip netns exec pv-client env CARAVEL_HOME=$WORK/client/store $BIN_CARAVEL list
+               ip netns exec pv-client env CARAVEL_RUN_DIR=$WORK/client/run $BIN_CARAVEL status
+  through it   ip netns exec pv-client curl $INET_URL      # answers "you are 10.90.0.31" (node-a)
+  logs         $WORK/*.log
+  admin UI     not built yet (issue #9)
+Stop everything with: make demo-down
+TXT
+}
+
+case "${1:-}" in
+  e2e) e2e ;;
+  up) demo_up ;;
+  down) down; say "fleet removed" ;;
+  *) say "usage: $0 e2e|up|down"; exit 64 ;;
+esac
