@@ -98,6 +98,7 @@ start() { # name namespace command...: background process, log and pid in $WORK
   local name=$1 ns=$2; shift 2
   ip netns exec "$ns" "$@" >"$WORK/$name.log" 2>&1 &
   echo $! >"$WORK/$name.pid"
+  disown $!   # no "Killed" chatter when a step kills it on purpose
 }
 stop() { # name [signal]
   local pid; pid=$(cat "$WORK/$1.pid" 2>/dev/null) || return 0
@@ -186,11 +187,11 @@ expect_seen_as() { wait_for "${2:-20}" sh -c "ip netns exec pv-client curl -s --
 # --- the scenario ---------------------------------------------------------------------
 
 STEP_START=0
-step() { STEP_START=$(date +%s%N); printf '%-72s' "$1"; }
+step() { STEP_START=$(date +%s%N); printf '%-84s' "$1"; }
 done_step() { printf 'ok  %5d ms\n' $(( ($(date +%s%N) - STEP_START) / 1000000 )); }
 
 e2e() {
-  trap down EXIT
+  [ -n "${PHAROS_E2E_KEEP:-}" ] || trap down EXIT
   step "1. cox init + serve; nodes and relay enrolled from their CSRs; tunnel up"
   fleet_up; done_step
 

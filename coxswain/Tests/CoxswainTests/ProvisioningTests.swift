@@ -98,6 +98,22 @@ import Testing
         }
     }
 
+    /// Found by the e2e run: deleting a spec cascades to its peers, and the node that lost
+    /// them was never bumped, so it kept serving the device.
+    @Test func movingADeviceToAnotherNodeTellsTheNodeItLeft() async throws {
+        let state = try TestState()
+        let (n1, n2) = (try await state.readyNode(name: "n1"), try await state.readyNode(name: "n2"))
+        _ = try await state.service.addUser(name: "A", email: "a@example.com", by: state.actor)
+        let spec = try await state.service.createProfileSpec(user: "a@example.com", name: "p", node: n1.id, protocol: .amneziawg, by: state.actor)
+        _ = try await state.service.addDevice(user: "a@example.com", name: "a", by: state.actor)
+        let removed = try await state.service.removeProfileSpec(spec.value.id, by: state.actor)
+        #expect(removed.affectedNodes == [n1.id])
+        let moved = try await state.service.createProfileSpec(user: "a@example.com", name: "q", node: n2.id, protocol: .amneziawg, by: state.actor)
+        #expect(moved.affectedNodes == [n2.id])
+        let (peers1, revision1) = try await state.store.read { tx in (try tx.peers(node: n1.id), try tx.node(n1.id).configRevision) }
+        #expect(peers1.isEmpty && revision1 == 2, "n1 got the device at revision 1 and must be told at 2 that it lost it")
+    }
+
     @Test func nodeCertificateNamesTheDialedAddressNotTheCSR() async throws {
         let state = try TestState()
         let csr = try NodeCSRFixture.csr(for: .init(), commonName: "controller", san: "coxswain.example")

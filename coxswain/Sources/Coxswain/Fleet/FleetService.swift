@@ -193,9 +193,13 @@ public final class FleetService: Sendable {
         let config = self.config, fleetID = try pki.authority.fingerprint, signingKey = pki.signingKey
         return try await store.write { tx in
             let spec = try tx.profileSpec(specID)
-            try tx.deleteProfileSpec(spec.id)
+            let devices = try tx.devices(user: spec.userID).filter { spec.deviceID == nil || $0.id == spec.deviceID }
+            // Deleting the spec cascades to its peers: note their nodes first, or the nodes
+            // that lose them would never be told.
             var affected = Set<String>()
-            for device in try tx.devices(user: spec.userID) where spec.deviceID == nil || device.id == spec.deviceID {
+            for device in devices { affected.formUnion(try tx.peers(device: device.id).map(\.nodeID)) }
+            try tx.deleteProfileSpec(spec.id)
+            for device in devices {
                 affected.formUnion(try Self.reprovision(deviceID: device.id, tx: tx, config: config, fleetID: fleetID, signingKey: signingKey))
             }
             for nodeID in affected { try tx.bumpRevision(node: nodeID) }
