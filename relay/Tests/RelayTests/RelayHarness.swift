@@ -36,7 +36,7 @@ final class RelayHarness: @unchecked Sendable {
 
     var clientPort: Int { clientListener.port }
 
-    init(transport: Transport, maxMessageBytes: Int = 16 << 20) async throws {
+    init(transport: Transport, maxMessageBytes: Int = 16 << 20, limits base: HTTP2Limits = HTTP2Limits()) async throws {
         pki = try TestPKI()
         dir = "/tmp/relay-test-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -47,7 +47,7 @@ final class RelayHarness: @unchecked Sendable {
                                   issuer: .device)
         controllerLeaf = try pki.leaf(commonName: "coxswain-controller", organization: PharosIdentity.Organization.fleet,
                                       usage: [.clientAuth])
-        var limits = HTTP2Limits()
+        var limits = base
         limits.maxMessageBytes = maxMessageBytes
         upstream = Upstream(mode: transport == .embedded ? .socket(path: socketPath) : .tunnel, settings: limits, logger: Self.logger)
         let identity = try relayLeaf.identity()

@@ -57,9 +57,9 @@ import Testing
 
 /// The real relay between a real grpc-swift client and a real grpc-swift service.
 @Suite(.serialized) struct RelayForwardingTests {
-    static func withRelay(_ transport: RelayHarness.Transport, maxMessageBytes: Int = 16 << 20,
+    static func withRelay(_ transport: RelayHarness.Transport, maxMessageBytes: Int = 16 << 20, limits: HTTP2Limits = HTTP2Limits(),
                           _ body: (RelayHarness) async throws -> Void) async throws {
-        let relay = try await RelayHarness(transport: transport, maxMessageBytes: maxMessageBytes)
+        let relay = try await RelayHarness(transport: transport, maxMessageBytes: maxMessageBytes, limits: limits)
         do { try await body(relay) } catch {
             await relay.stop()
             throw error
@@ -249,6 +249,36 @@ import Testing
                 }
                 #expect(answered, "the dialer did not bring the tunnel back")
             }
+        }
+    }
+
+    @Test func callsBeyondTheUpstreamLimitAreRefusedNotQueued() async throws {
+        var limits = HTTP2Limits()
+        limits.maxUpstreamStreams = 2
+        try await Self.withRelay(.embedded, limits: limits) { relay in
+        try await relay.withClient(leaf: relay.deviceLeaf) { client async throws in
+            let hanging = (0..<2).map { _ in
+                Task {
+                    try await client.serverStreaming(request: ClientRequest(message: [UInt8]()), descriptor: Echo.hang,
+                                                     serializer: RawSerializer(), deserializer: RawDeserializer(), options: .defaults) { response in
+                        for try await _ in response.messages {}
+                    }
+                }
+            }
+            for _ in 0..<100 where relay.upstream.streamsInFlight < 2 { try await Task.sleep(for: .milliseconds(20)) }
+            #expect(relay.upstream.streamsInFlight == 2)
+            await #expect {
+                _ = try await client.echo([1], timeout: .seconds(5))
+            } throws: { error in
+                guard let rpc = error as? RPCError else { return false }
+                return rpc.code == .resourceExhausted && rpc.message.contains("limit")
+            }
+            for task in hanging { task.cancel() }
+            for task in hanging { _ = await task.result }
+            for _ in 0..<100 where relay.upstream.streamsInFlight > 0 { try await Task.sleep(for: .milliseconds(20)) }
+            #expect(relay.upstream.streamsInFlight == 0, "slots are given back when calls end")
+            #expect(try await client.echo([2]).message == [2])
+        }
         }
     }
 

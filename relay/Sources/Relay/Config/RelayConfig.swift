@@ -12,6 +12,7 @@ public struct RelayConfig: Sendable, Equatable {
     public var logLevel = "info"
     public var maxMessageBytes = 16 << 20
     public var maxStreamsPerConnection = 100
+    public var maxUpstreamStreams = 10_000
 
     public init() {}
 
@@ -43,7 +44,7 @@ public struct RelayConfig: Sendable, Equatable {
             }
         }
         let known = ["client.listen_addr", "tunnel.listen_addr", "upstream.socket", "log.level", "limits.max_message_bytes",
-                     "limits.max_streams_per_connection"]
+                     "limits.max_streams_per_connection", "limits.max_upstream_streams"]
         if let unknown = values.keys.sorted().first(where: { !known.contains($0) }) {
             throw .unreadable(path: path, reason: "unknown setting \"\(unknown)\" (known: \(known.joined(separator: ", ")))")
         }
@@ -67,6 +68,9 @@ public struct RelayConfig: Sendable, Equatable {
             case "limits.max_streams_per_connection":
                 guard let n = Int(value), (1...10_000).contains(n) else { throw .invalid(key: key, value: value, expected: "1 to 10000") }
                 config.maxStreamsPerConnection = n
+            case "limits.max_upstream_streams":
+                guard let n = Int(value), (1...100_000).contains(n) else { throw .invalid(key: key, value: value, expected: "1 to 100000, below the controller's stream limit") }
+                config.maxUpstreamStreams = n
             default: break
             }
         }
@@ -80,6 +84,7 @@ public struct RelayConfig: Sendable, Equatable {
         var limits = HTTP2Limits()
         limits.maxMessageBytes = maxMessageBytes
         limits.maxConcurrentStreamsPerClient = maxStreamsPerConnection
+        limits.maxUpstreamStreams = maxUpstreamStreams
         return limits
     }
 }

@@ -128,8 +128,14 @@ final class ClientStreamHandler: ChannelDuplexHandler {
     }
 
     private func openUpstream(context: ChannelHandlerContext) {
+        guard upstream.reserveStream() else {
+            respond(status: .resourceExhausted,
+                    message: "the relay has \(upstream.settings.maxUpstreamStreams) calls in flight to the controller, its limit; retry shortly")
+            return
+        }
         let client = context.channel
         let limit = meter.limit
+        let upstream = self.upstream
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
         upstream.multiplexer(on: context.eventLoop).flatMap { mux in
             mux.createStreamChannel { stream in
@@ -139,6 +145,10 @@ final class ClientStreamHandler: ChannelDuplexHandler {
                 }
             }
         }.hop(to: context.eventLoop).whenComplete { result in
+            switch result {
+            case .success(let stream): stream.closeFuture.whenComplete { _ in upstream.releaseStream() }
+            case .failure: upstream.releaseStream()
+            }
             loopBound.value.upstreamOpened(result)
         }
     }

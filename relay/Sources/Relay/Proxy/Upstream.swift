@@ -22,6 +22,7 @@ public final class Upstream: Sendable {
     let settings: HTTP2Limits
     let logger: Logger
     private let current = Mutex<Connection?>(nil)
+    private let openStreams = Atomic<Int>(0)
     private let connecting = Mutex<EventLoopFuture<Connection>?>(nil)
 
     public init(mode: Mode, settings: HTTP2Limits = HTTP2Limits(), logger: Logger) {
@@ -31,6 +32,22 @@ public final class Upstream: Sendable {
     }
 
     public var isConnected: Bool { current.withLock { $0?.channel.isActive ?? false } }
+
+    /// Calls in flight to the controller (all clients together).
+    public var streamsInFlight: Int { openStreams.load(ordering: .relaxed) }
+
+    /// Takes one of `settings.maxUpstreamStreams` slots; false when all are taken, so the
+    /// call is refused at once instead of queueing behind the controller's stream limit.
+    func reserveStream() -> Bool {
+        let after = openStreams.wrappingAdd(1, ordering: .relaxed).newValue
+        if after > settings.maxUpstreamStreams {
+            openStreams.wrappingSubtract(1, ordering: .relaxed)
+            return false
+        }
+        return true
+    }
+
+    func releaseStream() { openStreams.wrappingSubtract(1, ordering: .relaxed) }
 
     /// The multiplexer to open a stream on, or a failure meaning "unavailable".
     func multiplexer(on eventLoop: any EventLoop) -> EventLoopFuture<NIOHTTP2Handler.StreamMultiplexer> {
@@ -112,6 +129,10 @@ public struct HTTP2Limits: Sendable {
     public var streamWindow = 65_535
     public var connectionWindow = 1 << 20
     public var maxMessageBytes = 16 << 20
+    /// Calls the relay keeps in flight to the controller at once. Must stay below the
+    /// controller server's own concurrent-stream limit (coxswain allows 20,000): beyond it,
+    /// HTTP/2 would queue new streams inside the relay with no bound and no answer.
+    public var maxUpstreamStreams = 10_000
 
     public init() {}
 
