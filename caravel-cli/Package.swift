@@ -24,6 +24,7 @@ let package = Package(
         // Network-namespace lab shared by the tunnel test and the bench (root, wireguard-go).
         .target(name: "CaravelLab", dependencies: [
             .product(name: "PharosSpec", package: "protocol-spec"),
+            .product(name: "PharosRuntime", package: "protocol-spec"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         // `make bench`: profile open time and connect → first byte (root).

@@ -79,7 +79,8 @@ struct ListCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await failing {
-            let (entries, problems) = try options.open().entries()
+            let store = try options.open()
+            let (entries, problems) = store.entries()
             if json {
                 printJSON(.array(entries.map { entry in
                     .object([
@@ -97,7 +98,7 @@ struct ListCommand: AsyncParsableCommand {
                     ])
                 }))
             } else if entries.isEmpty {
-                print("no profiles stored in \(try options.open().directory): `caravel enroll '<link>'` or `caravel import <file>`")
+                print("no profiles stored in \(store.directory): `caravel enroll '<link>'` or `caravel import <file>`")
             } else {
                 for entry in entries {
                     let origin = entry.marker.map { "synced \($0.syncedAt), revision \($0.revision)" } ?? "imported"

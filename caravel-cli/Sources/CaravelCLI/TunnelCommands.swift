@@ -104,7 +104,7 @@ struct StatusCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await failing {
-            guard let state = TunnelState.load(interface: interface), kill(state.pid, 0) == 0 || errno == EPERM else {
+            guard let state = TunnelState.load(interface: interface), TunnelState.isAlive(state.pid) else {
                 if json { printJSON(.object([JSONMember("connected", .bool(false)), JSONMember("interface", .string(interface))])) }
                 else { print("not connected on \(interface)") }
                 throw ExitCode(3)

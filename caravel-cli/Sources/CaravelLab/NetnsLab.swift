@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import PharosRuntime
 import PharosSpec
 
 /// A client and a server network namespace joined by a veth pair, Debian's wireguard-go on
@@ -149,22 +150,9 @@ public final class NetnsLab: @unchecked Sendable {
         chmod("\(dir)/\(name)", 0o600)
     }
 
+    /// Runs a command (stdout and stderr together); `environment` is added with `env`.
     @discardableResult
-    public func sh(_ argv: [String], environment: [String: String]? = nil) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = argv
-        if let environment { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw NSError(domain: "lab", code: Int(process.terminationStatus),
-                          userInfo: [NSLocalizedDescriptionKey: "\(argv.joined(separator: " ")) exited \(process.terminationStatus): \(output)"])
-        }
-        return output
+    public func sh(_ argv: [String], environment: [String: String] = [:]) throws -> String {
+        try Command.run(environment.isEmpty ? argv : ["env"] + environment.keys.sorted().map { "\($0)=\(environment[$0]!)" } + argv)
     }
 }

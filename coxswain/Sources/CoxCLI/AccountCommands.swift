@@ -1,6 +1,7 @@
 import ArgumentParser
 import Coxswain
 import Foundation
+import PharosRuntime
 import PharosSpec
 
 struct RelaysCommand: AsyncParsableCommand {
@@ -23,17 +24,11 @@ struct RelaysCommand: AsyncParsableCommand {
         func run() async throws {
             try await userFacing {
                 let controller = try options.open()
-                let csrPEM: String
-                do { csrPEM = try String(contentsOfFile: csr, encoding: .utf8) } catch {
-                    throw CommandFailure(description: "cannot read the CSR \(csr): \(error.localizedDescription)")
-                }
-                let enrolled = try await controller.service.enrollRelay(csrPEM: csrPEM, endpoint: endpoint, hostname: hostname,
-                                                                        name: name, publicAddr: publicAddr, by: .cliUser)
+                let enrolled = try await controller.service.enrollRelay(csrPEM: try EnrollmentFiles.readCSR(csr), endpoint: endpoint,
+                                                                        hostname: hostname, name: name, publicAddr: publicAddr, by: .cliUser)
                 let dir = out ?? enrolled.relay.name
-                try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-                try enrolled.certificateChainPEM.write(toFile: "\(dir)/relay.crt", atomically: true, encoding: .utf8)
-                try enrolled.rootPEM.write(toFile: "\(dir)/ca.crt", atomically: true, encoding: .utf8)
-                try enrolled.deviceCAPEM.write(toFile: "\(dir)/device-ca.crt", atomically: true, encoding: .utf8)
+                try EnrollmentFiles.write(["relay.crt": enrolled.certificateChainPEM, "ca.crt": enrolled.rootPEM,
+                                           "device-ca.crt": enrolled.deviceCAPEM], into: dir)
                 print("enrolled relay \(enrolled.relay.id) (\(enrolled.relay.name)): tunnel \(enrolled.relay.endpoint), clients \(enrolled.relay.publicAddr)")
                 print("wrote \(dir)/relay.crt, ca.crt and device-ca.crt: copy them to the relay's config dir (/etc/pharos/relay);")
                 print("`cox serve` dials its tunnel within \(min(controller.config.reconcileInterval, 10)) s")
@@ -90,8 +85,7 @@ struct EnrollCommand: AsyncParsableCommand {
             let invite = try await AccountService(fleet: controller.service).invite(user: user, relay: relay, by: .cliUser)
             print(invite.link.url)
             if let out {
-                try Data(try JoinQR.png(for: invite.link.url)).write(to: URL(fileURLWithPath: out), options: .atomic)
-                chmod(out, 0o600)
+                try AtomicFile.write(try JoinQR.png(for: invite.link.url), to: out)  // 0600: it holds the ticket
                 FileHandle.standardError.write(Data("wrote the QR code to \(out)\n".utf8))
             }
             FileHandle.standardError.write(Data("single use, valid until \(invite.expiresAt); on the device: caravel enroll '<link>'\n".utf8))
@@ -127,8 +121,7 @@ struct ProfileCommand: AsyncParsableCommand {
                 let bundle = try SealedBundle(jsonBytes: Array(ciphertext))
                 let envelope = ProfileEnvelope.account(bundle)
                 let path = out ?? "\(label).pharos"
-                try Data(envelope.encoded()).write(to: URL(fileURLWithPath: path), options: .atomic)
-                chmod(path, 0o600)
+                try AtomicFile.write(envelope.encoded(), to: path)
                 print("wrote \(path)")
             }
         }
@@ -148,16 +141,25 @@ extension UsersCommand {
                 guard let line = readLine(strippingNewline: true), line.count >= 8 else {
                     throw CommandFailure(description: "give a password of at least 8 characters on stdin")
                 }
-                let controller = try options.open()
-                let hash = try PasswordHash.make(password: line)
-                let user = self.user
-                try await controller.store.write { tx in
-                    let record = try tx.user(user)
-                    try tx.setPasswordHash(user: record.id, hash: hash)
-                    try tx.appendAudit(AuditEntry(action: "user.password", targetType: "user", targetID: record.id), by: .cliUser)
-                }
-                print("password set for \(user)")
+                let record = try await AccountService(fleet: try options.open().service).setPassword(user: user, password: line, by: .cliUser)
+                print("password set for \(record.email ?? record.id)")
             }
         }
+    }
+}
+
+/// What `cox nodes enroll` and `cox relays enroll` share: the CSR file in, the certificate
+/// files out.
+enum EnrollmentFiles {
+    static func readCSR(_ path: String) throws -> String {
+        do { return try String(contentsOfFile: path, encoding: .utf8) } catch {
+            throw CommandFailure(description: "cannot read the CSR \(path): \(error.localizedDescription)")
+        }
+    }
+
+    /// Certificates only (public): written as plain files into `dir`, created when missing.
+    static func write(_ files: KeyValuePairs<String, String>, into dir: String) throws {
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        for (name, pem) in files { try pem.write(toFile: "\(dir)/\(name)", atomically: true, encoding: .utf8) }
     }
 }

@@ -22,16 +22,10 @@ struct NodesCommand: AsyncParsableCommand {
         func run() async throws {
             try await userFacing {
                 let controller = try options.open()
-                let csrPEM: String
-                do { csrPEM = try String(contentsOfFile: csr, encoding: .utf8) } catch {
-                    throw CommandFailure(description: "cannot read the CSR \(csr): \(error.localizedDescription)")
-                }
-                let enrolled = try await controller.service.enrollNode(csrPEM: csrPEM, controlAddress: addr, name: name,
-                                                                       region: region, wgPort: wgPort, by: .cliUser)
+                let enrolled = try await controller.service.enrollNode(csrPEM: try EnrollmentFiles.readCSR(csr), controlAddress: addr,
+                                                                       name: name, region: region, wgPort: wgPort, by: .cliUser)
                 let dir = out ?? enrolled.node.name
-                try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-                try enrolled.certificateChainPEM.write(toFile: "\(dir)/node.crt", atomically: true, encoding: .utf8)
-                try enrolled.rootPEM.write(toFile: "\(dir)/ca.crt", atomically: true, encoding: .utf8)
+                try EnrollmentFiles.write(["node.crt": enrolled.certificateChainPEM, "ca.crt": enrolled.rootPEM], into: dir)
                 print("enrolled \(enrolled.node.id) (\(enrolled.node.name)) at \(enrolled.node.controlAddr)")
                 print("wrote \(dir)/node.crt and \(dir)/ca.crt: copy them to the node's config dir (/etc/pharos/node), then")
                 print("  cox nodes status \(enrolled.node.id)   # caches its keys; devices are placed on it after that")

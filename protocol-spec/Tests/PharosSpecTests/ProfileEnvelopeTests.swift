@@ -77,6 +77,13 @@ import Testing
         guard case .kdfRejected = error else { Issue.record("expected kdfRejected, got \(String(describing: error))"); return }
     }
 
+    @Test func aKDFWeakerThanEveryWriterUsesIsADowngrade() throws {
+        var envelope = try ProfileEnvelope(jsonBytes: Vectors.bytes("profile_password.pharos"))
+        envelope.kdf!.parameters.memoryKiB = 8192
+        let error = #expect(throws: PharosFormatError.self) { _ = try envelope.open(.init(password: Vectors.password)) }
+        guard case .downgradeDetected = error else { Issue.record("expected downgradeDetected, got \(String(describing: error))"); return }
+    }
+
     @Test func accountModeNeedsKeys() throws {
         let envelope = try ProfileEnvelope(jsonBytes: Vectors.bytes("profile_account.pharos"))
         #expect(throws: PharosFormatError.accountKeysRequired) { _ = try envelope.open() }

@@ -115,19 +115,17 @@ public struct Account: Sendable {
         }
         var identity = stored
         let previous = (try? store.entry(name))?.bundle.revision
-        let (profile, keysEnrolled): (Pharos_Account_V1_GetProfileResponse, Bool)
+        let profile: Pharos_Account_V1_GetProfileResponse
         do {
-            (profile, keysEnrolled) = try await RelayConnection.withDeviceClient(identity: identity) { client in
+            profile = try await RelayConnection.withDeviceClient(identity: identity) { client in
                 let session = try await client.authenticate(Pharos_Account_V1_AuthenticateRequest(), options: RelayConnection.options)
                 let metadata: Metadata = [PharosIdentity.sessionMetadataKey: .string(session.sessionToken)]
-                let profile = try await client.getProfile(Pharos_Account_V1_GetProfileRequest(), metadata: metadata,
-                                                          options: RelayConnection.options)
-                return (profile, session.keysEnrolled)
+                return try await client.getProfile(Pharos_Account_V1_GetProfileRequest(), metadata: metadata,
+                                                   options: RelayConnection.options)
             }
         } catch {
             throw RelayConnection.translate(error, relay: identity.relayAddress)
         }
-        _ = keysEnrolled
         if identity.signingPublicKey.isEmpty { identity.signingPublicKey = Array(profile.signingPublicKey) }
         guard Array(profile.signingPublicKey) == identity.signingPublicKey,
               let signingKey = try? Curve25519.Signing.PublicKey(rawRepresentation: identity.signingPublicKey) else {

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import PharosRuntime
 import PharosSpec
 
 /// The on-device profile store: a directory (0700) of `<name>.pharos` files (0600). Cloud
@@ -65,9 +66,7 @@ public struct ProfileStore: Sendable {
     // MARK: reading
 
     public func names() -> [String] {
-        let files = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-        return files.filter { $0.hasSuffix(ProfileEnvelope.fileExtension) && !$0.hasPrefix(".") }
-            .map { String($0.dropLast(ProfileEnvelope.fileExtension.count)) }.sorted()
+        files().filter { $0.hasSuffix(ProfileEnvelope.fileExtension) }.map { String($0.dropLast(ProfileEnvelope.fileExtension.count)) }
     }
 
     /// Every readable entry, and a sentence for each file that could not be read.
@@ -82,7 +81,7 @@ public struct ProfileStore: Sendable {
     public func entry(_ name: String) throws(CaravelError) -> Entry {
         try Self.validate(name: name)
         let file = path(name, ProfileEnvelope.fileExtension)
-        let bytes = try AtomicFile.read(file)
+        let bytes = try Self.read(file)
         let bundle: ProfileBundle
         do { bundle = try ProfileEnvelope(jsonBytes: bytes).open() } catch { throw .format(error, file: file) }
         var marker: SyncedMarker?
@@ -96,14 +95,13 @@ public struct ProfileStore: Sendable {
 
     /// The device identity of the logged-in account, with the name of its cloud entry.
     public func identity() throws(CaravelError) -> (name: String, identity: DeviceIdentity)? {
-        let files = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-        guard let file = files.sorted().first(where: { $0.hasSuffix(DeviceIdentity.fileExtension) && !$0.hasPrefix(".") }) else {
+        guard let file = files().first(where: { $0.hasSuffix(DeviceIdentity.fileExtension) }) else {
             return nil
         }
         let full = "\(directory)/\(file)"
         do {
             return (String(file.dropLast(DeviceIdentity.fileExtension.count)),
-                    try DeviceIdentity(jsonBytes: try AtomicFile.read(full)))
+                    try DeviceIdentity(jsonBytes: try Self.read(full)))
         } catch let error as PharosFormatError {
             throw .format(error, file: full)
         } catch let error as CaravelError {
@@ -120,7 +118,7 @@ public struct ProfileStore: Sendable {
     /// opened completely.
     public func importFile(at path: String, as name: String? = nil, password: [UInt8]? = nil,
                            replacing: Bool = false) throws(CaravelError) -> Entry {
-        let bytes = try AtomicFile.read(path, limit: SealedBundle.maximumSize)
+        let bytes = try Self.read(path, limit: SealedBundle.maximumSize)
         let bundle = try open(bytes, file: path, password: password)
         let name = name ?? Self.sanitized(((path as NSString).lastPathComponent as NSString).deletingPathExtension)
         try Self.validate(name: name)
@@ -131,7 +129,7 @@ public struct ProfileStore: Sendable {
                 throw .alreadyExists("\(name) is a synced profile; import under another --name")
             }
         }
-        try AtomicFile.write(ProfileEnvelope.plain(bundle).encoded(), to: target)
+        try Self.write(ProfileEnvelope.plain(bundle).encoded(), to: target)
         return Entry(name: name, bundle: bundle, marker: nil)
     }
 
@@ -144,29 +142,24 @@ public struct ProfileStore: Sendable {
         if value["fmt"] == .string(DeviceIdentity.formatTag) {
             throw .invalidName("\(file) is a device identity (.pharosid), not a profile; enroll with a join link instead")
         }
-        let identity = try? identity()?.identity
-        let secrets = ProfileEnvelope.Secrets(password: password, accountKey: identity?.encryptionKey,
-                                              signingPublicKey: identity.flatMap { $0.signingPublicKey.count == 32
-                                                  ? try? Curve25519.Signing.PublicKey(rawRepresentation: $0.signingPublicKey) : nil })
         do {
+            let sealed: SealedBundle
             if value["fmt"] != nil {
                 let envelope = try ProfileEnvelope(jsonBytes: bytes)
-                if envelope.encryption == .password, let kdf = envelope.kdf,
-                   kdf.parameters.memoryKiB < Argon2id.Parameters.upstream.memoryKiB {
-                    // Its AAD would catch the edit only as "wrong password"; say what it is.
-                    throw PharosFormatError.downgradeDetected(
-                        reason: "the password KDF asks for \(kdf.parameters.memoryKiB) KiB, less than the \(Argon2id.Parameters.upstream.memoryKiB) KiB every PharosVPN writer uses")
-                }
-                if envelope.encryption == .account {
-                    try Self.checkSigned(SealedBundle(json: envelope.payload), file: file)
-                }
-                return try envelope.open(secrets)
+                guard envelope.encryption == .account else { return try envelope.open(.init(password: password)) }
+                sealed = try SealedBundle(json: envelope.payload)
+            } else if value["epk"] != nil {
+                sealed = try SealedBundle(json: value)
+            } else {
+                return try ProfileBundle(json: value)
             }
-            if value["epk"] != nil {
-                try Self.checkSigned(try SealedBundle(json: value), file: file)
-                return try ProfileEnvelope.account(try SealedBundle(json: value)).open(secrets)
+            try Self.checkSigned(sealed, file: file)
+            // Sealed to this device's key and signed by its controller: only an enrolled store opens it.
+            guard let identity = try? identity()?.identity, let key = identity.encryptionKey,
+                  let signing = try? Curve25519.Signing.PublicKey(rawRepresentation: identity.signingPublicKey) else {
+                throw PharosFormatError.accountKeysRequired
             }
-            return try ProfileBundle(json: value)
+            return try ProfileBundle(jsonBytes: try sealed.open(with: key, signingPublicKey: signing))
         } catch let error as PharosFormatError {
             if case .missingField(_, "sig") = error {
                 throw .untrusted("\(file): the profile is not signed; a controller always signs what it seals, so it was not imported")
@@ -195,14 +188,13 @@ public struct ProfileStore: Sendable {
     /// then every other cloud entry is removed. Imported profiles are left alone.
     public func replaceCloud(name: String, bundle: ProfileBundle, identity: DeviceIdentity, marker: SyncedMarker) throws(CaravelError) {
         try Self.validate(name: name)
-        try AtomicFile.write(ProfileEnvelope.plain(bundle).encoded(), to: path(name, ProfileEnvelope.fileExtension))
-        try AtomicFile.write(identity.encoded(), to: path(name, DeviceIdentity.fileExtension))
-        try AtomicFile.write(marker.encoded(), to: path(name, SyncedMarker.fileExtension))
+        try Self.write(ProfileEnvelope.plain(bundle).encoded(), to: path(name, ProfileEnvelope.fileExtension))
+        try Self.write(identity.encoded(), to: path(name, DeviceIdentity.fileExtension))
+        try Self.write(marker.encoded(), to: path(name, SyncedMarker.fileExtension))
         for other in names() where other != name && FileManager.default.fileExists(atPath: path(other, SyncedMarker.fileExtension)) {
             removeFiles(other, including: [ProfileEnvelope.fileExtension, SyncedMarker.fileExtension, DeviceIdentity.fileExtension])
         }
-        let files = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-        for file in files where file.hasSuffix(DeviceIdentity.fileExtension) && file != name + DeviceIdentity.fileExtension {
+        for file in files() where file.hasSuffix(DeviceIdentity.fileExtension) && file != name + DeviceIdentity.fileExtension {
             unlink("\(directory)/\(file)")
         }
         AtomicFile.syncDirectory(directory)
@@ -210,7 +202,7 @@ public struct ProfileStore: Sendable {
 
     public func saveIdentity(_ identity: DeviceIdentity, name: String) throws(CaravelError) {
         try Self.validate(name: name)
-        try AtomicFile.write(identity.encoded(), to: path(name, DeviceIdentity.fileExtension))
+        try Self.write(identity.encoded(), to: path(name, DeviceIdentity.fileExtension))
     }
 
     public func remove(_ name: String) throws(CaravelError) {
@@ -230,12 +222,31 @@ public struct ProfileStore: Sendable {
             removeFiles(name, including: [ProfileEnvelope.fileExtension, SyncedMarker.fileExtension])
             removed.append(name)
         }
-        let files = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-        for file in files where file.hasSuffix(DeviceIdentity.fileExtension) || file.hasSuffix(SyncedMarker.fileExtension) {
+        for file in files() where file.hasSuffix(DeviceIdentity.fileExtension) || file.hasSuffix(SyncedMarker.fileExtension) {
             unlink("\(directory)/\(file)")
         }
         AtomicFile.syncDirectory(directory)
         return removed
+    }
+
+    /// Atomic, 0600 (temp + fsync + rename + directory fsync).
+    static func write(_ bytes: [UInt8], to path: String) throws(CaravelError) {
+        do { try AtomicFile.write(bytes, to: path) } catch { throw .io(error.description) }
+    }
+
+    /// A regular file of at most `limit` bytes.
+    static func read(_ path: String, limit: Int = 1 << 20) throws(CaravelError) -> [UInt8] {
+        var info = stat()
+        guard stat(path, &info) == 0 else { throw .notFound("\(path) does not exist") }
+        guard (info.st_mode & S_IFMT) == S_IFREG else { throw .io("\(path) is not a regular file") }
+        guard Int(info.st_size) <= limit else { throw .io("\(path) is \(info.st_size) bytes; the limit is \(limit)") }
+        guard let data = FileManager.default.contents(atPath: path) else { throw .io("cannot read \(path)") }
+        return Array(data)
+    }
+
+    /// File names in the store, hidden (temporary) ones left out.
+    private func files() -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter { !$0.hasPrefix(".") }.sorted()
     }
 
     private func removeFiles(_ name: String, including extensions: [String]) {

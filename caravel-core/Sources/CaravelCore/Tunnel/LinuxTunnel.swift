@@ -65,10 +65,7 @@ public final class LinuxTunnel: @unchecked Sendable {
             try await startDaemon(binary: binary, state: &state)
             try state.save()
             let psk = params.presharedKey.isEmpty ? nil : WireGuardKey.hex(fromBase64: params.presharedKey)
-            let o = params.obfuscation
-            let deviceLines = o.isEmpty ? [] : ["jc=\(o.jc)", "jmin=\(o.jmin)", "jmax=\(o.jmax)", "s1=\(o.s1)", "s2=\(o.s2)",
-                                                "s3=\(o.s3)", "s4=\(o.s4)", "h1=\(o.h1)", "h2=\(o.h2)", "h3=\(o.h3)", "h4=\(o.h4)"]
-                + [("i1", o.i1), ("i2", o.i2), ("i3", o.i3), ("i4", o.i4), ("i5", o.i5)].filter { !$0.1.isEmpty }.map { "\($0.0)=\($0.1)" }
+            let deviceLines = params.obfuscation.isEmpty ? [] : params.obfuscation.uapiLines
             try uapi(state).set(UAPI.Set(privateKeyHex: privateKey, deviceLines: deviceLines, replacePeers: true, peers: [
                 UAPI.Peer(publicKeyHex: peerKey, presharedKeyHex: psk, allowedIPs: plan.routes, endpoint: plan.endpoint,
                           persistentKeepaliveSeconds: ConnectPlan.keepaliveSeconds),
@@ -90,24 +87,15 @@ public final class LinuxTunnel: @unchecked Sendable {
 
     private func startDaemon(binary: String, state: inout TunnelState) async throws {
         try? FileManager.default.removeItem(atPath: state.socketPath)
-        let child = Process()
-        child.executableURL = URL(fileURLWithPath: binary)
-        child.arguments = [options.interface]
-        var environment = ["WG_PROCESS_FOREGROUND": "1", "WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD": "1"]
-        environment["PATH"] = ProcessInfo.processInfo.environment["PATH"]
-        child.environment = environment
-        child.standardInput = FileHandle.nullDevice
-        child.standardOutput = FileHandle.nullDevice
-        child.standardError = FileHandle.nullDevice
-        do { try child.run() } catch { throw CaravelError.tunnel("cannot start \(binary): \(error)") }
+        let child: Process
+        do { child = try UserspaceDaemon.spawn(executable: binary, interface: options.interface, output: .nullDevice) } catch {
+            throw CaravelError.tunnel("cannot start \(binary): \(error)")
+        }
         daemon = child
         state.daemonPID = child.processIdentifier
-        for _ in 0..<100 {
-            if FileManager.default.fileExists(atPath: state.socketPath) { return }
-            guard child.isRunning else { break }
-            try await Task.sleep(for: .milliseconds(50))
+        guard await UserspaceDaemon.waitForSocket(uapi(state), of: child) else {
+            throw CaravelError.tunnel("\(binary) \(options.interface) did not open \(state.socketPath) within 5 s (is /dev/net/tun available?)")
         }
-        throw CaravelError.tunnel("\(binary) \(options.interface) did not open \(state.socketPath) within 5 s (is /dev/net/tun available?)")
     }
 
     /// Default route: the endpoint pinned to the way it is reached now, then the two
@@ -158,8 +146,8 @@ public final class LinuxTunnel: @unchecked Sendable {
             for _ in 0..<50 where daemon.isRunning { usleep(20_000) }
             if daemon.isRunning { kill(daemon.processIdentifier, SIGKILL) }
             daemon.waitUntilExit()
-        } else if TunnelState.isAlive(state.daemonPID), processName(state.daemonPID)?.contains("wireguard") == true
-                    || processName(state.daemonPID)?.contains("amneziawg") == true {
+        } else if TunnelState.isAlive(state.daemonPID),
+                  let name = processName(state.daemonPID), name.contains("wireguard") || name.contains("amneziawg") {
             kill(state.daemonPID, SIGTERM)
             for _ in 0..<50 where TunnelState.isAlive(state.daemonPID) { usleep(20_000) }
         }

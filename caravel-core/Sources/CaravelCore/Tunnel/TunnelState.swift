@@ -31,21 +31,26 @@ public struct TunnelState: Codable, Sendable, Equatable {
         return try? decoder.decode(TunnelState.self, from: data)
     }
 
-    func save() throws(CaravelError) {
+    /// Creates the run directory (0700) when missing.
+    static func ensureDirectory() throws(CaravelError) {
         do {
-            try FileManager.default.createDirectory(atPath: Self.directory, withIntermediateDirectories: true,
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
                                                     attributes: [.posixPermissions: 0o700])
         } catch {
-            throw .io("cannot create \(Self.directory): \(error.localizedDescription)")
+            throw .io("cannot create \(directory): \(error.localizedDescription)")
         }
+    }
+
+    func save() throws(CaravelError) {
+        try Self.ensureDirectory()
         let encoder = JSONEncoder()
         encoder.dateEncodingStrategy = .iso8601
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         guard let data = try? encoder.encode(self) else { throw .io("cannot encode the tunnel state") }
-        try AtomicFile.write(Array(data), to: Self.path(interface: interface), mode: 0o600)
+        try ProfileStore.write(Array(data), to: Self.path(interface: interface))
     }
 
     static func remove(interface: String) { unlink(path(interface: interface)) }
 
-    static func isAlive(_ pid: Int32) -> Bool { pid > 0 && (kill(pid, 0) == 0 || errno == EPERM) }
+    public static func isAlive(_ pid: Int32) -> Bool { pid > 0 && (kill(pid, 0) == 0 || errno == EPERM) }
 }

@@ -45,13 +45,8 @@ public enum XRayClient {
             throw .tunnel("this profile uses XRay REALITY but xray is not installed (put it on PATH or pass --engine-binary)")
         }
         let path = "\(TunnelState.directory)/xray-\(getpid()).json"
-        do {
-            try FileManager.default.createDirectory(atPath: TunnelState.directory, withIntermediateDirectories: true,
-                                                    attributes: [.posixPermissions: 0o700])
-        } catch {
-            throw .io("cannot create \(TunnelState.directory): \(error.localizedDescription)")
-        }
-        try AtomicFile.write(try config(plan: plan).indentedBytes(), to: path)
+        try TunnelState.ensureDirectory()
+        try ProfileStore.write(try config(plan: plan).indentedBytes(), to: path)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = ["run", "-c", path]

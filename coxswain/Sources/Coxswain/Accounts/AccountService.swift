@@ -38,15 +38,12 @@ public final class AccountService: Sendable {
     /// `cox enroll <user>`: a one-time ticket for the relay at `relay` (default
     /// `relay.public_endpoint`), valid 24 h. Only its SHA-256 is stored.
     public func invite(user reference: String, relay: String? = nil, by actor: AuditActor) async throws -> Invite {
-        let relayAddr = (relay ?? config.relayPublicEndpoint).trimmingCharacters(in: .whitespaces)
-        guard !relayAddr.isEmpty else {
+        let requested = (relay ?? config.relayPublicEndpoint).trimmingCharacters(in: .whitespaces)
+        guard !requested.isEmpty else {
             throw AccountError.failedPrecondition(
                 "no relay address for the join link: set relay.public_endpoint in cox.yaml or pass --relay HOST:PORT")
         }
-        guard let colon = relayAddr.lastIndex(of: ":"), !relayAddr[..<colon].isEmpty,
-              let port = Int(relayAddr[relayAddr.index(after: colon)...]), (1...65535).contains(port) else {
-            throw AccountError.invalidArgument("relay \"\(relayAddr)\" is not HOST:PORT")
-        }
+        let relayAddr = try FleetService.hostPort(requested, defaultPort: PharosPorts.relayClient, flag: "relay")
         let token = AccountSecrets.newToken(), tokenHash = AccountSecrets.hash(token)
         let caFingerprint = Fingerprint.caRoot(der: try pki.authority.root.certificate.derBytes())
         let (ticketID, userID, expiresAt) = try await store.write { tx in
@@ -157,6 +154,18 @@ public final class AccountService: Sendable {
         let relays = try await store.read { tx in try tx.relays() }
         if let relay = relays.first(where: { $0.publicAddr == address }) { return relay.hostname }
         return RelayTier.embeddedHostname(config)
+    }
+
+    /// `cox users passwd`: the Argon2id hash of `password` for the legacy e-mail login.
+    public func setPassword(user reference: String, password: String, by actor: AuditActor) async throws -> UserRecord {
+        guard password.count >= 8 else { throw AccountError.invalidArgument("a password needs at least 8 characters") }
+        let hash = try PasswordHash.make(password: password)
+        return try await store.write { tx in
+            let user = try tx.user(reference)
+            try tx.setPasswordHash(user: user.id, hash: hash)
+            try tx.appendAudit(AuditEntry(action: "user.password", targetType: "user", targetID: user.id), by: actor)
+            return user
+        }
     }
 
     // MARK: sessions

@@ -38,7 +38,7 @@ public final class FleetService: Sendable {
     /// its first GetStatus.
     public func enrollNode(csrPEM: String, controlAddress: String, name: String?, region: String,
                            wgPort: Int = PharosPorts.amneziaWG, by actor: AuditActor) async throws -> EnrolledNode {
-        let address = try Self.normalizedControlAddress(controlAddress)
+        let address = try Self.hostPort(controlAddress, defaultPort: PharosPorts.nodeControl, flag: "--addr")
         let id = EntityID.make(.node)
         let host = NodeRecord.hostPart(of: address)
         let leaf = try pki.authority.issue(csrPEM: csrPEM, profile: .node(id: id, addresses: [host]),
@@ -234,16 +234,17 @@ public final class FleetService: Sendable {
 
     // MARK: helpers
 
-    static func normalizedControlAddress(_ text: String) throws -> String {
+    /// `HOST[:PORT]` with `defaultPort` when none is given; `flag` names the input in errors.
+    static func hostPort(_ text: String, defaultPort: Int, flag: String) throws -> String {
         let trimmed = text.trimmingCharacters(in: .whitespaces)
-        guard !trimmed.isEmpty else { throw StoreError.invalid("--addr is empty; give the node's HOST:PORT (port 8444 by default)") }
-        if trimmed.hasPrefix("[") || trimmed.contains(":") {
-            guard let colon = trimmed.lastIndex(of: ":"), let port = Int(trimmed[trimmed.index(after: colon)...]), (1...65535).contains(port) else {
-                throw StoreError.invalid("\"\(text)\" is not HOST:PORT")
+        guard !trimmed.isEmpty else { throw StoreError.invalid("\(flag) is empty; give HOST:PORT (port \(defaultPort) by default)") }
+        if let colon = trimmed.lastIndex(of: ":"), !trimmed.hasSuffix("]") {
+            guard let port = Int(trimmed[trimmed.index(after: colon)...]), (1...65535).contains(port), colon != trimmed.startIndex else {
+                throw StoreError.invalid("\(flag) \"\(text)\" is not HOST:PORT")
             }
             return trimmed
         }
-        return "\(trimmed):\(PharosPorts.nodeControl)"
+        return "\(trimmed):\(defaultPort)"
     }
 
     static func looksLikeEmail(_ text: String) -> Bool {

@@ -52,17 +52,4 @@ extension FleetService {
             return relay
         }
     }
-
-    /// `HOST[:PORT]` with `defaultPort` when none is given.
-    static func hostPort(_ text: String, defaultPort: Int, flag: String) throws -> String {
-        let trimmed = text.trimmingCharacters(in: .whitespaces)
-        guard !trimmed.isEmpty else { throw StoreError.invalid("\(flag) is empty; give HOST:PORT") }
-        if let colon = trimmed.lastIndex(of: ":"), !trimmed.hasSuffix("]") {
-            guard let port = Int(trimmed[trimmed.index(after: colon)...]), (1...65535).contains(port), colon != trimmed.startIndex else {
-                throw StoreError.invalid("\(flag) \"\(text)\" is not HOST:PORT")
-            }
-            return trimmed
-        }
-        return "\(trimmed):\(defaultPort)"
-    }
 }

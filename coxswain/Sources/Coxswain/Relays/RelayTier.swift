@@ -128,11 +128,16 @@ public final class RelayTier: Sendable {
     func superviseTunnels() async {
         var running: [String: (relay: RelayRecord, task: Task<Void, Never>)] = [:]
         let pki = controller.pki
+        let identity: TLSIdentity, roots: TrustRoots
+        do {
+            identity = try TLSIdentity(certificatePEM: pki.controllerCertificatePEM, keyPEM: pki.controllerKeyPEM, source: "controller leaf")
+            roots = try TrustRoots(certificates: [pki.authority.root.certificate])
+        } catch {
+            logger.error("relay tunnels not dialed: the controller's TLS identity does not load", metadata: ["error": "\(error)"])
+            return
+        }
         while !Task.isCancelled {
-            if let relays = try? await controller.store.read({ tx in try tx.relays() }),
-               let identity = try? TLSIdentity(certificatePEM: pki.controllerCertificatePEM, keyPEM: pki.controllerKeyPEM,
-                                               source: "controller leaf"),
-               let roots = try? TrustRoots(certificates: [pki.authority.root.certificate]) {
+            if let relays = try? await controller.store.read({ tx in try tx.relays() }) {
                 let wanted = Dictionary(relays.filter { $0.kind == "remote" }.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
                 for (id, entry) in running where wanted[id] != entry.relay {
                     entry.task.cancel()

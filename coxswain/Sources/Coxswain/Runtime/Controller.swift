@@ -52,7 +52,10 @@ public struct Controller: Sendable {
         defer {
             SystemdNotify.send("STOPPING=1")
         }
-        try await withThrowingTaskGroup(of: Void.self) { group in
+        // The first failure (the relay tier cannot bind, say) stops everything; either way the
+        // event streams and node connections are closed before returning.
+        var failure: (any Error)?
+        do { try await withThrowingTaskGroup(of: Void.self) { group in
             if let tier {
                 group.addTask {
                     try await tier.run { endpoints in
@@ -90,17 +93,10 @@ public struct Controller: Sendable {
                     }
                 }
             }
-            do {
-                // The first failure (the relay tier cannot bind, say) stops everything.
-                for try await _ in group {}
-            } catch {
-                group.cancelAll()
-                await watchers.stopAll()
-                await pool.shutdown()
-                throw error
-            }
-        }
+            for try await _ in group {}
+        } } catch { failure = error }
         await watchers.stopAll()
         await pool.shutdown()
+        if let failure { throw failure }
     }
 }

@@ -1,3 +1,4 @@
+import PharosRuntime
 import PharosWireGuard
 import Crypto
 import Foundation

@@ -92,25 +92,12 @@ public final class UserspaceWireGuard: DataPlane {
             throw DataPlaneError.daemon(reason: "\(binary) not found (set dataplane.binary in node.yaml)")
         }
         try? FileManager.default.removeItem(atPath: socket.path)  // a stale socket from a crashed daemon
-        let child = Process()
-        child.executableURL = URL(fileURLWithPath: executable)
-        child.arguments = [interface]
-        // Foreground so we supervise it; wireguard-go otherwise refuses to run beside a kernel module.
-        var environment = ["WG_PROCESS_FOREGROUND": "1", "WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD": "1"]
-        environment["PATH"] = ProcessInfo.processInfo.environment["PATH"]
-        child.environment = environment
-        child.standardInput = FileHandle.nullDevice
         let logger = self.logger, name = self.name
-        child.terminationHandler = { p in
+        let child = try UserspaceDaemon.spawn(executable: executable, interface: interface) { p in
             logger.warning("data-plane daemon exited", metadata: ["backend": "\(name)", "status": "\(p.terminationStatus)"])
         }
-        try child.run()
         process.adopt(child)
-        for _ in 0..<100 {
-            if socket.exists { return }
-            guard child.isRunning else { break }
-            try await Task.sleep(for: .milliseconds(50))
-        }
+        if await UserspaceDaemon.waitForSocket(socket, of: child) { return }
         await stop()
         throw DataPlaneError.daemon(reason: "\(executable) \(interface) did not open \(socket.path) within 5 s")
     }

@@ -1,3 +1,4 @@
+import PharosRuntime
 import Crypto
 import Foundation
 import SwiftASN1

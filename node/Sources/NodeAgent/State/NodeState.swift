@@ -1,3 +1,4 @@
+import PharosRuntime
 import Foundation
 
 /// Everything the controller made this node apply, persisted at every change so a

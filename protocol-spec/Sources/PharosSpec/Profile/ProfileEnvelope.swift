@@ -104,6 +104,11 @@ extension ProfileEnvelope {
             guard let kdf else { throw .missingField(format: Self.format, field: "kdf") }
             guard kdf.algorithm == "argon2id" else { throw .kdfRejected(reason: "unknown algorithm \"\(kdf.algorithm)\"") }
             try kdf.parameters.validateForUntrustedInput()
+            // Every PharosVPN writer uses upstream's 64 MiB; less is an edit the AAD check would
+            // only report as a wrong password.
+            if kdf.parameters.memoryKiB < Argon2id.Parameters.upstream.memoryKiB {
+                throw .downgradeDetected(reason: "the password KDF asks for \(kdf.parameters.memoryKiB) KiB, less than the \(Argon2id.Parameters.upstream.memoryKiB) KiB every PharosVPN writer uses")
+            }
             guard nonce.count == XChaCha20Poly1305.nonceLength else {
                 throw .wrongLength(format: Self.format, field: "nonce", expected: XChaCha20Poly1305.nonceLength, actual: nonce.count)
             }

@@ -28,11 +28,12 @@ extension Upstream {
         return Set(text.split(separator: "\n").map(String.init).filter { $0.hasPrefix(Fingerprint.prefix) })
     }
 
-    /// Keeps `denyList` in step with the controller every `interval` while a connection is up.
+    /// Keeps `denyList` in step with the controller every `interval` while it can be reached
+    /// (a socket upstream is dialed on demand; a tunnel must already be up).
     public func syncDenyList(_ denyList: DeviceDenyList, every interval: Duration = .seconds(5)) async {
         var failedBefore = false
         while !Task.isCancelled {
-            if isConnected || { if case .socket = mode { true } else { false } }() {
+            if dialsOnDemand || isConnected {
                 do {
                     let denied = try await fetchDeniedDevices()
                     if denied.count != denyList.count { logger.info("deny list updated", metadata: ["revoked_devices": "\(denied.count)"]) }
@@ -46,6 +47,8 @@ extension Upstream {
             try? await Task.sleep(for: interval)
         }
     }
+
+    private var dialsOnDemand: Bool { if case .socket = mode { true } else { false } }
 }
 
 /// One unary call with an empty request; collects the single response message.

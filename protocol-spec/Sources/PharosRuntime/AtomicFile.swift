@@ -34,11 +34,15 @@ public enum AtomicFile {
         close(fd)
         guard rename(temp, path) == 0 else { throw .failed(path: path, step: "rename", errno: errno) }
         ok = true
-        let dfd = open(directory.isEmpty ? "." : directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if dfd >= 0 {
-            fsync(dfd)
-            close(dfd)
-        }
+        syncDirectory(directory.isEmpty ? "." : directory)
+    }
+
+    /// Makes renames and unlinks in `directory` durable.
+    public static func syncDirectory(_ directory: String) {
+        let dfd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard dfd >= 0 else { return }
+        fsync(dfd)
+        close(dfd)
     }
 
     /// The file's bytes, or nil when it does not exist.
