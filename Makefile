@@ -2,13 +2,19 @@
 # `make test` is the command CI runs (through .ci/run).
 SHELL := /bin/bash
 PACKAGES := protocol-spec relay node coxswain caravel-core caravel-cli
+# One build tree for every package: the dependencies they share (BoringSSL, swift-nio, gRPC)
+# compile once instead of once per package (make test: ~10 instead of ~25 minutes on 2 cores).
+# Each package still builds and tests alone in its own .build/ (`cd node && swift test`).
+SCRATCH := $(CURDIR)/.build-shared
+SWIFT_BUILD := swift build --scratch-path $(SCRATCH)
 # Debian packages the build and the tests need.
 APT_PACKAGES := libsodium-dev libargon2-dev libsqlite3-dev libsystemd-dev libssl-dev libqrencode-dev \
                 protobuf-compiler pkg-config openssl zbar-tools python3 curl \
-                wireguard-go wireguard-tools iproute2 iputils-ping procps iptables
+                wireguard-go wireguard-tools iproute2 iputils-ping procps iptables \
+                dpkg-dev binutils
 PLUGIN_DIR := protocol-spec/Tools/protoc-plugins
 
-.PHONY: help deps build test proto proto-plugins proto-check bench clean fleet-binaries e2e demo demo-down
+.PHONY: help deps build test proto proto-plugins proto-check bench clean fleet-binaries e2e demo demo-down deb deb-test
 
 help:
 	@echo "make deps         install the Debian packages the build needs (apt-get, as root or via sudo)"
@@ -19,6 +25,8 @@ help:
 	@echo "make bench        print benchmark figures as JSON lines (release builds; the node's needs root + wireguard-go)"
 	@echo "make e2e          the whole fleet in network namespaces, every step asserted (root)"
 	@echo "make demo         bring the fleet up with a connected client and leave it running (root); make demo-down removes it"
+	@echo "make deb          one Debian package per component in dist/ (release builds, static Swift runtime)"
+	@echo "make deb-test     install dist/*.deb with dpkg -i, check, remove and purge them (root; CI runs it)"
 	@echo "make clean        remove every package's build folder"
 
 deps:
@@ -33,13 +41,13 @@ deps:
 	fi
 
 build: deps
-	@set -e; for p in $(PACKAGES); do echo "==> $$p: swift build"; (cd $$p && swift build); done
+	@set -e; for p in $(PACKAGES); do echo "==> $$p: swift build"; (cd $$p && $(SWIFT_BUILD)); done
 
 test: deps
 	@passed=0; total_start=$$(date +%s); \
 	for p in $(PACKAGES); do \
 		start=$$(date +%s); echo "==> $$p: build and test"; \
-		if ! (cd $$p && swift build --build-tests && swift test --skip-build); then \
+		if ! (cd $$p && $(SWIFT_BUILD) --build-tests && swift test --skip-build --scratch-path $(SCRATCH)); then \
 			echo "==> FAILED: $$p (after $$(( $$(date +%s) - start )) s); packages after it were not tested"; \
 			echo "packages: $$passed passed, 1 failed"; exit 1; \
 		fi; \
@@ -68,29 +76,42 @@ proto-check: deps proto-plugins
 bench: deps
 	@command -v nginx >/dev/null || { sudo=""; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \
 		DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq nginx-light >/dev/null; }
-	cd protocol-spec && swift build -c release --product pharos-spec-bench && .build/release/pharos-spec-bench
-	cd node && swift build -c release --product node-bench && .build/release/node-bench
-	cd coxswain && swift build -c release --product cox-bench && \
-		.build/release/cox-bench --nodes 100 && .build/release/cox-bench --nodes 1000
-	cd relay && swift build -c release --product relay && swift build -c release --product relay-bench && .build/release/relay-bench
-	cd caravel-cli && swift build -c release --product caravel && swift build -c release --product caravel-bench && \
-		.build/release/caravel-bench
+	cd protocol-spec && $(SWIFT_BUILD) -c release --product pharos-spec-bench && $(SCRATCH)/release/pharos-spec-bench
+	cd node && $(SWIFT_BUILD) -c release --product node-bench && $(SCRATCH)/release/node-bench
+	cd coxswain && $(SWIFT_BUILD) -c release --product cox-bench && \
+		$(SCRATCH)/release/cox-bench --nodes 100 --node-bench $(SCRATCH)/release/node-bench && \
+		$(SCRATCH)/release/cox-bench --nodes 1000 --node-bench $(SCRATCH)/release/node-bench
+	cd relay && $(SWIFT_BUILD) -c release --product relay && $(SWIFT_BUILD) -c release --product relay-bench && \
+		$(SCRATCH)/release/relay-bench
+	cd caravel-cli && $(SWIFT_BUILD) -c release --product caravel && $(SWIFT_BUILD) -c release --product caravel-bench && \
+		$(SCRATCH)/release/caravel-bench
 
 # The whole fleet in network namespaces (root). e2e asserts every step and removes
 # everything; demo leaves it running (demo-down removes it).
 FLEET_BINARIES := relay node coxswain caravel-cli
 
+FLEET_ENV := PHAROS_COX_BINARY=$(SCRATCH)/debug/cox PHAROS_NODE_BINARY=$(SCRATCH)/debug/node \
+             PHAROS_RELAY_BINARY=$(SCRATCH)/debug/relay PHAROS_CARAVEL_BINARY=$(SCRATCH)/debug/caravel
+
 fleet-binaries: deps
-	@set -e; for p in $(FLEET_BINARIES); do echo "==> $$p: swift build"; (cd $$p && swift build 2>&1 | tail -1); done
+	@set -e; for p in $(FLEET_BINARIES); do echo "==> $$p: swift build"; (cd $$p && $(SWIFT_BUILD) 2>&1 | tail -1); done
 
 e2e: fleet-binaries
-	bash e2e/fleet.sh e2e
+	$(FLEET_ENV) bash e2e/fleet.sh e2e
 
 demo: fleet-binaries
-	bash e2e/fleet.sh up
+	$(FLEET_ENV) bash e2e/fleet.sh up
 
 demo-down:
 	bash e2e/fleet.sh down
 
+# Release builds of cox, node, relay and caravel (static Swift runtime) in the shared tree,
+# then one .deb per component in dist/ (packaging/build-debs.sh says how).
+deb: deps
+	SCRATCH=$(SCRATCH) bash packaging/build-debs.sh
+
+deb-test:
+	bash packaging/test-debs.sh
+
 clean:
-	@for p in $(PACKAGES); do rm -rf $$p/.build; done; rm -rf $(PLUGIN_DIR)/.build
+	@for p in $(PACKAGES) packaging; do rm -rf $$p/.build; done; rm -rf $(PLUGIN_DIR)/.build $(SCRATCH) dist

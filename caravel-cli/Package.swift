@@ -37,6 +37,7 @@ let package = Package(
             "CaravelCLI", "CaravelLab",
             .product(name: "CaravelCore", package: "caravel-core"),
             .product(name: "PharosSpec", package: "protocol-spec"),
+            .product(name: "PharosTestSupport", package: "protocol-spec"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
     ]

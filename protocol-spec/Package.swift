@@ -8,7 +8,8 @@ let package = Package(
         .library(name: "PharosProto", targets: ["PharosProto"]),
         .library(name: "PharosSpec", targets: ["PharosSpec"]),
         .library(name: "PharosTLS", targets: ["PharosTLS"]),
-        /// Daemon plumbing shared by node, relay and coxswain: sd_notify, termination signals.
+        /// Daemon plumbing shared by node, relay, coxswain and caravel: sd_notify, termination
+        /// signals, atomic files, argv-only commands, privileges of packaged daemons.
         .library(name: "PharosRuntime", targets: ["PharosRuntime"]),
         .library(name: "PharosWireGuard", targets: ["PharosWireGuard"]),
         /// Test-only helpers (a throwaway CA) for the tests of every package; never linked by a product binary.
@@ -41,7 +42,7 @@ let package = Package(
         ]),
         // mTLS building blocks shared by every component.
         .target(name: "PharosTLS", dependencies: [
-            "PharosSpec",
+            "PharosSpec", "PharosRuntime",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOTLS", package: "swift-nio"),

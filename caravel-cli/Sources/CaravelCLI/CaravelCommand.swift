@@ -33,7 +33,7 @@ struct VersionCommand: ParsableCommand {
 
 /// `--store`, shared by every command that reads or writes profiles.
 struct StoreOption: ParsableArguments {
-    @Option(name: .long, help: "The profile store (default: $CARAVEL_HOME, /etc/pharos/profiles as root, else ~/.config/PharosVPN/profiles).")
+    @Option(name: .long, help: "The profile store (default: $CARAVEL_HOME, /var/lib/pharos/caravel as root, else ~/.config/PharosVPN/profiles).")
     var store: String?
 
     func open() throws -> ProfileStore {

@@ -49,7 +49,12 @@ struct ConnectCommand: AsyncParsableCommand {
                   + " (up in \(Int((ContinuousClock.now - started) / .milliseconds(1))) ms)")
             print("Ctrl-C or `caravel down` disconnects")
             fflush(nil)
+            // Under systemd (pharos-caravel@PROFILE.service, Type=notify): ready once the tunnel
+            // is up; the watchdog is fed while its WireGuard daemon runs.
+            SystemdNotify.send("READY=1\nSTATUS=connected via \(plan.nodeName) at \(plan.endpoint)")
+            async let _ = SystemdNotify.feedWatchdog { tunnel.daemonRunning }
             await tunnel.waitWhileRunning()
+            SystemdNotify.send("STOPPING=1")
         }
         let signals = TerminationSignals(cancelling: task)
         defer { withExtendedLifetime(signals) {} }

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import PharosSpec
+import PharosTestSupport
 import CaravelLab
 import Testing
 
@@ -10,8 +11,7 @@ import Testing
 /// compared before and after `down` and after the client is SIGKILLed.
 @Suite(.serialized, .enabled(if: NetnsLab.available, "needs root and /usr/bin/wireguard-go"))
 struct TunnelTests {
-    static let buildDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent(".build/debug").path
+    static let buildDirectory = TestBinaries.directory(containing: "caravel", package: "caravel-cli")
 
     @Test func connectCarriesTrafficAndDownRestoresTheRoutingTableExactly() async throws {
         let lab = try NetnsLab(binaryDirectory: TunnelTests.buildDirectory)

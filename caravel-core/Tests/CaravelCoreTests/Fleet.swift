@@ -7,10 +7,8 @@ import PharosTestSupport
 /// node packages built (`make test` builds them first; or set PHAROS_COX_BINARY /
 /// PHAROS_NODE_BINARY). The controller runs its embedded relay on a loopback port.
 final class Fleet: @unchecked Sendable {
-    static let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().deletingLastPathComponent()
-    static let cox = ProcessInfo.processInfo.environment["PHAROS_COX_BINARY"] ?? repo.appendingPathComponent("coxswain/.build/debug/cox").path
-    static let node = ProcessInfo.processInfo.environment["PHAROS_NODE_BINARY"] ?? repo.appendingPathComponent("node/.build/debug/node").path
+    static let cox = TestBinaries.path("cox", package: "coxswain")
+    static let node = TestBinaries.path("node", package: "node")
 
     struct Failure: Error, CustomStringConvertible { var description: String }
 

@@ -114,7 +114,7 @@ import Testing
         if geteuid() != 0 {
             #expect(ProfileStore.defaultDirectory(environment: ["XDG_CONFIG_HOME": "/c"]) == "/c/PharosVPN/profiles")
         } else {
-            #expect(ProfileStore.defaultDirectory(environment: [:]) == "/etc/pharos/profiles")
+            #expect(ProfileStore.defaultDirectory(environment: [:]) == "/var/lib/pharos/caravel")
         }
     }
 }

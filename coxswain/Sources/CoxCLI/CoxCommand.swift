@@ -23,11 +23,25 @@ struct VersionCommand: ParsableCommand {
 
 /// `--config`, shared by every command that opens the controller's state.
 struct ConfigOption: ParsableArguments {
-    @Option(name: .long, help: "The controller's config file; a relative state_dir is resolved beside it.")
-    var config = ProcessInfo.processInfo.environment["COX_CONFIG"] ?? "cox.yaml"
+    /// The packaged controller's config (pharos-coxswain).
+    static let packagedConfig = "/etc/pharos/coxswain/cox.yaml"
 
+    @Option(name: .long, help: "The controller's config file; a relative state_dir is resolved beside it (default: $COX_CONFIG, else ./cox.yaml, else /etc/pharos/coxswain/cox.yaml when only that exists).")
+    var config = ConfigOption.defaultPath()
+
+    static func defaultPath(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+        if let path = environment["COX_CONFIG"], !path.isEmpty { return path }
+        let fm = FileManager.default
+        return !fm.fileExists(atPath: "cox.yaml") && fm.fileExists(atPath: packagedConfig) ? packagedConfig : "cox.yaml"
+    }
+
+    /// Run as root against a state directory that belongs to the daemon's user, `cox` becomes
+    /// that user first, so the database and its WAL stay the daemon's.
     func open() throws -> Controller {
-        do { return try Controller.open(configPath: config) } catch {
+        do {
+            try Controller.adoptStateOwner(configPath: config)
+            return try Controller.open(configPath: config)
+        } catch {
             throw CommandFailure(description: "\(error)")
         }
     }

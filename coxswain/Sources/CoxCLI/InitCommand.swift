@@ -15,6 +15,8 @@ struct InitCommand: AsyncParsableCommand {
     var stateDir: String?
     @Flag(help: "Overwrite an existing config file.")
     var force = false
+    @Flag(name: .customLong("print"), help: "Print the config file it would write and create nothing (the Debian package's default cox.yaml).")
+    var printOnly = false
     @OptionGroup var options: ConfigOption
 
     func validate() throws {
@@ -25,6 +27,10 @@ struct InitCommand: AsyncParsableCommand {
         try await userFacing {
             var config = CoxConfig.preset(enterprise ? .enterprise : .personal)
             if let stateDir { config.stateDir = stateDir }
+            if printOnly {
+                print(config.yaml, terminator: config.yaml.hasSuffix("\n") ? "" : "\n")
+                return
+            }
             try CoxConfig.writeInitial(config, to: options.config, force: force)
             let controller = try Controller.open(configPath: options.config)
             let posture = config.posture.rawValue

@@ -1,5 +1,6 @@
 import Foundation
 import PharosSpec
+import PharosTestSupport
 import Testing
 @testable import CoxCLI
 import Coxswain
@@ -22,12 +23,7 @@ import Coxswain
 @Suite struct CoxBinaryTests {
     let dir = "/tmp/cox-cli-\(UUID().uuidString.prefix(8))"
 
-    static let binary: String = {
-        let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("cox").path
-        if FileManager.default.isExecutableFile(atPath: beside) { return beside }
-        return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent(".build/debug/cox").path
-    }()
+    static let binary = TestBinaries.path("cox", package: "coxswain")
 
     @discardableResult
     func cox(_ arguments: [String]) throws -> (status: Int32, output: String) {

@@ -172,10 +172,7 @@ import Testing
     @Test func controllerKilledMidImportLosesNoCommittedRowAndConverges() async throws {
         try await Self.withFleet { fleet in
             let count = 1000
-            let cox = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("cox").path
-            let coxBinary = FileManager.default.isExecutableFile(atPath: cox) ? cox
-                : URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-                    .appendingPathComponent(".build/debug/cox").path
+            let coxBinary = TestBinaries.path("cox", package: "coxswain")
             try "state_dir: ./state\nfleet:\n  node_call_timeout_seconds: 3\n".write(toFile: "\(fleet.state.dir)/cox.yaml", atomically: true, encoding: .utf8)
             let csv = (0..<count).map { i in
                 "alice@example.com,dev\(i),linux,\(Curve25519.KeyAgreement.PrivateKey().publicKey.rawRepresentation.base64EncodedString())"

@@ -12,12 +12,7 @@ import Glibc
 final class NodeProcess: @unchecked Sendable {
     enum DataPlane: String { case wireguardGo = "wireguard-go", memory }
 
-    static let binary: String = {
-        if let path = ProcessInfo.processInfo.environment["PHAROS_NODE_BINARY"] { return path }
-        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().deletingLastPathComponent()
-        return repo.appendingPathComponent("node/.build/debug/node").path
-    }()
+    static let binary = TestBinaries.path("node", package: "node")
 
     static let dataPlane: DataPlane =
         getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/wireguard-go") ? .wireguardGo : .memory

@@ -7,17 +7,29 @@ import PharosRuntime
 @main
 struct NodeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "node",
+        // Installed by the Debian package as pharos-node (nodejs owns /usr/bin/node): help and
+        // man pages name the command the way it was invoked.
+        commandName: invokedName(default: "node"),
         abstract: "PharosVPN node agent: an mTLS NodeControl server driving a userspace AmneziaWG/WireGuard data plane.",
         version: NodeAgentVersion.line,
         subcommands: [GenCSRCommand.self, RunCommand.self, StatusCommand.self, VersionCommand.self])
 }
 
+/// `pharos-node` when run under the name the Debian package installs, else `node`.
+func invokedName(default name: String) -> String {
+    let invoked = URL(fileURLWithPath: CommandLine.arguments.first ?? name).lastPathComponent
+    return invoked == "pharos-node" ? invoked : name
+}
+
 struct ConfigDirOption: ParsableArguments {
-    @Option(name: .customLong("config-dir"), help: "Holds node.key, node.crt, ca.crt, node.yaml and the node's state.")
+    @Option(name: .customLong("config-dir"), help: "Holds node.key, node.crt, ca.crt and node.yaml.")
     var directory = NodePaths.defaultDirectory
 
-    var paths: NodePaths { NodePaths(directory: directory) }
+    @Option(name: .customLong("state-dir"),
+            help: "Where the agent keeps what it writes: applied state, its AmneziaWG and REALITY keys, the control socket (default: the config dir).")
+    var stateDirectory: String?
+
+    var paths: NodePaths { NodePaths(directory: directory, stateDirectory: stateDirectory) }
 }
 
 struct GenCSRCommand: ParsableCommand {
@@ -66,6 +78,7 @@ struct StatusCommand: ParsableCommand {
         let identity = FileManager.default.fileExists(atPath: paths.amneziaWGIdentity)
             ? try AmneziaWGIdentity.loadOrCreate(at: paths.amneziaWGIdentity) : nil
         print("config dir:        \(paths.directory)")
+        if paths.stateDirectory != paths.directory { print("state dir:         \(paths.stateDirectory)") }
         print("certificate:       \(FileManager.default.fileExists(atPath: paths.certificate) ? paths.certificate : "missing (enroll with cox nodes enroll)")")
         print("amneziawg key:     \(identity?.publicKey ?? "not generated yet (created at first run)")")
         print("applied revision:  \(state.amneziaWGRevision)")

@@ -41,10 +41,7 @@ import Testing
         }
     }
 
-    static var nodeBinary: String {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent(".build/debug/node").path
-    }
+    static var nodeBinary: String { TestBinaries.path("node", package: "node") }
 
     @Test(.enabled(if: missing == nil, "skipped: \(missing ?? "")"))
     func clientPingsThroughTheNodeAndAgainAfterTheNodeCrashes() async throws {

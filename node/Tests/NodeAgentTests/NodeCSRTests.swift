@@ -1,4 +1,5 @@
 import PharosRuntime
+import PharosTLS
 import Foundation
 import Testing
 @testable import NodeAgent
@@ -30,7 +31,7 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let paths = NodePaths(directory: dir)
         try "garbage".write(toFile: paths.key, atomically: true, encoding: .utf8)
-        #expect(throws: NodeIdentityError.self) { _ = try NodeCSR.generate(paths: paths) }
+        #expect(throws: HostKeyError.self) { _ = try NodeCSR.generate(paths: paths) }
         #expect(try String(contentsOfFile: paths.key, encoding: .utf8) == "garbage")
     }
 }

@@ -30,6 +30,16 @@ public enum SystemdNotify {
         return sent == message.count
     }
 
+    /// Sends `WATCHDOG=1` every half `WatchdogSec=` until cancelled, skipping beats while
+    /// `healthy` says no (systemd then restarts the unit). Returns at once without a watchdog.
+    public static func feedWatchdog(healthy: @Sendable () async -> Bool = { true }) async {
+        guard let interval = watchdogInterval() else { return }
+        while !Task.isCancelled {
+            if await healthy() { send("WATCHDOG=1") }
+            do { try await Task.sleep(for: interval) } catch { return }
+        }
+    }
+
     /// The watchdog interval systemd expects, halved, when `WatchdogSec=` is set for us.
     public static func watchdogInterval(environment: [String: String] = ProcessInfo.processInfo.environment) -> Duration? {
         guard let usec = environment["WATCHDOG_USEC"].flatMap(UInt64.init), usec > 0 else { return nil }

@@ -39,13 +39,9 @@ public enum RelayRunner {
                                                   "upstream": "\(config.upstreamSocket.isEmpty ? "tunnel" : config.upstreamSocket)"])
         SystemdNotify.send("READY=1\nSTATUS=clients on \(ports.client)")
         ready(ports)
-        let interval = SystemdNotify.watchdogInterval() ?? .seconds(3600)
-        do {
-            while !Task.isCancelled {
-                try await Task.sleep(for: interval)
-                SystemdNotify.send("WATCHDOG=1")
-            }
-        } catch {}
+        await SystemdNotify.feedWatchdog()
+        // Without a watchdog, wait here for cancellation (SIGTERM).
+        while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }
         SystemdNotify.send("STOPPING=1")
         try? await clientListener.close()
         try? await tunnelListener?.close()

@@ -11,11 +11,11 @@ import PharosSpec
 public struct ProfileStore: Sendable {
     public let directory: String
 
-    /// `$CARAVEL_HOME`, else `/etc/pharos/profiles` for root, else
+    /// `$CARAVEL_HOME`, else `/var/lib/pharos/caravel` for root (synced profiles are state), else
     /// `$XDG_CONFIG_HOME/PharosVPN/profiles` (`~/.config/PharosVPN/profiles`).
     public static func defaultDirectory(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
         if let home = environment["CARAVEL_HOME"], !home.isEmpty { return home }
-        if geteuid() == 0 { return "/etc/pharos/profiles" }
+        if geteuid() == 0 { return "/var/lib/pharos/caravel" }
         let config = environment["XDG_CONFIG_HOME"].flatMap { $0.isEmpty ? nil : $0 }
             ?? ((environment["HOME"] ?? NSHomeDirectory()) + "/.config")
         return config + "/PharosVPN/profiles"

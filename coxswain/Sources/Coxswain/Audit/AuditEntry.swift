@@ -1,4 +1,5 @@
 import Foundation
+import PharosRuntime
 
 /// Who did what to which target: the part of an audit row a mutation supplies.
 public struct AuditEntry: Sendable, Equatable {
@@ -33,10 +34,10 @@ public struct AuditActor: Sendable, Equatable {
         self.sourceIP = sourceIP
     }
 
-    /// The operator at the shell: the OS user name, as upstream records CLI mutations.
+    /// The operator at the shell: the OS user name, as upstream records CLI mutations (the
+    /// sudo user behind root, and the user from before `cox` switched to the daemon's).
     public static var cliUser: AuditActor {
-        let name = String(cString: getpwuid(geteuid())?.pointee.pw_name ?? strdup("unknown"))
-        return AuditActor(name: name, kind: .cli, sourceIP: "local")
+        AuditActor(name: Privileges.invokingUser, kind: .cli, sourceIP: "local")
     }
 
     public static let controller = AuditActor(name: "coxswain", kind: .system, sourceIP: "")

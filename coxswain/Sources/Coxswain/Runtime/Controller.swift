@@ -13,10 +13,21 @@ public struct Controller: Sendable {
     /// `configPath`'s directory anchors a relative `state_dir`.
     public static func open(configPath: String) throws -> Controller {
         let config = try CoxConfig.load(path: configPath)
-        let base = URL(fileURLWithPath: configPath).deletingLastPathComponent().path
-        let store = try Store.open(path: config.databasePath(relativeTo: base))
+        let store = try Store.open(path: config.databasePath(relativeTo: base(of: configPath)))
         let pki = try FleetPKI.loadOrCreate(in: store)
         return Controller(config: config, store: store, pki: pki, service: FleetService(store: store, pki: pki, config: config))
+    }
+
+    /// Root running `cox` against a state directory owned by another user (the packaged
+    /// daemon's `pharos-coxswain`) becomes that user, so no file in it ends up root's.
+    public static func adoptStateOwner(configPath: String) throws {
+        let config = try CoxConfig.load(path: configPath)
+        let database = config.databasePath(relativeTo: base(of: configPath))
+        try Privileges.adoptOwner(of: URL(fileURLWithPath: database).deletingLastPathComponent().path)
+    }
+
+    static func base(of configPath: String) -> String {
+        URL(fileURLWithPath: configPath).deletingLastPathComponent().path
     }
 
     /// Runs a reconciler for one short job (a CLI command's push) and shuts its connections.
@@ -85,14 +96,7 @@ public struct Controller: Sendable {
                     try? await Task.sleep(for: .seconds(86_400))
                 }
             }
-            if let interval = SystemdNotify.watchdogInterval() {
-                group.addTask {
-                    while !Task.isCancelled {
-                        SystemdNotify.send("WATCHDOG=1")
-                        try? await Task.sleep(for: interval)
-                    }
-                }
-            }
+            group.addTask { await SystemdNotify.feedWatchdog() }
             for try await _ in group {}
         } } catch { failure = error }
         await watchers.stopAll()

@@ -1,11 +1,21 @@
-/// Where a node keeps its files inside its config directory (default /etc/pharos/node).
+/// Where a node keeps its files. The config directory (default /etc/pharos/node) holds what
+/// the operator provides: the key `gen-csr` created, the certificates, node.yaml. The state
+/// directory holds what the agent writes while it runs; it is the config directory unless
+/// `--state-dir` says otherwise (the Debian package uses /var/lib/pharos/node, so the config
+/// directory can stay read-only to the daemon).
 public struct NodePaths: Sendable {
     public static let defaultDirectory = "/etc/pharos/node"
 
     public let directory: String
+    public let stateDirectory: String
 
-    public init(directory: String = NodePaths.defaultDirectory) {
-        self.directory = directory.hasSuffix("/") ? String(directory.dropLast()) : directory
+    public init(directory: String = NodePaths.defaultDirectory, stateDirectory: String? = nil) {
+        self.directory = Self.trimmed(directory)
+        self.stateDirectory = stateDirectory.map(Self.trimmed) ?? self.directory
+    }
+
+    private static func trimmed(_ path: String) -> String {
+        path.count > 1 && path.hasSuffix("/") ? String(path.dropLast()) : path
     }
 
     public var config: String { directory + "/node.yaml" }
@@ -16,15 +26,15 @@ public struct NodePaths: Sendable {
     /// The root the controller's client certificate must chain to.
     public var caCertificate: String { directory + "/ca.crt" }
     /// The node's AmneziaWG private key and obfuscation set, 0600.
-    public var amneziaWGIdentity: String { directory + "/awg-node.json" }
+    public var amneziaWGIdentity: String { stateDirectory + "/awg-node.json" }
     /// The node's REALITY keypair, 0600.
-    public var xrayIdentity: String { directory + "/xray-node.json" }
+    public var xrayIdentity: String { stateDirectory + "/xray-node.json" }
     /// The rendered xray server config (holds the REALITY private key), 0600.
-    public var xrayConfig: String { directory + "/xray.json" }
+    public var xrayConfig: String { stateDirectory + "/xray.json" }
     /// Every applied revision, restored at cold start, 0600.
-    public var state: String { directory + "/state.json" }
+    public var state: String { stateDirectory + "/state.json" }
     /// The applied network policy with its exact teardown, 0600.
-    public var networkPolicy: String { directory + "/netpolicy.json" }
+    public var networkPolicy: String { stateDirectory + "/netpolicy.json" }
     /// The plaintext gRPC socket behind the mTLS front door (0600, not network-reachable).
-    public var controlSocket: String { directory + "/control.sock" }
+    public var controlSocket: String { stateDirectory + "/control.sock" }
 }

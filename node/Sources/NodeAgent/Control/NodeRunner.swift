@@ -14,6 +14,8 @@ public enum NodeRunner {
 
     public static func run(paths: NodePaths, config: NodeConfig, agentVersion: String, logger: Logger,
                            ready: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
+        try FileManager.default.createDirectory(atPath: paths.stateDirectory, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
         let identity = try AmneziaWGIdentity.loadOrCreate(at: paths.amneziaWGIdentity)
         let dataPlane = makeDataPlane(config: config, logger: logger)
         if config.backend == .memory { logger.warning("in-memory data plane: a benchmark tool, no traffic is carried") }
@@ -37,14 +39,7 @@ public enum NodeRunner {
                         ready(port)
                     }
                 }
-                if let interval = SystemdNotify.watchdogInterval() {
-                    group.addTask {
-                        while !Task.isCancelled {
-                            if (try? await dataPlane.status().running) == true { SystemdNotify.send("WATCHDOG=1") }
-                            try await Task.sleep(for: interval)
-                        }
-                    }
-                }
+                group.addTask { await SystemdNotify.feedWatchdog { (try? await dataPlane.status().running) == true } }
             }
         } catch is CancellationError {
         } catch {
