@@ -14,7 +14,7 @@ APT_PACKAGES := libsodium-dev libargon2-dev libsqlite3-dev libsystemd-dev libssl
                 dpkg-dev binutils
 PLUGIN_DIR := protocol-spec/Tools/protoc-plugins
 
-.PHONY: help deps build test proto proto-plugins proto-check bench clean fleet-binaries e2e demo demo-down deb deb-test
+.PHONY: help deps build test proto proto-plugins proto-check bench clean fleet-binaries e2e demo demo-down deb deb-test ui-test
 
 help:
 	@echo "make deps         install the Debian packages the build needs (apt-get, as root or via sudo)"
@@ -24,6 +24,7 @@ help:
 	@echo "make proto-check  fail when the committed generated code is stale"
 	@echo "make bench        print benchmark figures as JSON lines (release builds; the node's needs root + wireguard-go)"
 	@echo "make e2e          the whole fleet in network namespaces, every step asserted (root)"
+	@echo "make ui-test      the admin web UI in headless chromium against cox serve and a node; screenshots in test-artifacts/ui"
 	@echo "make demo         bring the fleet up with a connected client and leave it running (root); make demo-down removes it"
 	@echo "make deb          one Debian package per component in dist/ (release builds, static Swift runtime)"
 	@echo "make deb-test     install dist/*.deb with dpkg -i, check, remove and purge them (root; CI runs it)"
@@ -80,7 +81,8 @@ bench: deps
 	cd node && $(SWIFT_BUILD) -c release --product node-bench && $(SCRATCH)/release/node-bench
 	cd coxswain && $(SWIFT_BUILD) -c release --product cox-bench && \
 		$(SCRATCH)/release/cox-bench --nodes 100 --node-bench $(SCRATCH)/release/node-bench && \
-		$(SCRATCH)/release/cox-bench --nodes 1000 --node-bench $(SCRATCH)/release/node-bench
+		$(SCRATCH)/release/cox-bench --nodes 1000 --node-bench $(SCRATCH)/release/node-bench && \
+		$(SWIFT_BUILD) -c release --product cox-api-bench && $(SCRATCH)/release/cox-api-bench
 	cd relay && $(SWIFT_BUILD) -c release --product relay && $(SWIFT_BUILD) -c release --product relay-bench && \
 		$(SCRATCH)/release/relay-bench
 	cd caravel-cli && $(SWIFT_BUILD) -c release --product caravel && $(SWIFT_BUILD) -c release --product caravel-bench && \
@@ -104,6 +106,17 @@ demo: fleet-binaries
 
 demo-down:
 	bash e2e/fleet.sh down
+
+# The admin web UI in a real headless browser (Debian's chromium + chromedriver, driven by
+# python3-selenium) against a real cox serve and node; screenshots in test-artifacts/ui.
+UI_APT_PACKAGES := chromium chromium-driver python3-selenium
+ui-test: deps
+	@missing=""; for p in $(UI_APT_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then echo "==> installing:$$missing"; sudo=""; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \
+		$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $$missing >/dev/null; fi
+	@set -e; for p in node coxswain; do (cd $$p && $(SWIFT_BUILD) 2>&1 | tail -1); done
+	/usr/bin/python3 coxswain/Tests/UI/admin_ui.py --cox $(SCRATCH)/debug/cox --node $(SCRATCH)/debug/node --out test-artifacts/ui
 
 # Release builds of cox, node, relay and caravel (static Swift runtime) in the shared tree,
 # then one .deb per component in dist/ (packaging/build-debs.sh says how).

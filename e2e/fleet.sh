@@ -7,6 +7,8 @@
 #   pv-client  caravel (reaches only the relay and the nodes' data-plane ports)
 #   pv-inet    the "internet": an HTTP server that answers with the caller's address
 #   pv-pub     the public segment's switch (a bridge, no addresses)
+# The host reaches the controller's admin API and UI on 10.79.0.2:8443 over its own veth
+# (pvadm0, 10.79.0.1), as an operator would through an SSH tunnel; nothing else gets in.
 # Public segment 10.80.0.0/24; internet segment 10.90.0.0/24 (reached by the client only
 # through a tunnel, leaving a node masqueraded).
 #
@@ -24,11 +26,14 @@ BIN_CARAVEL=${PHAROS_CARAVEL_BINARY:-$ROOT/caravel-cli/.build/debug/caravel}
 NAMESPACES=(pv-ctrl pv-relay pv-node-a pv-node-b pv-client pv-inet pv-pub)
 RELAY_IP=10.80.0.20
 INET_URL=http://10.90.0.50:8080/
+ADMIN_URL=http://10.79.0.2:8443
+ADMIN_EMAIL=admin@pharos.test
 
 say() { printf '%s\n' "$*"; }
 fail() { printf 'FAILED: %s\n' "$*" >&2; [ -d "$WORK" ] && tail -n 20 "$WORK"/*.log >&2 2>/dev/null || true; exit 1; }
 in_ns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
-cox() { in_ns pv-ctrl env COX_CONFIG="$WORK/ctrl/cox.yaml" COX_RELAY_EMBEDDED=false COX_FLEET_RECONCILE_INTERVAL=5 "$BIN_COX" "$@"; }
+COX_ENV=(COX_CONFIG="$WORK/ctrl/cox.yaml" COX_RELAY_EMBEDDED=false COX_FLEET_RECONCILE_INTERVAL=5 COX_UI_LISTEN=10.79.0.2:8443)
+cox() { in_ns pv-ctrl env "${COX_ENV[@]}" "$BIN_COX" "$@"; }
 caravel() { in_ns pv-client env CARAVEL_HOME="$WORK/client/store" CARAVEL_RUN_DIR="$WORK/client/run" "$BIN_CARAVEL" "$@"; }
 
 # Waits up to $1 seconds for a command to succeed.
@@ -58,6 +63,7 @@ down() {
   done
   pkill -f 'wireguard-go (awga|awgb|pharos0)' 2>/dev/null || true
   for ns in "${NAMESPACES[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
+  ip link del pvadm0 2>/dev/null || true
   rm -f /var/run/wireguard/awga.sock /var/run/wireguard/awgb.sock /var/run/wireguard/pharos0.sock
   rm -rf "$WORK"
 }
@@ -88,7 +94,14 @@ topology() {
   # The nodes' way out (their masquerade leaves through the default route's interface).
   ip -n pv-node-a route add default via 10.90.0.50
   ip -n pv-node-b route add default via 10.90.0.50
-  # The controller accepts nothing it did not ask for.
+  # The operator's way to the admin API: a veth from the host, accepted on port 8443 only.
+  ip link add pvadm0 type veth peer name adm0 netns pv-ctrl
+  ip addr add 10.79.0.1/30 dev pvadm0
+  ip link set pvadm0 up
+  ip -n pv-ctrl addr add 10.79.0.2/30 dev adm0
+  ip -n pv-ctrl link set adm0 up
+  # The controller accepts nothing it did not ask for, but the operator's admin port.
+  in_ns pv-ctrl iptables -A INPUT -i adm0 -s 10.79.0.1 -p tcp --dport 8443 -j ACCEPT
   in_ns pv-ctrl iptables -A INPUT -i lo -j ACCEPT
   in_ns pv-ctrl iptables -A INPUT -m state --state ESTABLISHED,RELATED -j ACCEPT
   in_ns pv-ctrl iptables -A INPUT -j DROP
@@ -142,8 +155,9 @@ node_start() {
 }
 
 serve() {
-  start cox pv-ctrl env COX_CONFIG="$WORK/ctrl/cox.yaml" COX_RELAY_EMBEDDED=false COX_FLEET_RECONCILE_INTERVAL=5 "$BIN_COX" serve
+  start cox pv-ctrl env "${COX_ENV[@]}" "$BIN_COX" serve
   wait_for 20 log_has cox "account service up" || fail "cox serve did not start"
+  wait_for 20 curl -sf "$ADMIN_URL/healthz" || fail "the admin API did not come up on $ADMIN_URL"
 }
 
 fleet_up() {
@@ -155,6 +169,10 @@ fleet_up() {
   topology
   internet
   cox init --state-dir "$WORK/ctrl/state" >/dev/null
+  # An administrator for the web UI, with a password of its own (kept 0600 beside the logs).
+  cox users add Admin --email "$ADMIN_EMAIL" --admin >/dev/null
+  (umask 077; head -c 15 /dev/urandom | base64 | tr '+/' '-_' >"$WORK/admin-password")
+  cox users passwd "$ADMIN_EMAIL" <"$WORK/admin-password" >/dev/null || fail "cox users passwd"
   node_up node-a 10.80.0.31 awga
   node_up node-b 10.80.0.32 awgb
   cox nodes status node-a >/dev/null || fail "cox nodes status node-a"
@@ -195,13 +213,22 @@ e2e() {
   step "1. cox init + serve; nodes and relay enrolled from their CSRs; tunnel up"
   fleet_up; done_step
 
-  step "2. invite, enroll through the relay, sync, connect, reach the internet via node-a"
+  step "2. admin API from the operator's host: a readonly token sees both nodes active"
+  local token; token=$(cox tokens create e2e --scope readonly 2>/dev/null)
+  local nodes; nodes=$(curl -sf -H "Authorization: Bearer $token" "$ADMIN_URL/api/nodes?status=active") || fail "GET /api/nodes"
+  for name in node-a node-b; do grep -q "\"name\":\"$name\"" <<<"$nodes" || fail "GET /api/nodes does not list $name active: $nodes"; done
+  [ "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token" -X DELETE "$ADMIN_URL/api/users/x")" = 403 ] \
+    || fail "a readonly token could attempt a deletion"
+  in_ns pv-relay curl -s --max-time 2 "http://10.80.0.10:8443/healthz" >/dev/null && fail "the admin API is reachable from the public segment"
+  done_step
+
+  step "3. invite, enroll through the relay, sync, connect, reach the internet via node-a"
   client_enroll
   connect
   expect_seen_as 10.90.0.31 || fail "the internet did not see node-a's address (saw: $(fetch || echo nothing))"
   done_step
 
-  step "3. controller SIGKILLed: the tunnel carries on; a fresh client connects from cache"
+  step "4. controller SIGKILLed: the tunnel carries on; a fresh client connects from cache"
   stop cox KILL
   expect_seen_as 10.90.0.31 5 || fail "traffic stopped when the controller died"
   disconnect
@@ -209,7 +236,7 @@ e2e() {
   expect_seen_as 10.90.0.31 || fail "a client restarted from its cached profile has no traffic"
   done_step
 
-  step "4. node-a restarted with the controller down: peers restored from disk"
+  step "5. node-a restarted with the controller down: peers restored from disk"
   stop node-a KILL
   pkill -KILL -f 'wireguard-go awga' || true
   ip -n pv-node-a link del awga 2>/dev/null || true
@@ -218,7 +245,7 @@ e2e() {
   expect_seen_as 10.90.0.31 40 || fail "the tunnel did not come back after node-a restarted"
   done_step
 
-  step "5. controller back: re-reconciles; moving the device to node-b reaches the client"
+  step "6. controller back: re-reconciles; moving the device to node-b reaches the client"
   log_reset relay
   serve
   wait_for 30 log_has relay "controller tunnel up" || fail "the tunnel to the relay did not come back"
@@ -232,7 +259,7 @@ e2e() {
   expect_seen_as 10.90.0.32 || fail "traffic does not leave through node-b after the move"
   done_step
 
-  step "6. device revoked: its peers leave both nodes, its next sync is refused"
+  step "7. device revoked: its peers leave both nodes, its next sync is refused"
   local device; device=$(cox devices list | awk '$3 == "phone" {print $1}' | head -1)
   [ -n "$device" ] || fail "no device named phone"
   cox devices rm "$device" >/dev/null
@@ -242,13 +269,14 @@ e2e() {
   if caravel sync >/dev/null 2>&1; then fail "a revoked device could still sync"; fi
   done_step
 
-  step "7. everything removed"
+  step "8. everything removed"
   disconnect
   trap - EXIT
   down
   for ns in "${NAMESPACES[@]}"; do ip netns list | grep -qw "$ns" && fail "namespace $ns left behind"; done
   pgrep -f 'wireguard-go (awga|awgb|pharos0)' >/dev/null && fail "a wireguard-go process was left behind"
   [ -e "$WORK" ] && fail "$WORK left behind"
+  ip link show pvadm0 >/dev/null 2>&1 && fail "the admin veth was left behind"
   done_step
   say "e2e: all steps passed"
 }
@@ -268,7 +296,10 @@ PharosVPN demo fleet is running.
                ip netns exec pv-client env CARAVEL_RUN_DIR=$WORK/client/run $BIN_CARAVEL status
   through it   ip netns exec pv-client curl $INET_URL      # answers "you are 10.90.0.31" (node-a)
   logs         $WORK/*.log
-  admin UI     not built yet (issue #9)
+  admin UI     $ADMIN_URL/ui/   user $ADMIN_EMAIL, password in $WORK/admin-password
+               (from another machine: ssh -L 8443:10.79.0.2:8443 root@this-host, then http://127.0.0.1:8443/ui/)
+  admin API    TOKEN=\$(ip netns exec pv-ctrl env COX_CONFIG=$WORK/ctrl/cox.yaml $BIN_COX tokens create demo --scope monitor)
+               curl -H "Authorization: Bearer \$TOKEN" $ADMIN_URL/api/nodes
 Stop everything with: make demo-down
 TXT
 }

@@ -56,6 +56,9 @@ let package = Package(
         .target(name: "PharosWireGuard", dependencies: ["PharosSpec"]),
         .target(name: "PharosTestSupport", dependencies: [
             "PharosSpec", "PharosTLS",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "X509", package: "swift-certificates"),
             .product(name: "SwiftASN1", package: "swift-asn1"),
             .product(name: "Crypto", package: "swift-crypto"),

@@ -33,6 +33,7 @@ final class Fleet: @unchecked Sendable {
         // The embedded relay's certificate names localhost; clients reach it by address.
         environment["COX_RELAY_PUBLIC_ENDPOINT"] = "localhost:\(relayPort)"
         environment["COX_FLEET_RECONCILE_INTERVAL"] = "2"
+        environment["COX_UI_LISTEN"] = ""
         self.environment = environment
         try run(Self.cox, ["init"])
 

@@ -11,12 +11,15 @@ struct UsersCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Add a user.")
         @Argument(help: "Display name.") var name: String
         @Option(help: "E-mail address (unique; used to refer to the user).") var email: String?
+        @Flag(help: "An administrator: may log in to the admin API and web UI once given a password (cox users passwd).")
+        var admin = false
         @OptionGroup var options: ConfigOption
 
         func run() async throws {
             try await userFacing {
-                let user = try await options.open().service.addUser(name: name, email: email, by: .cliUser)
-                print("added user \(user.id)\(user.email.map { " <\($0)>" } ?? "")")
+                let user = try await options.open().service.addUser(name: name, email: email, role: admin ? "admin" : "user", by: .cliUser)
+                print("added \(admin ? "admin" : "user") \(user.id)\(user.email.map { " <\($0)>" } ?? "")")
+                if admin { print("give them a password: cox users passwd \(user.email ?? user.id)") }
             }
         }
     }

@@ -39,6 +39,29 @@ import Coxswain
         return (p.terminationStatus, output)
     }
 
+    /// The packaged controller's state belongs to its daemon user; `sudo cox …` must not leave
+    /// a root-owned file there (SQLite's WAL, say) and must still audit the operator.
+    @Test(.enabled(if: geteuid() == 0, "needs root to run cox as root against another user's state"))
+    func coxRunAsRootWritesTheStateAsItsOwnerAndAuditsTheOperator() throws {
+        try FileManager.default.createDirectory(atPath: "\(dir)/state", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try "state_dir: ./state\nui:\n  listen: \"\"\n".write(toFile: "\(dir)/cox.yaml", atomically: true, encoding: .utf8)
+        let nobody = getpwnam("nobody")!.pointee
+        #expect(chown("\(dir)/state", nobody.pw_uid, nobody.pw_gid) == 0)
+        let added = try cox(["users", "add", "Carol", "--email", "carol@example.com"])
+        #expect(added.status == 0, "\(added.output)")
+        let files = try FileManager.default.contentsOfDirectory(atPath: "\(dir)/state")
+        #expect(files.contains("app.db"))
+        for file in files {
+            var info = stat()
+            #expect(stat("\(dir)/state/\(file)", &info) == 0)
+            #expect(info.st_uid == nobody.pw_uid, "\(file) belongs to uid \(info.st_uid), not the state directory's owner")
+        }
+        let audit = try cox(["audit", "--action", "user.add"])
+        let operatorName = ProcessInfo.processInfo.environment["SUDO_USER"].flatMap { $0.isEmpty ? nil : $0 } ?? "root"
+        #expect(audit.output.contains("\(operatorName) (cli)"), "\(audit.output)")
+    }
+
     @Test func auditVerifyNamesTheTamperedRowAndFails() throws {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -41,6 +41,7 @@ final class AccountFleet: @unchecked Sendable {
         config.relayPublicEndpoint = "localhost:\(ports[0])"
         config.reconcileInterval = 2
         config.nodeCallTimeoutSeconds = 1
+        config.uiListen = ""
         state = try TestState(config: config)
         controller = Controller(config: config, store: state.store, pki: state.pki, service: state.service)
         if transport == .remote {

@@ -1,4 +1,5 @@
 import Foundation
+import Relay
 import Yams
 
 extension CoxConfig {
@@ -60,7 +61,13 @@ extension CoxConfig {
             }
             c.logLevel = v
         }),
-        text("ui.listen", \.uiListen),
+        ("ui.listen", { c, v throws(CoxConfigError) in
+            if !v.isEmpty, (try? RelayConfig.hostPort(v, key: "ui.listen")) == nil {
+                throw .invalid(key: "ui.listen", value: v, expected: "HOST:PORT such as 127.0.0.1:8443, or empty to turn the admin API off")
+            }
+            c.uiListen = v
+        }),
+        bool("ui.secure_cookies", \.uiSecureCookies),
         bool("protocols.amneziawg", \.amneziaWG), bool("protocols.xray", \.xray),
         bool("relay.embedded", \.relayEmbedded), bool("relay.remote", \.relayRemote),
         text("relay.client_listen", \.relayClientListen), text("relay.public_endpoint", \.relayPublicEndpoint),
@@ -120,7 +127,8 @@ extension CoxConfig {
         log:
           level: \(logLevel)
         ui:
-          listen: \(uiListen)          # admin API/UI, localhost only
+          listen: "\(uiListen)"        # admin API and web UI; keep it on localhost (reach it over SSH)
+          secure_cookies: \(uiSecureCookies)     # true when the UI is reached over HTTPS
         protocols:
           amneziawg: \(amneziaWG)
           xray: \(xray)

@@ -9,7 +9,11 @@ public struct CoxConfig: Sendable, Equatable {
     public var backend = "sqlite"
     public var stateDir = "./state"
     public var logLevel = "info"
+    /// The admin API and UI; empty turns them off.
     public var uiListen = "127.0.0.1:8443"
+    /// Mark the session cookie Secure: set when the UI is reached over TLS (a reverse proxy
+    /// or an SSH tunnel to an HTTPS front end); plain http://127.0.0.1 needs it off.
+    public var uiSecureCookies = false
     public var amneziaWG = true
     public var xray = false
     public var relayEmbedded = true

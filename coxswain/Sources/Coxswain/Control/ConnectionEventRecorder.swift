@@ -7,32 +7,54 @@ import PharosProto
 public actor ConnectionEventRecorder {
     public let nodeID: String
     let store: Store
+    let live: LiveHub?
     private(set) var connected: [String: (protocol: String, endpoint: String)] = [:]
 
-    public init(nodeID: String, store: Store) {
+    public init(nodeID: String, store: Store, live: LiveHub? = nil) {
         self.nodeID = nodeID
         self.store = store
+        self.live = live
     }
 
     public var connectedPeers: Set<String> { Set(connected.keys) }
 
+    /// Every event goes to the live plane; connects, disconnects and handshakes are also
+    /// recorded (HANDSHAKE_DOWN precedes PEER_DISCONNECTED; ERROR is logged by the watcher).
     public func ingest(_ event: Pharos_Node_V1_Event) async throws {
+        let proto = event.protocol == .xrayReality ? "xray-reality" : "amneziawg"
+        let at = event.hasAt ? Int64(event.at.seconds) * 1_000_000 + Int64(event.at.nanos / 1000) : StoreClock.now()
         let type: String
         switch event.type {
         case .peerConnected: type = "connect"
         case .peerDisconnected: type = "disconnect"
         case .handshakeUp: type = "handshake"
-        default: return  // HANDSHAKE_DOWN precedes PEER_DISCONNECTED; ERROR is logged by the watcher
+        default:
+            live?.publish(.node(.init(nodeID: nodeID, at: at, type: Self.upstreamName(event.type), protocol: proto, peerID: event.peerID,
+                                      message: event.message, sourceEndpoint: event.sourceEndpoint)))
+            return
         }
-        let proto = event.protocol == .xrayReality ? "xray-reality" : "amneziawg"
-        let at = event.hasAt ? Int64(event.at.seconds) * 1_000_000 + Int64(event.at.nanos / 1000) : StoreClock.now()
         let input = ConnectionEventInput(at: at, nodeID: nodeID, peerID: event.peerID, protocol: proto, eventType: type,
                                          sourceEndpoint: event.sourceEndpoint, rxBytes: event.rxBytes, txBytes: event.txBytes)
-        try await store.write { tx in try tx.recordConnectionEvent(input) }
+        let record = try await store.write { tx in try tx.recordConnectionEvent(input) }
+        live?.publish(.node(.init(nodeID: nodeID, at: at, type: Self.upstreamName(event.type), protocol: proto, peerID: event.peerID,
+                                  message: event.message, sourceEndpoint: event.sourceEndpoint, deviceID: record.deviceID,
+                                  userID: record.userID)))
         switch type {
         case "connect": connected[event.peerID] = (proto, event.sourceEndpoint)
         case "disconnect": connected[event.peerID] = nil
         default: break
+        }
+    }
+
+    /// `EventType` as upstream's JSON names it.
+    static func upstreamName(_ type: Pharos_Node_V1_EventType) -> String {
+        switch type {
+        case .handshakeUp: "HANDSHAKE_UP"
+        case .handshakeDown: "HANDSHAKE_DOWN"
+        case .peerConnected: "PEER_CONNECTED"
+        case .peerDisconnected: "PEER_DISCONNECTED"
+        case .error: "ERROR"
+        default: "UNSPECIFIED"
         }
     }
 

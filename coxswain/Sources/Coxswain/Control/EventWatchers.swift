@@ -9,12 +9,14 @@ public actor EventWatchers {
     let store: Store
     let pool: NodeClientPool
     let logger: Logger
+    let live: LiveHub?
     private var watchers: [String: (address: String, task: Task<Void, Never>, recorder: ConnectionEventRecorder)] = [:]
 
-    public init(store: Store, pool: NodeClientPool, logger: Logger) {
+    public init(store: Store, pool: NodeClientPool, logger: Logger, live: LiveHub? = nil) {
         self.store = store
         self.pool = pool
         self.logger = logger
+        self.live = live
     }
 
     /// Starts watchers for new nodes, stops those of removed ones.
@@ -25,7 +27,7 @@ public actor EventWatchers {
             watchers[id] = nil
         }
         for (id, address) in wanted where watchers[id] == nil {
-            let recorder = ConnectionEventRecorder(nodeID: id, store: store)
+            let recorder = ConnectionEventRecorder(nodeID: id, store: store, live: live)
             let (pool, logger) = (self.pool, self.logger)
             let task = Task { await Self.watch(nodeID: id, address: address, pool: pool, recorder: recorder, logger: logger) }
             watchers[id] = (address, task, recorder)

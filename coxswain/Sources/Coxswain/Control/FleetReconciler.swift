@@ -35,17 +35,22 @@ public actor FleetReconciler {
     let pool: NodeClientPool
     let config: CoxConfig
     let logger: Logger
+    let metrics: ControllerMetrics?
+    let live: LiveHub?
     private var busy: Set<String> = []
     private var waiters: [String: [CheckedContinuation<Void, Never>]] = [:]
     private var appliedCache: [String: Int64] = [:]
     private var networkConfigured: Set<String> = []
     private var failures: [String: (count: Int, retryAt: ContinuousClock.Instant)] = [:]
 
-    public init(store: Store, pool: NodeClientPool, config: CoxConfig, logger: Logger) {
+    public init(store: Store, pool: NodeClientPool, config: CoxConfig, logger: Logger, metrics: ControllerMetrics? = nil,
+                live: LiveHub? = nil) {
         self.store = store
         self.pool = pool
         self.config = config
         self.logger = logger
+        self.metrics = metrics
+        self.live = live
     }
 
     var callOptions: CallOptions {
@@ -84,6 +89,13 @@ public actor FleetReconciler {
     }
 
     public func push(node nodeID: String, ignoringBackoff: Bool = true) async -> Outcome {
+        let started = ContinuousClock.now
+        let outcome = await pushUnmeasured(node: nodeID, ignoringBackoff: ignoringBackoff)
+        metrics?.recordPush(outcome, duration: ContinuousClock.now - started)
+        return outcome
+    }
+
+    private func pushUnmeasured(node nodeID: String, ignoringBackoff: Bool) async -> Outcome {
         if !ignoringBackoff, let failure = failures[nodeID], failure.retryAt > .now { return .backingOff }
         await lock(nodeID)
         defer { unlock(nodeID) }
@@ -136,11 +148,16 @@ public actor FleetReconciler {
             let client = try await pool.client(for: node.id, address: node.controlAddr)
             let status = try await client.getStatus(Pharos_Node_V1_GetStatusRequest(), options: callOptions)
             let obfuscation = try status.amneziawg.obfuscation.jsonString()
-            try await store.write { tx in
+            let healed = try await store.write { tx -> AlertRecord? in
                 try tx.recordStatus(node: node.id, agentVersion: status.agentVersion, wgPublicKey: status.amneziawg.publicKey,
                                     wgObfuscation: obfuscation, xrayPublicKey: status.xray.publicKey,
                                     appliedRevision: status.appliedRevision)
+                return try tx.resolveAlert(dedupKey: Self.healthAlertKey(node.id))
             }
+            if node.status != .active, node.status != .stopped {
+                live?.publish(.nodeStatus(nodeID: node.id, name: node.name, status: .active, at: StoreClock.now()))
+            }
+            if let healed { live?.publish(.alert(healed)) }
             appliedCache[node.id] = status.appliedRevision
             if !networkConfigured.contains(node.id) { await configureNetwork(node, client: client) }
             return status
@@ -169,8 +186,22 @@ public actor FleetReconciler {
         }
     }
 
+    /// Forwarding, masquerade or isolation of a node changed: send SetNetworkConfig again now.
+    public func networkPolicyChanged(_ nodeID: String) async {
+        networkConfigured.remove(nodeID)
+        _ = try? await refreshStatus(node: nodeID)
+    }
+
     /// One pass over the fleet; at most `concurrency` nodes are talked to at once.
     public func sweep(concurrency: Int = 64) async -> SweepReport {
+        let started = ContinuousClock.now
+        let report = await sweepUnmeasured(concurrency: concurrency)
+        metrics?.recordSweep(duration: ContinuousClock.now - started, polled: report.polled, healed: report.healed.count,
+                             failed: report.failed.count)
+        return report
+    }
+
+    private func sweepUnmeasured(concurrency: Int) async -> SweepReport {
         let nodes: [NodeRecord]
         do { nodes = try await store.read { tx in try tx.nodes() } } catch {
             logger.error("sweep cannot read nodes", metadata: ["error": "\(error)"])
@@ -238,11 +269,26 @@ public actor FleetReconciler {
         failures[nodeID] = (count, .now + .seconds(min(60, 1 << min(count - 1, 6))))
         appliedCache[nodeID] = nil
         let limit = config.unreachableAfterPolls
-        let status = try? await store.write { tx in try tx.recordMissedPoll(node: nodeID, error: reason, limit: limit) }
+        let key = Self.healthAlertKey(nodeID)
+        let detail = FleetService.detail(["status": "unreachable", "error": String(reason.prefix(300))])
+        // fleet_health: a node that stopped answering opens one alert (refreshed while it
+        // lasts); its next good GetStatus resolves it.
+        let outcome = try? await store.write { tx -> (NodeStatus?, String, AlertRecord?) in
+            let status = try tx.recordMissedPoll(node: nodeID, error: reason, limit: limit)
+            let name = (try? tx.node(nodeID).name) ?? nodeID
+            guard status == .unreachable else { return (status, name, nil) }
+            let (alert, isNew) = try tx.raiseAlert(kind: "fleet_health", severity: .warning, dedupKey: key, nodeID: nodeID, detail: detail)
+            return (status, name, isNew ? alert : nil)
+        }
+        guard let (status, name, alert) = outcome else { return }
         if status == .unreachable, count == limit {
             logger.warning("node unreachable", metadata: ["node": "\(nodeID)", "error": "\(reason)"])
+            live?.publish(.nodeStatus(nodeID: nodeID, name: name, status: .unreachable, at: StoreClock.now()))
         }
+        if let alert { live?.publish(.alert(alert)) }
     }
+
+    static func healthAlertKey(_ nodeID: String) -> String { "fleet_health:\(nodeID)" }
 
     /// Clears back-off for a node (an operator's explicit `cox nodes push`).
     public func resetBackoff(_ nodeID: String) { failures[nodeID] = nil }

@@ -62,6 +62,17 @@ public final class FleetService: Sendable {
         return EnrolledNode(node: node, certificateChainPEM: chain, rootPEM: root)
     }
 
+    /// An operator's explicit push (`POST /api/nodes/{id}/push`): nothing changes in the store
+    /// but the audit log says who asked for it.
+    public func recordExplicitPush(_ reference: String, by actor: AuditActor) async throws -> NodeRecord {
+        try await store.write { tx in
+            let node = try tx.node(reference)
+            try tx.appendAudit(AuditEntry(action: "node.push", targetType: "node", targetID: node.id,
+                                          detail: Self.detail(["revision": "\(node.configRevision)"])), by: actor)
+            return node
+        }
+    }
+
     /// `cox nodes rm`: the node's peers go with it; devices that used it get new bundles.
     public func removeNode(_ reference: String, by actor: AuditActor) async throws -> MutationResult<NodeRecord> {
         let config = self.config, fleetID = try pki.authority.fingerprint, signingKey = pki.signingKey
@@ -83,17 +94,20 @@ public final class FleetService: Sendable {
 
     // MARK: users
 
-    public func addUser(name: String, email: String?, by actor: AuditActor) async throws -> UserRecord {
+    /// `role` admin: may log in to the admin API and UI (with a password from `cox users passwd`).
+    public func addUser(name: String, email: String?, role: String = "user", by actor: AuditActor) async throws -> UserRecord {
+        guard ["user", "admin"].contains(role) else { throw StoreError.invalid("role must be user or admin, not \"\(role)\"") }
         let email = email?.trimmingCharacters(in: .whitespaces).lowercased()
+        if role == "admin", email == nil { throw StoreError.invalid("an admin needs an e-mail address to log in with") }
         if let email, !Self.looksLikeEmail(email) { throw StoreError.invalid("\"\(email)\" is not an e-mail address") }
         guard !name.trimmingCharacters(in: .whitespaces).isEmpty else { throw StoreError.invalid("a user needs a name") }
         return try await store.write { tx in
-            let user = UserRecord(id: EntityID.make(.user), name: name, email: email, role: "user", publicKey: nil,
+            let user = UserRecord(id: EntityID.make(.user), name: name, email: email, role: role, publicKey: nil,
                                   wrappedPrivkey: nil, status: "active", passwordHash: nil, version: 1,
                                   createdAt: tx.now, updatedAt: tx.now)
             try tx.insert(user)
             try tx.appendAudit(AuditEntry(action: "user.add", targetType: "user", targetID: user.id,
-                                          detail: Self.detail(["name": name, "email": email ?? ""])), by: actor)
+                                          detail: Self.detail(["name": name, "email": email ?? "", "role": role])), by: actor)
             return user
         }
     }

@@ -6,6 +6,7 @@ import Logging
 import PharosSpec
 import PharosTLS
 import Relay
+import Synchronization
 import X509
 
 /// The account plane as `cox serve` runs it: AccountSync on a private Unix socket in the
@@ -29,6 +30,13 @@ public final class RelayTier: Sendable {
     let accounts: AccountService
     let logger: Logger
     public let denyList = DeviceDenyList()
+    private let dialers = Mutex<[String: TunnelDialer]>([:])
+    private let embeddedUp = Mutex(false)
+
+    /// Each enrolled remote relay being dialed, by ID: whether its tunnel is up now.
+    public var tunnelStates: [String: Bool] { dialers.withLock { $0.mapValues(\.isConnected) } }
+    /// Whether the embedded relay listens.
+    public var embeddedListening: Bool { embeddedUp.withLock { $0 } }
 
     public init(controller: Controller, accounts: AccountService, logger: Logger) {
         self.controller = controller
@@ -70,6 +78,7 @@ public final class RelayTier: Sendable {
             var endpoints = Endpoints(embeddedClientPort: nil, socketPath: socketPath)
             if controller.config.relayEmbedded {
                 let first = try await startEmbeddedRelay()
+                embeddedUp.withLock { $0 = true }
                 endpoints.embeddedClientPort = first.port
                 group.addTask {
                     var listener = first
@@ -80,6 +89,7 @@ public final class RelayTier: Sendable {
                         listener = try await self.startEmbeddedRelay()
                     }
                     try? await listener.close()
+                    self.embeddedUp.withLock { $0 = false }
                 }
             }
             group.addTask { await self.superviseTunnels() }
@@ -142,6 +152,7 @@ public final class RelayTier: Sendable {
                 for (id, entry) in running where wanted[id] != entry.relay {
                     entry.task.cancel()
                     running[id] = nil
+                    _ = dialers.withLock { $0.removeValue(forKey: id) }
                 }
                 for (id, relay) in wanted where running[id] == nil {
                     guard let target = try? RelayConfig.hostPort(relay.endpoint, key: "relay endpoint") else {
@@ -151,10 +162,12 @@ public final class RelayTier: Sendable {
                     let dialer = TunnelDialer(host: target.host, port: target.port, serverName: relay.hostname, identity: identity,
                                               roots: roots, socketPath: socketPath, logger: logger)
                     running[id] = (relay, Task { await dialer.run() })
+                    dialers.withLock { $0[id] = dialer }
                 }
             }
             try? await Task.sleep(for: .seconds(min(controller.config.reconcileInterval, 10)))
         }
         for entry in running.values { entry.task.cancel() }
+        dialers.withLock { $0.removeAll() }
     }
 }

@@ -8,6 +8,7 @@ enum Schema {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("0001_core", migrate: core)
         migrator.registerMigration("0002_accounts", migrate: accounts)
+        migrator.registerMigration("0003_admin", migrate: admin)
         return migrator
     }
 
@@ -25,6 +26,23 @@ enum Schema {
                 fingerprint TEXT PRIMARY KEY, device_id TEXT NOT NULL,
                 not_after INTEGER NOT NULL, revoked_at INTEGER NOT NULL);
             CREATE INDEX sessions_by_expiry ON sessions(expires_at);
+            """)
+    }
+
+    /// The admin API and UI: login sessions of admins (the `cox_session` cookie, 12 h), and
+    /// the indexes its lists and filters page through.
+    private static func admin(_ db: Database) throws {
+        try db.execute(sql: """
+            CREATE TABLE admin_sessions (
+                id TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+                token_hash TEXT NOT NULL UNIQUE, source_ip TEXT NOT NULL DEFAULT '',
+                expires_at INTEGER NOT NULL, created_at INTEGER NOT NULL);
+            CREATE INDEX admin_sessions_by_expiry ON admin_sessions(expires_at);
+            CREATE INDEX audit_by_action ON audit_log(action, at);
+            CREATE INDEX audit_by_actor ON audit_log(actor, at);
+            CREATE INDEX connection_events_by_node ON connection_events(node_id, at);
+            CREATE INDEX connection_events_by_peer ON connection_events(node_id, peer_id, at);
+            CREATE INDEX api_tokens_by_name ON api_tokens(name);
             """)
     }
 

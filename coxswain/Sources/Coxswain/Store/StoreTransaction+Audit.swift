@@ -6,6 +6,8 @@ public struct AuditQuery: Sendable {
     public var actor: String?
     public var target: String?
     public var since: Int64?
+    /// Keyset paging: only rows older than this (at, id), i.e. after the last row of a page.
+    public var before: (at: Int64, id: String)?
     public var limit: Int
 
     public static let maximumLimit = 1000
@@ -43,6 +45,7 @@ extension StoreTransaction {
         if let actor = query.actor { request = request.filter(Column("actor") == actor) }
         if let target = query.target { request = request.filter(Column("target_id") == target || Column("target_type") == target) }
         if let since = query.since { request = request.filter(Column("at") >= since) }
+        if let (at, id) = query.before { request = request.filter(Column("at") < at || (Column("at") == at && Column("id") < id)) }
         return try request.order(Column("at").desc, Column("id").desc).limit(query.limit).fetchAll(db)
     }
 

@@ -1,6 +1,6 @@
 import GRDB
 
-public enum NodeStatus: String, Codable, Sendable, DatabaseValueConvertible {
+public enum NodeStatus: String, Codable, Sendable, CaseIterable, DatabaseValueConvertible {
     case pending, provisioning, active, stopped, unreachable, error
 }
 

@@ -1,0 +1,167 @@
+import Foundation
+import Hummingbird
+import PharosSpec
+
+/// Nodes, relays, users and their devices and invites, profile specs.
+extension AdminAPI {
+    func addFleetRoutes(readonly: RouterGroup<AdminRequestContext>, admin group: RouterGroup<AdminRequestContext>) {
+        // MARK: nodes
+        readonly.get("nodes") { request, _ -> Page<NodeDTO> in
+            let query = request.uri.queryParameters
+            let (limit, offset) = try Self.paging(request)
+            var filter = NodeQuery(region: query.get("region"), search: query.get("q"), limit: limit, offset: offset)
+            if let status = query.get("status") {
+                guard let parsed = NodeStatus(rawValue: status) else {
+                    throw Problem(.badRequest, "status must be one of \(NodeStatus.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                filter.status = parsed
+            }
+            let nodeQuery = filter
+            let page = try await store.read { tx in try tx.nodeOverviews(nodeQuery) }
+            return Page(items: page.items.map(NodeDTO.init), total: page.total, limit: limit, offset: offset)
+        }
+        readonly.get("nodes/:id") { _, context -> NodeDTO in
+            try await node(try context.parameters.require("id"))
+        }
+        group.patch("nodes/:id") { request, context -> MutationDTO<NodeDTO> in
+            let form = try await Self.body(NodePatchRequest.self, request, context)
+            let patch = FleetService.NodePatch(name: form.name, region: form.region, forwarding: form.forwarding,
+                                               masquerade: form.masquerade, isolation: form.isolation,
+                                               endpointIPs: form.endpointIPs?.joined(separator: ","))
+            let edit = try await service.updateNode(try context.parameters.require("id"), patch, expectedVersion: form.version,
+                                                    by: context.actor)
+            if edit.networkPolicyChanged { await reconciler?.networkPolicyChanged(edit.node.id) }
+            let pushes = await push(edit.affectedNodes.union(edit.networkPolicyChanged ? [edit.node.id] : []))
+            return MutationDTO(value: try await node(edit.node.id), pushes: pushes)
+        }
+        group.delete("nodes/:id") { _, context -> MutationDTO<String> in
+            let result = try await service.removeNode(try context.parameters.require("id"), by: context.actor)
+            return MutationDTO(value: result.value.id, pushes: await push(result.affectedNodes))
+        }
+        group.post("nodes/:id/push") { _, context -> MutationDTO<String> in
+            let node = try await service.recordExplicitPush(try context.parameters.require("id"), by: context.actor)
+            await reconciler?.resetBackoff(node.id)
+            return MutationDTO(value: node.id, pushes: await push([node.id]))
+        }
+
+        // MARK: relays
+        readonly.get("relays") { _, _ -> [RelayDTO] in
+            let states = relayTier?.tunnelStates ?? [:]
+            return try await store.read { tx in try tx.relays() }.map { RelayDTO($0, tunnelUp: states[$0.id]) }
+        }
+        group.delete("relays/:id") { _, context -> RelayDTO in
+            RelayDTO(try await service.removeRelay(try context.parameters.require("id"), by: context.actor), tunnelUp: nil)
+        }
+
+        // MARK: users and devices
+        readonly.get("users") { request, _ -> Page<UserDTO> in
+            let (limit, offset) = try Self.paging(request)
+            let search = request.uri.queryParameters.get("q")?.lowercased()
+            let (users, counts) = try await store.read { tx in (try tx.users(), try tx.deviceCounts()) }
+            let matching = users.filter { user in
+                guard let search, !search.isEmpty else { return true }
+                return user.name.lowercased().contains(search) || (user.email ?? "").contains(search)
+            }
+            return Page(items: matching.dropFirst(offset).prefix(limit).map { UserDTO($0, devices: counts[$0.id] ?? 0) },
+                        total: matching.count, limit: limit, offset: offset)
+        }
+        readonly.get("users/:id") { _, context -> UserDTO in
+            let id = try context.parameters.require("id")
+            let (user, count) = try await store.read { tx in
+                let user = try tx.user(id)
+                return (user, try tx.devices(user: user.id).count)
+            }
+            return UserDTO(user, devices: count)
+        }
+        group.post("users") { request, context -> Response in
+            let form = try await Self.body(UserCreateRequest.self, request, context)
+            let user = try await service.addUser(name: form.name, email: form.email, role: form.role ?? "user", by: context.actor)
+            return try Self.json(UserDTO(user, devices: 0), status: .created)
+        }
+        group.patch("users/:id") { request, context -> UserDTO in
+            let form = try await Self.body(UserPatchRequest.self, request, context)
+            return UserDTO(try await service.updateUser(try context.parameters.require("id"), .init(name: form.name, status: form.status),
+                                                        expectedVersion: form.version, by: context.actor))
+        }
+        group.delete("users/:id") { _, context -> MutationDTO<String> in
+            let result = try await service.removeUser(try context.parameters.require("id"), by: context.actor)
+            return MutationDTO(value: result.value.id, pushes: await push(result.affectedNodes))
+        }
+        group.post("users/:id/invite") { request, context -> Response in
+            let form = try await Self.body(InviteRequest.self, request, context, orElse: InviteRequest(relay: nil))
+            let invite = try await accounts.invite(user: try context.parameters.require("id"), relay: form.relay, by: context.actor)
+            return try Self.json(InviteDTO(invite), status: .created)
+        }
+        readonly.get("users/:id/devices") { _, context -> [DeviceDTO] in
+            let id = try context.parameters.require("id")
+            return try await store.read { tx in try tx.devices(user: try tx.user(id).id) }.map(DeviceDTO.init)
+        }
+        group.post("users/:id/devices") { request, context -> Response in
+            let form = try await Self.body(DeviceCreateRequest.self, request, context)
+            var key: [UInt8]?
+            if let text = form.encryptionKey {
+                guard let decoded = Base64.decodeStandard(text) else {
+                    throw Problem(.badRequest, "encryption_key must be standard base64 of a 32-byte X25519 public key")
+                }
+                key = decoded
+            }
+            let result = try await service.addDevice(user: try context.parameters.require("id"), name: form.name,
+                                                     platform: form.platform ?? "", encryptionKey: key, by: context.actor)
+            return try Self.json(MutationDTO(value: DeviceDTO(result.value), pushes: await push(result.affectedNodes)), status: .created)
+        }
+        group.delete("devices/:id") { _, context -> MutationDTO<String> in
+            let result = try await service.removeDevice(try context.parameters.require("id"), by: context.actor)
+            return MutationDTO(value: result.value.id, pushes: await push(result.affectedNodes))
+        }
+
+        // MARK: profile specs
+        readonly.get("profiles") { request, _ -> [ProfileSpecDTO] in
+            let user = request.uri.queryParameters.get("user")
+            return try await store.read { tx in try tx.profileSpecs(user: try user.map { try tx.user($0).id }) }.map(ProfileSpecDTO.init)
+        }
+        group.post("profiles") { request, context -> Response in
+            let form = try await Self.body(ProfileCreateRequest.self, request, context)
+            guard let proto = ProfileProtocol(rawValue: form.protocol ?? "amneziawg") else {
+                throw Problem(.badRequest, "protocol must be amneziawg, xray-reality or both")
+            }
+            let result = try await service.createProfileSpec(user: form.user, name: form.name, node: form.node, device: form.device,
+                                                             entryIPs: form.entryIPs ?? [], protocol: proto, by: context.actor)
+            return try Self.json(MutationDTO(value: ProfileSpecDTO(result.value), pushes: await push(result.affectedNodes)),
+                                 status: .created)
+        }
+        group.delete("profiles/:id") { _, context -> MutationDTO<String> in
+            let result = try await service.removeProfileSpec(try context.parameters.require("id"), by: context.actor)
+            return MutationDTO(value: result.value.id, pushes: await push(result.affectedNodes))
+        }
+    }
+
+    func node(_ reference: String) async throws -> NodeDTO {
+        let overview = try await store.read { tx -> NodeOverview? in
+            let node = try tx.node(reference)
+            return try tx.nodeOverviews(NodeQuery(ids: [node.id])).items.first
+        }
+        guard let overview else { throw StoreError.notFound(kind: "node", id: reference) }
+        return NodeDTO(overview)
+    }
+
+    struct InviteDTO: Encodable, Sendable {
+        var link: String
+        var ticketID: String
+        var userID: String
+        var expiresAt: String
+        /// The link as a 512 px PNG, standard base64.
+        var qrPNG: String
+
+        init(_ invite: AccountService.Invite) throws {
+            link = invite.link.url
+            (ticketID, userID) = (invite.ticketID, invite.userID)
+            expiresAt = LiveEvent.timestamp(Int64(invite.expiresAt.timeIntervalSince1970 * 1_000_000))
+            qrPNG = Base64.standard(try JoinQR.png(for: invite.link.url))
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case link
+            case ticketID = "ticket_id", userID = "user_id", expiresAt = "expires_at", qrPNG = "qr_png"
+        }
+    }
+}

@@ -1,0 +1,82 @@
+import GRDB
+
+/// Filters of `GET /api/alerts`.
+public struct AlertQuery: Sendable {
+    public var status: AlertStatus?
+    public var kind: String?
+    public var severity: AlertSeverity?
+    public var nodeID: String?
+    public var limit: Int
+    public var offset: Int
+
+    public init(status: AlertStatus? = nil, kind: String? = nil, severity: AlertSeverity? = nil, nodeID: String? = nil,
+                limit: Int = 100, offset: Int = 0) {
+        self.status = status
+        self.kind = kind
+        self.severity = severity
+        self.nodeID = nodeID
+        self.limit = min(max(limit, 1), 1000)
+        self.offset = max(offset, 0)
+    }
+}
+
+extension StoreTransaction {
+    /// Opens the alert for `dedupKey`, or refreshes the one already open (acknowledged counts
+    /// as open). Returns the row and whether it is new.
+    @discardableResult
+    public func raiseAlert(kind: String, severity: AlertSeverity, dedupKey: String, nodeID: String? = nil,
+                           deviceID: String? = nil, userID: String? = nil, detail: String = "{}") throws -> (AlertRecord, isNew: Bool) {
+        if var open = try AlertRecord.filter(Column("dedup_key") == dedupKey && Column("status") != AlertStatus.resolved.rawValue)
+            .fetchOne(db) {
+            open.at = now
+            open.detail = detail
+            open.updatedAt = now
+            try open.update(db)
+            return (open, false)
+        }
+        let alert = AlertRecord(id: EntityID.make(.alert), at: now, kind: kind, severity: severity, deviceID: deviceID,
+                                userID: userID, nodeID: nodeID, sourceIPs: "[]", detail: detail, status: .open,
+                                dedupKey: dedupKey, version: 1, createdAt: now, updatedAt: now)
+        try alert.insert(db)
+        return (alert, true)
+    }
+
+    /// Resolves the open alert of `dedupKey` (its condition cleared); nil when none was open.
+    @discardableResult
+    public func resolveAlert(dedupKey: String) throws -> AlertRecord? {
+        guard var open = try AlertRecord.filter(Column("dedup_key") == dedupKey && Column("status") != AlertStatus.resolved.rawValue)
+            .fetchOne(db) else { return nil }
+        open.status = .resolved
+        open.version += 1
+        open.updatedAt = now
+        try open.update(db)
+        return open
+    }
+
+    public func alert(_ id: String) throws -> AlertRecord {
+        guard let alert = try AlertRecord.fetchOne(db, key: id) else { throw StoreError.notFound(kind: "alert", id: id) }
+        return alert
+    }
+
+    /// An operator's acknowledge or resolve: fenced by `version`.
+    public func setAlertStatus(_ id: String, to status: AlertStatus, expectedVersion: Int64) throws -> AlertRecord {
+        var alert = try self.alert(id)
+        alert.version = try checkVersion(table: "alerts", kind: "alert", id: id, expected: expectedVersion)
+        alert.status = status
+        alert.updatedAt = now
+        try alert.update(db)
+        return alert
+    }
+
+    /// Newest first, and how many match.
+    public func alerts(_ query: AlertQuery) throws -> (items: [AlertRecord], total: Int) {
+        var request = AlertRecord.all()
+        if let status = query.status { request = request.filter(Column("status") == status.rawValue) }
+        if let kind = query.kind { request = request.filter(Column("kind") == kind) }
+        if let severity = query.severity { request = request.filter(Column("severity") == severity.rawValue) }
+        if let nodeID = query.nodeID { request = request.filter(Column("node_id") == nodeID) }
+        let total = try request.fetchCount(db)
+        let items = try request.order(Column("at").desc, Column("id").desc).limit(query.limit, offset: query.offset).fetchAll(db)
+        return (items, total)
+    }
+}

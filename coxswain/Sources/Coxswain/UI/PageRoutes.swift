@@ -1,0 +1,190 @@
+import Foundation
+import Hummingbird
+import PharosSpec
+
+/// The server-rendered admin UI under /ui: every page is a GET that reads through the store,
+/// every form a POST that goes through the same service calls as the API (audited with the
+/// admin as actor) and answers with a redirect (post/redirect/get).
+extension AdminAPI {
+    struct CSRFForm: Decodable { var csrf: String; enum CodingKeys: String, CodingKey { case csrf = "_csrf" } }
+    struct LoginForm: Decodable { var email: String; var password: String }
+    struct UserForm: Decodable {
+        var csrf, name: String
+        var email: String?
+        enum CodingKeys: String, CodingKey { case csrf = "_csrf", name, email }
+    }
+    struct ProfileForm: Decodable {
+        var csrf, name, user, node: String
+        var `protocol`: String?
+        enum CodingKeys: String, CodingKey { case csrf = "_csrf", name, user, node, `protocol` }
+    }
+    struct TokenForm: Decodable {
+        var csrf, name, scope: String
+        var expiresIn: String?
+        enum CodingKeys: String, CodingKey { case csrf = "_csrf", name, scope, expiresIn = "expires_in" }
+    }
+    struct AlertForm: Decodable {
+        var csrf: String
+        var version: Int64?
+        enum CodingKeys: String, CodingKey { case csrf = "_csrf", version }
+    }
+
+    func addPages(to router: Router<AdminRequestContext>) {
+        router.get("/") { _, _ in Response.redirect(to: "/ui/", type: .normal) }
+        router.get("ui/app.css") { _, _ in Self.asset(PageAssets.css, type: "text/css; charset=utf-8") }
+        router.get("ui/live.js") { _, _ in Self.asset(PageAssets.liveJS, type: "text/javascript; charset=utf-8") }
+        router.get("ui/login") { request, context in
+            pages.render("login", title: "Log in", path: "/ui/login", principal: nil, request: request)
+        }
+        router.post("ui/login") { request, context in
+            let form = try await Self.form(LoginForm.self, request, context)
+            do {
+                let login = try await admin.login(email: form.email, password: form.password, sourceIP: context.sourceIP)
+                var response = Response.redirect(to: "/ui/", type: .normal)
+                response.setCookie(sessionCookie(value: login.sessionToken, maxAge: Int(AdminService.sessionLifetime / 1_000_000)))
+                return response
+            } catch {
+                let problem = Problem.from(error) ?? Problem(.internalServerError, "\(error)")
+                return pages.render("login", title: "Log in", path: "/ui/login", principal: nil, request: request,
+                                    status: problem.status, values: ["error": problem.detail, "email": form.email])
+            }
+        }
+
+        let ui = router.group("ui").add(middleware: RequirePageSession())
+        ui.post("logout") { request, context in
+            _ = try await checked(CSRFForm.self, request, context)
+            if let token = context.sessionToken, let principal = context.principal {
+                try await admin.logout(sessionToken: token, principal: principal, sourceIP: context.sourceIP)
+            }
+            var response = Response.redirect(to: "/ui/login", type: .normal)
+            response.setCookie(sessionCookie(value: "", maxAge: 0))
+            return response
+        }
+        ui.get("") { request, context in try await overviewPage(request, context) }
+        ui.get("users") { request, context in try await usersPage(request, context) }
+        ui.post("users") { request, context in
+            let form = try await checked(UserForm.self, request, context)
+            return await outcome("/ui/users") {
+                let user = try await service.addUser(name: form.name, email: form.email?.isEmpty == false ? form.email : nil,
+                                                     by: context.actor)
+                return "added \(user.email ?? user.name)"
+            }
+        }
+        ui.post("users/:id/invite") { request, context in
+            _ = try await checked(CSRFForm.self, request, context)
+            do {
+                let invite = try await accounts.invite(user: try context.parameters.require("id"), by: context.actor)
+                let user = try await store.read { tx in try tx.user(invite.userID) }
+                return pages.render("invite", title: "Join link", path: "/ui/users", principal: context.principal, request: request,
+                                    values: ["invitee": user.email ?? user.name, "link": invite.link.url,
+                                             "qr": Base64.standard(try JoinQR.png(for: invite.link.url)),
+                                             "expires": AdminPages.time(Int64(invite.expiresAt.timeIntervalSince1970 * 1_000_000))])
+            } catch {
+                return AdminPages.redirect("/ui/users", error: Problem.from(error)?.detail ?? "\(error)")
+            }
+        }
+        ui.get("profiles") { request, context in try await profilesPage(request, context) }
+        ui.post("profiles") { request, context in
+            let form = try await checked(ProfileForm.self, request, context)
+            return await outcome("/ui/profiles") {
+                guard let proto = ProfileProtocol(rawValue: form.protocol ?? "amneziawg") else {
+                    throw Problem(.badRequest, "protocol must be amneziawg, xray-reality or both")
+                }
+                let result = try await service.createProfileSpec(user: form.user, name: form.name, node: form.node,
+                                                                 protocol: proto, by: context.actor)
+                return "created \(result.value.name)" + Self.pushSummary(await push(result.affectedNodes))
+            }
+        }
+        ui.post("profiles/:id/delete") { request, context in
+            _ = try await checked(CSRFForm.self, request, context)
+            return await outcome("/ui/profiles") {
+                let result = try await service.removeProfileSpec(try context.parameters.require("id"), by: context.actor)
+                return "removed \(result.value.name)" + Self.pushSummary(await push(result.affectedNodes))
+            }
+        }
+        ui.get("sessions") { request, context in try await sessionsPage(request, context) }
+        ui.get("alerts") { request, context in try await alertsPage(request, context) }
+        for (action, status) in [("ack", AlertStatus.acknowledged), ("resolve", .resolved)] {
+            ui.post(RouterPath("alerts/:id/\(action)")) { request, context in
+                let form = try await checked(AlertForm.self, request, context)
+                return await outcome("/ui/alerts") {
+                    let alert = try await service.setAlertStatus(try context.parameters.require("id"), to: status,
+                                                                 expectedVersion: form.version, by: context.actor)
+                    live.publish(.alert(alert))
+                    return "\(alert.kind) \(status.rawValue)"
+                }
+            }
+        }
+        ui.get("audit") { request, context in try await auditPage(request, context, verdict: nil) }
+        ui.post("audit/verify") { request, context in
+            _ = try await checked(CSRFForm.self, request, context)
+            let rows = try await store.read { tx in try tx.auditChain() }
+            let verdict = AuditChain.verify(rows).map { "BROKEN: \($0)" } ?? "intact: \(rows.count) rows verified"
+            return try await auditPage(request, context, verdict: verdict)
+        }
+        ui.get("tokens") { request, context in try await tokensPage(request, context, created: nil) }
+        ui.post("tokens") { request, context in
+            let form = try await checked(TokenForm.self, request, context)
+            do {
+                guard let scope = TokenScope(rawValue: form.scope) else { throw Problem(.badRequest, "unknown scope \(form.scope)") }
+                let created = try await admin.createToken(name: form.name, scope: scope,
+                                                          lifetime: try AdminService.parseLifetime(form.expiresIn ?? "never"),
+                                                          by: context.actor)
+                return try await tokensPage(request, context, created: created)
+            } catch {
+                return AdminPages.redirect("/ui/tokens", error: Problem.from(error)?.detail ?? "\(error)")
+            }
+        }
+        ui.post("tokens/:id/revoke") { request, context in
+            _ = try await checked(CSRFForm.self, request, context)
+            return await outcome("/ui/tokens") {
+                "revoked \(try await admin.revokeToken(try context.parameters.require("id"), by: context.actor).name)"
+            }
+        }
+    }
+
+    static func asset(_ text: String, type: String) -> Response {
+        Response(status: .ok, headers: [.contentType: type, .cacheControl: "max-age=300"], body: .init(byteBuffer: .init(string: text)))
+    }
+
+    static func form<T: Decodable>(_ type: T.Type, _ request: Request, _ context: AdminRequestContext) async throws -> T {
+        let body = try await request.body.collect(upTo: context.maxUploadSize)
+        do { return try URLEncodedFormDecoder().decode(type, from: String(buffer: body)) } catch {
+            throw Problem(.badRequest, "the form is incomplete or malformed")
+        }
+    }
+
+    /// A form of a logged-in page: decoded, and its `_csrf` must be the session's.
+    func checked<T: Decodable>(_ type: T.Type, _ request: Request, _ context: AdminRequestContext) async throws -> T {
+        let body = try await request.body.collect(upTo: context.maxUploadSize)
+        let text = String(buffer: body)
+        guard let token = try? URLEncodedFormDecoder().decode(CSRFForm.self, from: text).csrf,
+              let expected = context.principal?.csrfToken, constantTimeEqual(token, expected) else {
+            throw Problem(.forbidden, "the form's CSRF token does not match your session; reload the page and retry")
+        }
+        do { return try URLEncodedFormDecoder().decode(type, from: text) } catch {
+            throw Problem(.badRequest, "the form is incomplete or malformed")
+        }
+    }
+
+    /// Runs a form's action and redirects back with its outcome in one line.
+    func outcome(_ path: String, _ body: () async throws -> String) async -> Response {
+        do { return AdminPages.redirect(path, ok: try await body()) } catch {
+            return AdminPages.redirect(path, error: Problem.from(error)?.detail ?? "\(error)")
+        }
+    }
+
+    static func pushSummary(_ pushes: [String: String]) -> String {
+        pushes.isEmpty ? "" : "; " + pushes.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ")
+    }
+}
+
+/// Pages need an admin login (the cookie); anyone else is sent to the login page.
+struct RequirePageSession: RouterMiddleware {
+    typealias Context = AdminRequestContext
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard context.principal?.csrfToken != nil else { return Response.redirect(to: "/ui/login", type: .normal) }
+        return try await next(request, context)
+    }
+}
