@@ -46,8 +46,12 @@ import Coxswain
         try FileManager.default.createDirectory(atPath: "\(dir)/state", withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try "state_dir: ./state\nui:\n  listen: \"\"\n".write(toFile: "\(dir)/cox.yaml", atomically: true, encoding: .utf8)
+        // As the package lays it out: the config readable by the daemon's group only.
         let nobody = getpwnam("nobody")!.pointee
-        #expect(chown("\(dir)/state", nobody.pw_uid, nobody.pw_gid) == 0)
+        let (uid, gid) = (nobody.pw_uid, nobody.pw_gid)
+        #expect(chown("\(dir)/state", uid, gid) == 0)
+        #expect(chown(dir, 0, gid) == 0 && chmod(dir, 0o750) == 0)
+        #expect(chown("\(dir)/cox.yaml", 0, gid) == 0 && chmod("\(dir)/cox.yaml", 0o640) == 0)
         let added = try cox(["users", "add", "Carol", "--email", "carol@example.com"])
         #expect(added.status == 0, "\(added.output)")
         let files = try FileManager.default.contentsOfDirectory(atPath: "\(dir)/state")
@@ -55,7 +59,7 @@ import Coxswain
         for file in files {
             var info = stat()
             #expect(stat("\(dir)/state/\(file)", &info) == 0)
-            #expect(info.st_uid == nobody.pw_uid, "\(file) belongs to uid \(info.st_uid), not the state directory's owner")
+            #expect(info.st_uid == uid, "\(file) belongs to uid \(info.st_uid), not the state directory's owner")
         }
         let audit = try cox(["audit", "--action", "user.add"])
         let operatorName = ProcessInfo.processInfo.environment["SUDO_USER"].flatMap { $0.isEmpty ? nil : $0 } ?? "root"

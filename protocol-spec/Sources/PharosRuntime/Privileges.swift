@@ -32,13 +32,14 @@ public enum Privileges {
         guard geteuid() == 0 else { return nil }
         var info = stat()
         guard stat(directory, &info) == 0, info.st_uid != 0 else { return nil }
+        // getpwuid's answer lives in a static buffer the next lookup (currentInvoker's) reuses:
+        // copy what we need first.
         guard let entry = getpwuid(info.st_uid) else {
             throw .unknownOwner(path: directory, uid: info.st_uid)
         }
-        let name = String(cString: entry.pointee.pw_name)
+        let name = String(cString: entry.pointee.pw_name), gid = entry.pointee.pw_gid
         invoker.withLock { if $0 == nil { $0 = currentInvoker() } }
-        guard initgroups(entry.pointee.pw_name, entry.pointee.pw_gid) == 0, setgid(entry.pointee.pw_gid) == 0,
-              setuid(info.st_uid) == 0 else {
+        guard initgroups(name, gid) == 0, setgid(gid) == 0, setuid(info.st_uid) == 0 else {
             throw .switchFailed(user: name, reason: String(cString: strerror(errno)))
         }
         return name
