@@ -15,7 +15,7 @@ public enum TLSSpliceDialer {
         let context = try NIOSSLContext(configuration: tls)
         return try await ClientBootstrap(group: group)
             .channelOption(.socketOption(.so_keepalive), value: 1)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .connectTimeout(.seconds(10))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {

@@ -22,17 +22,19 @@ public enum RelayRunner {
                                 settings: config.limits, logger: logger)
         let client = try RelayConfig.hostPort(config.clientListen, key: "client.listen_addr")
         let denyList = DeviceDenyList()
-        let clientListener = try await ClientListener.start(host: client.host, port: client.port, identity: identity, roots: roots,
-                                                            deviceCA: deviceCA, upstream: upstream, limits: config.limits,
-                                                            denyList: denyList, logger: logger)
+        let clientListener = try await RelayConfigError.listening("client.listen_addr", client.host, client.port) {
+            try await ClientListener.start(host: client.host, port: client.port, identity: identity, roots: roots, deviceCA: deviceCA,
+                                           upstream: upstream, limits: config.limits, denyList: denyList, logger: logger)
+        }
         let denySync = Task { await upstream.syncDenyList(denyList) }
         defer { denySync.cancel() }
         var tunnelListener: TunnelListener?
         if config.upstreamSocket.isEmpty {
             let tunnel = try RelayConfig.hostPort(config.tunnelListen, key: "tunnel.listen_addr")
-            tunnelListener = try await TunnelListener.start(host: tunnel.host, port: tunnel.port, identity: identity, roots: roots,
-                                                            fleetCA: identity.certificates[1], upstream: upstream,
-                                                            limits: config.limits, logger: logger)
+            tunnelListener = try await RelayConfigError.listening("tunnel.listen_addr", tunnel.host, tunnel.port) {
+                try await TunnelListener.start(host: tunnel.host, port: tunnel.port, identity: identity, roots: roots,
+                                               fleetCA: identity.certificates[1], upstream: upstream, limits: config.limits, logger: logger)
+            }
         }
         let ports = Ports(client: clientListener.port, tunnel: tunnelListener?.port)
         logger.info("relay listening", metadata: ["client": "\(ports.client)", "tunnel": "\(ports.tunnel.map(String.init) ?? "-")",

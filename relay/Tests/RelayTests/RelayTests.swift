@@ -2,9 +2,11 @@ import Foundation
 import EchoFixture
 import GRPCCore
 import GRPCNIOTransportHTTP2
+import Logging
 import NIOHPACK
 import PharosSpec
 import PharosTestSupport
+import Synchronization
 import Testing
 @testable import Relay
 
@@ -313,5 +315,158 @@ extension RelayForwardingTests {
                 #expect(first == [1])
             }
         }
+    }
+}
+
+@Suite struct RelayRunnerTests {
+    /// A port another program holds: the error names the setting and the address, not a
+    /// bare errno from bind(2).
+    @Test func aBusyPortIsNamedWithItsSetting() async throws {
+        let dir = "/tmp/relay-busy-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let pki = try TestPKI()
+        try pki.leaf(commonName: "PharosVPN Relay", organization: "PharosVPN Relay", usage: [.serverAuth, .clientAuth])
+            .write(to: dir, name: "relay")
+        try pki.rootPEM.write(toFile: "\(dir)/ca.crt", atomically: true, encoding: .utf8)
+        try pki.device.pemString().write(toFile: "\(dir)/device-ca.crt", atomically: true, encoding: .utf8)
+        let holder = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(holder) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(holder, $0, length) == 0 && listen(holder, 1) == 0 && getsockname(holder, $0, &length) == 0 }
+        }
+        #expect(bound)
+        let port = Int(UInt16(bigEndian: address.sin_port))
+        var config = RelayConfig()
+        config.clientListen = "127.0.0.1:\(port)"
+        config.tunnelListen = "127.0.0.1:0"
+        await #expect(throws: RelayConfigError.cannotListen(key: "client.listen_addr", address: "127.0.0.1:\(port)",
+                                                           reason: "Address already in use")) {
+            try await RelayRunner.run(paths: RelayPaths(directory: dir), config: config, logger: .init(label: "test"))
+        }
+    }
+}
+
+@Suite struct TunnelKeepaliveTests {
+    static func fastPings() -> HTTP2Limits {
+        var limits = HTTP2Limits()
+        limits.tunnelPingInterval = .milliseconds(200)
+        limits.tunnelPingTimeout = .milliseconds(400)
+        return limits
+    }
+
+    /// A live controller answers every PING: the tunnel outlives many intervals and carries calls.
+    @Test func aLiveControllerKeepsItsTunnel() async throws {
+        let relay = try await RelayHarness(transport: .remote, limits: Self.fastPings())
+        defer { Task { await relay.stop() } }
+        try await Task.sleep(for: .seconds(2))
+        #expect(relay.upstream.isConnected)
+        try await relay.withClient(leaf: relay.deviceLeaf) { client async throws in
+            #expect(try await client.echo([7]).message == [7])
+        }
+    }
+
+    /// A controller that vanished without closing (here: a socket that accepts and never
+    /// answers, so no PING is ever acknowledged) loses its tunnel within interval + timeout.
+    @Test func aSilentControllerLosesItsTunnel() async throws {
+        let dir = "/tmp/relay-silent-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let hole = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(hole) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let path = "\(dir)/silent.sock"
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array(path.utf8) + [0]) }
+        let listening = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(hole, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0 }
+        } && listen(hole, 16) == 0
+        #expect(listening)
+
+        let pki = try TestPKI()
+        let relayLeaf = try pki.leaf(commonName: PharosIdentity.Organization.relay, organization: PharosIdentity.Organization.relay,
+                                     usage: [.serverAuth, .clientAuth])
+        let controller = try pki.leaf(commonName: "coxswain-controller", usage: [.clientAuth])
+        let upstream = Upstream(mode: .tunnel, settings: Self.fastPings(), logger: RelayHarness.logger)
+        let listener = try await TunnelListener.start(host: "127.0.0.1", port: 0, identity: try relayLeaf.identity(), roots: try pki.roots(),
+                                                      fleetCA: pki.fleet, upstream: upstream, limits: Self.fastPings(),
+                                                      logger: RelayHarness.logger)
+        defer { Task { try? await listener.close() } }
+        let dialer = TunnelDialer(host: "127.0.0.1", port: listener.port, serverName: "localhost", identity: try controller.identity(),
+                                  roots: try pki.roots(), socketPath: path, logger: RelayHarness.logger)
+        let task = Task { await dialer.run() }
+        defer { task.cancel() }
+        for _ in 0..<200 where !upstream.isConnected { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(upstream.isConnected, "the tunnel must come up first (TLS to the relay succeeds)")
+        let up = ContinuousClock.now
+        for _ in 0..<300 where upstream.isConnected { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(!upstream.isConnected, "an unanswered PING must close the tunnel")
+        #expect(ContinuousClock.now - up < .milliseconds(1500), "closed after \(ContinuousClock.now - up)")
+    }
+}
+
+@Suite struct HandshakeDeadlineTests {
+    static func quickDeadline() -> HTTP2Limits {
+        var limits = HTTP2Limits()
+        limits.handshakeTimeout = .milliseconds(500)
+        return limits
+    }
+
+    /// The deadline is for the handshake only: a stream that stays open through the tunnel
+    /// lives on well past it (it used to be cut at the deadline, with its tunnel).
+    @Test(arguments: RelayHarness.Transport.allCases)
+    func aConnectionThatHandshookOutlivesTheDeadline(transport: RelayHarness.Transport) async throws {
+        let relay = try await RelayHarness(transport: transport, limits: Self.quickDeadline())
+        defer { Task { await relay.stop() } }
+        try await relay.withClient(leaf: relay.deviceLeaf) { client async throws in
+            // A call that answers once and stays open; it must still be open after 3 deadlines.
+            let state = Mutex<(answers: Int, ended: String?)>((0, nil))
+            let call = Task {
+                do {
+                    try await client.serverStreaming(request: ClientRequest(message: [UInt8]()), descriptor: Echo.hang,
+                                                     serializer: RawSerializer(), deserializer: RawDeserializer(),
+                                                     options: .defaults) { response in
+                        for try await _ in response.messages { state.withLock { $0.answers += 1 } }
+                    }
+                    state.withLock { $0.ended = "ended" }
+                } catch {
+                    state.withLock { $0.ended = "\(error)" }
+                }
+            }
+            try await Task.sleep(for: .milliseconds(1500))
+            let seen = state.withLock { $0 }
+            #expect(seen.answers == 1 && seen.ended == nil, "the open call must survive the handshake deadline: \(seen)")
+            call.cancel()
+            _ = await call.result
+            #expect(try await client.echo([9]).message == [9], "the same connection must still carry calls after the deadline")
+        }
+        if transport == .remote { #expect(relay.upstream.isConnected) }
+    }
+
+    /// A TCP connection that never starts a handshake is closed at the deadline.
+    @Test func aConnectionThatNeverHandshakesIsClosed() async throws {
+        let relay = try await RelayHarness(transport: .embedded, limits: Self.quickDeadline())
+        defer { Task { await relay.stop() } }
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = UInt16(relay.clientPort).bigEndian
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
+        #expect(connected)
+        var timeout = timeval(tv_sec: 3, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        let start = ContinuousClock.now
+        var byte: UInt8 = 0
+        let got = read(fd, &byte, 1)
+        #expect(got == 0, "the relay must close a connection that never handshakes (read returned \(got))")
+        #expect(ContinuousClock.now - start < .seconds(2))
     }
 }

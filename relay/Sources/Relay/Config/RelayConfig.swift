@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import Yams
 
 /// `relay.yaml` with `RELAY_*` environment overrides; every key has a default.
@@ -13,6 +14,10 @@ public struct RelayConfig: Sendable, Equatable {
     public var maxMessageBytes = 16 << 20
     public var maxStreamsPerConnection = 100
     public var maxUpstreamStreams = 10_000
+    /// A PING on the controller's tunnel this often (seconds) ...
+    public var tunnelKeepaliveSeconds = 20
+    /// ... and the tunnel is closed when one is not acknowledged within this many seconds.
+    public var tunnelKeepaliveTimeoutSeconds = 10
 
     public init() {}
 
@@ -44,7 +49,8 @@ public struct RelayConfig: Sendable, Equatable {
             }
         }
         let known = ["client.listen_addr", "tunnel.listen_addr", "upstream.socket", "log.level", "limits.max_message_bytes",
-                     "limits.max_streams_per_connection", "limits.max_upstream_streams"]
+                     "limits.max_streams_per_connection", "limits.max_upstream_streams", "tunnel.keepalive_seconds",
+                     "tunnel.keepalive_timeout_seconds"]
         if let unknown = values.keys.sorted().first(where: { !known.contains($0) }) {
             throw .unreadable(path: path, reason: "unknown setting \"\(unknown)\" (known: \(known.joined(separator: ", ")))")
         }
@@ -68,6 +74,12 @@ public struct RelayConfig: Sendable, Equatable {
             case "limits.max_streams_per_connection":
                 guard let n = Int(value), (1...10_000).contains(n) else { throw .invalid(key: key, value: value, expected: "1 to 10000") }
                 config.maxStreamsPerConnection = n
+            case "tunnel.keepalive_seconds":
+                guard let n = Int(value), (1...3600).contains(n) else { throw .invalid(key: key, value: value, expected: "1 to 3600 seconds") }
+                config.tunnelKeepaliveSeconds = n
+            case "tunnel.keepalive_timeout_seconds":
+                guard let n = Int(value), (1...600).contains(n) else { throw .invalid(key: key, value: value, expected: "1 to 600 seconds") }
+                config.tunnelKeepaliveTimeoutSeconds = n
             case "limits.max_upstream_streams":
                 guard let n = Int(value), (1...100_000).contains(n) else { throw .invalid(key: key, value: value, expected: "1 to 100000, below the controller's stream limit") }
                 config.maxUpstreamStreams = n
@@ -85,6 +97,8 @@ public struct RelayConfig: Sendable, Equatable {
         limits.maxMessageBytes = maxMessageBytes
         limits.maxConcurrentStreamsPerClient = maxStreamsPerConnection
         limits.maxUpstreamStreams = maxUpstreamStreams
+        limits.tunnelPingInterval = .seconds(Int64(tunnelKeepaliveSeconds))
+        limits.tunnelPingTimeout = .seconds(Int64(tunnelKeepaliveTimeoutSeconds))
         return limits
     }
 }
@@ -92,11 +106,21 @@ public struct RelayConfig: Sendable, Equatable {
 public enum RelayConfigError: Error, Equatable, CustomStringConvertible {
     case unreadable(path: String, reason: String)
     case invalid(key: String, value: String, expected: String)
+    case cannotListen(key: String, address: String, reason: String)
 
     public var description: String {
         switch self {
         case .unreadable(let path, let reason): "cannot read relay config \(path): \(reason)"
         case .invalid(let key, let value, let expected): "relay config: \(key) = \"\(value)\" is invalid; expected \(expected)"
+        case .cannotListen(let key, let address, let reason):
+            "cannot listen on \(address) (\(key)): \(reason); is another program using that port? Change \(key) in relay.yaml"
+        }
+    }
+
+    /// A bind failure as the operator should read it: which setting, which address, why.
+    static func listening<T>(_ key: String, _ host: String, _ port: Int, _ body: () async throws -> T) async throws -> T {
+        do { return try await body() } catch let error as IOError {
+            throw RelayConfigError.cannotListen(key: key, address: "\(host):\(port)", reason: String(cString: strerror(error.errnoCode)))
         }
     }
 }

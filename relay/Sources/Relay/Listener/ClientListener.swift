@@ -30,7 +30,7 @@ public final class ClientListener: Sendable {
                 logger.info("client certificate refused", metadata: ["reason": "\(rejection)"])
             }
         let channel = try await PeerVerifiedServer.bind(host: host, port: port, context: context, verifier: verifier,
-                                                        group: group) { connection in
+                                                        group: group, handshakeTimeout: limits.handshakeTimeout) { connection in
             try connection.pipeline.syncOperations.addHandler(ApplicationProtocolNegotiationHandler { result, channel in
                 guard case .negotiated(let proto) = result, applicationProtocols.contains(proto) else {
                     return channel.close()

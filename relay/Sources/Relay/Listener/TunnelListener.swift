@@ -11,7 +11,8 @@ import X509
 /// The tunnel port: only the controller may connect (mTLS 1.3; a Fleet-CA ClientAuth leaf
 /// with O=PharosVPN — relays carry O=PharosVPN Relay, nodes have no ClientAuth). Over that
 /// one connection the relay is the HTTP/2 *client*: every client stream is a stream on it.
-/// The relay pings it every 20 s so idle NATs keep it and a dead peer is noticed.
+/// The relay PINGs it every 20 s so idle NATs keep it, and closes it when a PING goes
+/// unanswered for 10 s (`TunnelKeepalive`).
 public final class TunnelListener: Sendable {
     public let port: Int
     private let channel: any Channel
@@ -26,7 +27,7 @@ public final class TunnelListener: Sendable {
                 logger.warning("tunnel peer refused", metadata: ["reason": "\(rejection)"])
             }
         let channel = try await PeerVerifiedServer.bind(host: host, port: port, context: context, verifier: verifier,
-                                                        group: group) { connection in
+                                                        group: group, handshakeTimeout: limits.handshakeTimeout) { connection in
             try connection.pipeline.syncOperations.addHandler(TunnelEstablisher(upstream: upstream, limits: limits, logger: logger))
         }
         return TunnelListener(port: channel.localAddress?.port ?? port, channel: channel)
@@ -47,8 +48,6 @@ final class TunnelEstablisher: ChannelInboundHandler, RemovableChannelHandler {
     private let limits: HTTP2Limits
     private let logger: Logger
 
-    static let keepalive = TimeAmount.seconds(20)
-
     init(upstream: Upstream, limits: HTTP2Limits, logger: Logger) {
         self.upstream = upstream
         self.limits = limits
@@ -64,17 +63,12 @@ final class TunnelEstablisher: ChannelInboundHandler, RemovableChannelHandler {
             let channel = context.channel
             let mux = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
                 mode: .client, connectionConfiguration: limits.upstreamConnection, streamConfiguration: limits.stream) { $0.close() }
+            try channel.pipeline.syncOperations.addHandler(
+                TunnelKeepalive(interval: limits.tunnelPingInterval, timeout: limits.tunnelPingTimeout, logger: logger))
             upstream.attach(channel: channel, multiplexer: mux)
             logger.info("controller tunnel up", metadata: ["peer": "\(channel.remoteAddress.map { "\($0)" } ?? "?")"])
-            let pinger = channel.eventLoop.scheduleRepeatedTask(initialDelay: Self.keepalive, delay: Self.keepalive) { _ in
-                let data = HTTP2PingData(withInteger: NIODeadline.now().uptimeNanoseconds)
-                channel.writeAndFlush(HTTP2Frame(streamID: .rootStream, payload: .ping(data, ack: false)), promise: nil)
-            }
             let logger = self.logger
-            channel.closeFuture.whenComplete { _ in
-                pinger.cancel()
-                logger.warning("controller tunnel down")
-            }
+            channel.closeFuture.whenComplete { _ in logger.warning("controller tunnel down") }
             context.pipeline.syncOperations.removeHandler(self, promise: nil)
         } catch {
             logger.error("cannot set up the tunnel", metadata: ["error": "\(error)"])

@@ -133,6 +133,13 @@ public struct HTTP2Limits: Sendable {
     /// controller server's own concurrent-stream limit (coxswain allows 20,000): beyond it,
     /// HTTP/2 would queue new streams inside the relay with no bound and no answer.
     public var maxUpstreamStreams = 10_000
+    /// The relay PINGs the controller's tunnel this often (idle NATs keep it) ...
+    public var tunnelPingInterval = TimeAmount.seconds(20)
+    /// ... and closes it when a PING is not acknowledged in time (a controller that vanished
+    /// without a FIN), so clients get `unavailable` at once and the dialer starts over.
+    public var tunnelPingTimeout = TimeAmount.seconds(10)
+    /// A connection to either listener must complete its TLS handshake within this.
+    public var handshakeTimeout = TimeAmount.seconds(10)
 
     public init() {}
 
