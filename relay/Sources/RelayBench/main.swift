@@ -41,8 +41,8 @@ let dir = "/tmp/relaybench-\(UUID().uuidString.prefix(6))"
 try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
 defer { try? FileManager.default.removeItem(atPath: dir) }
 let socketPath = "\(dir)/coxswain.sock"
-var logger = Logger(label: "relay.bench")
-logger.logLevel = .error
+nonisolated(unsafe) var logger = Logger(label: "relay.bench")
+logger.logLevel = .warning
 
 // PKI and the relay's config dir, as `cox relays enroll` would leave it.
 let pki = try TestPKI()
@@ -55,7 +55,7 @@ try pki.device.pemString().write(toFile: "\(dir)/device-ca.crt", atomically: tru
 try (pki.device.pemString() + pki.rootPEM).write(toFile: "\(dir)/client-cas.crt", atomically: true, encoding: .utf8)
 let ports = LoopbackPorts.free(3)
 let (relayClientPort, relayTunnelPort, nginxPort) = (ports[0], ports[1], ports[2])
-try ("client:\n  listen_addr: 127.0.0.1:\(relayClientPort)\ntunnel:\n  listen_addr: 127.0.0.1:\(relayTunnelPort)\nlog:\n  level: error\n"
+try ("client:\n  listen_addr: 127.0.0.1:\(relayClientPort)\ntunnel:\n  listen_addr: 127.0.0.1:\(relayTunnelPort)\nlog:\n  level: warning\n"
     + "limits:\n  max_streams_per_connection: 128\n")
     .write(toFile: "\(dir)/relay.yaml", atomically: true, encoding: .utf8)
 
@@ -83,6 +83,13 @@ try relay.run()
 let dialer = TunnelDialer(host: "127.0.0.1", port: relayTunnelPort, serverName: "localhost", identity: try controllerLeaf.identity(),
                           roots: try pki.roots(), socketPath: socketPath, logger: logger)
 let dialerTask = Task { await dialer.run() }
+// The relay process needs a moment to listen, and the dialer backs off after a refused try:
+// measure nothing through the relay before its tunnel is up.
+for _ in 0..<600 where !dialer.isConnected { try await Task.sleep(for: .milliseconds(100)) }
+guard dialer.isConnected else {
+    emit([("bench", .string("relay.unary")), ("error", .string("the controller's tunnel to the relay did not come up in 60 s"))])
+    exit(1)
+}
 
 // nginx with the same certificate, grpc_pass to the same socket.
 // As root, nginx's workers would drop to www-data, which cannot open the service's socket.
@@ -127,16 +134,36 @@ func call(_ client: GRPCClient<HTTP2ClientTransport.Posix>, _ payload: [UInt8]) 
                                deserializer: RawDeserializer(), options: .defaults) { try $0.message }
 }
 
+/// One caller, one call at a time: the latency a path adds when nothing queues.
+func unloaded(_ target: Target, calls: Int = 3000) async throws -> (p50: Double, p99: Double) {
+    try await withGRPCClient(transport: try transport(target)) { client in
+        let payload = [UInt8](repeating: 42, count: 100)
+        for _ in 0..<300 { try await call(client, payload) }  // warm-up
+        var latencies: [Double] = []
+        let clock = ContinuousClock()
+        for _ in 0..<calls {
+            let t = clock.now
+            try await call(client, payload)
+            latencies.append(ms(clock.now - t))
+        }
+        latencies.sort()
+        func p(_ q: Double) -> Double { latencies[min(latencies.count - 1, Int(Double(latencies.count) * q))] }
+        return (p(0.5), p(0.99))
+    }
+}
+
 /// `concurrency` callers doing unary echoes of 100 bytes for `seconds` over one connection.
 func load(_ target: Target) async throws -> (rps: Double, p50: Double, p99: Double, calls: Int) {
     try await withGRPCClient(transport: try transport(target)) { client in
         let payload = [UInt8](repeating: 42, count: 100)
         var reachable = false
+        logger.debug("load start", metadata: ["target": "\(target)"])
         for _ in 0..<100 where !reachable {
-            reachable = (try? await call(client, payload)) != nil
+            do { try await call(client, payload); reachable = true } catch { logger.debug("probe failed", metadata: ["error": "\(error)"]) }
             if !reachable { try await Task.sleep(for: .milliseconds(100)) }
         }
         for _ in 0..<500 { try await call(client, payload) }  // warm-up
+        logger.debug("warm", metadata: ["target": "\(target)"])
         let clock = ContinuousClock()
         let end = clock.now + .seconds(seconds)
         let start = clock.now
@@ -184,6 +211,25 @@ if let relayResult = results[.relay], let direct = results[.direct] {
                    ("nginx_added_p99_ms_vs_direct", rounded(nginxResult.p99 - direct.p99))]
     } else {
         fields.append(("nginx", .string(haveNginx ? "failed (see its line)" : "not installed: apt-get install nginx")))
+    }
+    emit(fields)
+}
+
+// Latency without load: one call in flight, same payload, each path.
+var quiet: [Target: (p50: Double, p99: Double)] = [:]
+for target in haveNginx ? [Target.direct, .relay, .nginx] : [.direct, .relay] {
+    guard let r = try? await unloaded(target) else { continue }
+    quiet[target] = r
+    emit([("bench", .string("relay.unary_unloaded")), ("path", .string(target.rawValue)), ("concurrency", .integer(1)),
+          ("p50_ms", rounded(r.p50, 1000)), ("p99_ms", rounded(r.p99, 1000))])
+}
+if let relayQuiet = quiet[.relay], let directQuiet = quiet[.direct] {
+    var fields: [(String, JSONValue)] = [("bench", .string("relay.added_latency_unloaded")),
+                                         ("added_p50_ms_vs_direct", rounded(relayQuiet.p50 - directQuiet.p50, 1000)),
+                                         ("added_p99_ms_vs_direct", rounded(relayQuiet.p99 - directQuiet.p99, 1000)),
+                                         ("goal_added_p99_ms", .integer(1))]
+    if let nginxQuiet = quiet[.nginx] {
+        fields.append(("nginx_added_p99_ms_vs_direct", rounded(nginxQuiet.p99 - directQuiet.p99, 1000)))
     }
     emit(fields)
 }

@@ -15,7 +15,7 @@ final class RelayHarness: @unchecked Sendable {
 
     static let logger: Logger = {
         var logger = Logger(label: "relay.test")
-        logger.logLevel = .critical
+        logger.logLevel = ProcessInfo.processInfo.environment["RELAY_TEST_LOG"] == nil ? .critical : .debug
         return logger
     }()
 
@@ -63,8 +63,10 @@ final class RelayHarness: @unchecked Sendable {
     }
 
     func startService() async throws {
+        // As coxswain's relay tier serves it: one tunnel carries every client's calls.
         let server = GRPCServer(transport: HTTP2ServerTransport.Posix(address: .unixDomainSocket(path: socketPath),
-                                                                      transportSecurity: .plaintext),
+                                                                      transportSecurity: .plaintext,
+                                                                      config: .defaults { $0.http2.maxConcurrentStreams = 20_000 }),
                                 services: [EchoService()])
         service = server
         serviceTask = Task { try await server.serve() }

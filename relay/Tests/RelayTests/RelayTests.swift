@@ -254,6 +254,113 @@ import Testing
         }
     }
 
+    /// A finished call ends its controller stream with END_STREAM both ways, never with a
+    /// RST_STREAM: the controller's HTTP/2 server takes at most 200 resets per 30 s on one
+    /// connection and answers more with GOAWAY ENHANCE_YOUR_CALM, which would drop the tunnel
+    /// every client shares (the relay used to reset each stream whose client side closed first).
+    @Test func finishedCallsKeepTheTunnel() async throws {
+        try await Self.withRelay(.remote) { relay in
+            let before = relay.upstream.attachedConnections
+            try await relay.withClient(leaf: relay.deviceLeaf) { client in
+                try await withThrowingTaskGroup(of: Int.self) { group in
+                    for worker in 0..<8 {
+                        group.addTask {
+                            var answered = 0
+                            for call in 0..<150 where try await client.echo([UInt8(worker), UInt8(call)]).message == [UInt8(worker), UInt8(call)] {
+                                answered += 1
+                            }
+                            return answered
+                        }
+                    }
+                    let answered = try await group.reduce(0, +)
+                    #expect(answered == 1200)
+                }
+            }
+            #expect(relay.upstream.cancelledCalls == 0)
+            #expect(relay.upstream.attachedConnections == before, "the tunnel was dropped and dialed again")
+            #expect(relay.upstream.isConnected)
+        }
+    }
+
+    /// Opens `count` calls that answer once and stay open, waits until each has had its
+    /// answer (or, `settled: false`, only until the relay has taken them all), then cancels them
+    /// all at once from the client.
+    static func openAndCancel(_ count: Int, through relay: RelayHarness, settled: Bool = true) async throws {
+        try await relay.withClient(leaf: relay.deviceLeaf) { client in
+            final class Count: Sendable { let value = Mutex(0) }
+            let answered = Count()
+            let calls = (0..<count).map { _ in
+                Task {
+                    try await client.serverStreaming(request: ClientRequest(message: [UInt8]()), descriptor: Echo.hang,
+                                                     serializer: RawSerializer(), deserializer: RawDeserializer(),
+                                                     options: .defaults) { response in
+                        for try await _ in response.messages { answered.value.withLock { $0 += 1 } }
+                    }
+                }
+            }
+            for _ in 0..<500 where relay.upstream.streamsInFlight < count || (settled && answered.value.withLock({ $0 }) < count) {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(relay.upstream.streamsInFlight == count)
+            for call in calls { call.cancel() }
+            for call in calls { _ = await call.result }
+        }
+    }
+
+    /// More departing clients than the controller's server takes resets for (200 per 30 s on
+    /// one connection, then GOAWAY ENHANCE_YOUR_CALM): the relay holds the excess back and the
+    /// tunnel every other client shares stays up and answers.
+    @Test func aBurstOfCancelsKeepsTheTunnel() async throws {
+        var limits = HTTP2Limits()
+        limits.maxConcurrentStreamsPerClient = 1000
+        try await Self.withRelay(.remote, limits: limits) { relay in
+            let before = relay.upstream.attachedConnections
+            try await Self.openAndCancel(300, through: relay)
+            for _ in 0..<200 where relay.upstream.cancelsWaiting < 150 { try await Task.sleep(for: .milliseconds(10)) }
+            #expect(relay.upstream.cancelledCalls == 150)
+            #expect(relay.upstream.cancelsWaiting == 150)
+            try await Task.sleep(for: .milliseconds(500))
+            let answer = try await relay.withClient(leaf: relay.deviceLeaf) { client in try await client.echo([3]).message }
+            #expect(answer == [3])
+            #expect(relay.upstream.attachedConnections == before, "the controller dropped the tunnel")
+        }
+    }
+
+    /// KNOWN BUG, not fixed: when ~125 or more calls are cancelled while the relay is still
+    /// setting them up (before their first answer), a later call on the same controller
+    /// connection is forwarded and answered by the service, but the answer never reaches the
+    /// caller. Reproduced on both transports; not yet understood.
+    @Test func cancelsRacingCallSetupLeaveTheConnectionAnswering() async throws {
+        var limits = HTTP2Limits()
+        limits.maxConcurrentStreamsPerClient = 1000
+        try await Self.withRelay(.embedded, limits: limits) { relay in
+            try await Self.openAndCancel(150, through: relay, settled: false)
+            try await Task.sleep(for: .milliseconds(500))
+            await withKnownIssue("a burst of cancels during call setup stalls later calls on the controller connection",
+                                 isIntermittent: true) {
+                let answer = try await relay.withClient(leaf: relay.deviceLeaf) { client in
+                    try await client.echo([3], timeout: .seconds(2)).message
+                }
+                #expect(answer == [3])
+            }
+        }
+    }
+
+    /// Held-back cancels go out as the window moves; every stream is closed in the end.
+    @Test func heldBackCancelsAreSentLater() async throws {
+        var limits = HTTP2Limits()
+        limits.maxCancelsPerWindow = 5
+        limits.cancelWindow = .milliseconds(500)
+        try await Self.withRelay(.remote, limits: limits) { relay in
+            try await Self.openAndCancel(20, through: relay)
+            #expect(relay.upstream.cancelsWaiting > 0)
+            for _ in 0..<500 where relay.upstream.streamsInFlight > 0 { try await Task.sleep(for: .milliseconds(10)) }
+            #expect(relay.upstream.cancelledCalls == 20)
+            #expect(relay.upstream.cancelsWaiting == 0)
+            #expect(relay.upstream.streamsInFlight == 0, "every cancelled call's stream is closed at the controller")
+        }
+    }
+
     @Test func callsBeyondTheUpstreamLimitAreRefusedNotQueued() async throws {
         var limits = HTTP2Limits()
         limits.maxUpstreamStreams = 2
@@ -440,8 +547,11 @@ extension RelayForwardingTests {
             try await Task.sleep(for: .milliseconds(1500))
             let seen = state.withLock { $0 }
             #expect(seen.answers == 1 && seen.ended == nil, "the open call must survive the handshake deadline: \(seen)")
+            #expect(relay.upstream.cancelledCalls == 0)
             call.cancel()
             _ = await call.result
+            for _ in 0..<100 where relay.upstream.cancelledCalls == 0 { try await Task.sleep(for: .milliseconds(10)) }
+            #expect(relay.upstream.cancelledCalls == 1, "the client's cancel must reach the controller's stream")
             #expect(try await client.echo([9]).message == [9], "the same connection must still carry calls after the deadline")
         }
         if transport == .remote { #expect(relay.upstream.isConnected) }

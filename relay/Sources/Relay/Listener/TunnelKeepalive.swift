@@ -68,8 +68,15 @@ final class TunnelKeepalive: ChannelDuplexHandler, RemovableChannelHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
-        if case .ping(let ping, ack: true) = frame.payload, ping == outstanding?.data {
+        switch frame.payload {
+        case .ping(let ping, ack: true) where ping == outstanding?.data:
             outstanding = nil
+        case .goAway(let lastStreamID, let code, let opaque):
+            let reason = opaque.map { String(buffer: $0) } ?? ""
+            logger.warning("controller sent GOAWAY on the tunnel",
+                           metadata: ["code": "\(code)", "last_stream": "\(lastStreamID)", "reason": "\(reason)"])
+        default:
+            break
         }
         context.fireChannelRead(data)
     }

@@ -22,6 +22,10 @@ final class ClientStreamHandler: ChannelDuplexHandler {
     private let denyList: DeviceDenyList?
     private var state = State.awaitingHeaders
     private var requestEnded = false
+    /// The client cancelled or left while the controller's stream was being opened.
+    private var abandoned = false
+    /// The controller's END_STREAM (or a local answer) has been written to the client.
+    private var responseEnded = false
     private var meter: GRPCMessageMeter
     private var context: ChannelHandlerContext?
 
@@ -58,12 +62,16 @@ final class ClientStreamHandler: ChannelDuplexHandler {
                 openUpstream(context: context)
             }
         case .connecting(var buffered):
+            if case .rstStream = payload {
+                abandoned = true  // cancelled before the controller's stream exists
+                return
+            }
             guard let forwardable = filter(payload) else { return }
             buffered.append(forwardable)
             state = .connecting(buffered: buffered)
         case .forwarding(let upstream):
-            if case .rstStream(let code) = payload {
-                upstream.writeAndFlush(HTTP2Frame.FramePayload.rstStream(code), promise: nil)
+            if case .rstStream = payload {
+                self.upstream.cancel(upstream)
                 state = .closed
                 return
             }
@@ -89,9 +97,8 @@ final class ClientStreamHandler: ChannelDuplexHandler {
             data.paddingBytes = nil
             guard data.data.readableBytes > 0 || data.endStream else { return nil }
             return .data(data)
-        case .rstStream(let code):
-            if case .connecting = state { state = .closed }
-            return .rstStream(code)
+        case .rstStream:
+            return nil  // handled by the caller
         default:
             return nil
         }
@@ -116,9 +123,35 @@ final class ClientStreamHandler: ChannelDuplexHandler {
         context.fireChannelWritabilityChanged()
     }
 
+    /// Notes when the response is complete; `UpstreamStreamHandler` writes it from the
+    /// controller's side.
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        switch unwrapOutboundIn(data) {
+        case .headers(let headers) where headers.endStream: responseEnded = true
+        case .data(let data) where data.endStream: responseEnded = true
+        case .rstStream: responseEnded = true
+        default: break
+        }
+        context.write(data, promise: promise)
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
-        // The client went away (or the call completed): nothing more for the upstream stream.
-        if case .forwarding(let upstream) = state { upstream.close(promise: nil) }
+        if case .connecting = state {
+            abandoned = true
+            context.fireChannelInactive()
+            return
+        }
+        if case .forwarding(let upstream) = state {
+            if requestEnded && responseEnded {
+                // The call completed: END_STREAM went both ways, the controller's stream closes
+                // on its own. Closing it here would race that and send a RST_STREAM for every
+                // call — the controller's server takes 200 per 30 s and then drops the tunnel.
+                upstream.flush()
+            } else {
+                // The client went away mid-call: cancel it at the controller.
+                self.upstream.cancel(upstream)
+            }
+        }
         state = .closed
         context.fireChannelInactive()
     }
@@ -160,9 +193,16 @@ final class ClientStreamHandler: ChannelDuplexHandler {
                 stream.close(promise: nil)  // the client gave up meanwhile
                 return
             }
-            state = .forwarding(upstream: stream)
             for payload in buffered { stream.write(payload, promise: nil) }
             stream.flush()
+            if abandoned {
+                // Opened, then cancelled: the request goes out and is reset at once, like a
+                // call cancelled later (one budgeted path for every cancel).
+                state = .closed
+                upstream.cancel(stream)
+                return
+            }
+            state = .forwarding(upstream: stream)
             if stream.isWritable { context?.read() }
         case .failure(let error):
             respond(status: .unavailable, message: "the controller cannot be reached: \(error)")
@@ -184,7 +224,7 @@ final class ClientStreamHandler: ChannelDuplexHandler {
         // Answer first: closing the upstream stream makes its handler report "unavailable".
         let upstream: (any Channel)? = if case .forwarding(let channel) = state { channel } else { nil }
         respond(status: status, message: message)
-        upstream?.close(promise: nil)
+        if let upstream { self.upstream.cancel(upstream) }
     }
 }
 

@@ -23,6 +23,10 @@ public final class Upstream: Sendable {
     let logger: Logger
     private let current = Mutex<Connection?>(nil)
     private let openStreams = Atomic<Int>(0)
+    private let attached = Atomic<Int>(0)
+    private let cancelled = Atomic<Int>(0)
+    private let waiting = Atomic<Int>(0)
+    private let cancelTimes = Mutex<[NIODeadline]>([])
     private let connecting = Mutex<EventLoopFuture<Connection>?>(nil)
 
     public init(mode: Mode, settings: HTTP2Limits = HTTP2Limits(), logger: Logger) {
@@ -32,6 +36,52 @@ public final class Upstream: Sendable {
     }
 
     public var isConnected: Bool { current.withLock { $0?.channel.isActive ?? false } }
+
+    /// Controller connections attached so far (a tunnel that keeps dropping shows here).
+    public var attachedConnections: Int { attached.load(ordering: .relaxed) }
+
+    /// Calls the relay has cancelled at the controller (RST_STREAM) because their client
+    /// cancelled them or left mid-call. The controller's HTTP/2 server tolerates 200 resets per 30 s on one
+    /// connection: a relay whose clients drop calls faster than that loses its tunnel.
+    public var cancelledCalls: Int { cancelled.load(ordering: .relaxed) }
+
+    /// Cancellations held back by the budget below, not yet sent.
+    public var cancelsWaiting: Int { waiting.load(ordering: .relaxed) }
+
+    /// Cancels one call at the controller with RST_STREAM — at once while fewer than
+    /// `maxCancelsPerWindow` went out in the last `cancelWindow`, otherwise as soon as one
+    /// more fits. The controller's HTTP/2 server (swift-nio-http2's DoS heuristics, not
+    /// configurable through grpc-swift) answers a 201st reset within 30 s on one connection
+    /// with GOAWAY ENHANCE_YOUR_CALM, and the tunnel carries every client's calls: a burst of
+    /// departing clients must not take it down. Until its reset goes out, a held-back
+    /// stream's responses are read and dropped, so they never fill the tunnel's shared
+    /// flow-control window.
+    func cancel(_ stream: any Channel) {
+        guard stream.isActive else { return }
+        let limit = settings.maxCancelsPerWindow, window = settings.cancelWindow
+        let wait = cancelTimes.withLock { times -> TimeAmount? in
+            let now = NIODeadline.now()
+            times.removeAll { now - $0 >= window }
+            guard times.count >= limit else {
+                times.append(now)
+                return nil
+            }
+            return times[0] + window - now
+        }
+        guard let wait else {
+            cancelled.wrappingAdd(1, ordering: .relaxed)
+            stream.close(promise: nil)  // NIO resets an open stream it closes: RST_STREAM(CANCEL)
+            return
+        }
+        waiting.wrappingAdd(1, ordering: .relaxed)
+        stream.eventLoop.execute {
+            stream.pipeline.fireUserInboundEventTriggered(UpstreamStreamHandler.Discard())
+        }
+        stream.eventLoop.scheduleTask(in: max(wait, .milliseconds(1))) {
+            self.waiting.wrappingSubtract(1, ordering: .relaxed)
+            self.cancel(stream)
+        }
+    }
 
     /// Calls in flight to the controller (all clients together).
     public var streamsInFlight: Int { openStreams.load(ordering: .relaxed) }
@@ -71,12 +121,14 @@ public final class Upstream: Sendable {
 
     private func dial(path: String, on eventLoop: any EventLoop) -> EventLoopFuture<Connection> {
         let settings = self.settings
+        let logger = self.logger
         let connected = ClientBootstrap(group: eventLoop)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     _ = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
                         mode: .client, connectionConfiguration: settings.upstreamConnection,
-                        streamConfiguration: settings.stream) { $0.close() }
+                        streamConfiguration: settings.upstreamStream) { $0.close() }
+                    try channel.pipeline.syncOperations.addHandler(UpstreamConnectionGuard(logger: logger))
                 }
             }
             .connect(unixDomainSocketPath: path)
@@ -99,6 +151,7 @@ public final class Upstream: Sendable {
 
     /// A new controller connection replaces the old one; streams on the old one run out.
     func attach(_ connection: Connection) {
+        attached.wrappingAdd(1, ordering: .relaxed)
         let previous = current.withLock { state -> Connection? in
             let old = state
             state = connection
@@ -138,6 +191,11 @@ public struct HTTP2Limits: Sendable {
     /// ... and closes it when a PING is not acknowledged in time (a controller that vanished
     /// without a FIN), so clients get `unavailable` at once and the dialer starts over.
     public var tunnelPingTimeout = TimeAmount.seconds(10)
+    /// At most this many calls are cancelled at the controller (RST_STREAM) per
+    /// `cancelWindow`; more wait their turn (`Upstream.cancel`). The controller's server
+    /// tolerates 200 per 30 s per connection: this leaves room for resets it sees otherwise.
+    public var maxCancelsPerWindow = 150
+    public var cancelWindow = TimeAmount.seconds(30)
     /// A connection to either listener must complete its TLS handshake within this.
     public var handshakeTimeout = TimeAmount.seconds(10)
 
@@ -157,6 +215,7 @@ public struct HTTP2Limits: Sendable {
 
     var upstreamConnection: NIOHTTP2Handler.ConnectionConfiguration {
         var c = clientConnection
+        c.maximumConnectionGlitches = 1 << 30
         c.initialSettings = [
             HTTP2Setting(parameter: .enablePush, value: 0),
             HTTP2Setting(parameter: .initialWindowSize, value: streamWindow),
@@ -167,11 +226,55 @@ public struct HTTP2Limits: Sendable {
         return c
     }
 
+    /// The controller is authenticated and the relay's only peer on this connection, and the
+    /// frames NIO counts as a peer's "glitches" (answers on streams the relay has just reset,
+    /// for every client that left) are normal for a proxy: NIO's DoS limits, meant for
+    /// strangers, would have the relay give up on its own controller.
+    var upstreamStream: NIOHTTP2Handler.StreamConfiguration {
+        var s = stream
+        s.streamErrorRateLimit.maximumCount = 1 << 30
+        s.streamResetFrameRateLimit.maximumCount = 1 << 30
+        return s
+    }
+
     var stream: NIOHTTP2Handler.StreamConfiguration {
         var s = NIOHTTP2Handler.StreamConfiguration()
         s.targetWindowSize = streamWindow
         s.outboundBufferSizeHighWatermark = 64 << 10
         s.outboundBufferSizeLowWatermark = 32 << 10
         return s
+    }
+}
+
+/// Closes a controller connection on which NIO has raised a connection error: NIO writes
+/// GOAWAY and reports the error, but leaves the closing to the pipeline — a connection left
+/// open then swallowed every new call without an answer. Closed, its clients get
+/// `unavailable` at once and a fresh connection is dialed (socket) or awaited (tunnel).
+/// Errors that concern one stream only (a frame for a stream that has just ended) pass.
+final class UpstreamConnectionGuard: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTP2Frame
+    private let logger: Logger
+
+    init(logger: Logger) { self.logger = logger }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        logger.debug("controller connection error", metadata: ["error": "\(error)", "type": "\(type(of: error))"])
+        if Self.endsConnection(error) {
+            logger.warning("controller connection failed, closing it", metadata: ["error": "\(error)"])
+            context.close(promise: nil)
+        }
+        context.fireErrorCaught(error)
+    }
+
+    static func endsConnection(_ error: any Error) -> Bool {
+        switch error {
+        case is NIOHTTP2Errors.NoSuchStream, is NIOHTTP2Errors.StreamClosed, is NIOHTTP2Errors.StreamError,
+             is NIOHTTP2Errors.StreamIDTooSmall, is NIOHTTP2Errors.CreatedStreamAfterGoaway, is ChannelError:
+            return false
+        default:
+            // Everything else NIO reports here is a connection error it has answered with
+            // GOAWAY (the DoS heuristics' Excessive… errors, protocol violations).
+            return true
+        }
     }
 }

@@ -13,6 +13,11 @@ final class UpstreamStreamHandler: ChannelInboundHandler {
     private var meter: GRPCMessageMeter
     private var sentHeaders = false
     private var ended = false
+    /// The client is gone and the cancel waits for the budget: read everything, forward nothing.
+    private var discarding = false
+
+    /// Sent by `Upstream.cancel` when it holds the reset back.
+    struct Discard {}
 
     init(client: any Channel, maxMessageBytes: Int) {
         self.client = client
@@ -25,7 +30,7 @@ final class UpstreamStreamHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard !ended else { return }
+        guard !ended, !discarding else { return }
         switch unwrapInboundIn(data) {
         case .headers(let headers):
             sentHeaders = true
@@ -49,9 +54,17 @@ final class UpstreamStreamHandler: ChannelInboundHandler {
         }
     }
 
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is Discard {
+            discarding = true
+            context.read()
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
     func channelReadComplete(context: ChannelHandlerContext) {
         client.flush()
-        if client.isWritable { context.read() }
+        if client.isWritable || discarding { context.read() }
         context.fireChannelReadComplete()
     }
 
@@ -62,7 +75,7 @@ final class UpstreamStreamHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        if !ended { finishClient(status: .unavailable, message: "the connection to the controller was lost") }
+        if !ended && !discarding { finishClient(status: .unavailable, message: "the connection to the controller was lost") }
         context.fireChannelInactive()
     }
 
