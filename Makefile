@@ -27,7 +27,8 @@ help:
 	@echo "make ui-test      the admin web UI in headless chromium against cox serve and a node; screenshots in test-artifacts/ui"
 	@echo "make demo         bring the fleet up with a connected client and leave it running (root); make demo-down removes it"
 	@echo "make deb          one Debian package per component in dist/ (release builds, static Swift runtime)"
-	@echo "make deb-test     install dist/*.deb with dpkg -i, check, remove and purge them (root; CI runs it)"
+	@echo "make deb-test     install dist/*.deb with dpkg -i, check, remove and purge them; then run the units under"
+	@echo "                  systemd in a booted Debian container (root; CI runs it)"
 	@echo "make clean        remove every package's build folder"
 
 deps:
@@ -125,6 +126,7 @@ deb: deps
 
 deb-test:
 	bash packaging/test-debs.sh
+	bash packaging/test-units.sh
 
 clean:
 	@for p in $(PACKAGES) packaging; do rm -rf $$p/.build; done; rm -rf $(PLUGIN_DIR)/.build $(SCRATCH) dist

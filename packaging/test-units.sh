@@ -53,7 +53,11 @@ for deb in "${debs[@]}"; do
 done
 start=$(date +%s)
 echo "==> debootstrap bookworm (minbase + the packages' dependencies)"
-debootstrap --variant=minbase --include="$include" bookworm "$fs" http://deb.debian.org/debian >"$work/debootstrap.log" 2>&1 \
+# The host's own Debian mirror (a CI machine may have one of its own), else deb.debian.org.
+mirror=$(cat /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null \
+	| grep -oE 'https?://[^ ]+/debian/?( |$)' | grep -v security | head -1 | tr -d ' ' || true)
+mirror=${PHAROS_DEBIAN_MIRROR:-${mirror:-http://deb.debian.org/debian}}
+debootstrap --variant=minbase --include="$include" bookworm "$fs" "$mirror" >"$work/debootstrap.log" 2>&1 \
 	|| { tail -20 "$work/debootstrap.log" >&2; fail "debootstrap"; }
 ok "a minimal Debian 12 in $(( $(date +%s) - start )) s"
 

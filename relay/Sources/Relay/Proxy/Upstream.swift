@@ -196,6 +196,11 @@ public struct HTTP2Limits: Sendable {
     /// tolerates 200 per 30 s per connection: this leaves room for resets it sees otherwise.
     public var maxCancelsPerWindow = 150
     public var cancelWindow = TimeAmount.seconds(30)
+    /// Streams NIO remembers as reset on one connection, so that the peer's frames already in
+    /// flight for them are ignored. NIO's default of 32 turns a late frame for an older reset
+    /// into a connection error: it sends GOAWAY and stops decoding, and every later answer on
+    /// the connection is stranded (a burst of cancelled calls did exactly that).
+    public var recentlyResetStreams = 4096
     /// A connection to either listener must complete its TLS handshake within this.
     public var handshakeTimeout = TimeAmount.seconds(10)
 
@@ -210,6 +215,7 @@ public struct HTTP2Limits: Sendable {
             HTTP2Setting(parameter: .maxHeaderListSize, value: 16_384),
         ]
         c.targetWindowSize = connectionWindow
+        c.maximumRecentlyResetStreams = recentlyResetStreams
         return c
     }
 
@@ -250,7 +256,7 @@ public struct HTTP2Limits: Sendable {
 /// GOAWAY and reports the error, but leaves the closing to the pipeline — a connection left
 /// open then swallowed every new call without an answer. Closed, its clients get
 /// `unavailable` at once and a fresh connection is dialed (socket) or awaited (tunnel).
-/// Errors that concern one stream only (a frame for a stream that has just ended) pass.
+/// Errors that concern one stream only (a write on a stream that has just ended) pass.
 final class UpstreamConnectionGuard: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTP2Frame
     private let logger: Logger
@@ -268,7 +274,11 @@ final class UpstreamConnectionGuard: ChannelInboundHandler, RemovableChannelHand
 
     static func endsConnection(_ error: any Error) -> Bool {
         switch error {
-        case is NIOHTTP2Errors.NoSuchStream, is NIOHTTP2Errors.StreamClosed, is NIOHTTP2Errors.StreamError,
+        case let missing as NIOHTTP2Errors.NoSuchStream:
+            // From the connection's state machine it is a connection error (GOAWAY sent,
+            // decoding stopped); from a write on a stream that has just ended, it is not.
+            return missing.location.contains("ConnectionStreamsState")
+        case is NIOHTTP2Errors.StreamClosed, is NIOHTTP2Errors.StreamError,
              is NIOHTTP2Errors.StreamIDTooSmall, is NIOHTTP2Errors.CreatedStreamAfterGoaway, is ChannelError:
             return false
         default:
