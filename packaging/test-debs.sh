@@ -3,17 +3,10 @@
 # an operator relies on, reinstalls (upgrade path), removes, purges, and checks that purge
 # leaves no file behind. Every check prints one line; the first failure stops the run and
 # the packages are purged anyway.
-set -euo pipefail
-top=$(cd "$(dirname "$0")/.." && pwd)
-cd "$top"
-[ "$(id -u)" -eq 0 ] || { echo "deb-test: run as root (it installs packages with dpkg -i)" >&2; exit 1; }
-shopt -s nullglob
-debs=(dist/pharos-*.deb)
-[ ${#debs[@]} -eq 4 ] || { echo "deb-test: expected 4 packages in dist/ (make deb), found ${#debs[@]}" >&2; exit 1; }
+# shellcheck source=test-common.sh
+. "$(dirname "$0")/test-common.sh" deb-test "it installs packages with dpkg -i"
 packages=(pharos-coxswain pharos-node pharos-relay pharos-caravel)
 work=$(mktemp -d)
-checks=0
-ok() { checks=$((checks + 1)); printf '  ok   %s\n' "$*"; }
 fail() { printf '  FAIL %s\n' "$*" >&2; exit 1; }
 check() { local what=$1; shift; if "$@" >"$work/out" 2>&1; then ok "$what"; else cat "$work/out" >&2; fail "$what"; fi; }
 cleanup() {

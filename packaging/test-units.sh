@@ -7,13 +7,8 @@
 # that each runs as its user with its capabilities only, the controller reaches the node over
 # mTLS and the relay's tunnel is up; a client enrolls through the relay and
 # pharos-caravel@PROFILE brings its tunnel up; the watchdogs are fed; stopping tears down.
-set -euo pipefail
-top=$(cd "$(dirname "$0")/.." && pwd)
-cd "$top"
-[ "$(id -u)" -eq 0 ] || { echo "test-units: run as root (debootstrap, systemd-nspawn)" >&2; exit 1; }
-shopt -s nullglob
-debs=(dist/pharos-*.deb)
-[ ${#debs[@]} -eq 4 ] || { echo "test-units: expected 4 packages in dist/ (make deb), found ${#debs[@]}" >&2; exit 1; }
+# shellcheck source=test-common.sh
+. "$(dirname "$0")/test-common.sh" test-units "debootstrap, systemd-nspawn"
 export DEBIAN_FRONTEND=noninteractive
 for tool in debootstrap:debootstrap systemd-nspawn:systemd-container nsenter:util-linux; do
 	command -v "${tool%%:*}" >/dev/null || { apt-get update -qq && apt-get install -y -qq "${tool##*:}" >/dev/null; }
@@ -22,8 +17,6 @@ done
 work=$(mktemp -d /var/tmp/pharos-units.XXXXXX)
 fs="$work/fs"
 nspawn=""
-checks=0
-ok() { checks=$((checks + 1)); printf '  ok   %s\n' "$*"; }
 fail() {
 	printf '  FAIL %s\n' "$*" >&2
 	[ -z "${INIT:-}" ] || inside journalctl --no-pager -n 40 -u pharos-coxswain -u pharos-relay -u pharos-node >&2 || true

@@ -41,7 +41,7 @@ let dir = "/tmp/relaybench-\(UUID().uuidString.prefix(6))"
 try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
 defer { try? FileManager.default.removeItem(atPath: dir) }
 let socketPath = "\(dir)/coxswain.sock"
-nonisolated(unsafe) var logger = Logger(label: "relay.bench")
+var logger = Logger(label: "relay.bench")
 logger.logLevel = .warning
 
 // PKI and the relay's config dir, as `cox relays enroll` would leave it.
@@ -157,13 +157,11 @@ func load(_ target: Target) async throws -> (rps: Double, p50: Double, p99: Doub
     try await withGRPCClient(transport: try transport(target)) { client in
         let payload = [UInt8](repeating: 42, count: 100)
         var reachable = false
-        logger.debug("load start", metadata: ["target": "\(target)"])
         for _ in 0..<100 where !reachable {
-            do { try await call(client, payload); reachable = true } catch { logger.debug("probe failed", metadata: ["error": "\(error)"]) }
+            reachable = (try? await call(client, payload)) != nil
             if !reachable { try await Task.sleep(for: .milliseconds(100)) }
         }
         for _ in 0..<500 { try await call(client, payload) }  // warm-up
-        logger.debug("warm", metadata: ["target": "\(target)"])
         let clock = ContinuousClock()
         let end = clock.now + .seconds(seconds)
         let start = clock.now

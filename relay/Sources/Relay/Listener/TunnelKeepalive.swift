@@ -7,10 +7,8 @@ import NIOHTTP2
 /// without a FIN (a host that lost power, a NAT that forgot us) is then noticed within
 /// interval + timeout, clients get `unavailable` at once instead of waiting on TCP, and the
 /// controller's dialer reconnects on a fresh connection.
-final class TunnelKeepalive: ChannelDuplexHandler, RemovableChannelHandler {
+final class TunnelKeepalive: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTP2Frame
-    typealias InboundOut = HTTP2Frame
-    typealias OutboundIn = HTTP2Frame
     typealias OutboundOut = HTTP2Frame
 
     let interval: TimeAmount
@@ -35,15 +33,16 @@ final class TunnelKeepalive: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    func handlerRemoved(context: ChannelHandlerContext) {
-        task?.cancel()
-        task = nil
-    }
+    func handlerRemoved(context: ChannelHandlerContext) { stop() }
 
     func channelInactive(context: ChannelHandlerContext) {
+        stop()
+        context.fireChannelInactive()
+    }
+
+    private func stop() {
         task?.cancel()
         task = nil
-        context.fireChannelInactive()
     }
 
     private var lastSent = NIODeadline.now()
@@ -79,9 +78,5 @@ final class TunnelKeepalive: ChannelDuplexHandler, RemovableChannelHandler {
             break
         }
         context.fireChannelRead(data)
-    }
-
-    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        context.write(data, promise: promise)
     }
 }

@@ -61,11 +61,9 @@ final class TunnelEstablisher: ChannelInboundHandler, RemovableChannelHandler {
         }
         do {
             let channel = context.channel
-            let mux = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
-                mode: .client, connectionConfiguration: limits.upstreamConnection, streamConfiguration: limits.upstreamStream) { $0.close() }
+            let mux = try Upstream.configureConnection(channel, settings: limits, logger: logger)
             try channel.pipeline.syncOperations.addHandler(
                 TunnelKeepalive(interval: limits.tunnelPingInterval, timeout: limits.tunnelPingTimeout, logger: logger))
-            try channel.pipeline.syncOperations.addHandler(UpstreamConnectionGuard(logger: logger))
             upstream.attach(channel: channel, multiplexer: mux)
             logger.info("controller tunnel up", metadata: ["peer": "\(channel.remoteAddress.map { "\($0)" } ?? "?")"])
             let logger = self.logger

@@ -22,8 +22,6 @@ final class ClientStreamHandler: ChannelDuplexHandler {
     private let denyList: DeviceDenyList?
     private var state = State.awaitingHeaders
     private var requestEnded = false
-    /// The client cancelled or left while the controller's stream was being opened.
-    private var abandoned = false
     /// The controller's END_STREAM (or a local answer) has been written to the client.
     private var responseEnded = false
     private var meter: GRPCMessageMeter
@@ -63,7 +61,7 @@ final class ClientStreamHandler: ChannelDuplexHandler {
             }
         case .connecting(var buffered):
             if case .rstStream = payload {
-                abandoned = true  // cancelled before the controller's stream exists
+                state = .closed  // cancelled before the controller's stream exists: it is closed unused
                 return
             }
             guard let forwardable = filter(payload) else { return }
@@ -97,8 +95,6 @@ final class ClientStreamHandler: ChannelDuplexHandler {
             data.paddingBytes = nil
             guard data.data.readableBytes > 0 || data.endStream else { return nil }
             return .data(data)
-        case .rstStream:
-            return nil  // handled by the caller
         default:
             return nil
         }
@@ -136,11 +132,6 @@ final class ClientStreamHandler: ChannelDuplexHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        if case .connecting = state {
-            abandoned = true
-            context.fireChannelInactive()
-            return
-        }
         if case .forwarding(let upstream) = state {
             if requestEnded && responseEnded {
                 // The call completed: END_STREAM went both ways, the controller's stream closes
@@ -193,16 +184,9 @@ final class ClientStreamHandler: ChannelDuplexHandler {
                 stream.close(promise: nil)  // the client gave up meanwhile
                 return
             }
+            state = .forwarding(upstream: stream)
             for payload in buffered { stream.write(payload, promise: nil) }
             stream.flush()
-            if abandoned {
-                // Opened, then cancelled: the request goes out and is reset at once, like a
-                // call cancelled later (one budgeted path for every cancel).
-                state = .closed
-                upstream.cancel(stream)
-                return
-            }
-            state = .forwarding(upstream: stream)
             if stream.isWritable { context?.read() }
         case .failure(let error):
             respond(status: .unavailable, message: "the controller cannot be reached: \(error)")

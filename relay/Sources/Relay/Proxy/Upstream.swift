@@ -125,10 +125,7 @@ public final class Upstream: Sendable {
         let connected = ClientBootstrap(group: eventLoop)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    _ = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
-                        mode: .client, connectionConfiguration: settings.upstreamConnection,
-                        streamConfiguration: settings.upstreamStream) { $0.close() }
-                    try channel.pipeline.syncOperations.addHandler(UpstreamConnectionGuard(logger: logger))
+                    _ = try Upstream.configureConnection(channel, settings: settings, logger: logger)
                 }
             }
             .connect(unixDomainSocketPath: path)
@@ -147,6 +144,17 @@ public final class Upstream: Sendable {
         return connected.flatMapErrorThrowing { error in
             throw UpstreamUnavailable(reason: "the controller's socket is not reachable: \(error)")
         }
+    }
+
+    /// The relay's end of a controller connection (socket or tunnel): HTTP/2 client with the
+    /// controller-side limits, and the guard that closes it when NIO gives up on it.
+    static func configureConnection(_ channel: any Channel, settings: HTTP2Limits,
+                                    logger: Logger) throws -> NIOHTTP2Handler.StreamMultiplexer {
+        let mux = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
+            mode: .client, connectionConfiguration: settings.upstreamConnection,
+            streamConfiguration: settings.upstreamStream) { $0.close() }
+        try channel.pipeline.syncOperations.addHandler(UpstreamConnectionGuard(logger: logger))
+        return mux
     }
 
     /// A new controller connection replaces the old one; streams on the old one run out.
@@ -264,7 +272,6 @@ final class UpstreamConnectionGuard: ChannelInboundHandler, RemovableChannelHand
     init(logger: Logger) { self.logger = logger }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        logger.debug("controller connection error", metadata: ["error": "\(error)", "type": "\(type(of: error))"])
         if Self.endsConnection(error) {
             logger.warning("controller connection failed, closing it", metadata: ["error": "\(error)"])
             context.close(promise: nil)
