@@ -18,7 +18,6 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
         .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
-        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
     ],
     targets: [
         .target(name: "NodeAgent", dependencies: [
@@ -27,17 +26,18 @@ let package = Package(
             .product(name: "PharosTLS", package: "protocol-spec"),
             .product(name: "PharosRuntime", package: "protocol-spec"),
             .product(name: "PharosWireGuard", package: "protocol-spec"),
+            .product(name: "PharosConfig", package: "protocol-spec"),
             .product(name: "GRPCCore", package: "grpc-swift-2"),
             .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
             .product(name: "X509", package: "swift-certificates"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "SwiftASN1", package: "swift-asn1"),
             .product(name: "Logging", package: "swift-log"),
-            .product(name: "Yams", package: "Yams"),
         ]),
         .executableTarget(name: "NodeCLI", dependencies: [
             "NodeAgent",
             .product(name: "PharosRuntime", package: "protocol-spec"),
+            .product(name: "PharosConfig", package: "protocol-spec"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -49,6 +49,7 @@ let package = Package(
             .product(name: "PharosTestSupport", package: "protocol-spec"),
             .product(name: "PharosRuntime", package: "protocol-spec"),
             .product(name: "PharosWireGuard", package: "protocol-spec"),
+            .product(name: "PharosConfig", package: "protocol-spec"),
             .product(name: "GRPCCore", package: "grpc-swift-2"),
             .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
             .product(name: "Logging", package: "swift-log"),
@@ -57,6 +58,7 @@ let package = Package(
         .testTarget(name: "NodeAgentTests", dependencies: [
             "NodeAgent",
             .product(name: "PharosWireGuard", package: "protocol-spec"),
+            .product(name: "PharosConfig", package: "protocol-spec"),
             .product(name: "PharosSpec", package: "protocol-spec"),
             .product(name: "PharosProto", package: "protocol-spec"),
             .product(name: "PharosTLS", package: "protocol-spec"),

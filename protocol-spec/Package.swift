@@ -12,6 +12,8 @@ let package = Package(
         /// signals, atomic files, argv-only commands, privileges of packaged daemons.
         .library(name: "PharosRuntime", targets: ["PharosRuntime"]),
         .library(name: "PharosWireGuard", targets: ["PharosWireGuard"]),
+        /// Settings files (YAML + environment overrides, one error type) and daemon logging.
+        .library(name: "PharosConfig", targets: ["PharosConfig"]),
         /// Test-only helpers (a throwaway CA) for the tests of every package; never linked by a product binary.
         .library(name: "PharosTestSupport", targets: ["PharosTestSupport"]),
         .executable(name: "pharos-spec-bench", targets: ["PharosSpecBench"]),
@@ -25,6 +27,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
     ],
     targets: [
         .systemLibrary(name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
@@ -52,6 +56,12 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .target(name: "PharosRuntime"),
+        .target(name: "PharosConfig", dependencies: [
+            "PharosSpec",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Yams", package: "Yams"),
+        ]),
         // The WireGuard userspace API (UAPI) client, for the node and caravel.
         .target(name: "PharosWireGuard", dependencies: ["PharosSpec"]),
         .target(name: "PharosTestSupport", dependencies: [
@@ -66,9 +76,11 @@ let package = Package(
         .executableTarget(name: "PharosSpecBench", dependencies: ["PharosSpec"]),
         .testTarget(name: "PharosSpecTests", dependencies: ["PharosSpec"], resources: [.copy("Vectors")]),
         .testTarget(name: "PharosProtoTests", dependencies: ["PharosProto"]),
+        .testTarget(name: "PharosConfigTests", dependencies: ["PharosConfig", "PharosSpec"]),
         .testTarget(name: "PharosTLSTests", dependencies: [
             "PharosTLS", "PharosTestSupport",
             .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOEmbedded", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "X509", package: "swift-certificates"),

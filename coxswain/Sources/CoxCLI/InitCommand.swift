@@ -1,6 +1,7 @@
 import ArgumentParser
 import Coxswain
 import Foundation
+import PharosConfig
 import PharosRuntime
 
 struct InitCommand: AsyncParsableCommand {
@@ -53,7 +54,7 @@ struct ServeCommand: AsyncParsableCommand {
 
     func run() async throws {
         let controller = try options.open()
-        let logger = CoxLogging.bootstrap(level: controller.config.logLevel, label: "pharos.cox")
+        let logger = DaemonLogging.bootstrap(level: controller.config.logLevel, label: "pharos.cox")
         let task = Task { try await controller.serve(logger: logger) }
         let signals = TerminationSignals(cancelling: task) { signo in logger.info("stopping", metadata: ["signal": "\(signo)"]) }
         defer { withExtendedLifetime(signals) {} }

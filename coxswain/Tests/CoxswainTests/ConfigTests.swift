@@ -1,3 +1,4 @@
+import PharosConfig
 import Foundation
 import Testing
 @testable import Coxswain
@@ -33,19 +34,19 @@ import Testing
     }
 
     @Test func badInputIsNamed() throws {
-        #expect(throws: CoxConfigError.invalid(key: "fleet.vpn_subnet", value: "10.1.0.1/24",
+        #expect(throws: ConfigError.invalid(component: "cox", key: "fleet.vpn_subnet", value: "10.1.0.1/24",
                                                expected: "an IPv4 CIDR of /30 or larger, e.g. 10.86.0.0/16")) {
             try CoxConfig.load(path: try write("fleet:\n  vpn_subnet: 10.1.0.1/24\n"), environment: [:])
         }
-        #expect(throws: CoxConfigError.self) { try CoxConfig.load(path: try write("fleet:\n  vpn_subnett: x\n"), environment: [:]) }
-        #expect(throws: CoxConfigError.self) { try CoxConfig.load(path: try write("backend: postgres\n"), environment: [:]) }
-        #expect(throws: CoxConfigError.self) { try CoxConfig.load(path: try write("[1, 2"), environment: [:]) }
-        #expect(throws: CoxConfigError.self) { try CoxConfig.load(path: "/nonexistent/x", environment: ["COX_FLEET_RECONCILE_INTERVAL": "0"]) }
+        #expect(throws: ConfigError.self) { try CoxConfig.load(path: try write("fleet:\n  vpn_subnett: x\n"), environment: [:]) }
+        #expect(throws: ConfigError.self) { try CoxConfig.load(path: try write("backend: postgres\n"), environment: [:]) }
+        #expect(throws: ConfigError.self) { try CoxConfig.load(path: try write("[1, 2"), environment: [:]) }
+        #expect(throws: ConfigError.self) { try CoxConfig.load(path: "/nonexistent/x", environment: ["COX_FLEET_RECONCILE_INTERVAL": "0"]) }
     }
 
     @Test func initRefusesToOverwriteWithoutForce() throws {
         let path = try write("posture: personal\n")
-        #expect(throws: CoxConfigError.exists(path: path)) { try CoxConfig.writeInitial(.preset(.enterprise), to: path, force: false) }
+        #expect(throws: ConfigError.exists(component: "cox", path: path)) { try CoxConfig.writeInitial(.preset(.enterprise), to: path, force: false) }
         try CoxConfig.writeInitial(.preset(.enterprise), to: path, force: true)
         #expect(try CoxConfig.load(path: path, environment: [:]).posture == .enterprise)
         #expect((try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int) == 0o600)

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NodeAgent
+import PharosConfig
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -28,7 +29,7 @@ enum SimulatedFleet {
             for dir in dirs {
                 let paths = NodePaths(directory: dir)
                 let config = try NodeConfig.load(path: paths.config, environment: [:])
-                guard config.backend == .memory else { throw NodeConfigError.invalid(key: "dataplane.backend", value: config.backend.rawValue, expected: "memory") }
+                guard config.backend == .memory else { throw ConfigError.invalid(component: "node", key: "dataplane.backend", value: config.backend.rawValue, expected: "memory") }
                 group.addTask {
                     do {
                         try await NodeRunner.run(paths: paths, config: config, agentVersion: "simulated", logger: logger,

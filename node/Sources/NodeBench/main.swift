@@ -69,7 +69,7 @@ func firstPort() async -> Int? {
 }
 guard let port = await firstPort() else { fatalError("node did not start") }
 
-let controller = try pki.leaf(commonName: "coxswain", usage: [.clientAuth])
+let controller = try pki.controllerLeaf()
 let chain = PEM.decodeAll(type: "CERTIFICATE", from: controller.certificatePEM).map { TLSConfig.CertificateSource.bytes($0, format: .der) }
 let rootPEM = try pki.rootPEM
 try await withGRPCClient(transport: .http2NIOPosix(

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import NodeAgent
+import PharosConfig
 import PharosRuntime
 
 @main
@@ -53,12 +54,7 @@ struct RunCommand: AsyncParsableCommand {
     func run() async throws {
         let paths = options.paths
         let config = try NodeConfig.load(path: paths.config)
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = Logger.Level(rawValue: config.logLevel) ?? .info
-            return handler
-        }
-        let logger = Logger(label: "pharos.node")
+        let logger = DaemonLogging.bootstrap(level: config.logLevel, label: "pharos.node")
         let task = Task { try await NodeRunner.run(paths: paths, config: config, agentVersion: NodeAgentVersion.line, logger: logger) }
         let signals = TerminationSignals(cancelling: task) { signo in logger.info("stopping", metadata: ["signal": "\(signo)"]) }
         defer { withExtendedLifetime(signals) {} }

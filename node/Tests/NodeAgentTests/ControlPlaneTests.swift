@@ -81,7 +81,7 @@ import Testing
 
     @Test func controllerDrivesTheNodeOverMutualTLS() async throws {
         try await Self.withNode { node in
-            let controller = try node.pki.leaf(commonName: "coxswain", usage: [.clientAuth])
+            let controller = try node.pki.controllerLeaf()
             try await Self.withController(node, leaf: controller) { nodeControl in
                 let status = try await nodeControl.getStatus(Pharos_Node_V1_GetStatusRequest())
                 #expect(status.agentVersion == "node test")
@@ -109,12 +109,21 @@ import Testing
 
     @Test func everyOtherCallerDiesAtTheHandshake() async throws {
         try await Self.withNode { node in
+            let controllerName = PharosIdentity.CommonName.controller
             let callers: [(String, TestPKI.Leaf?)] = [
                 ("no certificate", nil),
-                ("foreign CA", try TestPKI(name: "Elsewhere").leaf(commonName: "coxswain", usage: [.clientAuth])),
+                ("foreign CA", try TestPKI(name: "Elsewhere").controllerLeaf()),
                 ("Device CA", try node.pki.leaf(commonName: "laptop", organization: "PharosVPN Device", usage: [.clientAuth], issuer: .device)),
-                ("expired", try node.pki.leaf(commonName: "coxswain", usage: [.clientAuth], notValidBefore: Date() - 7200, notValidAfter: Date() - 3600)),
-                ("wrong EKU", try node.pki.leaf(commonName: "coxswain", usage: [.serverAuth])),
+                ("expired", try node.pki.controllerLeaf(notValidBefore: Date() - 7200, notValidAfter: Date() - 3600)),
+                ("wrong EKU", try node.pki.leaf(commonName: controllerName, usage: [.serverAuth])),
+                // Fleet-CA leaves with ClientAuth that are not the controller's: a relay's (dual
+                // EKU, as coxswain issues them), one with the relay's O but the controller's CN,
+                // a node leaf that somehow carries ClientAuth, and the controller's CN under the
+                // Device CA.
+                ("relay leaf", try node.pki.leaf(commonName: "PharosVPN Relay", organization: "PharosVPN Relay", usage: [.serverAuth, .clientAuth])),
+                ("relay O, controller CN", try node.pki.leaf(commonName: controllerName, organization: "PharosVPN Relay", usage: [.clientAuth])),
+                ("node leaf", try node.pki.leaf(commonName: "node-2", usage: [.serverAuth, .clientAuth])),
+                ("controller CN from the Device CA", try node.pki.leaf(commonName: controllerName, usage: [.clientAuth], issuer: .device)),
             ]
             for (name, leaf) in callers {
                 await #expect(throws: (any Error).self, "\(name) was let in") {
@@ -126,7 +135,7 @@ import Testing
                 }
             }
             // The node still serves its controller afterwards.
-            let status = try await Self.withController(node, leaf: try node.pki.leaf(commonName: "coxswain", usage: [.clientAuth])) {
+            let status = try await Self.withController(node, leaf: try node.pki.controllerLeaf()) {
                 try await $0.getStatus(Pharos_Node_V1_GetStatusRequest())
             }
             #expect(status.agentVersion == "node test")
@@ -139,7 +148,7 @@ import Testing
         var nodes: [Node] = []
         for _ in 0..<3 { nodes.append(try await Self.startNode()) }
         for (index, node) in nodes.enumerated() {
-            let controller = try node.pki.leaf(commonName: "coxswain", usage: [.clientAuth])
+            let controller = try node.pki.controllerLeaf()
             let applied = try await Self.withController(node, leaf: controller) {
                 try await $0.pushConfig(NodeAgentCoreTests.push(Int64(index + 1), [NodeAgentCoreTests.peer("d\(index)", ip: "10.86.0.\(index + 2)/32")]))
             }

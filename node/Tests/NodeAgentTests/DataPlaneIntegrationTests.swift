@@ -96,7 +96,7 @@ import Testing
             processes.append(p)
             return p
         }
-        let controllerLeaf = try pki.leaf(commonName: "coxswain", usage: [.clientAuth])
+        let controllerLeaf = try pki.controllerLeaf()
         func control<T: Sendable>(_ body: (Pharos_Node_V1_NodeControl.Client<HTTP2ClientTransport.Posix>) async throws -> T) async throws -> T {
             var lastError: (any Error)?
             for _ in 0..<40 {

@@ -1,3 +1,5 @@
+import PharosConfig
+import PharosSpec
 import Testing
 @testable import NodeAgent
 
@@ -5,7 +7,7 @@ import Testing
     @Test func defaultsNeedNoFile() throws {
         let config = try NodeConfig.load(path: "/nonexistent/node.yaml", environment: [:])
         #expect(config.listenAddress == ":8444")
-        #expect(try config.listenHostPort() == ("0.0.0.0", 8444))
+        #expect(try config.listenHostPort() == HostPort(host: "0.0.0.0", port: 8444))
         #expect(config.backend == .amneziawgGo)
     }
 
@@ -25,7 +27,7 @@ import Testing
         #expect(config.listenPort == 443)
         #expect(config.logLevel == "debug")
         #expect(config.socketDirectory == "/var/run/wireguard")
-        #expect(try config.listenHostPort() == ("127.0.0.1", 9444))
+        #expect(try config.listenHostPort() == HostPort(host: "127.0.0.1", port: 9444))
     }
 
     @Test(arguments: [
@@ -38,7 +40,7 @@ import Testing
     ])
     func badSettingsAreNamed(yaml: String, named: String) {
         var config = NodeConfig()
-        let error = #expect(throws: NodeConfigError.self) { try config.apply(yaml: yaml, source: "node.yaml") }
+        let error = #expect(throws: ConfigError.self) { try config.apply(yaml: yaml, source: "node.yaml") }
         #expect(error?.description.contains(named) == true, "\(String(describing: error))")
     }
 }

@@ -13,16 +13,27 @@ public struct PeerRequirements: Sendable {
     public var issuers: [Certificate]?
     /// When set, the leaf's subject must carry one of these `O=` values.
     public var organizations: Set<String>?
+    /// When set, the leaf's subject must carry one of these `CN=` values.
+    public var commonNames: Set<String>?
     /// When set, the leaf's subject alternative names must include this DNS name or IP
     /// address (for a client that replaces NIOSSL's own hostname check with this verifier).
     public var hostname: String?
 
     public init(usage: ExtendedKeyUsage.Usage, issuers: [Certificate]? = nil, organizations: Set<String>? = nil,
-                hostname: String? = nil) {
+                commonNames: Set<String>? = nil, hostname: String? = nil) {
         self.usage = usage
         self.issuers = issuers
         self.organizations = organizations
+        self.commonNames = commonNames
         self.hostname = hostname
+    }
+
+    /// The controller and nothing else: a ClientAuth leaf issued by the Fleet CA with
+    /// O=PharosVPN and CN=coxswain-controller. Every other Fleet-CA leaf with ClientAuth (a
+    /// relay's, whose EKU is dual) is refused, so a captured relay cannot drive nodes.
+    public static func controller(fleetCA: [Certificate]) -> PeerRequirements {
+        PeerRequirements(usage: .clientAuth, issuers: fleetCA, organizations: [PharosIdentity.Organization.fleet],
+                         commonNames: [PharosIdentity.CommonName.controller])
     }
 }
 
@@ -140,6 +151,11 @@ struct PharosPeerPolicy: VerifierPolicy {
         if let organizations = requirements.organizations {
             guard leaf.organizations.contains(where: organizations.contains) else {
                 return .failsToMeetPolicy(reason: "leaf O=\(leaf.organizations) is not one of \(organizations.sorted())")
+            }
+        }
+        if let commonNames = requirements.commonNames {
+            guard leaf.commonNames.contains(where: commonNames.contains) else {
+                return .failsToMeetPolicy(reason: "leaf CN=\(leaf.commonNames) is not one of \(commonNames.sorted())")
             }
         }
         if let hostname = requirements.hostname, !Self.names(of: leaf).contains(hostname.lowercased()) {

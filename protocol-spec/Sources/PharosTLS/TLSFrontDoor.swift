@@ -16,23 +16,16 @@ public final class TLSFrontDoor: Sendable {
     public let port: Int
     private let channel: any Channel
 
-    /// Binds `host:port` (port 0 picks a free one) and starts accepting.
+    /// Binds `host:port` (port 0 picks a free one) and starts accepting, within `limits`.
     public static func start(host: String, port: Int, tls: TLSConfiguration, verifier: PeerVerifier,
-                             upstreamSocketPath: String,
-                             group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> TLSFrontDoor {
+                             upstreamSocketPath: String, limits: ListenerLimits = ListenerLimits(),
+                             group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+                             onRefusal: @escaping @Sendable (ConnectionBudget.Refusal) -> Void = { _ in }) async throws -> TLSFrontDoor {
         let context = try NIOSSLContext(configuration: tls)
-        let callback = verifier.callback
-        let channel = try await ServerBootstrap(group: group)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.autoRead, value: true)
-            .childChannelInitializer { child in
-                child.eventLoop.makeCompletedFuture {
-                    try child.pipeline.syncOperations.addHandler(
-                        NIOSSLServerHandler(context: context, customVerificationCallbackWithMetadata: callback))
-                    try child.pipeline.syncOperations.addHandler(SpliceAfterHandshake(upstreamSocketPath: upstreamSocketPath))
-                }
-            }
-            .bind(host: host, port: port).get()
+        let channel = try await VerifiedTLSListener.bind(host: host, port: port, context: context, verifier: verifier, limits: limits,
+                                                         group: group, onRefusal: onRefusal) { connection in
+            try connection.pipeline.syncOperations.addHandler(SpliceAfterHandshake(upstreamSocketPath: upstreamSocketPath))
+        }
         return TLSFrontDoor(port: channel.localAddress?.port ?? port, channel: channel)
     }
 
@@ -47,9 +40,12 @@ public final class TLSFrontDoor: Sendable {
 }
 
 /// Holds inbound bytes until the TLS handshake completes and the upstream socket is
-/// connected, then glues the two channels together and steps out of the pipeline.
+/// connected, then glues the two channels together and steps out of the pipeline. What it
+/// holds meanwhile is bounded: a peer that sends more than `maxPendingBytes` before the
+/// splice is closed.
 final class SpliceAfterHandshake: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
+    static let maxPendingBytes = 1 << 20
 
     private enum State {
         case handshaking
@@ -61,13 +57,22 @@ final class SpliceAfterHandshake: ChannelInboundHandler, RemovableChannelHandler
     private let upstreamSocketPath: String
     private var state = State.handshaking
     private var pending: [ByteBuffer] = []
+    private var pendingBytes = 0
 
     init(upstreamSocketPath: String) {
         self.upstreamSocketPath = upstreamSocketPath
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        pending.append(unwrapInboundIn(data))
+        let buffer = unwrapInboundIn(data)
+        pendingBytes += buffer.readableBytes
+        guard pendingBytes <= Self.maxPendingBytes else {
+            pending.removeAll()
+            state = .failed
+            context.close(promise: nil)
+            return
+        }
+        pending.append(buffer)
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {

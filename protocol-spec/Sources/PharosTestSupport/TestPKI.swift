@@ -88,6 +88,12 @@ public struct TestPKI: Sendable {
         return Leaf(certificatePEM: try cert.pemString() + issuerCert.pemString(), keyPEM: key.pemRepresentation, certificate: cert)
     }
 
+    /// The controller's client leaf as coxswain issues it (`PeerRequirements.controller`).
+    public func controllerLeaf(notValidBefore: Date = Date() - 300, notValidAfter: Date = Date() + 86400) throws -> Leaf {
+        try leaf(commonName: PharosIdentity.CommonName.controller, usage: [.clientAuth],
+                 notValidBefore: notValidBefore, notValidAfter: notValidAfter)
+    }
+
     public func roots() throws -> TrustRoots { try TrustRoots(certificates: [root]) }
 
     public var rootPEM: String { get throws { try root.pemString() } }

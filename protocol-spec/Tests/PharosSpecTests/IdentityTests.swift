@@ -81,7 +81,7 @@ import Testing
         ("https://enroll?relay=r:1&token=t&ca=CA", "must start with"),
         ("pharosvpn://import?relay=r:1&token=t&ca=CA", "host is"),
         ("pharosvpn://enroll?relay=r:1&ca=CA", "token parameter is missing"),
-        ("pharosvpn://enroll?relay=r&token=t&ca=CA", "is not host:port"),
+        ("pharosvpn://enroll?relay=r&token=t&ca=CA", "has no port"),
         ("pharosvpn://enroll?relay=r:1&token=t&ca=abc", "64-hex-digit"),
         ("pharosvpn://enroll?relay=r:1&token=%zz&ca=CA", "percent-escape"),
     ])

@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import PharosConfig
 import PharosRuntime
 import PharosTLS
 import X509
@@ -20,9 +21,9 @@ public enum RelayRunner {
         let deviceCA = try TrustRoots(path: paths.deviceCACertificate).certificates[0]
         let upstream = Upstream(mode: config.upstreamSocket.isEmpty ? .tunnel : .socket(path: config.upstreamSocket),
                                 settings: config.limits, logger: logger)
-        let client = try RelayConfig.hostPort(config.clientListen, key: "client.listen_addr")
+        let client = try RelayConfig.schema.listenAddress(config.clientListen, key: "client.listen_addr")
         let denyList = DeviceDenyList()
-        let clientListener = try await RelayConfigError.listening("client.listen_addr", client.host, client.port) {
+        let clientListener = try await RelayConfig.schema.listening("client.listen_addr", client) {
             try await ClientListener.start(host: client.host, port: client.port, identity: identity, roots: roots, deviceCA: deviceCA,
                                            upstream: upstream, limits: config.limits, denyList: denyList, logger: logger)
         }
@@ -30,8 +31,8 @@ public enum RelayRunner {
         defer { denySync.cancel() }
         var tunnelListener: TunnelListener?
         if config.upstreamSocket.isEmpty {
-            let tunnel = try RelayConfig.hostPort(config.tunnelListen, key: "tunnel.listen_addr")
-            tunnelListener = try await RelayConfigError.listening("tunnel.listen_addr", tunnel.host, tunnel.port) {
+            let tunnel = try RelayConfig.schema.listenAddress(config.tunnelListen, key: "tunnel.listen_addr")
+            tunnelListener = try await RelayConfig.schema.listening("tunnel.listen_addr", tunnel) {
                 try await TunnelListener.start(host: tunnel.host, port: tunnel.port, identity: identity, roots: roots,
                                                fleetCA: identity.certificates[1], upstream: upstream, limits: config.limits, logger: logger)
             }

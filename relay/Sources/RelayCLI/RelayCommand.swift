@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import PharosConfig
 import PharosRuntime
 import Relay
 
@@ -53,12 +54,7 @@ struct RunCommand: AsyncParsableCommand {
         if let clientAddr { environment["RELAY_CLIENT_LISTEN_ADDR"] = clientAddr }
         if let tunnelAddr { environment["RELAY_TUNNEL_LISTEN_ADDR"] = tunnelAddr }
         let config = try RelayConfig.load(path: paths.config, environment: environment)
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = Logger.Level(rawValue: config.logLevel) ?? .info
-            return handler
-        }
-        let logger = Logger(label: "pharos.relay")
+        let logger = DaemonLogging.bootstrap(level: config.logLevel, label: "pharos.relay")
         let task = Task { try await RelayRunner.run(paths: paths, config: config, logger: logger) }
         let signals = TerminationSignals(cancelling: task) { signo in logger.info("stopping", metadata: ["signal": "\(signo)"]) }
         defer { withExtendedLifetime(signals) {} }

@@ -4,6 +4,7 @@ import GRPCCore
 import GRPCNIOTransportHTTP2
 import Logging
 import NIOHPACK
+import PharosConfig
 import PharosSpec
 import PharosTestSupport
 import Synchronization
@@ -454,7 +455,7 @@ extension RelayForwardingTests {
         var config = RelayConfig()
         config.clientListen = "127.0.0.1:\(port)"
         config.tunnelListen = "127.0.0.1:0"
-        await #expect(throws: RelayConfigError.cannotListen(key: "client.listen_addr", address: "127.0.0.1:\(port)",
+        await #expect(throws: ConfigError.cannotListen(component: "relay", key: "client.listen_addr", address: "127.0.0.1:\(port)",
                                                            reason: "Address already in use")) {
             try await RelayRunner.run(paths: RelayPaths(directory: dir), config: config, logger: .init(label: "test"))
         }
@@ -522,7 +523,8 @@ extension RelayForwardingTests {
 @Suite struct HandshakeDeadlineTests {
     static func quickDeadline() -> HTTP2Limits {
         var limits = HTTP2Limits()
-        limits.handshakeTimeout = .milliseconds(500)
+        limits.clientListener.handshakeTimeout = .milliseconds(500)
+        limits.tunnelListener.handshakeTimeout = .milliseconds(500)
         return limits
     }
 
@@ -581,5 +583,38 @@ extension RelayForwardingTests {
         let got = read(fd, &byte, 1)
         #expect(got == 0, "the relay must close a connection that never handshakes (read returned \(got))")
         #expect(ContinuousClock.now - start < .seconds(2))
+    }
+}
+
+/// relay.yaml through the shared settings reader: overrides, refusals, the cross-check.
+@Suite struct RelayConfigTests {
+    func write(_ text: String) throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("relay-\(UUID().uuidString).yaml").path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test func theFileAndTheEnvironmentSetTheLimits() throws {
+        let path = try write("client:\n  listen_addr: 127.0.0.1:9443\nlimits:\n  max_connections_per_address: 8\n")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let config = try RelayConfig.load(path: path, environment: ["RELAY_LIMITS_MAX_CONNECTIONS": "500"])
+        #expect(config.clientListen == "127.0.0.1:9443")
+        #expect(config.limits.clientListener.maxConnections == 500)
+        #expect(config.limits.clientListener.maxConnectionsPerAddress == 8)
+    }
+
+    @Test func badSettingsAreRefusedByName() throws {
+        let typo = try write("limits:\n  max_conections: 5\n")
+        defer { try? FileManager.default.removeItem(atPath: typo) }
+        let unknown = #expect(throws: ConfigError.self) { try RelayConfig.load(path: typo, environment: [:]) }
+        #expect(unknown?.description.contains("unknown setting \"limits.max_conections\"") == true)
+        #expect(throws: ConfigError.invalid(component: "relay", key: "tunnel.listen_addr", value: "",
+                                            expected: "a tunnel address, or upstream.socket for a co-located controller")) {
+            try RelayConfig.load(path: "/nonexistent", environment: ["RELAY_TUNNEL_LISTEN_ADDR": ""])
+        }
+        let port = #expect(throws: ConfigError.self) {
+            try RelayConfig.load(path: "/nonexistent", environment: ["RELAY_CLIENT_LISTEN_ADDR": ":99999"])
+        }
+        #expect(port?.description.contains("client.listen_addr") == true)
     }
 }

@@ -21,23 +21,12 @@ enum RelayConnection {
         let certificates = Mutex<[Certificate]>([])
     }
 
-    static func hostPort(_ address: String) throws(CaravelError) -> (host: String, port: Int) {
-        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]), (1...65535).contains(port) else {
-            throw .invalidName("relay address \"\(address)\" is not host:port")
-        }
-        var host = String(address[..<colon])
-        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        guard !host.isEmpty else { throw .invalidName("relay address \"\(address)\" has no host") }
-        return (host, port)
-    }
-
     static func target(_ address: String) throws(CaravelError) -> any ResolvableTarget {
-        let (host, port) = try hostPort(address)
-        if host.contains(":") { return .ipv6(address: host, port: port) }
-        if host.split(separator: ".").count == 4, host.split(separator: ".").allSatisfy({ UInt8($0) != nil }) {
-            return .ipv4(address: host, port: port)
-        }
-        return .dns(host: host, port: port)
+        let relay: HostPort
+        do { relay = try HostPort.parse(address) } catch { throw .invalidName("relay address: \(error)") }
+        if relay.isIPv6Literal { return .ipv6(address: relay.host, port: relay.port) }
+        if relay.isIPv4Literal { return .ipv4(address: relay.host, port: relay.port) }
+        return .dns(host: relay.host, port: relay.port)
     }
 
     static var transportConfig: HTTP2ClientTransport.Posix.Config {

@@ -43,7 +43,7 @@ public final class AccountService: Sendable {
             throw AccountError.failedPrecondition(
                 "no relay address for the join link: set relay.public_endpoint in cox.yaml or pass --relay HOST:PORT")
         }
-        let relayAddr = try FleetService.hostPort(requested, defaultPort: PharosPorts.relayClient, flag: "relay")
+        let relayAddr = try FleetService.address(requested, defaultPort: PharosPorts.relayClient, flag: "relay").description
         let token = AccountSecrets.newToken(), tokenHash = AccountSecrets.hash(token)
         let caFingerprint = Fingerprint.caRoot(der: try pki.authority.root.certificate.derBytes())
         let (ticketID, userID, expiresAt) = try await store.write { tx in

@@ -63,17 +63,3 @@ public struct CoxConfig: Sendable, Equatable {
         return URL(fileURLWithPath: dir).appendingPathComponent("app.db").standardizedFileURL.path
     }
 }
-
-public enum CoxConfigError: Error, Equatable, CustomStringConvertible {
-    case unreadable(path: String, reason: String)
-    case invalid(key: String, value: String, expected: String)
-    case exists(path: String)
-
-    public var description: String {
-        switch self {
-        case .unreadable(let path, let reason): "cannot read cox config \(path): \(reason)"
-        case .invalid(let key, let value, let expected): "cox config: \(key) = \"\(value)\" is invalid; expected \(expected)"
-        case .exists(let path): "\(path) already exists; pass --force to overwrite it"
-        }
-    }
-}

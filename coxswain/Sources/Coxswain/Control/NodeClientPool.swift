@@ -68,12 +68,10 @@ public actor NodeClientPool {
     }
 
     static func target(_ address: String) throws -> any ResolvableTarget {
-        let host = NodeRecord.hostPart(of: address)
-        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]) else {
-            throw StoreError.invalid("node address \(address) is not HOST:PORT")
-        }
-        if IPv4Subnet.parse(host) != nil { return ResolvableTargets.IPv4(addresses: [.init(host: host, port: port)]) }
-        if host.contains(":") { return ResolvableTargets.IPv6(addresses: [.init(host: host, port: port)]) }
-        return ResolvableTargets.DNS(host: host, port: port)
+        let target: HostPort
+        do { target = try HostPort.parse(address) } catch { throw StoreError.invalid("node address: \(error)") }
+        if target.isIPv4Literal { return ResolvableTargets.IPv4(addresses: [.init(host: target.host, port: target.port)]) }
+        if target.isIPv6Literal { return ResolvableTargets.IPv6(addresses: [.init(host: target.host, port: target.port)]) }
+        return ResolvableTargets.DNS(host: target.host, port: target.port)
     }
 }

@@ -38,9 +38,9 @@ public final class FleetService: Sendable {
     /// its first GetStatus.
     public func enrollNode(csrPEM: String, controlAddress: String, name: String?, region: String,
                            wgPort: Int = PharosPorts.amneziaWG, by actor: AuditActor) async throws -> EnrolledNode {
-        let address = try Self.hostPort(controlAddress, defaultPort: PharosPorts.nodeControl, flag: "--addr")
+        let dialed = try Self.address(controlAddress, defaultPort: PharosPorts.nodeControl, flag: "--addr")
+        let (address, host) = (dialed.description, dialed.host)
         let id = EntityID.make(.node)
-        let host = NodeRecord.hostPart(of: address)
         let leaf = try pki.authority.issue(csrPEM: csrPEM, profile: .node(id: id, addresses: [host]),
                                            validity: Self.nodeCertificateValidity)
         let chain = try leaf.pemString() + pki.authority.fleet.certificate.pemString()
@@ -249,16 +249,10 @@ public final class FleetService: Sendable {
     // MARK: helpers
 
     /// `HOST[:PORT]` with `defaultPort` when none is given; `flag` names the input in errors.
-    static func hostPort(_ text: String, defaultPort: Int, flag: String) throws -> String {
-        let trimmed = text.trimmingCharacters(in: .whitespaces)
-        guard !trimmed.isEmpty else { throw StoreError.invalid("\(flag) is empty; give HOST:PORT (port \(defaultPort) by default)") }
-        if let colon = trimmed.lastIndex(of: ":"), !trimmed.hasSuffix("]") {
-            guard let port = Int(trimmed[trimmed.index(after: colon)...]), (1...65535).contains(port), colon != trimmed.startIndex else {
-                throw StoreError.invalid("\(flag) \"\(text)\" is not HOST:PORT")
-            }
-            return trimmed
+    static func address(_ text: String, defaultPort: Int, flag: String) throws -> HostPort {
+        do { return try HostPort.parse(text, defaultPort: defaultPort) } catch {
+            throw StoreError.invalid("\(flag): \(error) (port \(defaultPort) by default)")
         }
-        return "\(trimmed):\(defaultPort)"
     }
 
     static func looksLikeEmail(_ text: String) -> Bool {

@@ -32,7 +32,7 @@ public enum LeafProfile: Sendable, Equatable {
         case .relay:
             try DistinguishedName { OrganizationName(PharosIdentity.Organization.relay); CommonName(PharosIdentity.Organization.relay) }
         case .controller:
-            try DistinguishedName { OrganizationName(PharosIdentity.Organization.fleet); CommonName("coxswain-controller") }
+            try DistinguishedName { OrganizationName(PharosIdentity.Organization.fleet); CommonName(PharosIdentity.CommonName.controller) }
         case .device(let id):
             try DistinguishedName { OrganizationName(PharosIdentity.Organization.device); CommonName(id) }
         }

@@ -21,10 +21,10 @@ extension FleetService {
     /// hostname:8443) is what join links through this relay name.
     public func enrollRelay(csrPEM: String, endpoint: String, hostname: String, name: String?, publicAddr: String?,
                             region: String = "", by actor: AuditActor) async throws -> EnrolledRelay {
-        let endpoint = try Self.hostPort(endpoint, defaultPort: PharosPorts.relayTunnel, flag: "--endpoint")
+        let endpoint = try Self.address(endpoint, defaultPort: PharosPorts.relayTunnel, flag: "--endpoint").description
         let hostname = hostname.trimmingCharacters(in: .whitespaces).lowercased()
         guard !hostname.isEmpty else { throw StoreError.invalid("--hostname is empty; give the name clients reach the relay by") }
-        let publicAddr = try Self.hostPort(publicAddr ?? hostname, defaultPort: PharosPorts.relayClient, flag: "--public")
+        let publicAddr = try Self.address(publicAddr ?? hostname, defaultPort: PharosPorts.relayClient, flag: "--public").description
         let leaf = try pki.authority.issue(csrPEM: csrPEM, profile: .relay(hostname: hostname), validity: Self.relayCertificateValidity)
         let chain = try leaf.pemString() + pki.authority.fleet.certificate.pemString()
         let (serial, notAfter) = (leaf.serialHex, FleetPKI.micros(leaf.notValidAfter))

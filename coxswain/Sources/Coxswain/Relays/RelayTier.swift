@@ -46,11 +46,7 @@ public final class RelayTier: Sendable {
 
     /// The TLS name of the embedded relay: the host of `relay.public_endpoint`, else localhost.
     public static func embeddedHostname(_ config: CoxConfig) -> String {
-        let endpoint = config.relayPublicEndpoint.trimmingCharacters(in: .whitespaces)
-        guard let colon = endpoint.lastIndex(of: ":"), !endpoint[..<colon].isEmpty else { return "localhost" }
-        var host = String(endpoint[..<colon])
-        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        return host
+        (try? HostPort.parse(config.relayPublicEndpoint, defaultPort: PharosPorts.relayClient))?.host ?? "localhost"
     }
 
     public var socketPath: String {
@@ -123,12 +119,12 @@ public final class RelayTier: Sendable {
         let identity = try TLSIdentity(certificatePEM: try leaf.pemString() + pki.authority.fleet.certificate.pemString(),
                                        keyPEM: key.pemRepresentation, source: "embedded relay")
         let roots = try TrustRoots(certificates: [pki.authority.root.certificate])
-        let listen = try RelayConfig.hostPort(controller.config.relayClientListen, key: "relay.client_listen")
+        let listen = try HostPort.listen(controller.config.relayClientListen)
         let upstream = Upstream(mode: .socket(path: socketPath), logger: logger)
         let listener = try await ClientListener.start(host: listen.host, port: listen.port, identity: identity, roots: roots,
                                                       deviceCA: pki.authority.device.certificate, upstream: upstream,
                                                       denyList: denyList, logger: logger)
-        logger.info("embedded relay listening", metadata: ["listen": "\(listen.host):\(listener.port)",
+        logger.info("embedded relay listening", metadata: ["listen": "\(HostPort(host: listen.host, port: listener.port))",
                                                            "hostname": "\(Self.embeddedHostname(controller.config))"])
         return listener
     }
@@ -155,7 +151,7 @@ public final class RelayTier: Sendable {
                     _ = dialers.withLock { $0.removeValue(forKey: id) }
                 }
                 for (id, relay) in wanted where running[id] == nil {
-                    guard let target = try? RelayConfig.hostPort(relay.endpoint, key: "relay endpoint") else {
+                    guard let target = try? HostPort.parse(relay.endpoint) else {
                         logger.error("relay endpoint unusable", metadata: ["relay": "\(relay.name)", "endpoint": "\(relay.endpoint)"])
                         continue
                     }

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import PharosSpec
 import PharosRuntime
 import Relay
 
@@ -78,7 +79,7 @@ public struct Controller: Sendable {
         await watchers.sync(with: nodes)
         let accounts = AccountService(fleet: service) { affected in _ = await reconciler.push(affected) }
         let tier = config.accountsSync ? RelayTier(controller: self, accounts: accounts, logger: logger) : nil
-        let adminAddress = config.uiListen.isEmpty ? nil : try RelayConfig.hostPort(config.uiListen, key: "ui.listen")
+        let adminAddress = config.uiListen.isEmpty ? nil : try HostPort.listen(config.uiListen)
         let api = try AdminAPI(controller: self, admin: AdminService(fleet: service), accounts: accounts, reconciler: reconciler,
                                live: live, metrics: metrics, relayTier: tier, logger: logger)
         defer {

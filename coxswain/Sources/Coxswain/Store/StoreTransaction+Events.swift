@@ -1,4 +1,5 @@
 import GRDB
+import PharosSpec
 
 /// One row of `connection_events`, before the store resolves device and user.
 public struct ConnectionEventInput: Sendable, Equatable {
@@ -28,11 +29,7 @@ public struct ConnectionEventInput: Sendable, Equatable {
 
     /// The IP of `ip:port` or `[v6]:port`.
     var sourceIP: String {
-        if sourceEndpoint.hasPrefix("["), let end = sourceEndpoint.firstIndex(of: "]") {
-            return String(sourceEndpoint[sourceEndpoint.index(after: sourceEndpoint.startIndex)..<end])
-        }
-        guard let colon = sourceEndpoint.lastIndex(of: ":") else { return sourceEndpoint }
-        return String(sourceEndpoint[..<colon])
+        (try? HostPort.parse(sourceEndpoint))?.host ?? sourceEndpoint
     }
 }
 

@@ -26,9 +26,8 @@ public struct XRayServerConfig: Sendable, Equatable, Codable {
         guard config.port <= 65535 else { throw .invalid(peer: "-", field: "port", reason: "\(config.port) is not a port") }
         port = Int(config.port)
         if port != 0 {
-            guard let colon = config.dest.lastIndex(of: ":"), Int(config.dest[config.dest.index(after: colon)...]) != nil,
-                  colon != config.dest.startIndex else {
-                throw .invalid(peer: "-", field: "dest", reason: "\"\(config.dest)\" is not host:port")
+            do { _ = try HostPort.parse(config.dest) } catch {
+                throw .invalid(peer: "-", field: "dest", reason: "\(error)")
             }
             guard !config.serverNames.isEmpty else { throw .invalid(peer: "-", field: "server_names", reason: "must not be empty") }
         }

@@ -31,6 +31,9 @@ public enum PharosIdentity {
         public static let root = "PharosVPN Root CA"
         public static let fleetCA = "PharosVPN Fleet CA"
         public static let deviceCA = "PharosVPN Device CA"
+        /// The controller's client leaf (Fleet CA, ClientAuth, O=PharosVPN). Nodes and relay
+        /// tunnels accept exactly this subject as their controller.
+        public static let controller = "coxswain-controller"
     }
 }
 

@@ -50,10 +50,7 @@ public struct JoinLink: Sendable, Equatable {
             throw .invalidJoinLink(reason: "the \(key) parameter is missing")
         }
         let relay = values["relay"]!, ca = values["ca"]!
-        guard let colon = relay.lastIndex(of: ":"), !relay[..<colon].isEmpty,
-              let port = Int(relay[relay.index(after: colon)...]), (1...65535).contains(port) else {
-            throw .invalidJoinLink(reason: "relay \"\(relay)\" is not host:port")
-        }
+        do { _ = try HostPort.parse(relay) } catch { throw .invalidJoinLink(reason: "relay: \(error)") }
         guard ca.count == 64, ca.allSatisfy(\.isHexDigit) else {
             throw .invalidJoinLink(reason: "ca must be the 64-hex-digit SHA-256 fingerprint of the root certificate")
         }

@@ -29,8 +29,10 @@ public final class ClientListener: Sendable {
             intermediates: [deviceCA]) { rejection in
                 logger.info("client certificate refused", metadata: ["reason": "\(rejection)"])
             }
-        let channel = try await PeerVerifiedServer.bind(host: host, port: port, context: context, verifier: verifier,
-                                                        group: group, handshakeTimeout: limits.handshakeTimeout) { connection in
+        let channel = try await VerifiedTLSListener.bind(host: host, port: port, context: context, verifier: verifier,
+                                                         limits: limits.clientListener, group: group, onRefusal: { refusal in
+            logger.info("client connection refused", metadata: ["reason": "\(refusal)"])
+        }) { connection in
             try connection.pipeline.syncOperations.addHandler(ApplicationProtocolNegotiationHandler { result, channel in
                 guard case .negotiated(let proto) = result, applicationProtocols.contains(proto) else {
                     return channel.close()

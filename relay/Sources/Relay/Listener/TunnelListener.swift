@@ -9,7 +9,7 @@ import PharosTLS
 import X509
 
 /// The tunnel port: only the controller may connect (mTLS 1.3; a Fleet-CA ClientAuth leaf
-/// with O=PharosVPN — relays carry O=PharosVPN Relay, nodes have no ClientAuth). Over that
+/// with O=PharosVPN and CN=coxswain-controller — `PeerRequirements.controller`). Over that
 /// one connection the relay is the HTTP/2 *client*: every client stream is a stream on it.
 /// The relay PINGs it every 20 s so idle NATs keep it, and closes it when a PING goes
 /// unanswered for 10 s (`TunnelKeepalive`).
@@ -22,12 +22,13 @@ public final class TunnelListener: Sendable {
                              group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> TunnelListener {
         let tls = PharosTLSConfiguration.server(identity: identity, roots: roots, clientCertificates: .required, minimumVersion: .tlsv13)
         let context = try NIOSSLContext(configuration: tls)
-        let verifier = PeerVerifier(roots: roots, requirements: PeerRequirements(
-            usage: .clientAuth, issuers: [fleetCA], organizations: [PharosIdentity.Organization.fleet])) { rejection in
+        let verifier = PeerVerifier(roots: roots, requirements: .controller(fleetCA: [fleetCA])) { rejection in
                 logger.warning("tunnel peer refused", metadata: ["reason": "\(rejection)"])
             }
-        let channel = try await PeerVerifiedServer.bind(host: host, port: port, context: context, verifier: verifier,
-                                                        group: group, handshakeTimeout: limits.handshakeTimeout) { connection in
+        let channel = try await VerifiedTLSListener.bind(host: host, port: port, context: context, verifier: verifier,
+                                                         limits: limits.tunnelListener, group: group, onRefusal: { refusal in
+            logger.warning("tunnel connection refused", metadata: ["reason": "\(refusal)"])
+        }) { connection in
             try connection.pipeline.syncOperations.addHandler(TunnelEstablisher(upstream: upstream, limits: limits, logger: logger))
         }
         return TunnelListener(port: channel.localAddress?.port ?? port, channel: channel)

@@ -2,6 +2,7 @@ import Logging
 import NIOCore
 import NIOHTTP2
 import NIOPosix
+import PharosTLS
 import Synchronization
 
 /// The relay's one HTTP/2 connection to the controller, over which every client stream is
@@ -209,8 +210,11 @@ public struct HTTP2Limits: Sendable {
     /// into a connection error: it sends GOAWAY and stops decoding, and every later answer on
     /// the connection is stranded (a burst of cancelled calls did exactly that).
     public var recentlyResetStreams = 4096
-    /// A connection to either listener must complete its TLS handshake within this.
-    public var handshakeTimeout = TimeAmount.seconds(10)
+    /// The public client port: handshake deadline, connections in total and per source address.
+    public var clientListener = ListenerLimits(handshakeTimeout: .seconds(10), maxConnections: 10_000, maxConnectionsPerAddress: 256)
+    /// The tunnel port: only the controller connects, with one connection at a time (a few
+    /// while a lost one is being replaced).
+    public var tunnelListener = ListenerLimits(handshakeTimeout: .seconds(10), maxConnections: 64, maxConnectionsPerAddress: 16)
 
     public init() {}
 

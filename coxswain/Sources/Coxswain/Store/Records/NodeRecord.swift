@@ -1,4 +1,5 @@
 import GRDB
+import PharosSpec
 
 public enum NodeStatus: String, Codable, Sendable, CaseIterable, DatabaseValueConvertible {
     case pending, provisioning, active, stopped, unreachable, error
@@ -51,12 +52,5 @@ public struct NodeRecord: Codable, Sendable, Equatable, FetchableRecord, Persist
     public var isPlaceable: Bool { wgPublicKey?.isEmpty == false }
 
     /// The host part of `controlAddr`: the default public entry of the node.
-    public var host: String { Self.hostPart(of: controlAddr) }
-
-    public static func hostPart(of address: String) -> String {
-        if address.hasPrefix("["), let end = address.firstIndex(of: "]") {
-            return String(address[address.index(after: address.startIndex)..<end])
-        }
-        return address.split(separator: ":").first.map(String.init) ?? address
-    }
+    public var host: String { (try? HostPort.parse(controlAddr, defaultPort: PharosPorts.nodeControl))?.host ?? controlAddr }
 }

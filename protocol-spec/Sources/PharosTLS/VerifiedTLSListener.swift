@@ -1,0 +1,143 @@
+import NIOCore
+import NIOPosix
+import NIOSSL
+import NIOTLS
+import Synchronization
+
+/// What every TLS listener of ours enforces before a connection reaches its own handlers.
+public struct ListenerLimits: Sendable, Equatable {
+    /// A connection must complete its TLS handshake within this, or it is closed: a
+    /// connection that never handshakes does not hold a slot forever.
+    public var handshakeTimeout: TimeAmount
+    /// Connections open at once on the listener; one more is closed as it is accepted.
+    public var maxConnections: Int
+    /// Connections open at once from one source address, so one host cannot take every slot.
+    public var maxConnectionsPerAddress: Int
+
+    public init(handshakeTimeout: TimeAmount = .seconds(10), maxConnections: Int = 10_000, maxConnectionsPerAddress: Int = 256) {
+        self.handshakeTimeout = handshakeTimeout
+        self.maxConnections = maxConnections
+        self.maxConnectionsPerAddress = maxConnectionsPerAddress
+    }
+}
+
+/// Open connections of one listener, in total and per source address.
+public final class ConnectionBudget: Sendable {
+    public enum Refusal: Equatable, Sendable, CustomStringConvertible {
+        case listenerFull(limit: Int)
+        case addressFull(address: String, limit: Int)
+
+        public var description: String {
+            switch self {
+            case .listenerFull(let limit): "the listener already holds its \(limit) connections"
+            case .addressFull(let address, let limit): "\(address) already holds its \(limit) connections"
+            }
+        }
+    }
+
+    private struct Counts {
+        var total = 0
+        var byAddress: [String: Int] = [:]
+    }
+
+    public let limits: ListenerLimits
+    private let counts = Mutex(Counts())
+
+    public init(limits: ListenerLimits) {
+        self.limits = limits
+    }
+
+    /// Takes a slot for a connection from `address`, or says why there is none.
+    public func admit(_ address: String) -> Refusal? {
+        counts.withLock { counts in
+            if counts.total >= limits.maxConnections { return .listenerFull(limit: limits.maxConnections) }
+            let fromAddress = counts.byAddress[address, default: 0]
+            if fromAddress >= limits.maxConnectionsPerAddress {
+                return .addressFull(address: address, limit: limits.maxConnectionsPerAddress)
+            }
+            counts.total += 1
+            counts.byAddress[address] = fromAddress + 1
+            return nil
+        }
+    }
+
+    /// Returns the slot `admit` gave a connection from `address`.
+    public func release(_ address: String) {
+        counts.withLock { counts in
+            counts.total -= 1
+            let left = counts.byAddress[address, default: 1] - 1
+            counts.byAddress[address] = left > 0 ? left : nil
+        }
+    }
+
+    public var openConnections: Int { counts.withLock { $0.total } }
+}
+
+/// A TCP listener whose connections pass, in order: the connection budget (refused ones are
+/// closed as they are accepted), TLS checked by a `PeerVerifier`, and a handshake deadline;
+/// `configure` then adds the listener's own handlers. Every TLS port of the fleet (the
+/// node's control port, the relay's client and tunnel ports) is one of these.
+public enum VerifiedTLSListener {
+    struct Refused: Error, CustomStringConvertible {
+        var refusal: ConnectionBudget.Refusal
+        var description: String { "connection refused: \(refusal)" }
+    }
+
+    public static func bind(host: String, port: Int, context: NIOSSLContext, verifier: PeerVerifier, limits: ListenerLimits,
+                            group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+                            onRefusal: @escaping @Sendable (ConnectionBudget.Refusal) -> Void = { _ in },
+                            configure: @escaping @Sendable (any Channel) throws -> Void) async throws -> any Channel {
+        let callback = verifier.callback
+        let budget = ConnectionBudget(limits: limits)
+        return try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.socketOption(.so_keepalive), value: 1)
+            .childChannelInitializer { connection in
+                let address = connection.remoteAddress?.ipAddress ?? "unknown"
+                if let refusal = budget.admit(address) {
+                    onRefusal(refusal)
+                    return connection.eventLoop.makeFailedFuture(Refused(refusal: refusal))
+                }
+                connection.closeFuture.whenComplete { _ in budget.release(address) }
+                return connection.eventLoop.makeCompletedFuture {
+                    try connection.pipeline.syncOperations.addHandler(
+                        NIOSSLServerHandler(context: context, customVerificationCallbackWithMetadata: callback))
+                    // After the TLS handler, which is what announces a completed handshake.
+                    try connection.pipeline.syncOperations.addHandler(HandshakeDeadline(timeout: limits.handshakeTimeout))
+                    try configure(connection)
+                }
+            }
+            .bind(host: host, port: port).get()
+    }
+}
+
+/// Closes a connection whose TLS handshake has not completed within the deadline. It must
+/// sit after the TLS handler: the handshake's completion is an inbound event that handler
+/// fires towards the tail (placed before it, the deadline never heard of the handshake and
+/// closed every connection, the controller's tunnel included, after 10 s).
+final class HandshakeDeadline: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = NIOAny
+    private let timeout: TimeAmount
+    private var timer: Scheduled<Void>?
+
+    init(timeout: TimeAmount) { self.timeout = timeout }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        let channel = context.channel
+        timer = context.eventLoop.scheduleTask(in: timeout) { channel.close(promise: nil) }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        // Pass the event on first: the handlers after this one set the connection up on it,
+        // and a handler that has left the pipeline forwards nothing.
+        context.fireUserInboundEventTriggered(event)
+        if case .handshakeCompleted = event as? TLSUserEvent {
+            timer?.cancel()
+            context.pipeline.syncOperations.removeHandler(self, promise: nil)
+        }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) { timer?.cancel() }
+}
