@@ -40,6 +40,7 @@ let package = Package(
             .product(name: "PharosTLS", package: "protocol-spec"),
             .product(name: "PharosRuntime", package: "protocol-spec"),
             .product(name: "PharosConfig", package: "protocol-spec"),
+            .product(name: "PharosProtoMapping", package: "protocol-spec"),
             .product(name: "X509", package: "swift-certificates"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "SwiftASN1", package: "swift-asn1"),

@@ -27,6 +27,7 @@ let package = Package(
             .product(name: "PharosRuntime", package: "protocol-spec"),
             .product(name: "PharosWireGuard", package: "protocol-spec"),
             .product(name: "PharosConfig", package: "protocol-spec"),
+            .product(name: "PharosProtoMapping", package: "protocol-spec"),
             .product(name: "GRPCCore", package: "grpc-swift-2"),
             .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
             .product(name: "X509", package: "swift-certificates"),

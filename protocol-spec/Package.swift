@@ -12,6 +12,8 @@ let package = Package(
         /// signals, atomic files, argv-only commands, privileges of packaged daemons.
         .library(name: "PharosRuntime", targets: ["PharosRuntime"]),
         .library(name: "PharosWireGuard", targets: ["PharosWireGuard"]),
+        /// Domain types (PharosSpec) ↔ protobuf messages (PharosProto): the one copy node and coxswain share.
+        .library(name: "PharosProtoMapping", targets: ["PharosProtoMapping"]),
         /// Settings files (YAML + environment overrides, one error type) and daemon logging.
         .library(name: "PharosConfig", targets: ["PharosConfig"]),
         /// Test-only helpers (a throwaway CA) for the tests of every package; never linked by a product binary.
@@ -56,6 +58,10 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .target(name: "PharosRuntime"),
+        .target(name: "PharosProtoMapping", dependencies: [
+            "PharosSpec", "PharosProto",
+            .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        ]),
         .target(name: "PharosConfig", dependencies: [
             "PharosSpec",
             .product(name: "NIOCore", package: "swift-nio"),
@@ -63,7 +69,7 @@ let package = Package(
             .product(name: "Yams", package: "Yams"),
         ]),
         // The WireGuard userspace API (UAPI) client, for the node and caravel.
-        .target(name: "PharosWireGuard", dependencies: ["PharosSpec"]),
+        .target(name: "PharosWireGuard", dependencies: ["PharosSpec", "PharosRuntime"]),
         .target(name: "PharosTestSupport", dependencies: [
             "PharosSpec", "PharosTLS",
             .product(name: "NIOCore", package: "swift-nio"),
@@ -77,6 +83,8 @@ let package = Package(
         .testTarget(name: "PharosSpecTests", dependencies: ["PharosSpec"], resources: [.copy("Vectors")]),
         .testTarget(name: "PharosProtoTests", dependencies: ["PharosProto"]),
         .testTarget(name: "PharosConfigTests", dependencies: ["PharosConfig", "PharosSpec"]),
+        .testTarget(name: "PharosRuntimeTests", dependencies: ["PharosRuntime"]),
+        .testTarget(name: "PharosProtoMappingTests", dependencies: ["PharosProtoMapping", "PharosProto", "PharosSpec"]),
         .testTarget(name: "PharosTLSTests", dependencies: [
             "PharosTLS", "PharosTestSupport",
             .product(name: "NIOCore", package: "swift-nio"),

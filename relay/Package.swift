@@ -27,6 +27,7 @@ let package = Package(
             .product(name: "PharosTLS", package: "protocol-spec"),
             .product(name: "PharosRuntime", package: "protocol-spec"),
             .product(name: "PharosConfig", package: "protocol-spec"),
+            .product(name: "PharosProto", package: "protocol-spec"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOTLS", package: "swift-nio"),

@@ -67,15 +67,17 @@ struct ConnectCommand: AsyncParsableCommand {
     }
 
     func runXRay(_ plan: ConnectPlan) async throws {
-        let process = try XRayClient.start(plan: plan, binary: engineBinary)
+        let xray = try XRayClient.start(plan: plan, binary: engineBinary)
+        defer { try? FileManager.default.removeItem(atPath: XRayClient.configPath) }
         print("xray running: SOCKS5 proxy on 127.0.0.1:\(XRayClient.socksPort) to \(plan.nodeName) at \(plan.endpoint)")
         print("point applications at it (there is no system-wide tunnel for XRay on Linux yet); Ctrl-C stops")
-        let task = Task<Void, any Error> { while process.isRunning { try await Task.sleep(for: .milliseconds(200)) } }
+        let task = Task<Void, Never> { await xray.waitForExit() }
         let signals = TerminationSignals(cancelling: task)
         defer { withExtendedLifetime(signals) {} }
-        _ = await task.result
-        if process.isRunning { process.terminate() }
-        process.waitUntilExit()
+        await task.value
+        let died = !task.isCancelled && !xray.isRunning
+        await xray.stop(grace: .seconds(3))
+        if died { throw CaravelError.tunnel("xray exited on its own; see its output above") }
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import PharosSpec
 import PharosWireGuard
 import Testing
 @testable import NodeAgent
@@ -7,7 +8,7 @@ import Testing
     let pub = String(repeating: "ab", count: 32), psk = String(repeating: "cd", count: 32)
 
     @Test func fullReplaceIsOneTransaction() {
-        var obfuscation = ObfuscationSet.generate()
+        var obfuscation = Obfuscation.generate()
         obfuscation.jc = 4
         let text = UAPI.Set(privateKeyHex: String(repeating: "11", count: 32), listenPort: 443, deviceLines: obfuscation.uapiLines,
                             replacePeers: true,
@@ -63,27 +64,7 @@ import Testing
     }
 }
 
-@Suite struct ObfuscationTests {
-    @Test func generatedSetsKeepUpstreamRangesAndInvariants() {
-        for _ in 0..<2000 {
-            let o = ObfuscationSet.generate()
-            #expect(o.violatedInvariant == nil)
-            #expect((3...10).contains(o.jc) && (25...75).contains(o.jmin))
-            #expect((700...900).contains(o.jmax - o.jmin))
-            #expect([o.s1, o.s2, o.s3, o.s4].allSatisfy { (15...150).contains($0) })
-            #expect([o.h1, o.h2, o.h3, o.h4].allSatisfy { $0 >= 5 && $0 <= UInt32(Int32.max) })
-        }
-    }
-
-    @Test func invariantsAreChecked() {
-        var o = ObfuscationSet.generate()
-        o.s2 = o.s1 + 56
-        #expect(o.violatedInvariant == "s2 = s1 + 56")
-        o = ObfuscationSet.generate()
-        o.h2 = o.h1
-        #expect(o.violatedInvariant == "h1-h4 are not distinct")
-    }
-
+@Suite struct AmneziaWGIdentityTests {
     @Test func identityIsCreatedOnceAt0600() throws {
         let dir = try Support.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }

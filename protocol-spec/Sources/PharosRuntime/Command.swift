@@ -25,26 +25,16 @@ public enum Command {
         guard Self.pipeCloseOnExec(&output), input == nil || Self.pipeCloseOnExec(&stdin) else {
             throw .command(argv: argv, status: 127, output: "pipe: \(String(cString: strerror(errno)))")
         }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        if input != nil {
-            posix_spawn_file_actions_adddup2(&actions, stdin[0], 0)
-        } else {
-            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        }
-        posix_spawn_file_actions_adddup2(&actions, output[1], 1)
-        posix_spawn_file_actions_adddup2(&actions, output[1], 2)
-        let cArgs = argv.map { strdup($0) } + [nil]
-        defer { cArgs.forEach { free($0) } }
-        var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, executable, &actions, nil, cArgs, environ)
+        let spawned = Spawn.start(executable, argv: argv, environment: nil, stdin: input == nil ? nil : stdin[0], output: output[1])
         close(output[1])
         if input != nil { close(stdin[0]) }
-        guard spawned == 0 else {
+        let pid: pid_t
+        switch spawned {
+        case .success(let child): pid = child
+        case .failure(let failure):
             close(output[0])
             if input != nil { close(stdin[1]) }
-            throw .command(argv: argv, status: 127, output: "cannot run \(executable): \(String(cString: strerror(spawned)))")
+            throw .command(argv: argv, status: 127, output: failure.description)
         }
         if let input {
             let bytes = Array(input.utf8)
@@ -68,8 +58,7 @@ public enum Command {
         close(output[0])
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0, errno == EINTR {}
-        // WIFEXITED / WEXITSTATUS / WTERMSIG by hand (the macros do not import).
-        let code: Int32 = status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        let code = Spawn.exitCode(status)
         let text = String(decoding: collected, as: UTF8.self)
         guard code == 0 else {
             throw .command(argv: argv, status: code, output: text.trimmingCharacters(in: .whitespacesAndNewlines))

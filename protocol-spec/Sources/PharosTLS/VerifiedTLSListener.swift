@@ -87,8 +87,19 @@ public enum VerifiedTLSListener {
                             group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
                             onRefusal: @escaping @Sendable (ConnectionBudget.Refusal) -> Void = { _ in },
                             configure: @escaping @Sendable (any Channel) throws -> Void) async throws -> any Channel {
+        try await bind(host: host, port: port, context: context, verifier: verifier, budget: ConnectionBudget(limits: limits),
+                       group: group, onRefusal: onRefusal, configure: configure)
+    }
+
+    /// As above, counting into `budget` (which the caller can read: open connections).
+    /// Connections are admitted on their own event loops, so two that arrive together are
+    /// not necessarily admitted in arrival order; the limits hold at every instant.
+    public static func bind(host: String, port: Int, context: NIOSSLContext, verifier: PeerVerifier, budget: ConnectionBudget,
+                            group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+                            onRefusal: @escaping @Sendable (ConnectionBudget.Refusal) -> Void = { _ in },
+                            configure: @escaping @Sendable (any Channel) throws -> Void) async throws -> any Channel {
         let callback = verifier.callback
-        let budget = ConnectionBudget(limits: limits)
+        let limits = budget.limits
         return try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)

@@ -22,6 +22,16 @@ import Testing
                 "pharos.account.v1.AccountSync/ClaimEnrollment")
     }
 
+    /// Our own relay-control service: the path relays refuse to clients (`relayControlPrefix`)
+    /// and the one they call themselves (`deniedDevicesPath`) are the generated ones.
+    @Test func relayControlIsWhereTheRelayLooksForIt() throws {
+        #expect("/" + Pharos_Relay_V1_RelayControl.Method.DeniedDevices.descriptor.fullyQualifiedMethod ==
+                "/pharos.relay.v1.RelayControl/DeniedDevices")
+        var response = Pharos_Relay_V1_DeniedDevicesResponse()
+        response.fingerprints = ["sha256:ab"]
+        #expect(try response.serializedBytes() as [UInt8] == [1 << 3 | 2, 9] + Array("sha256:ab".utf8))
+    }
+
     @Test func enumValuesKeepTheirNumbers() {
         #expect(Pharos_Node_V1_Protocol.amneziawg.rawValue == 1)
         #expect(Pharos_Node_V1_Protocol.xrayReality.rawValue == 2)

@@ -76,13 +76,18 @@ import X509
     }
 
     func listen(limits: ListenerLimits, refusals: MutualTLSTests.Lines) async throws -> (any Channel, TestPKI) {
+        let (channel, pki, _) = try await listen(budget: ConnectionBudget(limits: limits), refusals: refusals)
+        return (channel, pki)
+    }
+
+    func listen(budget: ConnectionBudget, refusals: MutualTLSTests.Lines) async throws -> (any Channel, TestPKI, ConnectionBudget) {
         let pki = try TestPKI()
         let server = try pki.leaf(commonName: "node-1", usage: [.serverAuth])
         let context = try NIOSSLContext(configuration: PharosTLSConfiguration.server(identity: server.identity(), roots: pki.roots()))
         let verifier = PeerVerifier(roots: try pki.roots(), requirements: .controller(fleetCA: [pki.fleet]))
-        let channel = try await VerifiedTLSListener.bind(host: "127.0.0.1", port: 0, context: context, verifier: verifier, limits: limits,
+        let channel = try await VerifiedTLSListener.bind(host: "127.0.0.1", port: 0, context: context, verifier: verifier, budget: budget,
                                                          onRefusal: { refusals.append("\($0)") }) { _ in }
-        return (channel, pki)
+        return (channel, pki, budget)
     }
 
     @Test func aConnectionThatNeverHandshakesIsClosedAtTheDeadline() async throws {
@@ -93,18 +98,22 @@ import X509
 
     @Test func oneAddressCannotTakeMoreThanItsSlots() async throws {
         let refusals = MutualTLSTests.Lines()
-        let (listener, _) = try await listen(limits: ListenerLimits(handshakeTimeout: .seconds(30), maxConnectionsPerAddress: 2),
-                                             refusals: refusals)
+        let (listener, _, budget) = try await listen(
+            budget: ConnectionBudget(limits: ListenerLimits(handshakeTimeout: .seconds(30), maxConnectionsPerAddress: 2)), refusals: refusals)
         defer { listener.close(promise: nil) }
         let port = listener.localAddress!.port!
         let held = try await (0..<2).asyncMap { _ in
             try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: port).get()
         }
+        // Admission runs on each connection's event loop: wait until both hold their slots.
+        for _ in 0..<500 where budget.openConnections < 2 { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(budget.openConnections == 2)
         #expect(try await Self.closedByServer(port: port, within: .seconds(5)), "the third connection from one address must be closed")
         #expect(refusals.all.contains { $0.contains("127.0.0.1 already holds its 2 connections") }, "\(refusals.all)")
         for channel in held { try await channel.close() }
         // Slots come back when connections close.
-        try await Task.sleep(for: .milliseconds(200))
+        for _ in 0..<500 where budget.openConnections > 0 { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(budget.openConnections == 0)
         #expect(try await !Self.closedByServer(port: port, within: .milliseconds(500)), "a slot freed by a close must be usable again")
     }
 }

@@ -20,7 +20,7 @@ public final class LinuxTunnel: @unchecked Sendable {
 
     public let plan: ConnectPlan
     public let options: Options
-    private var daemon: Process?
+    private let daemon = ChildProcess()
     private(set) public var state: TunnelState?
 
     public init(plan: ConnectPlan, options: Options = Options()) {
@@ -87,13 +87,11 @@ public final class LinuxTunnel: @unchecked Sendable {
 
     private func startDaemon(binary: String, state: inout TunnelState) async throws {
         try? FileManager.default.removeItem(atPath: state.socketPath)
-        let child: Process
-        do { child = try UserspaceDaemon.spawn(executable: binary, interface: options.interface, output: .nullDevice) } catch {
+        do { try UserspaceDaemon.start(daemon, executable: binary, interface: options.interface, output: .nullDevice) } catch {
             throw CaravelError.tunnel("cannot start \(binary): \(error)")
         }
-        daemon = child
-        state.daemonPID = child.processIdentifier
-        guard await UserspaceDaemon.waitForSocket(uapi(state), of: child) else {
+        state.daemonPID = daemon.pid ?? 0
+        guard await UserspaceDaemon.waitForSocket(uapi(state), of: daemon) else {
             throw CaravelError.tunnel("\(binary) \(options.interface) did not open \(state.socketPath) within 5 s (is /dev/net/tun available?)")
         }
     }
@@ -134,19 +132,16 @@ public final class LinuxTunnel: @unchecked Sendable {
     /// Stops the daemon and removes everything `up` added. Safe to call twice.
     public func down() async {
         guard let state else { return }
-        Self.teardown(state, daemon: daemon)
-        daemon = nil
+        await daemon.stop(grace: .seconds(1))
+        Self.teardown(state)
         self.state = nil
     }
 
-    static func teardown(_ state: TunnelState, daemon: Process?) {
+    /// Removes what `state` records; a daemon that is not our child (a client that was
+    /// killed left it) is stopped by its pid when it still runs and is a WireGuard daemon.
+    static func teardown(_ state: TunnelState) {
         for pin in state.pinnedRoutes { _ = try? Command.run(["ip", "route", "del"] + pin) }
-        if let daemon, daemon.isRunning {
-            daemon.terminate()
-            for _ in 0..<50 where daemon.isRunning { usleep(20_000) }
-            if daemon.isRunning { kill(daemon.processIdentifier, SIGKILL) }
-            daemon.waitUntilExit()
-        } else if TunnelState.isAlive(state.daemonPID),
+        if TunnelState.isAlive(state.daemonPID),
                   let name = processName(state.daemonPID), name.contains("wireguard") || name.contains("amneziawg") {
             kill(state.daemonPID, SIGTERM)
             for _ in 0..<50 where TunnelState.isAlive(state.daemonPID) { usleep(20_000) }
@@ -166,18 +161,16 @@ public final class LinuxTunnel: @unchecked Sendable {
         guard let state = TunnelState.load(interface: interface), !TunnelState.isAlive(state.pid) || state.pid == getpid() else {
             return false
         }
-        teardown(state, daemon: nil)
+        teardown(state)
         return true
     }
 
     /// Returns when the daemon exits (the tunnel is then gone) or the task is cancelled.
     public func waitWhileRunning() async {
-        while !Task.isCancelled, let daemon, daemon.isRunning {
-            try? await Task.sleep(for: .milliseconds(200))
-        }
+        await daemon.waitForExit()
     }
 
-    public var daemonRunning: Bool { daemon?.isRunning ?? false }
+    public var daemonRunning: Bool { daemon.isRunning }
 
     public struct Stats: Sendable, Equatable, Codable {
         public var rxBytes: UInt64

@@ -39,18 +39,21 @@ public enum XRayClient {
         ])
     }
 
-    /// Starts xray with the rendered config (a 0600 file, never argv); nil when not installed.
-    public static func start(plan: ConnectPlan, binary: String? = nil) throws(CaravelError) -> Process {
+    /// This client's rendered xray config (0600), removed when it stops.
+    public static var configPath: String { "\(TunnelState.directory)/xray-\(getpid()).json" }
+
+    /// Starts xray with the rendered config (a 0600 file, never argv).
+    public static func start(plan: ConnectPlan, binary: String? = nil) throws(CaravelError) -> ChildProcess {
         guard let executable = Command.locate(binary ?? "xray") else {
             throw .tunnel("this profile uses XRay REALITY but xray is not installed (put it on PATH or pass --engine-binary)")
         }
-        let path = "\(TunnelState.directory)/xray-\(getpid()).json"
         try TunnelState.ensureDirectory()
-        try ProfileStore.write(try config(plan: plan).indentedBytes(), to: path)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = ["run", "-c", path]
-        do { try process.run() } catch { throw .tunnel("cannot start \(executable): \(error)") }
-        return process
+        try ProfileStore.write(try config(plan: plan).indentedBytes(), to: configPath)
+        let xray = ChildProcess()
+        do { try xray.start(executable, arguments: ["run", "-c", configPath]) } catch {
+            try? FileManager.default.removeItem(atPath: configPath)
+            throw .tunnel("cannot start \(executable): \(error)")
+        }
+        return xray
     }
 }

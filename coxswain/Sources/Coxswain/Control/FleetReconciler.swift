@@ -2,6 +2,7 @@ import Foundation
 import GRPCCore
 import Logging
 import PharosProto
+import PharosRuntime
 
 /// Brings every node to the revision the store intends for it.
 ///
@@ -37,8 +38,8 @@ public actor FleetReconciler {
     let logger: Logger
     let metrics: ControllerMetrics?
     let live: LiveHub?
-    private var busy: Set<String> = []
-    private var waiters: [String: [CheckedContinuation<Void, Never>]] = [:]
+    /// Pushes to one node run one at a time, in arrival order; nodes run in parallel.
+    private let nodeLocks = KeyedAsyncLock<String>()
     private var appliedCache: [String: Int64] = [:]
     private var networkConfigured: Set<String> = []
     private var failures: [String: (count: Int, retryAt: ContinuousClock.Instant)] = [:]
@@ -57,23 +58,6 @@ public actor FleetReconciler {
         var options = CallOptions.defaults
         options.timeout = .seconds(config.nodeCallTimeoutSeconds)
         return options
-    }
-
-    // MARK: per-node serialization
-
-    private func lock(_ nodeID: String) async {
-        if busy.insert(nodeID).inserted { return }
-        await withCheckedContinuation { waiters[nodeID, default: []].append($0) }
-    }
-
-    private func unlock(_ nodeID: String) {
-        if var queue = waiters[nodeID], !queue.isEmpty {
-            let next = queue.removeFirst()
-            waiters[nodeID] = queue.isEmpty ? nil : queue
-            next.resume()
-        } else {
-            busy.remove(nodeID)
-        }
     }
 
     // MARK: push
@@ -97,8 +81,10 @@ public actor FleetReconciler {
 
     private func pushUnmeasured(node nodeID: String, ignoringBackoff: Bool) async -> Outcome {
         if !ignoringBackoff, let failure = failures[nodeID], failure.retryAt > .now { return .backingOff }
-        await lock(nodeID)
-        defer { unlock(nodeID) }
+        return await nodeLocks.withLock(nodeID) { await pushLocked(node: nodeID) }
+    }
+
+    private func pushLocked(node nodeID: String) async -> Outcome {
         let config = self.config
         let plan: (NodeConfigPlan, String)?
         do {

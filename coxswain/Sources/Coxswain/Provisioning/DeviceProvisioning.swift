@@ -1,6 +1,6 @@
 import Crypto
 import Foundation
-import PharosProto
+import PharosProtoMapping
 import PharosSpec
 
 /// Pure planning of what one device gets: its peers on every node its profile specs name
@@ -44,7 +44,7 @@ public enum DeviceProvisioning {
                     endpoints: entryIPs.map { EndpointPool(ip: $0, portMin: node.wgPort, portMax: node.wgPort) },
                     rotation: RotationPolicy(enabled: config.rotationEnabled, intervalSeconds: config.rotationIntervalSeconds,
                                              jitterSeconds: config.rotationJitterSeconds),
-                    allowedIPs: ["0.0.0.0/0", "::/0"], obfuscation: obfuscation(node.wgObfuscation))))
+                    allowedIPs: ["0.0.0.0/0", "::/0"], obfuscation: Obfuscation(protoJSON: node.wgObfuscation))))
             }
             if spec.protocol.includesXRay {
                 guard let realityKey = node.xrayPublicKey, !realityKey.isEmpty else {
@@ -81,15 +81,6 @@ public enum DeviceProvisioning {
         var all = [node.publicIP.isEmpty ? node.host : node.publicIP]
         all += node.endpointIPs.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty && !all.contains($0) }
         return all
-    }
-
-    static func obfuscation(_ json: String?) -> Obfuscation {
-        var out = Obfuscation()
-        guard let json, let o = try? Pharos_Node_V1_AmneziaWGObfuscation(jsonString: json) else { return out }
-        (out.jc, out.jmin, out.jmax, out.s1, out.s2, out.s3, out.s4) = (o.jc, o.jmin, o.jmax, o.s1, o.s2, o.s3, o.s4)
-        (out.h1, out.h2, out.h3, out.h4) = (o.h1, o.h2, o.h3, o.h4)
-        (out.i1, out.i2, out.i3, out.i4, out.i5) = (o.i1, o.i2, o.i3, o.i4, o.i5)
-        return out
     }
 
     static func rfc3339(_ date: Date) -> String {

@@ -1,7 +1,9 @@
+import PharosRuntime
 import PharosWireGuard
 import Foundation
 import Logging
 import PharosProto
+import PharosProtoMapping
 import SwiftProtobuf
 
 /// The node's state machine: what the controller pushed, applied to the data plane
@@ -36,8 +38,7 @@ public actor NodeAgentCore {
     /// Mutations await the data plane, and an actor is reentrant at every await: without
     /// this gate a push of revision 5 could pass its fence while revision 6 is still being
     /// applied, and land after it. Mutations therefore run one at a time, in arrival order.
-    private var mutating = false
-    private var waitingMutations: [CheckedContinuation<Void, Never>] = []
+    private let mutations = AsyncLock()
 
     /// nil for the in-memory benchmark plane, which must never touch the host's firewall.
     private let networkPolicy: NetworkPolicyApplier?
@@ -67,22 +68,12 @@ public actor NodeAgentCore {
         logger.info("restored from disk", metadata: ["revision": "\(state.amneziaWGRevision)", "peers": "\(state.amneziaWGPeers.count)"])
     }
 
-    private func beginMutation() async {
-        if mutating {
-            await withCheckedContinuation { waitingMutations.append($0) }
-        } else {
-            mutating = true
-        }
-    }
-
-    private func endMutation() {
-        if waitingMutations.isEmpty { mutating = false } else { waitingMutations.removeFirst().resume() }
-    }
-
     /// PushConfig: lower revision refused, equal a no-op, higher applied atomically.
     public func pushConfig(_ request: Pharos_Node_V1_PushConfigRequest) async throws(Failure) -> Pharos_Node_V1_PushConfigResponse {
-        await beginMutation()
-        defer { endMutation() }
+        try await mutations.withLock { () async throws(Failure) -> Pharos_Node_V1_PushConfigResponse in try await applyingPushConfig(request) }
+    }
+
+    private func applyingPushConfig(_ request: Pharos_Node_V1_PushConfigRequest) async throws(Failure) -> Pharos_Node_V1_PushConfigResponse {
         if request.protocol == .xrayReality { return try await pushXRay(request) }
         guard request.protocol == .amneziawg else {
             throw .unsupportedProtocol("protocol \(request.protocol) is not supported")
@@ -140,8 +131,10 @@ public actor NodeAgentCore {
 
     /// AddPeer is an upsert by public key.
     public func addPeer(_ peer: Pharos_Node_V1_Peer) async throws(Failure) -> Pharos_Node_V1_PeerResponse {
-        await beginMutation()
-        defer { endMutation() }
+        try await mutations.withLock { () async throws(Failure) -> Pharos_Node_V1_PeerResponse in try await applyingAddPeer(peer) }
+    }
+
+    private func applyingAddPeer(_ peer: Pharos_Node_V1_Peer) async throws(Failure) -> Pharos_Node_V1_PeerResponse {
         var response = Pharos_Node_V1_PeerResponse()
         response.peerID = peer.id
         response.applied = true
@@ -169,8 +162,10 @@ public actor NodeAgentCore {
 
     /// RemovePeer answers applied whether or not the peer existed.
     public func removePeer(_ request: Pharos_Node_V1_RemovePeerRequest) async throws(Failure) -> Pharos_Node_V1_PeerResponse {
-        await beginMutation()
-        defer { endMutation() }
+        try await mutations.withLock { () async throws(Failure) -> Pharos_Node_V1_PeerResponse in try await applyingRemovePeer(request) }
+    }
+
+    private func applyingRemovePeer(_ request: Pharos_Node_V1_RemovePeerRequest) async throws(Failure) -> Pharos_Node_V1_PeerResponse {
         var response = Pharos_Node_V1_PeerResponse()
         response.applied = true
         if request.protocol == .xrayReality {
@@ -276,12 +271,7 @@ public actor NodeAgentCore {
         var info = Pharos_Node_V1_AmneziaWGInfo()
         info.publicKey = identity.publicKey
         if dataPlane.speaksObfuscation {
-            let o = identity.obfuscation
-            var obfuscation = Pharos_Node_V1_AmneziaWGObfuscation()
-            (obfuscation.jc, obfuscation.jmin, obfuscation.jmax) = (o.jc, o.jmin, o.jmax)
-            (obfuscation.s1, obfuscation.s2, obfuscation.s3, obfuscation.s4) = (o.s1, o.s2, o.s3, o.s4)
-            (obfuscation.h1, obfuscation.h2, obfuscation.h3, obfuscation.h4) = (o.h1, o.h2, o.h3, o.h4)
-            info.obfuscation = obfuscation
+            info.obfuscation = identity.obfuscation.proto
         }
         response.amneziawg = info
         return response
@@ -308,8 +298,10 @@ public actor NodeAgentCore {
 
     /// RestartService: stop the daemon and bring it back with the persisted peers.
     public func restart(_ request: Pharos_Node_V1_RestartServiceRequest) async throws(Failure) -> Pharos_Node_V1_RestartServiceResponse {
-        await beginMutation()
-        defer { endMutation() }
+        try await mutations.withLock { () async throws(Failure) -> Pharos_Node_V1_RestartServiceResponse in try await applyingRestart(request) }
+    }
+
+    private func applyingRestart(_ request: Pharos_Node_V1_RestartServiceRequest) async throws(Failure) -> Pharos_Node_V1_RestartServiceResponse {
         guard request.protocol == .amneziawg else { throw .unsupportedProtocol("only AmneziaWG can be restarted on this node") }
         await dataPlane.stop()
         do { try await dataPlane.start(identity: identity, peers: state.amneziaWGPeers) } catch { throw .dataPlane("\(error)") }

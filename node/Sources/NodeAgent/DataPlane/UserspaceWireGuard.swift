@@ -93,11 +93,11 @@ public final class UserspaceWireGuard: DataPlane {
         }
         try? FileManager.default.removeItem(atPath: socket.path)  // a stale socket from a crashed daemon
         let logger = self.logger, name = self.name
-        let child = try UserspaceDaemon.spawn(executable: executable, interface: interface) { p in
-            logger.warning("data-plane daemon exited", metadata: ["backend": "\(name)", "status": "\(p.terminationStatus)"])
+        try UserspaceDaemon.start(process, executable: executable, interface: interface) { exit in
+            guard !exit.requested else { return }
+            logger.warning("data-plane daemon exited", metadata: ["backend": "\(name)", "status": "\(exit.status)"])
         }
-        process.adopt(child)
-        if await UserspaceDaemon.waitForSocket(socket, of: child) { return }
+        if await UserspaceDaemon.waitForSocket(socket, of: process) { return }
         await stop()
         throw DataPlaneError.daemon(reason: "\(executable) \(interface) did not open \(socket.path) within 5 s")
     }

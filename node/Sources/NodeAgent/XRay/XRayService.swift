@@ -29,14 +29,11 @@ public final class XRayService: Sendable {
             return
         }
         guard let executable = Command.locate(binary) else { throw DataPlaneError.daemon(reason: "\(binary) not found (xray.binary)") }
-        let child = Process()
-        child.executableURL = URL(fileURLWithPath: executable)
-        child.arguments = ["run", "-c", configPath]
-        child.standardInput = FileHandle.nullDevice
         let logger = self.logger
-        child.terminationHandler = { logger.warning("xray exited", metadata: ["status": "\($0.terminationStatus)"]) }
-        try child.run()
-        process.adopt(child)
+        try process.start(executable, arguments: ["run", "-c", configPath]) { exit in
+            guard !exit.requested else { return }
+            logger.warning("xray exited", metadata: ["status": "\(exit.status)"])
+        }
     }
 
     /// (running, detail)

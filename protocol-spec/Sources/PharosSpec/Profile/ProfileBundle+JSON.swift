@@ -157,13 +157,8 @@ extension EndpointPool {
 }
 
 extension Obfuscation {
-    private static var numericKeys: [(String, WritableKeyPath<Obfuscation, UInt32>)] { [
-        ("jc", \.jc), ("jmin", \.jmin), ("jmax", \.jmax), ("s1", \.s1), ("s2", \.s2), ("s3", \.s3), ("s4", \.s4),
-        ("h1", \.h1), ("h2", \.h2), ("h3", \.h3), ("h4", \.h4),
-    ] }
-    private static var templateKeys: [(String, WritableKeyPath<Obfuscation, String>)] { [
-        ("i1", \.i1), ("i2", \.i2), ("i3", \.i3), ("i4", \.i4), ("i5", \.i5),
-    ] }
+    private static var numericKeys: [(String, WritableKeyPath<Obfuscation, UInt32>)] { numeric.map { ($0.0.rawValue, $0.1) } }
+    private static var templateKeys: [(String, WritableKeyPath<Obfuscation, String>)] { templates.map { ($0.0.rawValue, $0.1) } }
 
     var json: JSONValue {
         var members = Self.numericKeys.map { JSONMember($0.0, .integer(self[keyPath: $0.1])) }

@@ -145,19 +145,6 @@ public struct RotationPolicy: Sendable, Equatable {
     }
 }
 
-/// AmneziaWG obfuscation set (the node's; the client must use the same values).
-public struct Obfuscation: Sendable, Equatable {
-    public var jc: UInt32 = 0, jmin: UInt32 = 0, jmax: UInt32 = 0
-    public var s1: UInt32 = 0, s2: UInt32 = 0, s3: UInt32 = 0, s4: UInt32 = 0
-    public var h1: UInt32 = 0, h2: UInt32 = 0, h3: UInt32 = 0, h4: UInt32 = 0
-    public var i1 = "", i2 = "", i3 = "", i4 = "", i5 = ""
-
-    public init() {}
-
-    /// True for the empty set: plain WireGuard.
-    public var isEmpty: Bool { self == Obfuscation() }
-}
-
 public struct AmneziaWGParams: Sendable, Equatable {
     public var privateKey: String
     /// Tunnel address in CIDR form, e.g. 10.86.0.5/32.

@@ -3,6 +3,7 @@ import NIOCore
 import NIOHPACK
 import NIOHTTP2
 import NIOPosix
+import PharosProto
 import PharosSpec
 
 extension Upstream {
@@ -24,8 +25,11 @@ extension Upstream {
         defer { timer.cancel() }
         let body = try await promise.futureResult.get()
         if let stream = try? await opened.get() { stream.close(promise: nil) }
-        let text = String(decoding: body, as: UTF8.self)
-        return Set(text.split(separator: "\n").map(String.init).filter { $0.hasPrefix(Fingerprint.prefix) })
+        let response: Pharos_Relay_V1_DeniedDevicesResponse
+        do { response = try Pharos_Relay_V1_DeniedDevicesResponse(serializedBytes: body) } catch {
+            throw UpstreamUnavailable(reason: "the deny list answer is not a DeniedDevicesResponse: \(error)")
+        }
+        return Set(response.fingerprints.filter { $0.hasPrefix(Fingerprint.prefix) })
     }
 
     /// Keeps `denyList` in step with the controller every `interval` while it can be reached
