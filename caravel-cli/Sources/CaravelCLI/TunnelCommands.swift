@@ -71,10 +71,10 @@ struct ConnectCommand: AsyncParsableCommand {
         defer { try? FileManager.default.removeItem(atPath: XRayClient.configPath) }
         print("xray running: SOCKS5 proxy on 127.0.0.1:\(XRayClient.socksPort) to \(plan.nodeName) at \(plan.endpoint)")
         print("point applications at it (there is no system-wide tunnel for XRay on Linux yet); Ctrl-C stops")
-        let task = Task<Void, Never> { await xray.waitForExit() }
+        let task = Task<Void, any Error> { await xray.waitForExit() }
         let signals = TerminationSignals(cancelling: task)
         defer { withExtendedLifetime(signals) {} }
-        await task.value
+        _ = await task.result
         let died = !task.isCancelled && !xray.isRunning
         await xray.stop(grace: .seconds(3))
         if died { throw CaravelError.tunnel("xray exited on its own; see its output above") }
