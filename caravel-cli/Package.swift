@@ -13,6 +13,8 @@ let package = Package(
         .package(path: "../protocol-spec"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
         .executableTarget(name: "CaravelCLI", dependencies: [
@@ -20,6 +22,9 @@ let package = Package(
             .product(name: "PharosSpec", package: "protocol-spec"),
             .product(name: "PharosRuntime", package: "protocol-spec"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "PharosLifecycle", package: "protocol-spec"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         // Network-namespace lab shared by the tunnel test and the bench (root, wireguard-go).
         .target(name: "CaravelLab", dependencies: [

@@ -39,6 +39,7 @@ let package = Package(
             .product(name: "PharosProto", package: "protocol-spec"),
             .product(name: "PharosTLS", package: "protocol-spec"),
             .product(name: "PharosRuntime", package: "protocol-spec"),
+            .product(name: "PharosLifecycle", package: "protocol-spec"),
             .product(name: "PharosConfig", package: "protocol-spec"),
             .product(name: "PharosProtoMapping", package: "protocol-spec"),
             .product(name: "X509", package: "swift-certificates"),

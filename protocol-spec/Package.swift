@@ -8,10 +8,13 @@ let package = Package(
         .library(name: "PharosProto", targets: ["PharosProto"]),
         .library(name: "PharosSpec", targets: ["PharosSpec"]),
         .library(name: "PharosTLS", targets: ["PharosTLS"]),
-        /// Daemon plumbing shared by node, relay, coxswain and caravel: sd_notify, termination
-        /// signals, atomic files, argv-only commands, privileges of packaged daemons.
+        /// Daemon plumbing shared by node, relay, coxswain and caravel: sd_notify, child
+        /// processes, async locks, atomic files, argv-only commands, privileges of packaged daemons.
         .library(name: "PharosRuntime", targets: ["PharosRuntime"]),
         .library(name: "PharosWireGuard", targets: ["PharosWireGuard"]),
+        /// The services every daemon runs under swift-service-lifecycle (watchdog, periodic jobs,
+        /// listeners held until shutdown) and the one way a daemon's ServiceGroup is configured.
+        .library(name: "PharosLifecycle", targets: ["PharosLifecycle"]),
         /// Domain types (PharosSpec) ↔ protobuf messages (PharosProto): the one copy node and coxswain share.
         .library(name: "PharosProtoMapping", targets: ["PharosProtoMapping"]),
         /// Settings files (YAML + environment overrides, one error type) and daemon logging.
@@ -31,6 +34,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
         .systemLibrary(name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
@@ -58,6 +62,11 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .target(name: "PharosRuntime"),
+        .target(name: "PharosLifecycle", dependencies: [
+            "PharosRuntime",
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .target(name: "PharosProtoMapping", dependencies: [
             "PharosSpec", "PharosProto",
             .product(name: "SwiftProtobuf", package: "swift-protobuf"),
@@ -84,6 +93,11 @@ let package = Package(
         .testTarget(name: "PharosProtoTests", dependencies: ["PharosProto"]),
         .testTarget(name: "PharosConfigTests", dependencies: ["PharosConfig", "PharosSpec"]),
         .testTarget(name: "PharosRuntimeTests", dependencies: ["PharosRuntime"]),
+        .testTarget(name: "PharosLifecycleTests", dependencies: [
+            "PharosLifecycle",
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .testTarget(name: "PharosProtoMappingTests", dependencies: ["PharosProtoMapping", "PharosProto", "PharosSpec"]),
         .testTarget(name: "PharosTLSTests", dependencies: [
             "PharosTLS", "PharosTestSupport",

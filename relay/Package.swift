@@ -20,14 +20,17 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
         .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", from: "2.9.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
         .target(name: "Relay", dependencies: [
             .product(name: "PharosSpec", package: "protocol-spec"),
             .product(name: "PharosTLS", package: "protocol-spec"),
             .product(name: "PharosRuntime", package: "protocol-spec"),
+            .product(name: "PharosLifecycle", package: "protocol-spec"),
             .product(name: "PharosConfig", package: "protocol-spec"),
             .product(name: "PharosProto", package: "protocol-spec"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOTLS", package: "swift-nio"),

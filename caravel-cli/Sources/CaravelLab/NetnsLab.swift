@@ -79,12 +79,16 @@ public final class NetnsLab: @unchecked Sendable {
         ["CARAVEL_HOME": "\(dir)/store", "CARAVEL_RUN_DIR": "\(dir)/run", "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/sbin:/usr/bin:/sbin:/bin"]
     }
 
-    /// `caravel connect lab` in the client namespace, in the background, once it says connected.
-    public func connect() throws -> Process {
+    /// What the last `connect` printed (stdout and stderr).
+    public var connectOutput: String { (try? String(contentsOfFile: "\(dir)/connect.log", encoding: .utf8)) ?? "" }
+
+    /// `caravel connect lab` in the client namespace, in the background, once it says connected;
+    /// `extraEnvironment` is added to the lab's (systemd's NOTIFY_SOCKET, WATCHDOG_USEC).
+    public func connect(extraEnvironment: [String: String] = [:]) throws -> Process {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
         process.arguments = ["netns", "exec", cli, caravelBinary, "connect", "lab", "--interface", interface, "--engine-binary", "wireguard-go"]
-        process.environment = environment
+        process.environment = environment.merging(extraEnvironment) { _, extra in extra }
         let out = "\(dir)/connect.log"
         _ = FileManager.default.createFile(atPath: out, contents: nil)
         process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
@@ -131,9 +135,12 @@ public final class NetnsLab: @unchecked Sendable {
         return out.split(separator: "\t").dropFirst().first.flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) } ?? 0
     }
 
-    public func daemonCount() throws -> Int {
+    public func daemonCount() throws -> Int { daemonPIDs().count }
+
+    /// The client's wireguard-go processes.
+    public func daemonPIDs() -> [Int32] {
         let out = (try? sh(["pgrep", "-f", "wireguard-go \(interface)"])) ?? ""
-        return out.split(separator: "\n").count
+        return out.split(separator: "\n").compactMap { Int32($0.trimmingCharacters(in: .whitespaces)) }
     }
 
     public func tearDown() {

@@ -42,4 +42,89 @@ struct TunnelTests {
         #expect(!lab.interfaceExists())
         #expect(try lab.daemonCount() == 0, "the killed client's wireguard-go is still running")
     }
+
+    /// Ctrl-C in the terminal: the service group's graceful shutdown, then the teardown.
+    @Test func sigintDisconnectsAndRestoresTheRoutingTable() async throws {
+        let lab = try NetnsLab(binaryDirectory: TunnelTests.buildDirectory)
+        defer { lab.tearDown() }
+        let before = try lab.settledRoutes()
+        let client = try lab.connect()
+        #expect(try lab.ping("10.200.0.1"))
+        kill(client.processIdentifier, SIGINT)
+        client.waitUntilExit()
+        #expect(client.terminationStatus == 0, "\(lab.connectOutput)")
+        #expect(lab.connectOutput.contains("disconnected; routes restored"), "\(lab.connectOutput)")
+        #expect(try lab.routes() == before, "Ctrl-C did not restore the routing table")
+        #expect(!lab.interfaceExists())
+        #expect(try lab.daemonCount() == 0)
+    }
+
+    /// Under pharos-caravel@.service (Type=notify, WatchdogSec=): READY once up, the watchdog
+    /// fed while up, STOPPING when `down` asks it to go.
+    @Test func underSystemdItSaysReadyFeedsTheWatchdogAndSaysStopping() async throws {
+        let lab = try NetnsLab(binaryDirectory: TunnelTests.buildDirectory)
+        defer { lab.tearDown() }
+        let notify = try NotifySocket(path: "\(lab.dir)/notify.sock")
+        let client = try lab.connect(extraEnvironment: ["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "200000"])
+        try await Task.sleep(for: .milliseconds(600))
+        _ = try lab.caravel(["down", "--interface", lab.interface])
+        client.waitUntilExit()
+        #expect(client.terminationStatus == 0, "\(lab.connectOutput)")
+        let messages = notify.received()
+        let ready = messages.firstIndex { $0.hasPrefix("READY=1\nSTATUS=connected via lab-node at 10.78.0.2:51820") }
+        let stopping = messages.firstIndex(of: "STOPPING=1")
+        #expect(ready != nil && stopping != nil && ready! < stopping!, "\(messages)")
+        #expect(messages.filter { $0 == "WATCHDOG=1" }.count >= 2, "the watchdog was not fed every 100 ms: \(messages)")
+    }
+
+    /// A WireGuard daemon that dies under a running client ends `connect` with the error and
+    /// the same teardown as a disconnect.
+    @Test func aDaemonThatDiesEndsConnectWithAnErrorAndRestoresTheRoutingTable() async throws {
+        let lab = try NetnsLab(binaryDirectory: TunnelTests.buildDirectory)
+        defer { lab.tearDown() }
+        let before = try lab.settledRoutes()
+        let client = try lab.connect()
+        let daemons = lab.daemonPIDs()
+        #expect(daemons.count == 1)
+        for pid in daemons { kill(pid, SIGKILL) }
+        client.waitUntilExit()
+        #expect(client.terminationStatus == 74, "\(lab.connectOutput)")
+        #expect(lab.connectOutput.contains("Error: the WireGuard daemon exited; the tunnel was torn down"), "\(lab.connectOutput)")
+        #expect(try lab.routes() == before, "the routes of a dead tunnel were left behind")
+        #expect(!lab.interfaceExists())
+    }
+}
+
+/// A stand-in for systemd's notification socket: binds a datagram socket and collects what
+/// sd_notify sends to it.
+final class NotifySocket {
+    let path: String
+    private let fd: Int32
+
+    init(path: String) throws {
+        self.path = path
+        fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array(path.utf8)) }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard fd >= 0, bound == 0, fcntl(fd, F_SETFL, O_NONBLOCK) == 0 else {
+            throw NSError(domain: "notify", code: Int(errno), userInfo: [NSLocalizedDescriptionKey: "cannot bind \(path)"])
+        }
+    }
+
+    /// Every datagram received so far, in order.
+    func received() -> [String] {
+        var messages: [String] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            guard n > 0 else { return messages }
+            messages.append(String(decoding: buffer[0..<n], as: UTF8.self))
+        }
+    }
+
+    deinit { close(fd) }
 }

@@ -93,10 +93,10 @@ let logger = Logger(label: "cox.api.bench", factory: { _ in SwiftLogNoOpLogHandl
 let admin = AdminService(fleet: service)
 let token = try await admin.createToken(name: "bench", scope: .admin, lifetime: nil, by: actor).secret
 let live = LiveHub(bufferSize: 4096)
-let api = try AdminAPI(controller: controller, admin: admin, accounts: AccountService(fleet: service), reconciler: nil, live: live,
+let api = try AdminAPI(controller: controller, admin: admin, accounts: AccountService(fleet: service), live: live,
                        metrics: ControllerMetrics(), relayTier: nil, logger: logger)
 let bound = Mutex<Int?>(nil)
-let server = Task { try await api.run(host: "127.0.0.1", port: 0) { port in bound.withLock { $0 = port } } }
+let server = Task { try await api.application(host: "127.0.0.1", port: 0) { port in bound.withLock { $0 = port } }.run() }
 while bound.withLock({ $0 }) == nil { try await Task.sleep(for: .milliseconds(10)) }
 let port = bound.withLock { $0 }!
 emit([("bench", .string("cox.api.seed")), ("nodes", .integer(nodeCount)), ("audit_rows", .integer(auditRows)),

@@ -41,12 +41,12 @@ struct AuditCommand: AsyncParsableCommand {
         @OptionGroup var options: ConfigOption
 
         func run() async throws {
-            let rows = try await userFacing { try await options.open().store.read { tx in try tx.auditChain() } }
-            if let broken = AuditChain.verify(rows) {
+            let check = try await userFacing { try await options.open(pushing: false).service.verifyAudit() }
+            if let broken = check.broken {
                 print("audit chain BROKEN: \(broken)")
                 throw ExitCode(1)
             }
-            print("audit chain intact: \(rows.count) rows")
+            print("audit chain intact: \(check.rows) rows")
         }
     }
 }

@@ -36,14 +36,18 @@ struct ConfigOption: ParsableArguments {
     }
 
     /// Run as root against a state directory that belongs to the daemon's user, `cox` becomes
-    /// that user first, so the database and its WAL stay the daemon's.
-    func open() throws -> Controller {
+    /// that user first, so the database and its WAL stay the daemon's. Mutations push the
+    /// nodes they touch after commit (`CommandEffects`) unless `pushing` is false (a batch
+    /// that pushes once at the end).
+    func open(pushing: Bool = true) throws -> Controller {
+        let controller: Controller
         do {
             try Controller.adoptStateOwner(configPath: config)
-            return try Controller.open(configPath: config)
+            controller = try Controller.open(configPath: config)
         } catch {
             throw CommandFailure(description: "\(error)")
         }
+        return pushing ? controller.with(effects: CommandEffects(controller: controller, logger: CoxLogging.cli)) : controller
     }
 }
 

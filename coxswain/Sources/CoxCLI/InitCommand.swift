@@ -55,9 +55,6 @@ struct ServeCommand: AsyncParsableCommand {
     func run() async throws {
         let controller = try options.open()
         let logger = DaemonLogging.bootstrap(level: controller.config.logLevel, label: "pharos.cox")
-        let task = Task { try await controller.serve(logger: logger) }
-        let signals = TerminationSignals(cancelling: task) { signo in logger.info("stopping", metadata: ["signal": "\(signo)"]) }
-        defer { withExtendedLifetime(signals) {} }
-        try await task.value
+        try await controller.serve(logger: logger, signals: true)
     }
 }

@@ -78,13 +78,9 @@ struct NodesCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await userFacing {
-                let controller = try options.open()
-                let record = try await controller.store.read { tx in try tx.node(node) }
-                let outcome = try await controller.withReconciler(logger: CoxLogging.cli) { reconciler in
-                    try await reconciler.refreshStatus(node: record.id)
-                    return await reconciler.push(node: record.id)
-                }
-                print(PushReport.line(node: record.name, outcome))
+                let result = try await options.open().service.pushNow(node, by: .cliUser)
+                let outcome = result.pushes[result.value.id] ?? .failed("not pushed")
+                print(PushReport.line(node: result.value.name, outcome))
                 if case .failed = outcome { throw ExitCode(1) }
             }
         }
@@ -113,13 +109,18 @@ enum PushReport {
             let controller = try options.open()
             let result = try await mutation(controller)
             print(describe(result.value))
-            try await push(result.affectedNodes, with: controller)
+            try await report(result.pushes, from: controller)
         }
     }
 
+    /// A batch's deferred push (the controller was opened with `pushing: false`).
     static func push(_ nodes: Set<String>, with controller: Controller) async throws {
         guard !nodes.isEmpty else { return }
-        let outcomes = try await controller.withReconciler(logger: CoxLogging.cli) { await $0.push(nodes) }
+        try await report(await CommandEffects(controller: controller, logger: CoxLogging.cli).push(nodes), from: controller)
+    }
+
+    static func report(_ outcomes: [String: FleetReconciler.Outcome], from controller: Controller) async throws {
+        guard !outcomes.isEmpty else { return }
         let names = try await controller.store.read { tx in
             Dictionary(uniqueKeysWithValues: try tx.nodes().map { ($0.id, $0.name) })
         }

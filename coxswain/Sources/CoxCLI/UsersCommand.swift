@@ -5,7 +5,7 @@ import Foundation
 struct UsersCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "users", abstract: "Add, list and remove users; set a password.",
-        subcommands: [Add.self, List.self, Remove.self, Password.self])
+        subcommands: [Add.self, List.self, Remove.self, Password.self, ResetKeys.self])
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Add a user.")
@@ -17,7 +17,7 @@ struct UsersCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await userFacing {
-                let user = try await options.open().service.addUser(name: name, email: email, role: admin ? "admin" : "user", by: .cliUser)
+                let user = try await options.open().service.addUser(name: name, email: email, role: admin ? .admin : .user, by: .cliUser)
                 print("added \(admin ? "admin" : "user") \(user.id)\(user.email.map { " <\($0)>" } ?? "")")
                 if admin { print("give them a password: cox users passwd \(user.email ?? user.id)") }
             }
@@ -34,7 +34,7 @@ struct UsersCommand: AsyncParsableCommand {
                     try tx.users().map { ($0, try tx.devices(user: $0.id).count) }
                 }
                 print(Table.render(header: ["ID", "NAME", "EMAIL", "ROLE", "STATUS", "DEVICES"], rows: rows.map { user, devices in
-                    [user.id, user.name, user.email ?? "", user.role, user.status, "\(devices)"]
+                    [user.id, user.name, user.email ?? "", user.role.rawValue, user.status.rawValue, "\(devices)"]
                 }))
             }
         }
@@ -47,6 +47,21 @@ struct UsersCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await PushReport.commit(options, { try await $0.service.removeUser(user, by: .cliUser) }) { "removed user \($0.id)" }
+        }
+    }
+
+    struct ResetKeys: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "reset-keys",
+            abstract: "Clear a user's account key (lost passphrase, leaked key); the next sync enrolls a new one.")
+        @Argument(help: "User ID or e-mail.") var user: String
+        @OptionGroup var options: ConfigOption
+
+        func run() async throws {
+            try await userFacing {
+                let record = try await options.open(pushing: false).service.resetAccountKeys(user: user, by: .cliUser)
+                print("cleared the account key of \(record.email ?? record.id); their next sync enrolls a new one")
+            }
         }
     }
 }
@@ -81,7 +96,7 @@ struct DevicesCommand: AsyncParsableCommand {
                 let sealed = try await controller.store.read { tx in try tx.profile(device: result.value.id) != nil }
                 print("added device \(result.value.id) at \(result.value.tunnelIP) on \(result.affectedNodes.count) node(s)")
                 if !sealed { print("  no bundle sealed: neither the device nor its user has an encryption key yet") }
-                try await PushReport.push(result.affectedNodes, with: controller)
+                try await PushReport.report(result.pushes, from: controller)
             }
         }
     }
@@ -116,7 +131,7 @@ struct DevicesCommand: AsyncParsableCommand {
                     }
                     lines.append((index + 1, fields))
                 }
-                let controller = try options.open()
+                let controller = try options.open(pushing: false)
                 var pending = Set<String>()
                 var added = 0
                 for (number, fields) in lines {
@@ -202,7 +217,7 @@ struct ProfilesCommand: AsyncParsableCommand {
                 let result = try await controller.service.createProfileSpec(user: user, name: name, node: node, device: device,
                                                                             entryIPs: ips, protocol: proto, by: .cliUser)
                 print("created profile \(result.value.id)")
-                try await PushReport.push(result.affectedNodes, with: controller)
+                try await PushReport.report(result.pushes, from: controller)
             }
         }
     }

@@ -63,7 +63,7 @@ final class AccountFleet: @unchecked Sendable {
         let controller = self.controller
         tasks.append(Task { try await controller.serve(logger: Self.logger) { _ in served.withLock { $0 = true } } })
         for _ in 0..<400 where !served.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(25)) }
-        guard served.withLock({ $0 }) else { throw StoreError.invalid("cox serve did not come up") }
+        guard served.withLock({ $0 }) else { throw HarnessError("cox serve did not come up") }
     }
 
     func stop() async {

@@ -32,13 +32,13 @@ final class AdminFleet: @unchecked Sendable {
         state = try TestState(config: config)
         controller = Controller(config: config, store: state.store, pki: state.pki, service: state.service)
         admin = AdminService(fleet: state.service)
-        let user = try await state.service.addUser(name: "Ops", email: Self.adminEmail, role: "admin", by: state.actor)
+        let user = try await state.service.addUser(name: "Ops", email: Self.adminEmail, role: .admin, by: state.actor)
         _ = try await AccountService(fleet: state.service).setPassword(user: user.id, password: Self.password, by: state.actor)
         let served = Mutex<Int?>(nil)
         let controller = self.controller
         task = Task { try await controller.serve(logger: AccountFleet.logger) { s in served.withLock { $0 = s.adminPort } } }
         for _ in 0..<400 where served.withLock({ $0 }) == nil { try await Task.sleep(for: .milliseconds(25)) }
-        guard let port = served.withLock({ $0 }) else { throw StoreError.invalid("cox serve did not come up") }
+        guard let port = served.withLock({ $0 }) else { throw HarnessError("cox serve did not come up") }
         self.port = port
     }
 

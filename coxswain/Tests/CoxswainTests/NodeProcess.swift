@@ -28,7 +28,7 @@ final class NodeProcess: @unchecked Sendable {
     /// `node gen-csr` → `FleetService.enrollNode` → node.crt/ca.crt in the config dir → `node run`.
     init(name: String, state: TestState, wgPort: Int) async throws {
         guard FileManager.default.isExecutableFile(atPath: Self.binary) else {
-            throw StoreError.invalid("no node binary at \(Self.binary): build the node package first (cd ../node && swift build) or set PHAROS_NODE_BINARY")
+            throw HarnessError("no node binary at \(Self.binary): build the node package first (cd ../node && swift build) or set PHAROS_NODE_BINARY")
         }
         self.name = name
         dir = "\(state.dir)/\(name)"
@@ -64,7 +64,7 @@ final class NodeProcess: @unchecked Sendable {
             if !p.isRunning { break }
             try await Task.sleep(for: .milliseconds(50))
         }
-        throw StoreError.invalid("node \(name) did not open its control port: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+        throw HarnessError("node \(name) did not open its control port: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
     }
 
     /// SIGKILL: no graceful anything (the wireguard-go child survives and is adopted on restart).
@@ -96,7 +96,7 @@ final class NodeProcess: @unchecked Sendable {
     /// Runs `tool`; its stdout, or an error when it exits non-zero.
     static func run(_ tool: String, _ arguments: [String]) throws -> String {
         let result = try Tool.run(tool, arguments, mergingStandardError: false)
-        guard result.status == 0 else { throw StoreError.invalid("\(tool) \(arguments.joined(separator: " ")) exited \(result.status)") }
+        guard result.status == 0 else { throw HarnessError("\(tool) \(arguments.joined(separator: " ")) exited \(result.status)") }
         return result.output
     }
 }

@@ -71,7 +71,7 @@ import Testing
         await #expect(throws: StoreError.duplicate(kind: "user", field: "email", value: "a@example.com")) {
             try await state.service.addUser(name: "B", email: "A@Example.com", by: state.actor)
         }
-        await #expect(throws: StoreError.self) { try await state.service.addUser(name: "C", email: "not-an-address", by: state.actor) }
+        await #expect(throws: FleetInputError.notAnEmail("not-an-address")) { try await state.service.addUser(name: "C", email: "not-an-address", by: state.actor) }
     }
 
     @Test func keyMaterialIsCreatedOnceAndReloaded() async throws {

@@ -68,3 +68,9 @@ enum Tool {
         return (process.terminationStatus, output)
     }
 }
+
+/// A test harness could not set up what the test needs (a process that did not start, say).
+struct HarnessError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}

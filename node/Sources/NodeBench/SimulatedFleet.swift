@@ -2,6 +2,8 @@ import Foundation
 import Logging
 import NodeAgent
 import PharosConfig
+import PharosLifecycle
+import ServiceLifecycle
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -25,29 +27,30 @@ enum SimulatedFleet {
             return logger
         }()
         let ready = AsyncStream.makeStream(of: Int.self)
+        let nodes = try dirs.map { dir -> (name: String, service: any Service) in
+            let paths = NodePaths(directory: dir)
+            let config = try NodeConfig.load(path: paths.config, environment: [:])
+            guard config.backend == .memory else { throw ConfigError.invalid(component: "node", key: "dataplane.backend", value: config.backend.rawValue, expected: "memory") }
+            return ("node \(dir)", NodeApplication(paths: paths, config: config, agentVersion: "simulated", logger: logger,
+                                                   ready: { ready.continuation.yield($0) }))
+        }
+        // One group for the fleet: SIGTERM stops every node gracefully; one node that fails
+        // ends them all, since it spoils the measurement.
+        let fleet = DaemonServiceGroup.make(nodes, signals: true, logger: logger)
         try await withThrowingTaskGroup(of: Void.self) { group in
-            for dir in dirs {
-                let paths = NodePaths(directory: dir)
-                let config = try NodeConfig.load(path: paths.config, environment: [:])
-                guard config.backend == .memory else { throw ConfigError.invalid(component: "node", key: "dataplane.backend", value: config.backend.rawValue, expected: "memory") }
-                group.addTask {
-                    do {
-                        try await NodeRunner.run(paths: paths, config: config, agentVersion: "simulated", logger: logger,
-                                                 ready: { ready.continuation.yield($0) })
-                    } catch is CancellationError {
-                    } catch {
-                        // One node that cannot start spoils the measurement: say which and stop.
-                        FileHandle.standardError.write(Data("node \(dir): \(error)\n".utf8))
-                        exit(1)
-                    }
+            group.addTask {
+                do { try await fleet.run() } catch {
+                    FileHandle.standardError.write(Data("fleet: \(error)\n".utf8))
+                    exit(1)
                 }
+                ready.continuation.finish()  // stopped before every node was up
             }
             var count = 0
             for await _ in ready.stream {
                 count += 1
                 if count == dirs.count { break }
             }
-            FileHandle.standardOutput.write(Data("ready \(count)\n".utf8))
+            if count == dirs.count { FileHandle.standardOutput.write(Data("ready \(count)\n".utf8)) }
             try await group.waitForAll()
         }
     }

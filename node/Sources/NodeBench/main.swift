@@ -14,10 +14,7 @@ import PharosTestSupport
 import PharosRuntime
 
 if CommandLine.arguments.count > 1, CommandLine.arguments[1] == "fleet" {
-    let fleet = Task { try await SimulatedFleet.run(arguments: Array(CommandLine.arguments.dropFirst(2))) }
-    let signals = TerminationSignals(cancelling: fleet)
-    _ = await fleet.result
-    withExtendedLifetime(signals) {}
+    try await SimulatedFleet.run(arguments: Array(CommandLine.arguments.dropFirst(2)))
     exit(0)
 }
 
@@ -60,8 +57,8 @@ logger.logLevel = .warning
 
 let ports = AsyncStream.makeStream(of: Int.self)
 let runner = Task {
-    try await NodeRunner.run(paths: NodePaths(directory: dir), config: config, agentVersion: "bench", logger: logger,
-                             ready: { ports.continuation.yield($0) })
+    try await NodeApplication(paths: NodePaths(directory: dir), config: config, agentVersion: "bench", logger: logger,
+                              ready: { ports.continuation.yield($0) }).run()
 }
 func firstPort() async -> Int? {
     for await port in ports.stream { return port }

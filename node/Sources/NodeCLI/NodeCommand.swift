@@ -3,7 +3,6 @@ import Foundation
 import Logging
 import NodeAgent
 import PharosConfig
-import PharosRuntime
 
 @main
 struct NodeCommand: AsyncParsableCommand {
@@ -55,10 +54,7 @@ struct RunCommand: AsyncParsableCommand {
         let paths = options.paths
         let config = try NodeConfig.load(path: paths.config)
         let logger = DaemonLogging.bootstrap(level: config.logLevel, label: "pharos.node")
-        let task = Task { try await NodeRunner.run(paths: paths, config: config, agentVersion: NodeAgentVersion.line, logger: logger) }
-        let signals = TerminationSignals(cancelling: task) { signo in logger.info("stopping", metadata: ["signal": "\(signo)"]) }
-        defer { withExtendedLifetime(signals) {} }
-        try await task.value
+        try await NodeApplication(paths: paths, config: config, agentVersion: NodeAgentVersion.line, logger: logger, signals: true).run()
     }
 }
 

@@ -46,8 +46,8 @@ import Testing
         config.backend = .memory
         let ports = AsyncStream.makeStream(of: Int.self)
         let task = Task {
-            try await NodeRunner.run(paths: NodePaths(directory: dir), config: config, agentVersion: "node test",
-                                     logger: Support.logger, ready: { ports.continuation.yield($0) })
+            try await NodeApplication(paths: NodePaths(directory: dir), config: config, agentVersion: "node test",
+                                      logger: Support.logger, ready: { ports.continuation.yield($0) }).run()
         }
         var iterator = ports.stream.makeAsyncIterator()
         guard let port = await iterator.next() else { throw CancellationError() }
@@ -88,14 +88,14 @@ import Testing
                 #expect(status.amneziawg.publicKey.count == 44)
                 #expect(status.services.first?.detail.contains("benchmark") == true, "the in-memory plane must say what it is")
 
-                let push = try NodeAgentCoreTests.push(7, [NodeAgentCoreTests.peer("dev-1", ip: "10.86.0.2/32")])
+                let push = try Wire.push(7, [Wire.peer("dev-1", ip: "10.86.0.2/32")])
                 #expect(try await nodeControl.pushConfig(push).appliedRevision == 7)
-                let stale = try NodeAgentCoreTests.push(6, [])
+                let stale = try Wire.push(6, [])
                 let error = await #expect(throws: RPCError.self) { _ = try await nodeControl.pushConfig(stale) }
                 #expect(error?.code == .failedPrecondition)
 
                 var add = Pharos_Node_V1_AddPeerRequest()
-                add.peer = NodeAgentCoreTests.peer("dev-2", ip: "10.86.0.3/32")
+                add.peer = Wire.peer("dev-2", ip: "10.86.0.3/32")
                 #expect(try await nodeControl.addPeer(add).peerID == "dev-2")
                 #expect(try await nodeControl.listPeers(Pharos_Node_V1_ListPeersRequest()).peers.map(\.peer.id).sorted() == ["dev-1", "dev-2"])
 
@@ -150,7 +150,7 @@ import Testing
         for (index, node) in nodes.enumerated() {
             let controller = try node.pki.controllerLeaf()
             let applied = try await Self.withController(node, leaf: controller) {
-                try await $0.pushConfig(NodeAgentCoreTests.push(Int64(index + 1), [NodeAgentCoreTests.peer("d\(index)", ip: "10.86.0.\(index + 2)/32")]))
+                try await $0.pushConfig(Wire.push(Int64(index + 1), [Wire.peer("d\(index)", ip: "10.86.0.\(index + 2)/32")]))
             }
             #expect(applied.appliedRevision == Int64(index + 1))
         }

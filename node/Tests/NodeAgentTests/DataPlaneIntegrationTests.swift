@@ -152,7 +152,7 @@ import Testing
         try await Task.sleep(for: .milliseconds(500))
         // The controller pushes the client as a peer.
         let applied = try await control {
-            try await $0.pushConfig(NodeAgentCoreTests.push(1, [NodeAgentCoreTests.peer("dev-1", key: clientPublic, ip: "10.99.0.2/32")]))
+            try await $0.pushConfig(Wire.push(1, [Wire.peer("dev-1", key: clientPublic, ip: "10.99.0.2/32")]))
         }
         #expect(applied.appliedRevision == 1)
         #expect(try Command.run(["wg", "show", ifNode, "peers"]).contains(clientPublic), "wg does not see the pushed peer")

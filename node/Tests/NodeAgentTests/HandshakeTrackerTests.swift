@@ -1,6 +1,5 @@
-import PharosWireGuard
 import Foundation
-import PharosProto
+import PharosWireGuard
 import Testing
 @testable import NodeAgent
 
@@ -44,16 +43,27 @@ import Testing
 }
 
 @Suite struct EventHubTests {
+    let event = NodeEvent(at: Date(), type: .handshakeUp, message: "handshake")
+
     @Test func aSlowSubscriberLosesEventsButNeverBlocksTheObserver() async {
         let hub = EventHub(logger: Support.logger)
         let stream = hub.subscribe()
-        var event = Pharos_Node_V1_Event()
-        event.type = .handshakeUp
         hub.publish(Array(repeating: event, count: EventHub.bufferPerSubscriber + 44))
         #expect(hub.reportDrops() == 44)
         hub.finishAll()
         var received = 0
         for await _ in stream { received += 1 }
         #expect(received == EventHub.bufferPerSubscriber)
+    }
+
+    /// A WatchEvents call that arrives while the node stops must not hold up its shutdown.
+    @Test func aSubscriptionAfterTheHubFinishedEndsAtOnce() async {
+        let hub = EventHub(logger: Support.logger)
+        hub.finishAll()
+        let stream = hub.subscribe()
+        hub.publish([event])
+        var received = 0
+        for await _ in stream { received += 1 }
+        #expect(received == 0)
     }
 }

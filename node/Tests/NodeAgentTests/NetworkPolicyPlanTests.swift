@@ -1,14 +1,10 @@
-import PharosProto
 import Testing
 @testable import NodeAgent
 
 @Suite struct NetworkPolicyPlanTests {
     func config(forwarding: Bool = true, masquerade: Bool = false, isolation: Bool = false,
-                transits: [Pharos_Node_V1_TransitRoute] = []) -> Pharos_Node_V1_NetworkConfig {
-        var c = Pharos_Node_V1_NetworkConfig()
-        (c.forwarding, c.masquerade, c.isolation) = (forwarding, masquerade, isolation)
-        c.transits = transits
-        return c
+                transits: [NetworkPolicy.TransitRoute] = []) -> NetworkPolicy {
+        NetworkPolicy(forwarding: forwarding, masquerade: masquerade, isolation: isolation, transits: transits)
     }
 
     @Test func everythingNeedsForwarding() throws {
@@ -38,8 +34,7 @@ import Testing
     }
 
     @Test func transitsMarkRuleAndRoute() throws {
-        var t = Pharos_Node_V1_TransitRoute()
-        (t.deviceCidr, t.innerInterface, t.mark, t.table) = ("10.86.0.5/32", "awg1", 0x105, 105)
+        var t = NetworkPolicy.TransitRoute(deviceCIDR: "10.86.0.5/32", innerInterface: "awg1", mark: 0x105, table: 105)
         let plan = try NetworkPolicyPlan.make(config(transits: [t]), interface: "awg0", egress: nil)
         #expect(plan.sysctls["net/ipv4/conf/all/rp_filter"] == "0")
         #expect(plan.steps.suffix(3).map { $0.apply.joined(separator: " ") } == [
@@ -48,7 +43,7 @@ import Testing
             "ip route replace default dev awg1 table 105",
         ])
         #expect(plan.steps.last?.teardown == ["ip", "route", "del", "default", "dev", "awg1", "table", "105"])
-        t.deviceCidr = "nonsense"
+        t.deviceCIDR = "nonsense"
         #expect(throws: NetworkPolicyPlan.PlanError.self) {
             _ = try NetworkPolicyPlan.make(config(transits: [t]), interface: "awg0", egress: nil)
         }

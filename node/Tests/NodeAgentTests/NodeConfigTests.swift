@@ -13,15 +13,15 @@ import Testing
 
     @Test func yamlThenEnvironmentOverrides() throws {
         var config = NodeConfig()
-        try config.apply(yaml: """
+        try NodeConfig.schema.apply(yaml: """
             control:
               listen_addr: 127.0.0.1:9444
             dataplane:
               backend: wireguard-go
               interface: wg7
               listen_port: 51820
-            """, source: "node.yaml")
-        try config.apply(environment: ["NODE_DATAPLANE_LISTEN_PORT": "443", "NODE_LOG_LEVEL": "debug"])
+            """, source: "node.yaml", to: &config)
+        try NodeConfig.schema.apply(environment: ["NODE_DATAPLANE_LISTEN_PORT": "443", "NODE_LOG_LEVEL": "debug"], to: &config)
         #expect(config.backend == .wireguardGo)
         #expect(config.interfaceName == "wg7")
         #expect(config.listenPort == 443)
@@ -40,7 +40,7 @@ import Testing
     ])
     func badSettingsAreNamed(yaml: String, named: String) {
         var config = NodeConfig()
-        let error = #expect(throws: ConfigError.self) { try config.apply(yaml: yaml, source: "node.yaml") }
+        let error = #expect(throws: ConfigError.self) { try NodeConfig.schema.apply(yaml: yaml, source: "node.yaml", to: &config) }
         #expect(error?.description.contains(named) == true, "\(String(describing: error))")
     }
 }

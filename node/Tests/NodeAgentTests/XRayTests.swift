@@ -35,7 +35,7 @@ import Testing
     }
 
     @Test func rendersTheVLESSRealityServer() throws {
-        let config = try XRayServerConfig(validating: Self.config())
+        let config = try XRayServerConfig(Self.config()).validated()
         let json = try JSONValue(parsing: config.rendered(privateKey: "PRIVATE"))
         guard case .array(let inbounds) = json["inbounds"], let inbound = inbounds.first else { Issue.record("no inbound"); return }
         #expect(inbound["protocol"] == .string("vless"))
@@ -51,16 +51,16 @@ import Testing
 
     @Test(arguments: ["not-a-uuid"])
     func rejectsBadClients(id: String) {
-        #expect(throws: PeerValidationError.self) { _ = try XRayServerConfig(validating: Self.config(peers: [id])) }
+        #expect(throws: PeerValidationError.self) { _ = try XRayServerConfig(Self.config(peers: [id])).validated() }
     }
 
     @Test func rejectsBadPolicy() {
         var c = Self.config()
         c.dest = "nowhere"
-        #expect(throws: PeerValidationError.self) { _ = try XRayServerConfig(validating: c) }
+        #expect(throws: PeerValidationError.self) { _ = try XRayServerConfig(c).validated() }
         c = Self.config()
         c.shortIds = ["xyz"]
-        #expect(throws: PeerValidationError.self) { _ = try XRayServerConfig(validating: c) }
+        #expect(throws: PeerValidationError.self) { _ = try XRayServerConfig(c).validated() }
     }
 
     @Test func pushIsFencedRenderedAt0600AndStatusIsHonestWithoutABinary() async throws {
@@ -69,32 +69,40 @@ import Testing
         let service = XRayService(configPath: "\(dir)/xray.json", binary: "", logger: Support.logger)
         let core = try NodeAgentCore(dataPlane: InMemoryDataPlane(), identity: .generate(), statePath: "\(dir)/state.json",
                                      logger: Support.logger, xray: service)
-        var push = Pharos_Node_V1_PushConfigRequest()
-        push.protocol = .xrayReality
-        push.revision = 3
-        push.config = try Self.config().serializedData()
-        #expect(try await core.pushConfig(push).reloaded)
+        let pushed = XRayServerConfig(Self.config())
+        #expect(try await core.pushXRay(revision: 3, config: pushed).reloaded)
         #expect(try Support.mode("\(dir)/xray.json") == 0o600)
         #expect(try String(contentsOfFile: "\(dir)/xray.json", encoding: .utf8).contains(core.xrayIdentity.privateKey))
-        push.revision = 2
-        await #expect(throws: NodeAgentCore.Failure.staleRevision(pushed: 2, applied: 3)) { _ = try await core.pushConfig(push) }
+        await #expect(throws: NodeAgentCore.Failure.staleRevision(pushed: 2, applied: 3)) { _ = try await core.pushXRay(revision: 2, config: pushed) }
 
-        var add = Pharos_Node_V1_Peer()
-        (add.id, add.protocol, add.publicKey) = ("dev-9", .xrayReality, UUID().uuidString)
-        _ = try await core.addPeer(add)
-        var xrayOnly = Pharos_Node_V1_ListPeersRequest()
-        xrayOnly.protocol = .xrayReality
-        #expect(await core.listPeers(xrayOnly).peers.map(\.peer.id) == ["dev-0", "dev-9"])
+        try await core.addXRayClient(XRayServerConfig.Client(peerID: "dev-9", id: UUID().uuidString))
+        #expect(await core.listPeers(amneziaWG: false).map(\.peerID) == ["dev-0", "dev-9"])
 
-        let status = await core.status(agentVersion: "t")
-        let xray = try #require(status.services.first { $0.protocol == .xrayReality })
-        #expect(xray.running == false && xray.listening == false)
-        #expect(xray.detail.contains("not configured"))
-        #expect(status.xray.publicKey == core.xrayIdentity.publicKey)
+        let status = await core.status()
+        #expect(status.xrayReality.running == false && status.xrayReality.listening == false)
+        #expect(status.xrayReality.detail.contains("not configured"))
+        #expect(status.xrayPublicKey == core.xrayIdentity.publicKey)
 
         let restarted = try NodeAgentCore(dataPlane: InMemoryDataPlane(), identity: .generate(), statePath: "\(dir)/state.json",
                                           logger: Support.logger, xray: service)
         #expect(await restarted.state.xrayRevision == 3)
         #expect(await restarted.state.xray.clients.count == 2)
+    }
+
+    @Test func clientsAreUpsertedAndRemovedByTheirUUIDWhateverItsCase() async throws {
+        let dir = try Support.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let core = try NodeAgentCore(dataPlane: InMemoryDataPlane(), identity: .generate(), statePath: "\(dir)/state.json",
+                                     logger: Support.logger, xray: XRayService(configPath: "\(dir)/xray.json", binary: "", logger: Support.logger))
+        let uuid = UUID().uuidString
+        try await core.addXRayClient(XRayServerConfig.Client(peerID: "a", id: uuid, flow: "xtls-rprx-vision"))
+        try await core.addXRayClient(XRayServerConfig.Client(peerID: "a2", id: uuid.lowercased()))
+        #expect(await core.state.xray.clients == [XRayServerConfig.Client(peerID: "a2", id: uuid.lowercased())])
+        await #expect(throws: NodeAgentCore.Failure.invalidConfig(#"peer "b": flow "udp" is not a supported VLESS flow"#)) {
+            try await core.addXRayClient(XRayServerConfig.Client(peerID: "b", id: UUID().uuidString, flow: "udp"))
+        }
+        #expect(try await core.removeXRayClient(id: uuid) == "a2")
+        #expect(try await core.removeXRayClient(id: uuid) == nil, "removing a missing client succeeds and names nobody")
+        #expect(await core.state.xray.clients.isEmpty)
     }
 }

@@ -8,3 +8,15 @@ extension Obfuscation {
             + [("i1", i1), ("i2", i2), ("i3", i3), ("i4", i4), ("i5", i5)].filter { !$0.1.isEmpty }.map { "\($0.0)=\($0.1)" }
     }
 }
+
+extension Obfuscation {
+    /// The first of `i1` … `i5` whose value could break out of its UAPI line (a newline or any
+    /// other control character would start a new `key=value` of the sender's choosing), or nil.
+    public var unsafeTemplateKey: String? {
+        for (key, value) in [("i1", i1), ("i2", i2), ("i3", i3), ("i4", i4), ("i5", i5)]
+        where value.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f }) {
+            return key
+        }
+        return nil
+    }
+}

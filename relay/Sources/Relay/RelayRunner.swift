@@ -1,19 +1,49 @@
 import Logging
 import NIOCore
 import PharosConfig
+import PharosLifecycle
 import PharosRuntime
+import PharosSpec
 import PharosTLS
+import ServiceLifecycle
 import X509
 
-/// `relay run`: the composition root. Loads the identity, opens the client listener and the
-/// tunnel port (or dials a co-located controller's socket), tells systemd it is ready.
+/// The composition root of every relay: `relay run` (identity from disk, client port, tunnel
+/// port or a co-located controller's socket, deny-list sync) and the relay coxswain embeds
+/// (`startEmbedded`): both open their client port through `startClientListener`, with the same
+/// limits and deny list.
 public enum RelayRunner {
     public struct Ports: Sendable {
         public var client: Int
         public var tunnel: Int?
     }
 
-    public static func run(paths: RelayPaths, config: RelayConfig, logger: Logger,
+    /// What the embedded relay is given by the controller that runs it.
+    public struct Embedded: Sendable {
+        public var listen: HostPort
+        public var identity: TLSIdentity
+        public var roots: TrustRoots
+        public var deviceCA: Certificate
+        /// The controller's AccountSync socket.
+        public var socketPath: String
+        public var limits: HTTP2Limits
+        public var denyList: DeviceDenyList
+
+        public init(listen: HostPort, identity: TLSIdentity, roots: TrustRoots, deviceCA: Certificate, socketPath: String,
+                    limits: HTTP2Limits, denyList: DeviceDenyList) {
+            self.listen = listen
+            self.identity = identity
+            self.roots = roots
+            self.deviceCA = deviceCA
+            self.socketPath = socketPath
+            self.limits = limits
+            self.denyList = denyList
+        }
+    }
+
+    /// `relay run` until SIGTERM/SIGINT (`signals`) or cancellation; `ready` gets the ports
+    /// once both listen (and systemd has been told READY=1).
+    public static func run(paths: RelayPaths, config: RelayConfig, logger: Logger, signals: Bool = false,
                            ready: @escaping @Sendable (Ports) -> Void = { _ in }) async throws {
         let identity = try TLSIdentity(certificatePath: paths.certificate, keyPath: paths.key)
         guard identity.certificates.count >= 2 else { throw RelayIdentityError.missingFleetCA(path: paths.certificate) }
@@ -24,29 +54,52 @@ public enum RelayRunner {
         let client = try RelayConfig.schema.listenAddress(config.clientListen, key: "client.listen_addr")
         let denyList = DeviceDenyList()
         let clientListener = try await RelayConfig.schema.listening("client.listen_addr", client) {
-            try await ClientListener.start(host: client.host, port: client.port, identity: identity, roots: roots, deviceCA: deviceCA,
-                                           upstream: upstream, limits: config.limits, denyList: denyList, logger: logger)
+            try await startClientListener(listen: client, identity: identity, roots: roots, deviceCA: deviceCA, upstream: upstream,
+                                          limits: config.limits, denyList: denyList, logger: logger)
         }
-        let denySync = Task { await upstream.syncDenyList(denyList) }
-        defer { denySync.cancel() }
-        var tunnelListener: TunnelListener?
+        var services: [(name: String, service: any Service)] = [
+            ("client listener", HeldService { try? await clientListener.close() }),
+        ]
+        var tunnelPort: Int?
         if config.upstreamSocket.isEmpty {
-            let tunnel = try RelayConfig.schema.listenAddress(config.tunnelListen, key: "tunnel.listen_addr")
-            tunnelListener = try await RelayConfig.schema.listening("tunnel.listen_addr", tunnel) {
-                try await TunnelListener.start(host: tunnel.host, port: tunnel.port, identity: identity, roots: roots,
-                                               fleetCA: identity.certificates[1], upstream: upstream, limits: config.limits, logger: logger)
+            let tunnel: HostPort
+            let tunnelListener: TunnelListener
+            do {
+                tunnel = try RelayConfig.schema.listenAddress(config.tunnelListen, key: "tunnel.listen_addr")
+                tunnelListener = try await RelayConfig.schema.listening("tunnel.listen_addr", tunnel) {
+                    try await TunnelListener.start(host: tunnel.host, port: tunnel.port, identity: identity, roots: roots,
+                                                   fleetCA: identity.certificates[1], upstream: upstream, limits: config.limits, logger: logger)
+                }
+            } catch {
+                try? await clientListener.close()
+                throw error
             }
+            tunnelPort = tunnelListener.port
+            services.append(("tunnel listener", HeldService { try? await tunnelListener.close() }))
         }
-        let ports = Ports(client: clientListener.port, tunnel: tunnelListener?.port)
+        services.append(("deny-list sync", TaskService { await upstream.syncDenyList(denyList) }))
+        services.append(("watchdog", WatchdogService()))
+        let ports = Ports(client: clientListener.port, tunnel: tunnelPort)
         logger.info("relay listening", metadata: ["client": "\(ports.client)", "tunnel": "\(ports.tunnel.map(String.init) ?? "-")",
                                                   "upstream": "\(config.upstreamSocket.isEmpty ? "tunnel" : config.upstreamSocket)"])
         SystemdNotify.send("READY=1\nSTATUS=clients on \(ports.client)")
         ready(ports)
-        await SystemdNotify.feedWatchdog()
-        // Without a watchdog, wait here for cancellation (SIGTERM).
-        while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }
-        SystemdNotify.send("STOPPING=1")
-        try? await clientListener.close()
-        try? await tunnelListener?.close()
+        defer { SystemdNotify.send("STOPPING=1") }
+        try await DaemonServiceGroup.make(services, signals: signals, logger: logger).run()
+    }
+
+    /// The embedded relay's client port, as coxswain runs it; the caller closes it.
+    public static func startEmbedded(_ embedded: Embedded, logger: Logger) async throws -> ClientListener {
+        try await startClientListener(listen: embedded.listen, identity: embedded.identity, roots: embedded.roots,
+                                      deviceCA: embedded.deviceCA,
+                                      upstream: Upstream(mode: .socket(path: embedded.socketPath), settings: embedded.limits, logger: logger),
+                                      limits: embedded.limits, denyList: embedded.denyList, logger: logger)
+    }
+
+    static func startClientListener(listen: HostPort, identity: TLSIdentity, roots: TrustRoots, deviceCA: Certificate,
+                                    upstream: Upstream, limits: HTTP2Limits, denyList: DeviceDenyList,
+                                    logger: Logger) async throws -> ClientListener {
+        try await ClientListener.start(host: listen.host, port: listen.port, identity: identity, roots: roots, deviceCA: deviceCA,
+                                       upstream: upstream, limits: limits, denyList: denyList, logger: logger)
     }
 }

@@ -55,9 +55,6 @@ struct RunCommand: AsyncParsableCommand {
         if let tunnelAddr { environment["RELAY_TUNNEL_LISTEN_ADDR"] = tunnelAddr }
         let config = try RelayConfig.load(path: paths.config, environment: environment)
         let logger = DaemonLogging.bootstrap(level: config.logLevel, label: "pharos.relay")
-        let task = Task { try await RelayRunner.run(paths: paths, config: config, logger: logger) }
-        let signals = TerminationSignals(cancelling: task) { signo in logger.info("stopping", metadata: ["signal": "\(signo)"]) }
-        defer { withExtendedLifetime(signals) {} }
-        try await task.value
+        try await RelayRunner.run(paths: paths, config: config, logger: logger, signals: true)
     }
 }

@@ -166,22 +166,6 @@ public struct Account: Sendable {
         return SyncResult(name: name, revision: bundle.revision, previousRevision: previous, profiles: bundle.profiles.count)
     }
 
-    /// Informational only (never blocks a connect): can this device reach the relay with its
-    /// certificate and get an answer from the controller?
-    public func controllerReachable() async -> Bool {
-        guard let (_, identity) = try? store.identity() else { return false }
-        do {
-            _ = try await RelayConnection.withDeviceClient(identity: identity) { client in
-                var options = CallOptions.defaults
-                options.timeout = .seconds(5)
-                return try await client.authenticate(Pharos_Account_V1_AuthenticateRequest(), options: options)
-            }
-            return true
-        } catch {
-            return false
-        }
-    }
-
     static func rfc3339(_ date: Date) -> String {
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime]

@@ -10,7 +10,6 @@ public struct ConnectPlan: Sendable, Equatable {
 
     public static let defaultMTU = 1420
     public static let keepaliveSeconds = 25
-    public static let defaultDNS = "1.1.1.1"
 
     public var entry: String
     public var profileID: String
@@ -18,7 +17,6 @@ public struct ConnectPlan: Sendable, Equatable {
     public var nodeName: String
     public var engine: Engine
     public var mtu: Int
-    public var dns: String
     public var routes: [String]
     public var endpointHost: String
     public var endpointPort: Int
@@ -27,7 +25,8 @@ public struct ConnectPlan: Sendable, Equatable {
     /// Set for XRay.
     public var xray: XRayRealityParams?
 
-    public var endpoint: String { endpointHost.contains(":") ? "[\(endpointHost)]:\(endpointPort)" : "\(endpointHost):\(endpointPort)" }
+    /// `host:port`, an IPv6 host in brackets: what UAPI's `endpoint=` and the messages show.
+    public var endpoint: String { HostPort(host: endpointHost, port: endpointPort).description }
 
     public static func resolve<R: RandomNumberGenerator>(entry: ProfileStore.Entry, profile: String? = nil, node: String? = nil,
                                                          engine preferred: Engine? = nil,
@@ -82,7 +81,7 @@ public struct ConnectPlan: Sendable, Equatable {
         guard !host.isEmpty else { throw .notFound("node \(target.name) has no endpoint address in profile \(chosen.name)") }
         let allowed = engine == .amneziaWG ? wireGuard!.allowedIPs : xray!.allowedIPs
         return ConnectPlan(entry: entry.name, profileID: chosen.id, profileName: chosen.name, nodeName: target.name, engine: engine,
-                           mtu: chosen.mtu ?? defaultMTU, dns: defaultDNS,
+                           mtu: chosen.mtu ?? defaultMTU,
                            routes: allowed.isEmpty ? ["0.0.0.0/0", "::/0"] : allowed,
                            endpointHost: host, endpointPort: port,
                            wireGuard: engine == .amneziaWG ? wireGuard : nil, xray: engine == .xrayReality ? xray : nil)

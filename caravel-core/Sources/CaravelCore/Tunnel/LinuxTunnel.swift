@@ -1,15 +1,14 @@
 import Foundation
 import PharosRuntime
-import PharosSpec
 import PharosWireGuard
+import Synchronization
 
-/// The AmneziaWG engine on Linux: a userspace WireGuard daemon (amneziawg-go, or Debian's
-/// wireguard-go when the profile carries no obfuscation) that this process starts and
-/// supervises, configured over UAPI; address, MTU and routes through iproute2. With the
-/// default route, 0.0.0.0/1 + 128.0.0.0/1 go into the tunnel and the endpoint is pinned to
-/// the original gateway, so nothing of the system's own routes is touched; teardown removes
-/// exactly what was added. Secrets go to the UAPI socket only, never argv or the environment.
-public final class LinuxTunnel: @unchecked Sendable {
+/// The AmneziaWG engine on Linux, the adapter that runs a `TunnelPlan`: it starts and
+/// supervises the userspace WireGuard daemon (amneziawg-go, or Debian's wireguard-go when
+/// the profile carries no obfuscation), sends the plan's UAPI transaction, runs its iproute2
+/// steps, and records in `TunnelState` what teardown must undo. Secrets go to the UAPI
+/// socket only, never argv or the environment.
+public final class LinuxTunnel: Sendable {
     public struct Options: Sendable {
         public var interface = "pharos0"
         /// The daemon binary; default: amneziawg-go when installed, else wireguard-go.
@@ -21,126 +20,102 @@ public final class LinuxTunnel: @unchecked Sendable {
     public let plan: ConnectPlan
     public let options: Options
     private let daemon = ChildProcess()
-    private(set) public var state: TunnelState?
+    /// Set once `up` has finished, cleared by `down`; read by the watchdog from another task.
+    private let current = Mutex<TunnelState?>(nil)
 
     public init(plan: ConnectPlan, options: Options = Options()) {
         self.plan = plan
         self.options = options
     }
 
-    var socketDirectory: String {
-        (binaryPath ?? "").hasSuffix("amneziawg-go") ? "/var/run/amneziawg" : "/var/run/wireguard"
-    }
+    var state: TunnelState? { current.withLock { $0 } }
 
-    lazy var binaryPath: String? = {
-        if let binary = options.binary { return Command.locate(binary) }
-        return Command.locate("amneziawg-go") ?? Command.locate("wireguard-go")
-    }()
+    /// Up, and its daemon still running: what the systemd watchdog is fed for.
+    public var isUp: Bool { state != nil && daemon.isRunning }
+
+    public var daemonRunning: Bool { daemon.isRunning }
 
     /// Brings the tunnel up, or throws having undone whatever it had done.
     public func up() async throws(CaravelError) {
-        guard let params = plan.wireGuard, plan.engine == .amneziaWG else {
-            throw .tunnel("this plan is not an AmneziaWG plan")
-        }
         guard geteuid() == 0 else { throw .permission("connecting needs root (CAP_NET_ADMIN): run `sudo caravel connect …`") }
         Self.cleanUpStale(interface: options.interface)
-        guard let binary = binaryPath else {
+        guard let binary = daemonBinary else {
             throw .tunnel("neither amneziawg-go nor wireguard-go is installed (apt install wireguard-go, or pass --engine-binary)")
         }
-        if !params.obfuscation.isEmpty, binary.hasSuffix("wireguard-go") {
-            throw .tunnel("node \(plan.nodeName) uses AmneziaWG obfuscation, which \(binary) cannot speak: install amneziawg-go")
-        }
-        guard let privateKey = WireGuardKey.hex(fromBase64: params.privateKey),
-              let peerKey = WireGuardKey.hex(fromBase64: params.publicKey) else {
-            throw .tunnel("the profile's WireGuard keys are malformed; sync again")
+        // Observed before anything of ours exists, so the answer is the host's own path.
+        let endpointRoute = try TunnelPlan.endpointToObserve(for: plan, defaultRoute: options.defaultRoute).flatMap(Self.route(to:))
+        let tunnelPlan: TunnelPlan
+        do {
+            tunnelPlan = try TunnelPlan.make(plan, interface: options.interface, defaultRoute: options.defaultRoute, daemon: binary,
+                                             endpointRoute: endpointRoute)
+        } catch {
+            throw .tunnel("\(error)")
         }
         if (try? Command.run(["ip", "link", "show", "dev", options.interface])) != nil {
             throw .tunnel("interface \(options.interface) already exists and is not ours: `caravel down` or choose another --interface")
         }
-        var state = TunnelState(pid: getpid(), daemonPID: 0, interface: options.interface,
-                                socketPath: "\(socketDirectory)/\(options.interface).sock", entry: plan.entry,
-                                profile: plan.profileName, node: plan.nodeName, endpoint: plan.endpoint,
-                                address: params.address, pinnedRoutes: [], defaultRoute: options.defaultRoute, startedAt: Date())
+        var state = TunnelState(pid: getpid(), daemonPID: 0, interface: options.interface, socketPath: tunnelPlan.socketPath,
+                                entry: plan.entry, profile: plan.profileName, node: plan.nodeName, endpoint: plan.endpoint,
+                                address: plan.wireGuard?.address ?? "", undo: [], startedAt: Date())
         do {
-            try await startDaemon(binary: binary, state: &state)
+            try await startDaemon(tunnelPlan, state: &state)
             try state.save()
-            let psk = params.presharedKey.isEmpty ? nil : WireGuardKey.hex(fromBase64: params.presharedKey)
-            let deviceLines = params.obfuscation.isEmpty ? [] : params.obfuscation.uapiLines
-            try uapi(state).set(UAPI.Set(privateKeyHex: privateKey, deviceLines: deviceLines, replacePeers: true, peers: [
-                UAPI.Peer(publicKeyHex: peerKey, presharedKeyHex: psk, allowedIPs: plan.routes, endpoint: plan.endpoint,
-                          persistentKeepaliveSeconds: ConnectPlan.keepaliveSeconds),
-            ]))
-            try ip(["address", "add", params.address, "dev", options.interface])
-            try ip(["link", "set", "dev", options.interface, "mtu", String(plan.mtu), "up"])
-            try addRoutes(state: &state)
-            try state.save()
-            self.state = state
+            try UAPISocket(path: tunnelPlan.socketPath).set(tunnelPlan.configuration)
+            for step in tunnelPlan.steps {
+                try Self.run(step.apply)
+                if let undo = step.teardown {
+                    state.undo.append(undo)
+                    try state.save()
+                }
+            }
+            current.withLock { $0 = state }
         } catch {
-            self.state = state
+            current.withLock { $0 = state }
             await down()
             if let error = error as? CaravelError { throw error }
             throw .tunnel("\(error)")
         }
     }
 
-    private func uapi(_ state: TunnelState) -> UAPISocket { UAPISocket(path: state.socketPath) }
+    private var daemonBinary: String? {
+        if let binary = options.binary { return Command.locate(binary) }
+        return Command.locate("amneziawg-go") ?? Command.locate("wireguard-go")
+    }
 
-    private func startDaemon(binary: String, state: inout TunnelState) async throws {
-        try? FileManager.default.removeItem(atPath: state.socketPath)
-        do { try UserspaceDaemon.start(daemon, executable: binary, interface: options.interface, output: .nullDevice) } catch {
-            throw CaravelError.tunnel("cannot start \(binary): \(error)")
+    private func startDaemon(_ tunnelPlan: TunnelPlan, state: inout TunnelState) async throws(CaravelError) {
+        let binary = tunnelPlan.daemon, socket = tunnelPlan.socketPath
+        try? FileManager.default.removeItem(atPath: socket)
+        do { try UserspaceDaemon.start(daemon, executable: binary, interface: tunnelPlan.interface, output: .nullDevice) } catch {
+            throw .tunnel("cannot start \(binary): \(error)")
         }
         state.daemonPID = daemon.pid ?? 0
-        guard await UserspaceDaemon.waitForSocket(uapi(state), of: daemon) else {
-            throw CaravelError.tunnel("\(binary) \(options.interface) did not open \(state.socketPath) within 5 s (is /dev/net/tun available?)")
+        guard await UserspaceDaemon.waitForSocket(UAPISocket(path: socket), of: daemon) else {
+            throw .tunnel("\(binary) \(tunnelPlan.interface) did not open \(socket) within 5 s (is /dev/net/tun available?)")
         }
     }
 
-    /// Default route: the endpoint pinned to the way it is reached now, then the two
-    /// halves of the address space into the tunnel. Otherwise only the profile's
-    /// non-default routes.
-    private func addRoutes(state: inout TunnelState) throws {
-        let v4Routes = plan.routes.filter { !$0.contains(":") }
-        if options.defaultRoute && v4Routes.contains("0.0.0.0/0") {
-            if let pin = try Self.pinRoute(to: plan.endpointHost) {
-                try ip(["route", "add"] + pin)
-                state.pinnedRoutes.append(pin)
-                try state.save()
-            }
-            for half in ["0.0.0.0/1", "128.0.0.0/1"] { try ip(["route", "add", half, "dev", options.interface]) }
-        } else {
-            for route in v4Routes where route != "0.0.0.0/0" && !Self.covers(address: state.address, route: route) {
-                try ip(["route", "add", route, "dev", options.interface])
-            }
+    /// How the host reaches `address` now (`ip -4 route get`).
+    static func route(to address: String) throws(CaravelError) -> EndpointRoute? {
+        do { return EndpointRoute(ipRouteGet: try Command.run(["ip", "-4", "route", "get", address])) } catch {
+            throw .tunnel("\(error)")
         }
     }
 
-    /// `ip route` arguments that keep the endpoint on its current path (nil when it is the
-    /// loopback or on-link and needs nothing).
-    static func pinRoute(to host: String) throws -> [String]? {
-        guard !host.contains(":") else { return nil }
-        let output = try Command.run(["ip", "-4", "route", "get", host])
-        let words = output.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init)
-        func value(after key: String) -> String? { words.firstIndex(of: key).flatMap { $0 + 1 < words.count ? words[$0 + 1] : nil } }
-        guard let dev = value(after: "dev"), dev != "lo" else { return nil }
-        if let via = value(after: "via") { return ["\(host)/32", "via", via, "dev", dev] }
-        return ["\(host)/32", "dev", dev]
+    private static func run(_ argv: [String]) throws(CaravelError) {
+        do { try Command.run(argv) } catch { throw .tunnel("\(error)") }
     }
-
-    static func covers(address: String, route: String) -> Bool { address == route }
 
     /// Stops the daemon and removes everything `up` added. Safe to call twice.
     public func down() async {
-        guard let state else { return }
+        guard let state = current.withLock({ slot -> TunnelState? in defer { slot = nil }; return slot }) else { return }
         await daemon.stop(grace: .seconds(1))
         Self.teardown(state)
-        self.state = nil
     }
 
     /// Removes what `state` records; a daemon that is not our child (a client that was
     /// killed left it) is stopped by its pid when it still runs and is a WireGuard daemon.
     static func teardown(_ state: TunnelState) {
-        for pin in state.pinnedRoutes { _ = try? Command.run(["ip", "route", "del"] + pin) }
+        for undo in state.undo.reversed() { _ = try? Command.run(undo) }
         if TunnelState.isAlive(state.daemonPID),
                   let name = processName(state.daemonPID), name.contains("wireguard") || name.contains("amneziawg") {
             kill(state.daemonPID, SIGTERM)
@@ -158,7 +133,7 @@ public final class LinuxTunnel: @unchecked Sendable {
     /// A previous client that died without tearing down (SIGKILL, crash): undo its state.
     @discardableResult
     public static func cleanUpStale(interface: String) -> Bool {
-        guard let state = TunnelState.load(interface: interface), !TunnelState.isAlive(state.pid) || state.pid == getpid() else {
+        guard let state = TunnelState.load(interface: interface), !TunnelState.isClient(state.pid) || state.pid == getpid() else {
             return false
         }
         teardown(state)
@@ -170,9 +145,7 @@ public final class LinuxTunnel: @unchecked Sendable {
         await daemon.waitForExit()
     }
 
-    public var daemonRunning: Bool { daemon.isRunning }
-
-    public struct Stats: Sendable, Equatable, Codable {
+    public struct Stats: Sendable, Equatable {
         public var rxBytes: UInt64
         public var txBytes: UInt64
         /// Seconds since the epoch; 0 = no handshake yet.
@@ -189,9 +162,5 @@ public final class LinuxTunnel: @unchecked Sendable {
         } catch {
             throw .tunnel("cannot read the tunnel's counters: \(error)")
         }
-    }
-
-    private func ip(_ arguments: [String]) throws {
-        do { try Command.run(["ip"] + arguments) } catch { throw CaravelError.tunnel("\(error)") }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import PharosSpec
 
 /// What a running `caravel connect` set up, kept in `/run/pharos/caravel/<iface>.json` so
 /// `down` and `status` (other processes) can find it, and so a crashed or SIGKILLed client
@@ -13,9 +14,10 @@ public struct TunnelState: Codable, Sendable, Equatable {
     public var node: String
     public var endpoint: String
     public var address: String
-    /// `ip route` argument lists added outside the interface (the endpoint pin); removed on teardown.
-    public var pinnedRoutes: [[String]]
-    public var defaultRoute: Bool
+    /// The teardown argv of each applied `TunnelPlan` step that outlives the interface (the
+    /// endpoint pin), in the order applied; teardown runs them last first. Recorded as each
+    /// step succeeds, so a client killed halfway is undone exactly as far as it got.
+    public var undo: [[String]]
     public var startedAt: Date
 
     public static var directory: String {
@@ -24,11 +26,54 @@ public struct TunnelState: Codable, Sendable, Equatable {
 
     public static func path(interface: String) -> String { "\(directory)/\(interface).json" }
 
+    /// The state of `interface` when there is one caravel could have written; nil otherwise
+    /// (`loadChecked` says why a file is refused).
     public static func load(interface: String) -> TunnelState? {
-        guard let data = FileManager.default.contents(atPath: path(interface: interface)) else { return nil }
+        try? loadChecked(interface: interface)
+    }
+
+    /// Nil when there is no state file. Teardown runs as root what the file records, so a file
+    /// that does not decode or asks for anything but undoing a tunnel is refused, never acted on.
+    public static func loadChecked(interface: String) throws(CaravelError) -> TunnelState? {
+        let path = path(interface: interface)
+        guard let data = FileManager.default.contents(atPath: path) else { return nil }
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601
-        return try? decoder.decode(TunnelState.self, from: data)
+        guard let state = try? decoder.decode(TunnelState.self, from: data) else {
+            throw .tunnel("\(path) is not a tunnel state caravel wrote; it was left as it is (remove it by hand)")
+        }
+        if let reason = state.untrustworthy(as: interface) {
+            throw .tunnel("\(path) is not a tunnel state caravel wrote (\(reason)); nothing in it was run or signalled")
+        }
+        return state
+    }
+
+    /// Why this state must not be acted on, or nil: its interface is the file's, its socket is
+    /// a WireGuard daemon's socket of that interface, and every undo step is `ip route del` of a
+    /// network, optionally via an address, on a device.
+    public func untrustworthy(as expectedInterface: String) -> String? {
+        guard interface == expectedInterface, TunnelPlan.isInterfaceName(interface) else { return "interface \(String(reflecting: interface))" }
+        guard socketPath == "/var/run/amneziawg/\(interface).sock" || socketPath == "/var/run/wireguard/\(interface).sock" else {
+            return "socket path \(String(reflecting: socketPath))"
+        }
+        guard pid > 0, daemonPID >= 0 else { return "pid \(pid), daemon pid \(daemonPID)" }
+        for step in undo where !Self.isRouteDeletion(step) { return "undo step \(step)" }
+        return nil
+    }
+
+    /// `ip route del NETWORK [via ADDRESS] [dev DEVICE]`: what a tunnel plan's pin undoes.
+    static func isRouteDeletion(_ argv: [String]) -> Bool {
+        guard argv.count >= 4, Array(argv.prefix(3)) == ["ip", "route", "del"], CIDR.isValid(argv[3]) else { return false }
+        var rest = argv.dropFirst(4)
+        while let keyword = rest.popFirst() {
+            guard let value = rest.popFirst() else { return false }
+            switch keyword {
+            case "via": guard CIDR.isValid(value + (value.contains(":") ? "/128" : "/32")) else { return false }
+            case "dev": guard TunnelPlan.isInterfaceName(value) else { return false }
+            default: return false
+            }
+        }
+        return true
     }
 
     /// Creates the run directory (0700) when missing.
@@ -53,4 +98,11 @@ public struct TunnelState: Codable, Sendable, Equatable {
     static func remove(interface: String) { unlink(path(interface: interface)) }
 
     public static func isAlive(_ pid: Int32) -> Bool { pid > 0 && (kill(pid, 0) == 0 || errno == EPERM) }
+
+    /// Whether `pid` is a running caravel: a pid from the file is signalled only then (the
+    /// client may be long gone and its pid reused by anything).
+    public static func isClient(_ pid: Int32) -> Bool {
+        isAlive(pid) && (try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8))?
+            .trimmingCharacters(in: .whitespacesAndNewlines) == "caravel"
+    }
 }

@@ -42,18 +42,21 @@ public enum XRayClient {
     /// This client's rendered xray config (0600), removed when it stops.
     public static var configPath: String { "\(TunnelState.directory)/xray-\(getpid()).json" }
 
-    /// Starts xray with the rendered config (a 0600 file, never argv).
-    public static func start(plan: ConnectPlan, binary: String? = nil) throws(CaravelError) -> ChildProcess {
+    /// Starts xray as `child` with the rendered config (a 0600 file, never argv); the caller
+    /// stops it and removes the config (`removeConfig`).
+    public static func start(_ child: ChildProcess, plan: ConnectPlan, binary: String? = nil) throws(CaravelError) {
         guard let executable = Command.locate(binary ?? "xray") else {
             throw .tunnel("this profile uses XRay REALITY but xray is not installed (put it on PATH or pass --engine-binary)")
         }
         try TunnelState.ensureDirectory()
         try ProfileStore.write(try config(plan: plan).indentedBytes(), to: configPath)
-        let xray = ChildProcess()
-        do { try xray.start(executable, arguments: ["run", "-c", configPath]) } catch {
-            try? FileManager.default.removeItem(atPath: configPath)
+        do { try child.start(executable, arguments: ["run", "-c", configPath]) } catch {
+            removeConfig()
             throw .tunnel("cannot start \(executable): \(error)")
         }
-        return xray
+    }
+
+    public static func removeConfig() {
+        try? FileManager.default.removeItem(atPath: configPath)
     }
 }

@@ -59,7 +59,7 @@ struct RelayDTO: ResponseEncodable, Sendable {
     var version: Int64
 
     init(_ r: RelayRecord, tunnelUp: Bool?) {
-        (id, name, kind, endpoint, hostname, publicAddr, status) = (r.id, r.name, r.kind, r.endpoint, r.hostname, r.publicAddr, r.status)
+        (id, name, kind, endpoint, hostname, publicAddr, status) = (r.id, r.name, r.kind.rawValue, r.endpoint, r.hostname, r.publicAddr, r.status.rawValue)
         self.tunnelUp = tunnelUp
         (certNotAfter, version) = (APITime.format(r.certNotAfter), r.version)
     }
@@ -79,7 +79,7 @@ struct UserDTO: ResponseEncodable, Sendable {
     var createdAt: String?
 
     init(_ u: UserRecord, devices: Int? = nil) {
-        (id, name, role, status, email) = (u.id, u.name, u.role, u.status, u.email)
+        (id, name, role, status, email) = (u.id, u.name, u.role.rawValue, u.status.rawValue, u.email)
         (keysEnrolled, hasPassword) = (u.publicKey != nil, u.passwordHash != nil)
         (self.devices, version, createdAt) = (devices, u.version, APITime.format(u.createdAt))
     }
@@ -98,7 +98,7 @@ struct DeviceDTO: ResponseEncodable, Sendable {
     var createdAt: String?
 
     init(_ d: DeviceRecord) {
-        (id, userID, name, platform, status, tunnelIP, fingerprint) = (d.id, d.userID, d.name, d.platform, d.status, d.tunnelIP, d.fingerprint)
+        (id, userID, name, platform, status, tunnelIP, fingerprint) = (d.id, d.userID, d.name, d.platform, d.status.rawValue, d.tunnelIP, d.fingerprint)
         (ownKey, version, createdAt) = (d.encryptionPubkey != nil, d.version, APITime.format(d.createdAt))
     }
 

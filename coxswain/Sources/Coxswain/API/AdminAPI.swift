@@ -13,19 +13,17 @@ public struct AdminAPI: Sendable {
     public let controller: Controller
     public let admin: AdminService
     public let accounts: AccountService
-    public let reconciler: FleetReconciler?
     public let live: LiveHub
     public let metrics: ControllerMetrics
     public let relayTier: RelayTier?
     let pages: AdminPages
     let logger: Logger
 
-    public init(controller: Controller, admin: AdminService, accounts: AccountService, reconciler: FleetReconciler?,
+    public init(controller: Controller, admin: AdminService, accounts: AccountService,
                 live: LiveHub, metrics: ControllerMetrics, relayTier: RelayTier?, logger: Logger) throws {
         self.controller = controller
         self.admin = admin
         self.accounts = accounts
-        self.reconciler = reconciler
         self.live = live
         self.metrics = metrics
         self.relayTier = relayTier
@@ -55,12 +53,12 @@ public struct AdminAPI: Sendable {
         return router
     }
 
-    /// Serves on `host:port` until cancelled (then shuts down gracefully: in-flight requests
-    /// finish, WebSockets close with 1000); `ready` gets the bound port.
-    public func run(host: String, port: Int, ready: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
+    /// The HTTP server on `host:port` as a service: at graceful shutdown in-flight requests
+    /// finish and WebSockets close with 1000; `ready` gets the bound port.
+    public func application(host: String, port: Int, ready: @escaping @Sendable (Int) -> Void = { _ in }) -> some Service {
         let router = self.router()
         let logger = self.logger
-        let app = Application(
+        return Application(
             router: router,
             server: .http1WebSocketUpgrade(webSocketRouter: router, configuration: .init(ws: .init(maxFrameSize: 1 << 16))),
             configuration: .init(address: .hostname(host, port: port), serverName: "coxswain"),
@@ -70,21 +68,9 @@ public struct AdminAPI: Sendable {
                 ready(bound)
             },
             logger: logger)
-        let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [], logger: logger))
-        try await withTaskCancellationHandler {
-            try await group.run()
-        } onCancel: {
-            Task { await group.triggerGracefulShutdown() }
-        }
     }
 
     // MARK: helpers shared by the route files
-
-    /// Pushes the nodes a committed change touched; each node's outcome in words.
-    func push(_ nodes: Set<String>) async -> [String: String] {
-        guard let reconciler, !nodes.isEmpty else { return [:] }
-        return await reconciler.push(nodes).mapValues(\.summary)
-    }
 
     static func paging(_ request: Request, defaultLimit: Int = 100) throws -> (limit: Int, offset: Int) {
         let query = request.uri.queryParameters

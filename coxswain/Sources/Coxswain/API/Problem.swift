@@ -38,9 +38,11 @@ public struct Problem: HTTPResponseError, Sendable {
             case .staleWrite: return Problem(.conflict, error.description)
             case .notFound: return Problem(.notFound, error.description)
             case .duplicate: return Problem(.conflict, error.description)
-            case .invalid: return Problem(.badRequest, error.description)
-            case .unreadable: return nil
+            case .constraint: return Problem(.conflict, error.description)
+            case .unreadable, .damaged: return nil
             }
+        case let error as FleetInputError:
+            return Problem(.badRequest, error.description)
         case let error as ProvisioningError:
             switch error {
             case .nodeNotReady, .protocolUnavailable, .subnetExhausted: return Problem(.conflict, error.description)

@@ -7,19 +7,16 @@ import X509
 /// The account plane behind the relay tier (`pharos.account.v1.AccountSync`) as plain
 /// methods: join-link invites and claims, certificate and password logins, account keys and
 /// the sealed profile. Every change is one store transaction with its audit row; the nodes it
-/// touches are handed to `push` after commit.
+/// touches are pushed after commit by the fleet service's effects.
 public final class AccountService: Sendable {
     public static let ticketLifetime: Int64 = 24 * 3600 * 1_000_000
     public static let sessionLifetime: Int64 = 12 * 3600 * 1_000_000
     public static let deviceCertificateValidity: TimeInterval = 365 * 86400
 
     public let fleet: FleetService
-    /// Called after commit with the nodes whose peers changed (the reconciler's push).
-    let push: @Sendable (Set<String>) async -> Void
 
-    public init(fleet: FleetService, push: @escaping @Sendable (Set<String>) async -> Void = { _ in }) {
+    public init(fleet: FleetService) {
         self.fleet = fleet
-        self.push = push
     }
 
     var store: Store { fleet.store }
@@ -88,8 +85,10 @@ public final class AccountService: Sendable {
 
     /// ClaimEnrollment. The request is checked before the ticket is looked at, so a bad CSR or
     /// key says so without revealing anything about the ticket; every ticket failure is the
-    /// same opaque `unauthenticated`. Redeeming the ticket, recording the device and its
-    /// certificate, provisioning and sealing its bundle, and the audit row are one transaction.
+    /// same opaque `unauthenticated`. An unknown, used or expired ticket costs a read and
+    /// nothing else: no CA signature, no audit row (a flood of guesses cannot fill the log).
+    /// Redeeming the ticket, recording the device and its certificate, provisioning and sealing
+    /// its bundle, and the audit row are one transaction.
     public func claim(_ claim: Claim, sourceIP: String = "") async throws -> Claimed {
         guard claim.encryptionKey.count == 32 else {
             throw AccountError.invalidArgument("encryption_pubkey must be an X25519 public key of exactly 32 bytes, got \(claim.encryptionKey.count)")
@@ -97,17 +96,24 @@ public final class AccountService: Sendable {
         let name = String(claim.deviceName.trimmingCharacters(in: .whitespacesAndNewlines).prefix(64))
         guard !name.isEmpty else { throw AccountError.invalidArgument("device_name is empty") }
         guard !claim.token.isEmpty, claim.token.utf8.count <= 128 else { throw AccountError.opaqueClaimFailure }
+        let deviceKey: Certificate.PublicKey
+        do { deviceKey = try CertificateAuthority.verifiedKey(ofCSR: claim.csrPEM) } catch {
+            throw AccountError.invalidArgument("csr_pem is not usable: \(error)")
+        }
+        let tokenHash = AccountSecrets.hash(claim.token)
+        guard try await store.read({ tx in try tx.ticketIsRedeemable(tokenHash: tokenHash) }) else {
+            throw AccountError.opaqueClaimFailure
+        }
         let deviceID = EntityID.make(.device)
         let leaf: Certificate
         do {
-            leaf = try pki.authority.issue(csrPEM: claim.csrPEM, profile: .device(id: deviceID), validity: Self.deviceCertificateValidity)
+            leaf = try pki.authority.issue(publicKey: deviceKey, profile: .device(id: deviceID), validity: Self.deviceCertificateValidity)
         } catch {
             throw AccountError.invalidArgument("csr_pem is not usable: \(error)")
         }
         let certificatePEM = try leaf.pemString()
         let fingerprint = Fingerprint.certificate(der: try leaf.derBytes())
         let (serial, notAfter) = (leaf.serialHex, FleetPKI.micros(leaf.notValidAfter))
-        let tokenHash = AccountSecrets.hash(claim.token)
         let (config, subnet, fleetID, signingKey) = (config, fleet.subnet, try pki.authority.fingerprint, pki.signingKey)
         let platform = String(claim.platform.prefix(32)), encryptionKey = Data(claim.encryptionKey)
         let outcome: (MutationResult<DeviceRecord>, String)?
@@ -127,7 +133,7 @@ public final class AccountService: Sendable {
             var unique = name, n = 2
             while existing.contains(unique) { unique = "\(name)-\(n)"; n += 1 }
             let device = DeviceRecord(id: deviceID, userID: user.id, name: unique, platform: platform, fingerprint: fingerprint,
-                                      status: "active", encryptionPubkey: encryptionKey, tunnelIP: address,
+                                      status: .active, encryptionPubkey: encryptionKey, tunnelIP: address,
                                       version: 1, createdAt: tx.now, updatedAt: tx.now)
             try tx.insert(device)
             try tx.insertDeviceCertificate(deviceID: deviceID, serial: serial, certificatePEM: certificatePEM, notAfter: notAfter)
@@ -140,7 +146,7 @@ public final class AccountService: Sendable {
             return (MutationResult(value: device, affectedNodes: affected), ticket.relayAddr)
         }
         guard let (result, relayAddr) = outcome else { throw AccountError.opaqueClaimFailure }
-        await push(result.affectedNodes)
+        _ = await fleet.committed(result)
         return Claimed(device: result.value, certificatePEM: certificatePEM,
                        fleetCAPEM: try pki.authority.fleet.certificate.pemString(), relayAddr: relayAddr,
                        relayServerName: try await relayServerName(for: relayAddr),
@@ -187,9 +193,9 @@ public final class AccountService: Sendable {
                 throw AccountError.unauthenticated("no device certificate reached the controller; connect through a relay with this device's certificate")
             }
             let session: Session? = try await store.write { tx in
-                guard let device = try tx.device(fingerprint: fingerprint), device.status == "active" else { return nil }
+                guard let device = try tx.device(fingerprint: fingerprint), device.status == .active else { return nil }
                 let user = try tx.user(device.userID)
-                guard user.status == "active" else { return nil }
+                guard user.status == .active else { return nil }
                 try tx.insertSession(userID: user.id, deviceID: device.id, tokenHash: tokenHash, expiresAt: tx.now + Self.sessionLifetime)
                 return Session(token: token, userID: user.id, deviceID: device.id,
                                keysEnrolled: device.encryptionPubkey != nil || user.publicKey != nil)
@@ -199,7 +205,7 @@ public final class AccountService: Sendable {
         }
         let email = email.trimmingCharacters(in: .whitespaces).lowercased()
         let user = try await store.read { tx in try? tx.user(email) }
-        guard let user, user.status == "active", let phc = user.passwordHash,
+        guard let user, user.status == .active, let phc = user.passwordHash,
               PasswordHash.verify(password: password, against: phc) else {
             throw AccountError.opaqueLoginFailure
         }
@@ -222,7 +228,7 @@ public final class AccountService: Sendable {
             var keys = user.publicKey != nil
             if let deviceID = row.deviceID {
                 let device = try tx.device(deviceID)
-                guard device.fingerprint == deviceFingerprint, device.status == "active" else { return nil }
+                guard device.fingerprint == deviceFingerprint, device.status == .active else { return nil }
                 keys = keys || device.encryptionPubkey != nil
             }
             return Session(token: token, userID: row.userID, deviceID: row.deviceID, keysEnrolled: keys)
@@ -235,6 +241,9 @@ public final class AccountService: Sendable {
 
     /// EnrollKeys: the user's account X25519 key and its passphrase-wrapped private half. Every
     /// device of the user without its own key is re-provisioned so its bundle is sealed to it.
+    /// A key is enrolled once: a session (a stolen password, a lost device) cannot swap in a key
+    /// of its own and read every later profile. Enrolling the same key again is a no-op; a
+    /// different one is refused until an operator clears the old (`cox users reset-keys`).
     public func enrollKeys(session: Session, publicKey: [UInt8], wrappedPrivateKey: [UInt8]) async throws {
         guard publicKey.count == 32 else {
             throw AccountError.invalidArgument("public_key must be an X25519 public key of exactly 32 bytes, got \(publicKey.count)")
@@ -245,7 +254,12 @@ public final class AccountService: Sendable {
         }
         let (config, fleetID, signingKey) = (config, try pki.authority.fingerprint, pki.signingKey)
         let userID = session.userID
-        let affected = try await store.write { tx in
+        let affected = try await store.write { tx -> Set<String> in
+            if let current = try tx.user(userID).publicKey {
+                guard current != Data(publicKey) else { return [] }
+                throw AccountError.failedPrecondition(
+                    "this account already has a key; it is not replaced from a session (an operator can clear it with `cox users reset-keys`)")
+            }
             try tx.setAccountKeys(user: userID, publicKey: Data(publicKey), wrappedPrivateKey: Data(wrappedPrivateKey))
             var affected = Set<String>()
             for device in try tx.devices(user: userID) where device.encryptionPubkey == nil {
@@ -257,7 +271,7 @@ public final class AccountService: Sendable {
                                by: AuditActor(name: userID, kind: .session))
             return affected
         }
-        await push(affected)
+        _ = await fleet.committed(MutationResult(value: userID, affectedNodes: affected))
     }
 
     public struct Profile: Sendable {

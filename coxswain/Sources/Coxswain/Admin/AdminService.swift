@@ -45,7 +45,7 @@ public final class AdminService: Sendable {
         let phc = user.flatMap { $0 }?.passwordHash ?? Self.decoyHash
         let passwordMatches = PasswordHash.verify(password: password, against: phc)
         guard let candidate = user.flatMap({ $0 }), passwordMatches, candidate.passwordHash != nil,
-              candidate.role == "admin", candidate.status == "active" else {
+              candidate.role == .admin, candidate.status == .active else {
             throttle.recordFailure(sourceIP)
             await audit(.init(action: "auth.login", targetType: "admin", targetID: "", result: "error",
                               error: "wrong e-mail or password, or not an admin"), name: email, sourceIP: sourceIP)
@@ -127,9 +127,9 @@ public final class AdminService: Sendable {
     public func createToken(name: String, scope: TokenScope, lifetime: Duration?, by actor: AuditActor) async throws -> CreatedToken {
         let name = name.trimmingCharacters(in: .whitespaces)
         guard !name.isEmpty, name.count <= 64, !name.contains(where: \.isNewline) else {
-            throw StoreError.invalid("a token needs a name of 1 to 64 characters")
+            throw FleetInputError.badTokenName
         }
-        if let lifetime, lifetime <= .zero { throw StoreError.invalid("a token's lifetime must be positive") }
+        if let lifetime, lifetime <= .zero { throw FleetInputError.nonPositiveTokenLifetime }
         let secret = "cox_\(scope.secretTag)_\(AccountSecrets.newToken())"
         let record = try await store.write { tx in
             let lifetimeMicros = lifetime.map { $0.components.seconds * 1_000_000 }
@@ -175,7 +175,7 @@ public final class AdminService: Sendable {
         let units: [Character: Int64] = ["s": 1, "m": 60, "h": 3600, "d": 86400]
         guard let unit = trimmed.last, let factor = units[unit], let count = Int64(trimmed.dropLast()), count > 0,
               count <= 36500 * 86400 / factor else {
-            throw StoreError.invalid("\"\(text)\" is not a lifetime such as 30d, 12h, 90m or never")
+            throw FleetInputError.unreadableLifetime(text)
         }
         return .seconds(count * factor)
     }

@@ -33,6 +33,8 @@ extension CoxConfig {
         .bool("relay.embedded", \.relayEmbedded), .bool("relay.remote", \.relayRemote),
         .listen("relay.client_listen", \.relayClientListen, expected: "HOST:PORT or :PORT, such as :443"),
         .text("relay.public_endpoint", \.relayPublicEndpoint),
+        .int("relay.max_connections", \.relayMaxConnections, 1...1_000_000),
+        .int("relay.max_connections_per_address", \.relayMaxConnectionsPerAddress, 1...1_000_000),
         .bool("accounts.sync", \.accountsSync),
         .int("retention.audit_days", \.auditRetentionDays, 1...36500), .int("retention.metrics_days", \.metricsRetentionDays, 1...36500),
         .text("reality.decoy_site", \.decoySite),
@@ -76,6 +78,8 @@ extension CoxConfig {
           remote: \(relayRemote)
           client_listen: "\(relayClientListen)"
           public_endpoint: "\(relayPublicEndpoint)"
+          max_connections: \(relayMaxConnections)               # embedded relay: client connections in total
+          max_connections_per_address: \(relayMaxConnectionsPerAddress)   # ... and from one address
         accounts:
           sync: \(accountsSync)
         retention:

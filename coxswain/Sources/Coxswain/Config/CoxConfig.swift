@@ -20,6 +20,9 @@ public struct CoxConfig: Sendable, Equatable {
     public var relayRemote = false
     public var relayClientListen = ":443"
     public var relayPublicEndpoint = ""
+    /// The embedded relay's client port: connections in total and from one address.
+    public var relayMaxConnections = 10_000
+    public var relayMaxConnectionsPerAddress = 256
     public var accountsSync = true
     public var auditRetentionDays = 30
     public var metricsRetentionDays = 7

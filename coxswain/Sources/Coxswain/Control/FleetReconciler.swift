@@ -40,9 +40,8 @@ public actor FleetReconciler {
     let live: LiveHub?
     /// Pushes to one node run one at a time, in arrival order; nodes run in parallel.
     private let nodeLocks = KeyedAsyncLock<String>()
-    private var appliedCache: [String: Int64] = [:]
-    private var networkConfigured: Set<String> = []
-    private var failures: [String: (count: Int, retryAt: ContinuousClock.Instant)] = [:]
+    /// What is known of each node and decides the next call (pure: NodeReconcileState).
+    private var nodes: [String: NodeReconcileState] = [:]
 
     public init(store: Store, pool: NodeClientPool, config: CoxConfig, logger: Logger, metrics: ControllerMetrics? = nil,
                 live: LiveHub? = nil) {
@@ -80,7 +79,7 @@ public actor FleetReconciler {
     }
 
     private func pushUnmeasured(node nodeID: String, ignoringBackoff: Bool) async -> Outcome {
-        if !ignoringBackoff, let failure = failures[nodeID], failure.retryAt > .now { return .backingOff }
+        if !ignoringBackoff, nodes[nodeID, default: .init()].blocksAutomaticPush(now: .now) { return .backingOff }
         return await nodeLocks.withLock(nodeID) { await pushLocked(node: nodeID) }
     }
 
@@ -95,8 +94,14 @@ public actor FleetReconciler {
         } catch {
             return .failed("cannot read the node's config from the store: \(error)")
         }
-        guard let (configPlan, address) = plan else { await pool.drop(nodeID); return .removed }
-        if let cached = appliedCache[nodeID], cached >= configPlan.revision { return .upToDate(revision: cached) }
+        guard let (configPlan, address) = plan else {
+            nodes[nodeID] = nil
+            await pool.drop(nodeID)
+            return .removed
+        }
+        if case .upToDate(let revision) = nodes[nodeID, default: .init()].pushDecision(intended: configPlan.revision) {
+            return .upToDate(revision: revision)
+        }
         do {
             let client = try await pool.client(for: nodeID, address: address)
             var reloaded = false
@@ -106,13 +111,12 @@ public actor FleetReconciler {
                     reloaded = reloaded || response.reloaded
                 } catch let error as RPCError where error.code == .failedPrecondition {
                     let status = try await client.getStatus(Pharos_Node_V1_GetStatusRequest(), options: callOptions)
-                    appliedCache[nodeID] = status.appliedRevision
+                    nodes[nodeID, default: .init()].nodeAhead(applied: status.appliedRevision)
                     try await store.write { tx in try tx.recordApplied(node: nodeID, revision: status.appliedRevision) }
                     return .nodeAhead(applied: status.appliedRevision)
                 }
             }
-            appliedCache[nodeID] = configPlan.revision
-            failures[nodeID] = nil
+            nodes[nodeID, default: .init()].applied(configPlan.revision)
             try await store.write { tx in try tx.recordApplied(node: nodeID, revision: configPlan.revision) }
             logger.debug("pushed", metadata: ["node": "\(nodeID)", "revision": "\(configPlan.revision)", "reloaded": "\(reloaded)"])
             return reloaded ? .applied(revision: configPlan.revision) : .upToDate(revision: configPlan.revision)
@@ -144,8 +148,7 @@ public actor FleetReconciler {
                 live?.publish(.nodeStatus(nodeID: node.id, name: node.name, status: .active, at: StoreClock.now()))
             }
             if let healed { live?.publish(.alert(healed)) }
-            appliedCache[node.id] = status.appliedRevision
-            if !networkConfigured.contains(node.id) { await configureNetwork(node, client: client) }
+            if nodes[node.id, default: .init()].statusSeen(applied: status.appliedRevision) { await configureNetwork(node, client: client) }
             return status
         } catch {
             await noteFailure(node.id, Self.describe(error))
@@ -162,7 +165,6 @@ public actor FleetReconciler {
         request.config.forwarding = node.forwarding
         request.config.masquerade = node.masquerade
         request.config.isolation = node.isolation
-        networkConfigured.insert(node.id)
         do {
             _ = try await client.setNetworkConfig(request, options: callOptions)
             logger.info("network policy applied", metadata: ["node": "\(node.id)", "forwarding": "\(node.forwarding)",
@@ -174,7 +176,7 @@ public actor FleetReconciler {
 
     /// Forwarding, masquerade or isolation of a node changed: send SetNetworkConfig again now.
     public func networkPolicyChanged(_ nodeID: String) async {
-        networkConfigured.remove(nodeID)
+        nodes[nodeID, default: .init()].networkPolicyChanged()
         _ = try? await refreshStatus(node: nodeID)
     }
 
@@ -215,21 +217,24 @@ public actor FleetReconciler {
 
     /// (node, failure, healed)
     private func heal(_ node: NodeRecord) async -> (String, String?, Bool) {
-        if node.status == .stopped { return (node.id, nil, false) }
-        if let failure = failures[node.id], failure.retryAt > .now { return (node.id, "backing off after \(failure.count) failures", false) }
+        switch nodes[node.id, default: .init()].sweepDecision(stopped: node.status == .stopped, now: .now) {
+        case .skipStopped: return (node.id, nil, false)
+        case .backingOff(let failures): return (node.id, "backing off after \(failures) failures", false)
+        case .poll: break
+        }
         let status: Pharos_Node_V1_GetStatusResponse
         do { status = try await refreshStatus(node: node.id) } catch {
             return (node.id, Self.describe(error), false)
         }
-        if status.appliedRevision > node.configRevision {
-            // The node is ahead of the store (restored backup): move the store past it.
+        switch NodeReconcileState.healAction(reported: status.appliedRevision, intended: node.configRevision) {
+        case .inSync: return (node.id, nil, false)
+        case .push: break
+        case .raiseStoreThenPush(let applied):
             do {
-                try await store.write { tx in try tx.raiseRevision(node: node.id, above: status.appliedRevision) }
+                try await store.write { tx in try tx.raiseRevision(node: node.id, above: applied) }
             } catch { return (node.id, "\(error)", false) }
-        } else if status.appliedRevision == node.configRevision {
-            return (node.id, nil, false)
         }
-        appliedCache[node.id] = nil
+        nodes[node.id, default: .init()].forgetApplied()
         switch await push(node: node.id) {
         case .applied, .upToDate: return (node.id, nil, true)
         case .nodeAhead: return (node.id, nil, false)
@@ -238,23 +243,18 @@ public actor FleetReconciler {
         }
     }
 
-    /// Sweeps now and then every `fleet.reconcile_interval` seconds until cancelled.
-    public func run() async {
-        while !Task.isCancelled {
-            let report = await sweep()
-            if !report.healed.isEmpty || !report.failed.isEmpty {
-                logger.info("sweep", metadata: ["nodes": "\(report.polled)", "healed": "\(report.healed.count)",
-                                                "failed": "\(report.failed.count)"])
-            }
-            try? await Task.sleep(for: .seconds(config.reconcileInterval))
+    /// One round of `cox serve`'s periodic sweep; logs only what it changed or could not reach.
+    public func sweepAndLog() async {
+        let report = await sweep()
+        if !report.healed.isEmpty || !report.failed.isEmpty {
+            logger.info("sweep", metadata: ["nodes": "\(report.polled)", "healed": "\(report.healed.count)",
+                                            "failed": "\(report.failed.count)"])
         }
     }
 
     private func noteFailure(_ nodeID: String, _ reason: String) async {
-        let count = (failures[nodeID]?.count ?? 0) + 1
-        failures[nodeID] = (count, .now + .seconds(min(60, 1 << min(count - 1, 6))))
-        appliedCache[nodeID] = nil
         let limit = config.unreachableAfterPolls
+        let backoff = nodes[nodeID, default: .init()].failed(now: .now, unreachableAfter: limit)
         let key = Self.healthAlertKey(nodeID)
         let detail = FleetService.detail(["status": "unreachable", "error": String(reason.prefix(300))])
         // fleet_health: a node that stopped answering opens one alert (refreshed while it
@@ -267,7 +267,7 @@ public actor FleetReconciler {
             return (status, name, isNew ? alert : nil)
         }
         guard let (status, name, alert) = outcome else { return }
-        if status == .unreachable, count == limit {
+        if status == .unreachable, backoff.becameUnreachable {
             logger.warning("node unreachable", metadata: ["node": "\(nodeID)", "error": "\(reason)"])
             live?.publish(.nodeStatus(nodeID: nodeID, name: name, status: .unreachable, at: StoreClock.now()))
         }
@@ -276,8 +276,15 @@ public actor FleetReconciler {
 
     static func healthAlertKey(_ nodeID: String) -> String { "fleet_health:\(nodeID)" }
 
-    /// Clears back-off for a node (an operator's explicit `cox nodes push`).
-    public func resetBackoff(_ nodeID: String) { failures[nodeID] = nil }
+    /// An operator's explicit push (`cox nodes push`, `POST /api/nodes/{id}/push`): back-off
+    /// cleared, GetStatus first (so new keys are known), then the full config.
+    public func explicitPush(node nodeID: String) async -> Outcome {
+        nodes[nodeID]?.failures = 0
+        nodes[nodeID]?.retryAt = nil
+        do { try await refreshStatus(node: nodeID) } catch { return .failed(Self.describe(error)) }
+        nodes[nodeID, default: .init()].forgetApplied()
+        return await push(node: nodeID)
+    }
 
     static func describe(_ error: any Error) -> String {
         if let rpc = error as? RPCError { return "\(rpc.code): \(rpc.message)" }

@@ -69,7 +69,7 @@ public actor NodeClientPool {
 
     static func target(_ address: String) throws -> any ResolvableTarget {
         let target: HostPort
-        do { target = try HostPort.parse(address) } catch { throw StoreError.invalid("node address: \(error)") }
+        do { target = try HostPort.parse(address) } catch { throw FleetInputError.badAddress(field: "node address", reason: "\(error)", defaultPort: nil) }
         if target.isIPv4Literal { return ResolvableTargets.IPv4(addresses: [.init(host: target.host, port: target.port)]) }
         if target.isIPv6Literal { return ResolvableTargets.IPv6(addresses: [.init(host: target.host, port: target.port)]) }
         return ResolvableTargets.DNS(host: target.host, port: target.port)

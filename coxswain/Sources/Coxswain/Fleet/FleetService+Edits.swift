@@ -32,17 +32,19 @@ extension FleetService {
         public var networkPolicyChanged: Bool
         /// Entry IPs changed: devices on the node were resealed and it needs a push.
         public var affectedNodes: Set<String>
+        /// How pushing them (and the node itself, after a policy change) went.
+        public var pushes: [String: FleetReconciler.Outcome] = [:]
     }
 
     public func updateNode(_ reference: String, _ patch: NodePatch, expectedVersion: Int64, by actor: AuditActor) async throws -> NodeEdit {
-        if let name = patch.name, name.trimmingCharacters(in: .whitespaces).isEmpty { throw StoreError.invalid("a node needs a name") }
+        if let name = patch.name, name.trimmingCharacters(in: .whitespaces).isEmpty { throw FleetInputError.emptyName(kind: "node") }
         if let ips = patch.endpointIPs {
             for ip in ips.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where IPv4Subnet.parse(ip) == nil {
-                throw StoreError.invalid("endpoint_ips: \"\(ip)\" is not an IPv4 address")
+                throw FleetInputError.notIPv4(field: "endpoint_ips", value: ip)
             }
         }
         let config = self.config, fleetID = try pki.authority.fingerprint, signingKey = pki.signingKey
-        return try await store.write { tx in
+        var edit = try await store.write { tx in
             let current = try tx.node(reference)
             var next = current
             if let name = patch.name?.trimmingCharacters(in: .whitespaces), name != current.name {
@@ -80,65 +82,68 @@ extension FleetService {
                 || saved.isolation != current.isolation
             return NodeEdit(node: saved, networkPolicyChanged: policyChanged, affectedNodes: affected)
         }
+        guard let effects else { return edit }
+        if edit.networkPolicyChanged { await effects.networkPolicyChanged(node: edit.node.id) }
+        let pushed = edit.affectedNodes.union(edit.networkPolicyChanged ? [edit.node.id] : [])
+        if !pushed.isEmpty { edit.pushes = await effects.push(pushed) }
+        return edit
     }
 
     public struct UserPatch: Sendable, Equatable {
         public var name: String?
-        /// `active` or `disabled`: a disabled user's devices can no longer log in or sync.
-        public var status: String?
+        /// A disabled user's devices can no longer log in or sync.
+        public var status: AccessStatus?
 
-        public init(name: String? = nil, status: String? = nil) {
+        public init(name: String? = nil, status: AccessStatus? = nil) {
             self.name = name
             self.status = status
         }
     }
 
     public func updateUser(_ reference: String, _ patch: UserPatch, expectedVersion: Int64, by actor: AuditActor) async throws -> UserRecord {
-        if let status = patch.status, !["active", "disabled"].contains(status) {
-            throw StoreError.invalid("status must be active or disabled, not \"\(status)\"")
-        }
-        if let name = patch.name, name.trimmingCharacters(in: .whitespaces).isEmpty { throw StoreError.invalid("a user needs a name") }
+        if let name = patch.name, name.trimmingCharacters(in: .whitespaces).isEmpty { throw FleetInputError.emptyName(kind: "user") }
         return try await store.write { tx in
             let current = try tx.user(reference)
             var next = current
             if let name = patch.name { next.name = name.trimmingCharacters(in: .whitespaces) }
             if let status = patch.status { next.status = status }
             let saved = try tx.update(next, expectedVersion: expectedVersion)
-            if saved.status == "disabled" { try tx.endSessions(user: saved.id) }
+            if saved.status == .disabled { try tx.endSessions(user: saved.id) }
             var fields: [String: String] = [:]
             if saved.name != current.name { fields["name"] = saved.name }
-            if saved.status != current.status { fields["status"] = saved.status }
+            if saved.status != current.status { fields["status"] = saved.status.rawValue }
             try tx.appendAudit(AuditEntry(action: "user.update", targetType: "user", targetID: saved.id,
                                           detail: Self.detail(fields)), by: actor)
             return saved
         }
     }
 
-    /// `cox users add --admin` and `POST /api/users` with `role`: who may log in to the admin API.
-    public func setRole(user reference: String, role: String, by actor: AuditActor) async throws -> UserRecord {
-        guard ["user", "admin"].contains(role) else { throw StoreError.invalid("role must be user or admin, not \"\(role)\"") }
-        return try await store.write { tx in
-            let current = try tx.user(reference)
-            guard current.role != role else { return current }
-            var next = current
-            next.role = role
-            let saved = try tx.update(next, expectedVersion: current.version)
-            if role != "admin" { try tx.endAdminSessions(user: saved.id) }
-            try tx.appendAudit(AuditEntry(action: "user.role", targetType: "user", targetID: saved.id,
-                                          detail: Self.detail(["role": role])), by: actor)
-            return saved
+    /// `cox users reset-keys`: the operator clears a user's account key (the user lost the
+    /// passphrase, or the key is suspected leaked); the user's next sync enrolls a new one.
+    /// Bundles sealed to the old key stay what they are until then.
+    public func resetAccountKeys(user reference: String, by actor: AuditActor) async throws -> UserRecord {
+        try await store.write { tx in
+            var user = try tx.user(reference)
+            guard user.publicKey != nil else { return user }
+            try tx.clearAccountKeys(user: user.id)
+            try tx.appendAudit(AuditEntry(action: "user.keys.reset", targetType: "user", targetID: user.id,
+                                          detail: Self.detail(["email": user.email ?? ""])), by: actor)
+            user = try tx.user(user.id)
+            return user
         }
     }
 
     /// An operator acknowledges or resolves an alert (`POST /api/alerts/{id}/ack|resolve`).
     public func setAlertStatus(_ id: String, to status: AlertStatus, expectedVersion: Int64?, by actor: AuditActor) async throws -> AlertRecord {
-        guard status != .open else { throw StoreError.invalid("an alert can be acknowledged or resolved, not reopened") }
-        return try await store.write { tx in
+        guard status != .open else { throw FleetInputError.alertReopened }
+        let saved = try await store.write { tx in
             let current = try tx.alert(id)
             let saved = try tx.setAlertStatus(id, to: status, expectedVersion: expectedVersion ?? current.version)
             try tx.appendAudit(AuditEntry(action: status == .resolved ? "alert.resolve" : "alert.ack", targetType: "alert",
                                           targetID: id, detail: Self.detail(["kind": saved.kind])), by: actor)
             return saved
         }
+        effects?.publish(.alert(saved))
+        return saved
     }
 }

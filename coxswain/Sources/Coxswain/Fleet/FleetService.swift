@@ -4,21 +4,36 @@ import PharosSpec
 import PharosTLS
 import X509
 
-/// The one service layer every mutation goes through, from the CLI or (later) the API:
+/// The one service layer every mutation goes through, from the CLI, the API or the UI:
 /// each method is one store transaction that makes the change, bumps the revision of
-/// every node whose peers changed, and writes its audit row — all or nothing. Pushing
-/// to the nodes happens after commit (`FleetReconciler`).
+/// every node whose peers changed, and writes its audit row — all or nothing. After commit
+/// it runs the effects (`FleetEffects`: push, live publish) itself, so callers only translate.
 public final class FleetService: Sendable {
     public let store: Store
     public let pki: FleetPKI
     public let config: CoxConfig
+    public let effects: (any FleetEffects)?
 
     public static let nodeCertificateValidity: TimeInterval = 365 * 86400
 
-    public init(store: Store, pki: FleetPKI, config: CoxConfig) {
+    public init(store: Store, pki: FleetPKI, config: CoxConfig, effects: (any FleetEffects)? = nil) {
         self.store = store
         self.pki = pki
         self.config = config
+        self.effects = effects
+    }
+
+    /// The same service with `effects` run after every commit.
+    public func with(effects: any FleetEffects) -> FleetService {
+        FleetService(store: store, pki: pki, config: config, effects: effects)
+    }
+
+    /// After commit: pushes what the mutation touched and records each node's outcome.
+    func committed<Value>(_ result: MutationResult<Value>) async -> MutationResult<Value> {
+        guard let effects, !result.affectedNodes.isEmpty else { return result }
+        var result = result
+        result.pushes = await effects.push(result.affectedNodes)
+        return result
     }
 
     var subnet: IPv4Subnet { IPv4Subnet(config.vpnSubnet) ?? IPv4Subnet("10.86.0.0/16")! }
@@ -62,21 +77,25 @@ public final class FleetService: Sendable {
         return EnrolledNode(node: node, certificateChainPEM: chain, rootPEM: root)
     }
 
-    /// An operator's explicit push (`POST /api/nodes/{id}/push`): nothing changes in the store
-    /// but the audit log says who asked for it.
-    public func recordExplicitPush(_ reference: String, by actor: AuditActor) async throws -> NodeRecord {
-        try await store.write { tx in
+    /// An operator's explicit push (`cox nodes push`, `POST /api/nodes/{id}/push`): nothing
+    /// changes in the store but the audit log says who asked for it; then the node gets its
+    /// full config (when this service runs effects).
+    public func pushNow(_ reference: String, by actor: AuditActor) async throws -> MutationResult<NodeRecord> {
+        let node = try await store.write { tx in
             let node = try tx.node(reference)
             try tx.appendAudit(AuditEntry(action: "node.push", targetType: "node", targetID: node.id,
                                           detail: Self.detail(["revision": "\(node.configRevision)"])), by: actor)
             return node
         }
+        var result = MutationResult(value: node, affectedNodes: [node.id])
+        if let effects { result.pushes[node.id] = await effects.explicitPush(node: node.id) }
+        return result
     }
 
     /// `cox nodes rm`: the node's peers go with it; devices that used it get new bundles.
     public func removeNode(_ reference: String, by actor: AuditActor) async throws -> MutationResult<NodeRecord> {
         let config = self.config, fleetID = try pki.authority.fingerprint, signingKey = pki.signingKey
-        return try await store.write { tx in
+        return await committed(try await store.write { tx in
             let node = try tx.node(reference)
             let deviceIDs = Set(try tx.peers(node: node.id).map(\.deviceID))
             try tx.deleteNode(node.id)
@@ -89,43 +108,44 @@ public final class FleetService: Sendable {
             try tx.appendAudit(AuditEntry(action: "node.rm", targetType: "node", targetID: node.id,
                                           detail: Self.detail(["name": node.name])), by: actor)
             return MutationResult(value: node, affectedNodes: affected)
-        }
+        })
     }
 
     // MARK: users
 
     /// `role` admin: may log in to the admin API and UI (with a password from `cox users passwd`).
-    public func addUser(name: String, email: String?, role: String = "user", by actor: AuditActor) async throws -> UserRecord {
-        guard ["user", "admin"].contains(role) else { throw StoreError.invalid("role must be user or admin, not \"\(role)\"") }
+    public func addUser(name: String, email: String?, role: UserRole = .user, by actor: AuditActor) async throws -> UserRecord {
         let email = email?.trimmingCharacters(in: .whitespaces).lowercased()
-        if role == "admin", email == nil { throw StoreError.invalid("an admin needs an e-mail address to log in with") }
-        if let email, !Self.looksLikeEmail(email) { throw StoreError.invalid("\"\(email)\" is not an e-mail address") }
-        guard !name.trimmingCharacters(in: .whitespaces).isEmpty else { throw StoreError.invalid("a user needs a name") }
+        if role == .admin, email == nil { throw FleetInputError.adminWithoutEmail }
+        if let email, !Self.looksLikeEmail(email) { throw FleetInputError.notAnEmail(email) }
+        guard !name.trimmingCharacters(in: .whitespaces).isEmpty else { throw FleetInputError.emptyName(kind: "user") }
         return try await store.write { tx in
             let user = UserRecord(id: EntityID.make(.user), name: name, email: email, role: role, publicKey: nil,
-                                  wrappedPrivkey: nil, status: "active", passwordHash: nil, version: 1,
+                                  wrappedPrivkey: nil, status: .active, passwordHash: nil, version: 1,
                                   createdAt: tx.now, updatedAt: tx.now)
             try tx.insert(user)
             try tx.appendAudit(AuditEntry(action: "user.add", targetType: "user", targetID: user.id,
-                                          detail: Self.detail(["name": name, "email": email ?? "", "role": role])), by: actor)
+                                          detail: Self.detail(["name": name, "email": email ?? "", "role": role.rawValue])), by: actor)
             return user
         }
     }
 
     /// `cox users rm`: devices, peers and profiles go with the user.
     public func removeUser(_ reference: String, by actor: AuditActor) async throws -> MutationResult<UserRecord> {
-        try await store.write { tx in
+        return await committed(try await store.write { tx in
             let user = try tx.user(reference)
             var affected = Set<String>()
             for device in try tx.devices(user: user.id) {
                 affected.formUnion(try tx.peers(device: device.id).map(\.nodeID))
+                // The relays refuse its certificate from their next deny-list refresh.
+                try tx.revokeCertificates(of: device)
             }
             try tx.deleteUser(user.id)
             for nodeID in affected { try tx.bumpRevision(node: nodeID) }
             try tx.appendAudit(AuditEntry(action: "user.rm", targetType: "user", targetID: user.id,
                                           detail: Self.detail(["email": user.email ?? ""])), by: actor)
             return MutationResult(value: user, affectedNodes: affected)
-        }
+        })
     }
 
     // MARK: devices
@@ -139,13 +159,13 @@ public final class FleetService: Sendable {
             throw ProvisioningError.invalidEncryptionKey("an X25519 public key is exactly 32 bytes, this one is \(encryptionKey.count)")
         }
         let config = self.config, fleetID = try pki.authority.fingerprint, signingKey = pki.signingKey, subnet = self.subnet
-        return try await store.write { tx in
+        return await committed(try await store.write { tx in
             let user = try tx.user(reference)
             guard let address = subnet.firstFree(excluding: try tx.usedTunnelIPs()) else {
                 throw ProvisioningError.subnetExhausted(subnet.description)
             }
             let device = DeviceRecord(id: EntityID.make(.device), userID: user.id, name: name, platform: platform, fingerprint: nil,
-                                      status: "active", encryptionPubkey: encryptionKey.map { Data($0) }, tunnelIP: address,
+                                      status: .active, encryptionPubkey: encryptionKey.map { Data($0) }, tunnelIP: address,
                                       version: 1, createdAt: tx.now, updatedAt: tx.now)
             try tx.insert(device)
             let affected = try Self.reprovision(deviceID: device.id, tx: tx, config: config, fleetID: fleetID, signingKey: signingKey)
@@ -153,13 +173,13 @@ public final class FleetService: Sendable {
             try tx.appendAudit(AuditEntry(action: "device.add", targetType: "device", targetID: device.id,
                                           detail: Self.detail(["user": user.id, "name": name, "tunnel_ip": address])), by: actor)
             return MutationResult(value: device, affectedNodes: affected)
-        }
+        })
     }
 
     /// `cox devices rm`: its peers leave every node, its sessions end, and its certificate
     /// goes on the relays' deny list until it would have expired.
     public func removeDevice(_ deviceID: String, by actor: AuditActor) async throws -> MutationResult<DeviceRecord> {
-        try await store.write { tx in
+        return await committed(try await store.write { tx in
             let device = try tx.device(deviceID)
             let affected = Set(try tx.peers(device: device.id).map(\.nodeID))
             try tx.revokeCertificates(of: device)
@@ -168,7 +188,7 @@ public final class FleetService: Sendable {
             try tx.appendAudit(AuditEntry(action: "device.rm", targetType: "device", targetID: device.id,
                                           detail: Self.detail(["user": device.userID, "name": device.name])), by: actor)
             return MutationResult(value: device, affectedNodes: affected)
-        }
+        })
     }
 
     // MARK: profile specs
@@ -178,7 +198,7 @@ public final class FleetService: Sendable {
                                   entryIPs: [String] = [], protocol proto: ProfileProtocol,
                                   by actor: AuditActor) async throws -> MutationResult<ProfileSpecRecord> {
         let config = self.config, fleetID = try pki.authority.fingerprint, signingKey = pki.signingKey
-        return try await store.write { tx in
+        return await committed(try await store.write { tx in
             let user = try tx.user(reference)
             let node = try tx.node(nodeReference)
             guard node.isPlaceable else { throw ProvisioningError.nodeNotReady(node: node.name) }
@@ -186,7 +206,7 @@ public final class FleetService: Sendable {
                 throw ProvisioningError.protocolUnavailable(node: node.name, protocol: "xray-reality")
             }
             if let deviceID, try tx.device(deviceID).userID != user.id {
-                throw StoreError.invalid("device \(deviceID) does not belong to \(user.email ?? user.id)")
+                throw FleetInputError.deviceOfAnotherUser(device: deviceID, user: user.email ?? user.id)
             }
             let spec = ProfileSpecRecord(id: EntityID.make(.profileSpec), userID: user.id, deviceID: deviceID, name: name,
                                          pathID: nil, nodeID: node.id, entryIPs: entryIPs.joined(separator: ","), protocol: proto,
@@ -200,12 +220,12 @@ public final class FleetService: Sendable {
             try tx.appendAudit(AuditEntry(action: "profile.create", targetType: "profile", targetID: spec.id,
                                           detail: Self.detail(["user": user.id, "node": node.id, "protocol": proto.rawValue])), by: actor)
             return MutationResult(value: spec, affectedNodes: affected)
-        }
+        })
     }
 
     public func removeProfileSpec(_ specID: String, by actor: AuditActor) async throws -> MutationResult<ProfileSpecRecord> {
         let config = self.config, fleetID = try pki.authority.fingerprint, signingKey = pki.signingKey
-        return try await store.write { tx in
+        return await committed(try await store.write { tx in
             let spec = try tx.profileSpec(specID)
             let devices = try tx.devices(user: spec.userID).filter { spec.deviceID == nil || $0.id == spec.deviceID }
             // Deleting the spec cascades to its peers: note their nodes first, or the nodes
@@ -220,7 +240,7 @@ public final class FleetService: Sendable {
             try tx.appendAudit(AuditEntry(action: "profile.rm", targetType: "profile", targetID: spec.id,
                                           detail: Self.detail(["user": spec.userID])), by: actor)
             return MutationResult(value: spec, affectedNodes: affected)
-        }
+        })
     }
 
     // MARK: provisioning inside a transaction
@@ -251,7 +271,7 @@ public final class FleetService: Sendable {
     /// `HOST[:PORT]` with `defaultPort` when none is given; `flag` names the input in errors.
     static func address(_ text: String, defaultPort: Int, flag: String) throws -> HostPort {
         do { return try HostPort.parse(text, defaultPort: defaultPort) } catch {
-            throw StoreError.invalid("\(flag): \(error) (port \(defaultPort) by default)")
+            throw FleetInputError.badAddress(field: flag, reason: "\(error)", defaultPort: defaultPort)
         }
     }
 

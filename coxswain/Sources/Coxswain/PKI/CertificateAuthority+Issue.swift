@@ -8,12 +8,21 @@ extension CertificateAuthority {
     /// leaf shaped entirely by `profile`.
     public func issue(csrPEM: String, profile: LeafProfile, validity: TimeInterval,
                       now: Date = Date()) throws(CertificateIssueError) -> Certificate {
+        try issue(publicKey: Self.verifiedKey(ofCSR: csrPEM), profile: profile, validity: validity, now: now)
+    }
+
+    /// The CSR's public key, once the CSR parses, its self-signature holds and the key is one
+    /// we sign (P-256 or P-384): everything about a CSR that can be checked without signing.
+    public static func verifiedKey(ofCSR csrPEM: String) throws(CertificateIssueError) -> Certificate.PublicKey {
         let csr: CertificateSigningRequest
         do { csr = try CertificateSigningRequest(pemEncoded: csrPEM) } catch {
             throw .unreadableCSR("\(error)")
         }
         guard csr.publicKey.isValidSignature(csr.signature, for: csr) else { throw .badCSRSignature }
-        return try issue(publicKey: csr.publicKey, profile: profile, validity: validity, now: now)
+        guard P256.Signing.PublicKey(csr.publicKey) != nil || P384.Signing.PublicKey(csr.publicKey) != nil else {
+            throw .unsupportedKey("\(csr.publicKey)")
+        }
+        return csr.publicKey
     }
 
     /// Signs a public key the controller already holds (its own leaves).

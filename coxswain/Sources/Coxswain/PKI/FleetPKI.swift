@@ -74,7 +74,7 @@ extension CertificateAuthority {
     init(stored: [StoredAuthority]) throws {
         func load(_ role: String) throws -> Authority {
             guard let row = stored.first(where: { $0.role == role }) else {
-                throw StoreError.invalid("the ca table has no \(role) CA; the state database is damaged")
+                throw StoreError.damaged("the ca table has no \(role) CA")
             }
             return Authority(certificate: try Certificate(pemEncoded: row.certificatePEM),
                              key: try P384.Signing.PrivateKey(pemRepresentation: row.keyPEM))

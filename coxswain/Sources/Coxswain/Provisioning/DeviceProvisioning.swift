@@ -5,8 +5,9 @@ import PharosSpec
 
 /// Pure planning of what one device gets: its peers on every node its profile specs name
 /// and the bundle that tells the device how to reach them. A fresh WireGuard key and fresh
-/// pre-shared keys are drawn at every provisioning: the private half lives only inside the
-/// sealed bundle, which the controller cannot open again.
+/// pre-shared keys are drawn at every provisioning (from `keys`, the system's CSPRNG unless a
+/// test fixes them): the private half lives only inside the sealed bundle, which the
+/// controller cannot open again.
 public enum DeviceProvisioning {
     public struct Plan: Sendable {
         public var peers: [PeerRecord]
@@ -16,8 +17,9 @@ public enum DeviceProvisioning {
     public static let xrayFlow = "xtls-rprx-vision"
 
     public static func plan(device: DeviceRecord, user: UserRecord, specs: [ProfileSpecRecord], nodes: [String: NodeRecord],
-                            config: CoxConfig, fleetID: String, revision: Int64, now: Date) throws(ProvisioningError) -> Plan {
-        let key = Curve25519.KeyAgreement.PrivateKey()
+                            config: CoxConfig, fleetID: String, revision: Int64, now: Date,
+                            keys: ProvisioningKeys = .system) throws(ProvisioningError) -> Plan {
+        let key = keys.wireGuardKey()
         let privateKey = key.rawRepresentation.base64EncodedString()
         let publicKey = key.publicKey.rawRepresentation.base64EncodedString()
         var peers: [PeerRecord] = []
@@ -32,10 +34,10 @@ public enum DeviceProvisioning {
             let entryIPs = entries(spec: spec, node: node)
             var protocols: [NodeProtocol] = []
             if spec.protocol.includesAmneziaWG {
-                let psk = presharedKeys[nodeID] ?? Data(secureRandomBytes(32)).base64EncodedString()
+                let psk = presharedKeys[nodeID] ?? keys.presharedKey()
                 presharedKeys[nodeID] = psk
                 if !peers.contains(where: { $0.nodeID == nodeID && $0.protocol == "amneziawg" }) {
-                    peers.append(PeerRecord(id: EntityID.make(.peer), nodeID: nodeID, deviceID: device.id, protocol: "amneziawg",
+                    peers.append(PeerRecord(id: keys.peerID(), nodeID: nodeID, deviceID: device.id, protocol: "amneziawg",
                                             publicKey: publicKey, allowedIP: "\(device.tunnelIP)/32", presharedKey: psk,
                                             flow: "", profileSpecID: spec.id, createdAt: createdAt))
                 }
@@ -51,9 +53,9 @@ public enum DeviceProvisioning {
                     throw .protocolUnavailable(node: node.name, protocol: "xray-reality")
                 }
                 let uuid = peers.first(where: { $0.nodeID == nodeID && $0.protocol == "xray-reality" })?.publicKey
-                    ?? UUID().uuidString.lowercased()
+                    ?? keys.xrayUUID()
                 if !peers.contains(where: { $0.nodeID == nodeID && $0.protocol == "xray-reality" }) {
-                    peers.append(PeerRecord(id: EntityID.make(.peer), nodeID: nodeID, deviceID: device.id, protocol: "xray-reality",
+                    peers.append(PeerRecord(id: keys.peerID(), nodeID: nodeID, deviceID: device.id, protocol: "xray-reality",
                                             publicKey: uuid, allowedIP: "\(device.tunnelIP)/32", presharedKey: "",
                                             flow: xrayFlow, profileSpecID: spec.id, createdAt: createdAt))
                 }

@@ -23,14 +23,14 @@ extension FleetService {
                             region: String = "", by actor: AuditActor) async throws -> EnrolledRelay {
         let endpoint = try Self.address(endpoint, defaultPort: PharosPorts.relayTunnel, flag: "--endpoint").description
         let hostname = hostname.trimmingCharacters(in: .whitespaces).lowercased()
-        guard !hostname.isEmpty else { throw StoreError.invalid("--hostname is empty; give the name clients reach the relay by") }
+        guard !hostname.isEmpty else { throw FleetInputError.emptyRelayHostname }
         let publicAddr = try Self.address(publicAddr ?? hostname, defaultPort: PharosPorts.relayClient, flag: "--public").description
         let leaf = try pki.authority.issue(csrPEM: csrPEM, profile: .relay(hostname: hostname), validity: Self.relayCertificateValidity)
         let chain = try leaf.pemString() + pki.authority.fleet.certificate.pemString()
         let (serial, notAfter) = (leaf.serialHex, FleetPKI.micros(leaf.notValidAfter))
         let relay = try await store.write { tx in
-            let relay = RelayRecord(id: EntityID.make(.relay), name: name ?? hostname, kind: "remote", endpoint: endpoint,
-                                    hostname: hostname, publicAddr: publicAddr, status: "pending", region: region, agentVersion: "",
+            let relay = RelayRecord(id: EntityID.make(.relay), name: name ?? hostname, kind: .remote, endpoint: endpoint,
+                                    hostname: hostname, publicAddr: publicAddr, status: .pending, region: region, agentVersion: "",
                                     certSerial: serial, certNotAfter: notAfter, version: 1, createdAt: tx.now, updatedAt: tx.now)
             try tx.insert(relay)
             try tx.appendAudit(AuditEntry(action: "relay.add", targetType: "relay", targetID: relay.id,

@@ -5,7 +5,9 @@ import GRPCNIOTransportHTTP2
 import Logging
 import PharosSpec
 import PharosTLS
+import PharosLifecycle
 import Relay
+import ServiceLifecycle
 import Synchronization
 import X509
 
@@ -53,55 +55,48 @@ public final class RelayTier: Sendable {
         URL(fileURLWithPath: controller.store.path).deletingLastPathComponent().appendingPathComponent("account.sock").path
     }
 
-    /// Serves until cancelled; `ready` gets the endpoints once everything listens.
-    public func run(ready: @escaping @Sendable (Endpoints) -> Void = { _ in }) async throws {
+    /// The tier's services in start order, for the controller's ServiceGroup: the AccountSync
+    /// socket, the deny-list refresh, the embedded relay (when `relay.embedded`) and the
+    /// remote relays' tunnels. Clients are let in only after the socket listens and the deny
+    /// list has been read once; `ready` gets the endpoints then.
+    public func services(ready: @escaping @Sendable (Endpoints) -> Void = { _ in }) -> [(name: String, service: any Service)] {
+        let accountsUp = OneShot<Void>()
         let socketPath = self.socketPath
-        let stateDir = URL(fileURLWithPath: socketPath).deletingLastPathComponent().path
-        chmod(stateDir, 0o700)
+        var services: [(name: String, service: any Service)] = [
+            ("account socket", AccountSocketService(tier: self) {
+                accountsUp.fulfill(())
+                if !self.controller.config.relayEmbedded { ready(Endpoints(embeddedClientPort: nil, socketPath: socketPath)) }
+            }),
+            ("deny-list refresh", PeriodicService(every: Self.denyListRefresh) { try? await self.refreshDenyList() }),
+        ]
+        if controller.config.relayEmbedded {
+            services.append(("embedded relay", EmbeddedRelayService(tier: self, after: accountsUp) { port in
+                ready(Endpoints(embeddedClientPort: port, socketPath: socketPath))
+            }))
+        }
+        services.append(("relay tunnels", TaskService {
+            guard await accountsUp.value != nil else { return }
+            await self.superviseTunnels()
+        }))
+        return services
+    }
+
+    /// AccountSync and RelayControl on the state directory's socket (0600, no network port).
+    func makeSocketServer() -> GRPCServer<HTTP2ServerTransport.Posix> {
+        let socketPath = self.socketPath
+        chmod(URL(fileURLWithPath: socketPath).deletingLastPathComponent().path, 0o700)
         try? FileManager.default.removeItem(atPath: socketPath)
-        let server = GRPCServer(transport: HTTP2ServerTransport.Posix(
+        return GRPCServer(transport: HTTP2ServerTransport.Posix(
             address: .unixDomainSocket(path: socketPath), transportSecurity: .plaintext,
             config: .defaults {
                 // Every client stream of a relay arrives on one connection; relays PING every 20 s.
                 $0.http2.maxConcurrentStreams = 20_000
                 $0.connection.keepalive.clientBehavior = .init(minPingIntervalWithoutCalls: .seconds(10), allowWithoutCalls: true)
             }), services: [AccountSyncHandler(accounts: accounts, logger: logger), RelayControlService(store: controller.store)])
-        try await withThrowingDiscardingTaskGroup { group in
-            group.addTask { try await server.serve() }
-            guard try await server.listeningAddress != nil else { return }
-            chmod(socketPath, 0o600)
-            try await refreshDenyList()
-            var endpoints = Endpoints(embeddedClientPort: nil, socketPath: socketPath)
-            if controller.config.relayEmbedded {
-                let first = try await startEmbeddedRelay()
-                embeddedUp.withLock { $0 = true }
-                endpoints.embeddedClientPort = first.port
-                group.addTask {
-                    var listener = first
-                    while !Task.isCancelled {
-                        try? await Task.sleep(for: Self.embeddedLeafRotation)
-                        guard !Task.isCancelled else { break }
-                        try? await listener.close()
-                        listener = try await self.startEmbeddedRelay()
-                    }
-                    try? await listener.close()
-                    self.embeddedUp.withLock { $0 = false }
-                }
-            }
-            group.addTask { await self.superviseTunnels() }
-            group.addTask {
-                while !Task.isCancelled {
-                    try? await Task.sleep(for: Self.denyListRefresh)
-                    try? await self.refreshDenyList()
-                }
-            }
-            logger.info("account service up", metadata: ["socket": "\(socketPath)",
-                                                         "embedded_relay": "\(endpoints.embeddedClientPort.map(String.init) ?? "off")"])
-            ready(endpoints)
-            try? await Task.sleep(for: .seconds(Int64.max / 2))
-            server.beginGracefulShutdown()
-        }
-        try? FileManager.default.removeItem(atPath: socketPath)
+    }
+
+    func setEmbeddedListening(_ up: Bool) {
+        embeddedUp.withLock { $0 = up }
     }
 
     func refreshDenyList() async throws {
@@ -120,10 +115,9 @@ public final class RelayTier: Sendable {
                                        keyPEM: key.pemRepresentation, source: "embedded relay")
         let roots = try TrustRoots(certificates: [pki.authority.root.certificate])
         let listen = try HostPort.listen(controller.config.relayClientListen)
-        let upstream = Upstream(mode: .socket(path: socketPath), logger: logger)
-        let listener = try await ClientListener.start(host: listen.host, port: listen.port, identity: identity, roots: roots,
-                                                      deviceCA: pki.authority.device.certificate, upstream: upstream,
-                                                      denyList: denyList, logger: logger)
+        let listener = try await RelayRunner.startEmbedded(.init(
+            listen: listen, identity: identity, roots: roots, deviceCA: pki.authority.device.certificate,
+            socketPath: socketPath, limits: controller.config.embeddedRelayLimits, denyList: denyList), logger: logger)
         logger.info("embedded relay listening", metadata: ["listen": "\(HostPort(host: listen.host, port: listener.port))",
                                                            "hostname": "\(Self.embeddedHostname(controller.config))"])
         return listener
@@ -144,7 +138,7 @@ public final class RelayTier: Sendable {
         }
         while !Task.isCancelled {
             if let relays = try? await controller.store.read({ tx in try tx.relays() }) {
-                let wanted = Dictionary(relays.filter { $0.kind == "remote" }.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+                let wanted = Dictionary(relays.filter { $0.kind == .remote }.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
                 for (id, entry) in running where wanted[id] != entry.relay {
                     entry.task.cancel()
                     running[id] = nil
@@ -165,5 +159,16 @@ public final class RelayTier: Sendable {
         }
         for entry in running.values { entry.task.cancel() }
         dialers.withLock { $0.removeAll() }
+    }
+}
+
+extension CoxConfig {
+    /// The embedded relay runs with the remote relay's defaults but for the connection budget
+    /// of its public port, which `relay.max_connections[_per_address]` set.
+    var embeddedRelayLimits: HTTP2Limits {
+        var limits = HTTP2Limits()
+        limits.clientListener.maxConnections = relayMaxConnections
+        limits.clientListener.maxConnectionsPerAddress = relayMaxConnectionsPerAddress
+        return limits
     }
 }

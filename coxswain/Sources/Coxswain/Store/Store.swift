@@ -47,7 +47,7 @@ public final class Store: Sendable {
         do {
             return try await pool.write { db in try body(StoreTransaction(db: db)) }
         } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
-            throw StoreError.invalid("the change conflicts with existing data: \(error.message ?? "\(error)")")
+            throw StoreError.constraint(error.message ?? "\(error)")
         }
     }
 

@@ -4,7 +4,10 @@ public enum StoreError: Error, Equatable, CustomStringConvertible {
     case staleWrite(kind: String, id: String, expected: Int64, current: Int64)
     case notFound(kind: String, id: String)
     case duplicate(kind: String, field: String, value: String)
-    case invalid(String)
+    /// A change the schema's constraints refuse (HTTP 409); the database's own words.
+    case constraint(String)
+    /// The state database lacks what every controller has (the CAs): restore a backup.
+    case damaged(String)
     case unreadable(path: String, reason: String)
 
     public var description: String {
@@ -13,7 +16,8 @@ public enum StoreError: Error, Equatable, CustomStringConvertible {
             "\(kind) \(id) was changed by someone else (you edited version \(expected), it is now \(current)); reload it and retry"
         case .notFound(let kind, let id): "no \(kind) \(id)"
         case .duplicate(let kind, let field, let value): "a \(kind) with \(field) \(value) already exists"
-        case .invalid(let reason): reason
+        case .constraint(let detail): "the change conflicts with existing data: \(detail)"
+        case .damaged(let what): "the state database is damaged: \(what); restore it from a backup"
         case .unreadable(let path, let reason): "cannot open the state database \(path): \(reason)"
         }
     }

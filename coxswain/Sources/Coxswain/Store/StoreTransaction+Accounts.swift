@@ -27,6 +27,13 @@ extension StoreTransaction {
         return (row["user_id"], row["relay_addr"])
     }
 
+    /// Whether a ticket with this token is unused and in date (checked again, atomically, by
+    /// `redeemTicket`).
+    public func ticketIsRedeemable(tokenHash: String) throws -> Bool {
+        try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM enrollment_tickets WHERE token_hash = ? AND used_at IS NULL AND expires_at > ?)",
+                          arguments: [tokenHash, now]) ?? false
+    }
+
     public func pendingTicketCount(user userID: String) throws -> Int {
         try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM enrollment_tickets WHERE user_id = ? AND used_at IS NULL AND expires_at > ?",
                          arguments: [userID, now]) ?? 0
@@ -77,9 +84,15 @@ extension StoreTransaction {
             """, arguments: [fingerprint, device.id, notAfter, now])
     }
 
-    /// Fingerprints of revoked certificates that are still in date: what relays must refuse.
+    /// What relays must refuse: revoked certificates still in date, and the certificates of
+    /// disabled devices and of every device of a disabled user (re-enabling lets them back in).
     public func deniedDeviceFingerprints() throws -> Set<String> {
-        Set(try String.fetchAll(db, sql: "SELECT fingerprint FROM revoked_device_certs WHERE not_after > ?", arguments: [now]))
+        Set(try String.fetchAll(db, sql: """
+            SELECT fingerprint FROM revoked_device_certs WHERE not_after > ?
+            UNION
+            SELECT d.fingerprint FROM devices d JOIN users u ON u.id = d.user_id
+            WHERE d.fingerprint IS NOT NULL AND (d.status = 'disabled' OR u.status = 'disabled')
+            """, arguments: [now]))
     }
 
     // MARK: account keys
@@ -88,6 +101,12 @@ extension StoreTransaction {
         try db.execute(sql: """
             UPDATE users SET public_key = ?, wrapped_privkey = ?, version = version + 1, updated_at = ? WHERE id = ?
             """, arguments: [publicKey, wrappedPrivateKey, now, userID])
+        guard db.changesCount == 1 else { throw StoreError.notFound(kind: "user", id: userID) }
+    }
+
+    public func clearAccountKeys(user userID: String) throws {
+        try db.execute(sql: "UPDATE users SET public_key = NULL, wrapped_privkey = NULL, version = version + 1, updated_at = ? WHERE id = ?",
+                       arguments: [now, userID])
         guard db.changesCount == 1 else { throw StoreError.notFound(kind: "user", id: userID) }
     }
 

@@ -20,7 +20,7 @@ extension StoreTransaction {
             SELECT id, user_id, expires_at FROM admin_sessions WHERE token_hash = ? AND expires_at > ?
             """, arguments: [tokenHash, now]) else { return nil }
         guard let user = try UserRecord.fetchOne(db, key: row["user_id"] as String),
-              user.role == "admin", user.status == "active" else { return nil }
+              user.role == .admin, user.status == .active else { return nil }
         return (row["id"], user, row["expires_at"])
     }
 

@@ -92,14 +92,14 @@ extension AdminAPI {
                 }
                 let result = try await service.createProfileSpec(user: form.user, name: form.name, node: form.node,
                                                                  protocol: proto, by: context.actor)
-                return "created \(result.value.name)" + Self.pushSummary(await push(result.affectedNodes))
+                return "created \(result.value.name)" + Self.pushSummary(result.pushes.mapValues(\.summary))
             }
         }
         ui.post("profiles/:id/delete") { request, context in
             _ = try await checked(CSRFForm.self, request, context)
             return await outcome("/ui/profiles") {
                 let result = try await service.removeProfileSpec(try context.parameters.require("id"), by: context.actor)
-                return "removed \(result.value.name)" + Self.pushSummary(await push(result.affectedNodes))
+                return "removed \(result.value.name)" + Self.pushSummary(result.pushes.mapValues(\.summary))
             }
         }
         ui.get("sessions") { request, context in try await sessionsPage(request, context) }
@@ -110,7 +110,6 @@ extension AdminAPI {
                 return await outcome("/ui/alerts") {
                     let alert = try await service.setAlertStatus(try context.parameters.require("id"), to: status,
                                                                  expectedVersion: form.version, by: context.actor)
-                    live.publish(.alert(alert))
                     return "\(alert.kind) \(status.rawValue)"
                 }
             }
@@ -118,8 +117,8 @@ extension AdminAPI {
         ui.get("audit") { request, context in try await auditPage(request, context, verdict: nil) }
         ui.post("audit/verify") { request, context in
             _ = try await checked(CSRFForm.self, request, context)
-            let rows = try await store.read { tx in try tx.auditChain() }
-            let verdict = AuditChain.verify(rows).map { "BROKEN: \($0)" } ?? "intact: \(rows.count) rows verified"
+            let check = try await service.verifyAudit()
+            let verdict = check.broken.map { "BROKEN: \($0)" } ?? "intact: \(check.rows) rows verified"
             return try await auditPage(request, context, verdict: verdict)
         }
         ui.get("tokens") { request, context in try await tokensPage(request, context, created: nil) }

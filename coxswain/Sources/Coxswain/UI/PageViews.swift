@@ -36,7 +36,7 @@ extension AdminAPI {
         let csrf = context.principal?.csrfToken ?? ""
         return pages.render("users", title: "Users", path: "/ui/users", principal: context.principal, request: request, values: [
             "users": users.map { u -> [String: Any] in
-                ["id": u.id, "name": u.name, "email": u.email ?? "", "role": u.role, "status": u.status, "csrf": csrf,
+                ["id": u.id, "name": u.name, "email": u.email ?? "", "role": u.role.rawValue, "status": u.status.rawValue, "csrf": csrf,
                  "devices": (byUser[u.id] ?? []).map { ["name": $0.name, "platform": $0.platform, "tunnelIP": $0.tunnelIP] }]
             },
         ])

@@ -66,12 +66,4 @@ extension NodeConfig {
     public static func load(path: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigError) -> NodeConfig {
         try schema.load(path: path, defaults: NodeConfig(), environment: environment)
     }
-
-    mutating func apply(yaml text: String, source: String) throws(ConfigError) {
-        try Self.schema.apply(yaml: text, source: source, to: &self)
-    }
-
-    mutating func apply(environment: [String: String]) throws(ConfigError) {
-        try Self.schema.apply(environment: environment, to: &self)
-    }
 }

@@ -4,20 +4,27 @@ import GRPCNIOTransportHTTP2
 import Logging
 import PharosSpec
 import PharosTLS
+import ServiceLifecycle
 
-/// The control port: mTLS 1.3 at `TLSFrontDoor`, which accepts only the controller's leaf
-/// (`PeerRequirements.controller`: Fleet CA under the root in `ca.crt`, ClientAuth,
-/// O=PharosVPN, CN=coxswain-controller), then gRPC over a 0600 Unix socket in the config
-/// directory. Only the controller ever connects, so the port holds few connections.
-public struct ControlServer: Sendable {
+/// The control port, run as a service: mTLS 1.3 at `TLSFrontDoor`, which accepts only the
+/// controller's leaf (`PeerRequirements.controller`: Fleet CA under the root in `ca.crt`,
+/// ClientAuth, O=PharosVPN, CN=coxswain-controller), then gRPC over a 0600 Unix socket in the
+/// state directory. Only the controller ever connects, so the port holds few connections.
+public struct ControlServer: Service {
     public let paths: NodePaths
     public let config: NodeConfig
+    public let service: NodeControlService
     public let logger: Logger
+    /// Called with the bound TCP port once both listeners are up.
+    let ready: @Sendable (Int) -> Void
 
-    public init(paths: NodePaths, config: NodeConfig, logger: Logger) {
+    public init(paths: NodePaths, config: NodeConfig, service: NodeControlService, logger: Logger,
+                ready: @escaping @Sendable (Int) -> Void = { _ in }) {
         self.paths = paths
         self.config = config
+        self.service = service
         self.logger = logger
+        self.ready = ready
     }
 
     /// The connection limits of the control port: one controller (a few connections while it
@@ -35,31 +42,41 @@ public struct ControlServer: Sendable {
                             onRejection: { logger.warning("control connection refused", metadata: ["reason": "\($0)"]) })
     }
 
-    /// Serves until cancelled. `ready` is called with the bound TCP port once both listeners are up.
-    public func serve(service: NodeControlService, ready: @Sendable (Int) -> Void = { _ in }) async throws {
+    /// Serves until graceful shutdown (or cancellation): then the port closes, and calls in
+    /// flight finish before this returns. WatchEvents calls end when the observer stops.
+    public func run() async throws {
         let identity = try TLSIdentity(certificatePath: paths.certificate, keyPath: paths.key)
         let roots = try TrustRoots(path: paths.caCertificate)
         let verifier = try verifier(identity: identity, roots: roots)
+        let listen = try config.listenHostPort()
         try? FileManager.default.removeItem(atPath: paths.controlSocket)
         let server = GRPCServer(
             transport: .http2NIOPosix(address: .unixDomainSocket(path: paths.controlSocket), transportSecurity: .plaintext),
             services: [service])
+        let (logger, paths) = (self.logger, self.paths)
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask { try await server.serve() }
             guard try await server.listeningAddress != nil else { return }
             chmod(paths.controlSocket, 0o600)
-            let listen = try config.listenHostPort()
-            let door = try await TLSFrontDoor.start(
-                host: listen.host, port: listen.port,
-                tls: PharosTLSConfiguration.server(identity: identity, roots: roots, applicationProtocols: ["grpc-exp", "h2"]),
-                verifier: verifier, upstreamSocketPath: paths.controlSocket, limits: Self.listenerLimits,
-                onRefusal: { logger.warning("control connection refused", metadata: ["reason": "\($0)"]) })
+            let door: TLSFrontDoor
+            do {
+                door = try await NodeConfig.schema.listening("control.listen_addr", listen) {
+                    try await TLSFrontDoor.start(
+                        host: listen.host, port: listen.port,
+                        tls: PharosTLSConfiguration.server(identity: identity, roots: roots, applicationProtocols: ["grpc-exp", "h2"]),
+                        verifier: verifier, upstreamSocketPath: paths.controlSocket, limits: Self.listenerLimits,
+                        onRefusal: { logger.warning("control connection refused", metadata: ["reason": "\($0)"]) })
+                }
+            } catch {
+                server.beginGracefulShutdown()
+                throw error
+            }
             logger.info("control port open", metadata: ["listen": "\(HostPort(host: listen.host, port: door.port))", "tls": "1.3, mTLS"])
             ready(door.port)
-            // Serve until the surrounding task is cancelled (the sleep then throws).
-            try? await Task.sleep(for: .seconds(Int64.max / 2))
+            try? await gracefulShutdown()
             try? await door.close()
             server.beginGracefulShutdown()
+            logger.info("control port closed")
         }
     }
 }

@@ -22,14 +22,12 @@ public protocol DataPlane: Sendable {
 public struct DataPlaneStatus: Sendable, Equatable {
     public var running: Bool
     public var listening: Bool
-    public var listenPort: Int
     public var peers: [UAPI.PeerStatus]
     public var detail: String
 
-    public init(running: Bool, listening: Bool, listenPort: Int, peers: [UAPI.PeerStatus], detail: String) {
+    public init(running: Bool, listening: Bool, peers: [UAPI.PeerStatus], detail: String) {
         self.running = running
         self.listening = listening
-        self.listenPort = listenPort
         self.peers = peers
         self.detail = detail
     }

@@ -33,7 +33,7 @@ public final class InMemoryDataPlane: DataPlane {
     public func status() async throws -> DataPlaneStatus {
         let running = up.withLock { $0 }
         let list = peers.withLock { Array($0.values) }
-        return DataPlaneStatus(running: running, listening: false, listenPort: 0,
+        return DataPlaneStatus(running: running, listening: false,
                                peers: list.compactMap { WireGuardKey.hex(fromBase64: $0.publicKey).map(UAPI.PeerStatus.init) },
                                detail: name)
     }

@@ -1,3 +1,4 @@
+import PharosSpec
 import PharosRuntime
 import PharosWireGuard
 import Foundation
@@ -68,11 +69,11 @@ public final class UserspaceWireGuard: DataPlane {
     public func status() async throws -> DataPlaneStatus {
         let running = process.isRunning || adopted.withLock { $0 }
         guard running, socket.exists else {
-            return DataPlaneStatus(running: false, listening: false, listenPort: listenPort, peers: [], detail: "\(name) is not running")
+            return DataPlaneStatus(running: false, listening: false, peers: [], detail: "\(name) is not running")
         }
         let device = try socket.get()
-        return DataPlaneStatus(running: true, listening: device.listenPort != 0, listenPort: device.listenPort,
-                               peers: device.peers, detail: speaksObfuscation ? "\(name) on \(interface)"
+        return DataPlaneStatus(running: true, listening: device.listenPort != 0, peers: device.peers,
+                               detail: speaksObfuscation ? "\(name) on \(interface)"
                                    : "\(name) on \(interface): plain WireGuard, obfuscation set not applied")
     }
 

@@ -1,7 +1,6 @@
 import PharosRuntime
 import Foundation
 import Logging
-import PharosProto
 
 /// Runs `NetworkPolicyPlan`s and remembers exactly what it did (`netpolicy.json`,
 /// 0600), so a new config or a restart removes what the old one added.
@@ -51,9 +50,9 @@ public final class NetworkPolicyApplier: @unchecked Sendable {
 
     /// Replaces the current policy. On failure the new plan's partial changes are
     /// undone and the previous policy is put back.
-    public func set(_ config: Pharos_Node_V1_NetworkConfig) throws {
-        let plan = try NetworkPolicyPlan.make(config, interface: interface,
-                                              egress: config.masquerade ? Self.egressInterface() : nil)
+    public func set(_ policy: NetworkPolicy) throws {
+        let plan = try NetworkPolicyPlan.make(policy, interface: interface,
+                                              egress: policy.masquerade ? Self.egressInterface() : nil)
         let previous = applied.plan
         teardown(previous.steps)
         do {

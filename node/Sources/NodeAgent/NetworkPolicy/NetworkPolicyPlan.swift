@@ -1,4 +1,4 @@
-import PharosProto
+import PharosSpec
 
 /// What SetNetworkConfig does to the host, as data: each step is an argv to apply
 /// and the argv that exactly undoes it. Pure, so the rules are tested without root;
@@ -41,18 +41,18 @@ public struct NetworkPolicyPlan: Sendable, Equatable, Codable {
 
     /// - Parameters: `interface` is the tunnel interface (`%i`); `egress` the default
     ///   route's interface (`%e`), needed only for masquerade.
-    public static func make(_ config: Pharos_Node_V1_NetworkConfig, interface: String,
+    public static func make(_ policy: NetworkPolicy, interface: String,
                             egress: String?) throws(PlanError) -> NetworkPolicyPlan {
         var plan = NetworkPolicyPlan()
-        guard config.forwarding else {
-            if config.masquerade { throw .requiresForwarding("masquerade") }
-            if config.isolation { throw .requiresForwarding("isolation") }
-            if !config.transits.isEmpty { throw .requiresForwarding("a transit route") }
+        guard policy.forwarding else {
+            if policy.masquerade { throw .requiresForwarding("masquerade") }
+            if policy.isolation { throw .requiresForwarding("isolation") }
+            if !policy.transits.isEmpty { throw .requiresForwarding("a transit route") }
             return plan
         }
         plan.sysctls["net/ipv4/conf/all/forwarding"] = "1"
         plan.sysctls["net/ipv6/conf/all/forwarding"] = "1"
-        if config.isolation {
+        if policy.isolation {
             plan.steps.append(Step(apply: ["iptables", "-I", "FORWARD", "1", "-i", interface, "-o", interface, "-j", "DROP"],
                                    teardown: ["iptables", "-D", "FORWARD", "-i", interface, "-o", interface, "-j", "DROP"]))
         }
@@ -60,25 +60,25 @@ public struct NetworkPolicyPlan: Sendable, Equatable, Codable {
             plan.steps.append(Step(apply: ["iptables", "-A", "FORWARD", direction, interface, "-j", "ACCEPT"],
                                    teardown: ["iptables", "-D", "FORWARD", direction, interface, "-j", "ACCEPT"]))
         }
-        if config.masquerade {
+        if policy.masquerade {
             guard let egress else { throw .noEgressInterface }
             plan.steps.append(Step(apply: ["iptables", "-t", "nat", "-A", "POSTROUTING", "-o", egress, "-j", "MASQUERADE"],
                                    teardown: ["iptables", "-t", "nat", "-D", "POSTROUTING", "-o", egress, "-j", "MASQUERADE"]))
         }
-        if !config.transits.isEmpty {
+        if !policy.transits.isEmpty {
             plan.sysctls["net/ipv4/conf/all/rp_filter"] = "0"
             plan.sysctls["net/ipv4/conf/default/rp_filter"] = "0"
         }
-        for transit in config.transits {
-            guard CIDR.isValid(transit.deviceCidr) else { throw .invalidTransit("device_cidr \"\(transit.deviceCidr)\"") }
+        for transit in policy.transits {
+            guard CIDR.isValid(transit.deviceCIDR) else { throw .invalidTransit("device_cidr \"\(transit.deviceCIDR)\"") }
             guard !transit.innerInterface.isEmpty, transit.innerInterface.count <= 15 else {
                 throw .invalidTransit("inner_interface \"\(transit.innerInterface)\"")
             }
             guard transit.mark != 0, transit.table != 0 else { throw .invalidTransit("mark and table must be non-zero") }
             let mark = String(transit.mark), table = String(transit.table)
             plan.steps.append(Step(
-                apply: ["iptables", "-t", "mangle", "-A", "PREROUTING", "-i", interface, "-s", transit.deviceCidr, "-j", "MARK", "--set-mark", mark],
-                teardown: ["iptables", "-t", "mangle", "-D", "PREROUTING", "-i", interface, "-s", transit.deviceCidr, "-j", "MARK", "--set-mark", mark]))
+                apply: ["iptables", "-t", "mangle", "-A", "PREROUTING", "-i", interface, "-s", transit.deviceCIDR, "-j", "MARK", "--set-mark", mark],
+                teardown: ["iptables", "-t", "mangle", "-D", "PREROUTING", "-i", interface, "-s", transit.deviceCIDR, "-j", "MARK", "--set-mark", mark]))
             plan.steps.append(Step(apply: ["ip", "rule", "add", "fwmark", mark, "lookup", table],
                                    teardown: ["ip", "rule", "del", "fwmark", mark, "lookup", table]))
             plan.steps.append(Step(apply: ["ip", "route", "replace", "default", "dev", transit.innerInterface, "table", table],

@@ -1,42 +1,50 @@
 import Foundation
 import Logging
-import PharosProto
-import SwiftProtobuf
 import Synchronization
 
-/// Polls the data plane and fans events out to WatchEvents subscribers. Each
-/// subscriber has a bounded buffer; when it is full, events for that subscriber are
-/// dropped and counted (reported in the log), and the observer never waits.
+/// Fans the observer's events out to WatchEvents subscribers. Each subscriber has a bounded
+/// buffer; when it is full, events for that subscriber are dropped and counted (reported in
+/// the log), and the observer never waits.
 public final class EventHub: Sendable {
     public static let bufferPerSubscriber = 256
 
     private struct Subscriber {
-        let continuation: AsyncStream<Pharos_Node_V1_Event>.Continuation
+        let continuation: AsyncStream<NodeEvent>.Continuation
         var dropped = 0
     }
 
-    private let subscribers = Mutex<[UUID: Subscriber]>([:])
+    private struct State {
+        var subscribers: [UUID: Subscriber] = [:]
+        /// Set by `finishAll`: a stream opened afterwards would keep its WatchEvents call, and
+        /// with it the control server's graceful shutdown, waiting forever.
+        var finished = false
+    }
+
+    private let state = Mutex(State())
     private let logger: Logger
 
     public init(logger: Logger) { self.logger = logger }
 
-    public func subscribe() -> AsyncStream<Pharos_Node_V1_Event> {
+    /// A stream of every event published from now on; already finished once the hub is.
+    public func subscribe() -> AsyncStream<NodeEvent> {
         let id = UUID()
-        let (stream, continuation) = AsyncStream.makeStream(of: Pharos_Node_V1_Event.self,
+        let (stream, continuation) = AsyncStream.makeStream(of: NodeEvent.self,
                                                            bufferingPolicy: .bufferingOldest(Self.bufferPerSubscriber))
-        continuation.onTermination = { [weak self] _ in _ = self?.subscribers.withLock { $0.removeValue(forKey: id) } }
-        subscribers.withLock { $0[id] = Subscriber(continuation: continuation) }
+        continuation.onTermination = { [weak self] _ in _ = self?.state.withLock { $0.subscribers.removeValue(forKey: id) } }
+        let open = state.withLock { state in
+            if !state.finished { state.subscribers[id] = Subscriber(continuation: continuation) }
+            return !state.finished
+        }
+        if !open { continuation.finish() }
         return stream
     }
 
-    public var subscriberCount: Int { subscribers.withLock { $0.count } }
-
-    public func publish(_ events: [Pharos_Node_V1_Event]) {
+    public func publish(_ events: [NodeEvent]) {
         guard !events.isEmpty else { return }
-        subscribers.withLock { all in
-            for id in all.keys {
+        state.withLock { state in
+            for id in state.subscribers.keys {
                 for event in events {
-                    if case .dropped = all[id]!.continuation.yield(event) { all[id]!.dropped += 1 }
+                    if case .dropped = state.subscribers[id]!.continuation.yield(event) { state.subscribers[id]!.dropped += 1 }
                 }
             }
         }
@@ -45,11 +53,11 @@ public final class EventHub: Sendable {
     /// Logs and resets every subscriber's drop count; returns the total.
     @discardableResult
     public func reportDrops() -> Int {
-        let total = subscribers.withLock { all in
+        let total = state.withLock { state in
             var total = 0
-            for id in all.keys {
-                total += all[id]!.dropped
-                all[id]!.dropped = 0
+            for id in state.subscribers.keys {
+                total += state.subscribers[id]!.dropped
+                state.subscribers[id]!.dropped = 0
             }
             return total
         }
@@ -59,53 +67,13 @@ public final class EventHub: Sendable {
         return total
     }
 
+    /// Ends every stream, and every one opened later: the node is stopping.
     public func finishAll() {
         // Finish outside the lock: finishing runs onTermination, which takes it.
-        let continuations = subscribers.withLock { all in all.values.map(\.continuation) }
+        let continuations = state.withLock { state in
+            state.finished = true
+            return state.subscribers.values.map(\.continuation)
+        }
         continuations.forEach { $0.finish() }
-    }
-}
-
-/// The polling loop: every `interval`, asks the data plane for its peers and
-/// publishes what `HandshakeTracker` says happened; ERROR when a poll fails.
-public struct HandshakeObserver: Sendable {
-    public let core: NodeAgentCore
-    public let hub: EventHub
-    public let interval: Duration
-
-    public init(core: NodeAgentCore, hub: EventHub, interval: Duration = .seconds(5)) {
-        self.core = core
-        self.hub = hub
-        self.interval = interval
-    }
-
-    public func run() async {
-        var tracker = HandshakeTracker()
-        var lastDropReport = ContinuousClock.now
-        while !Task.isCancelled {
-            let idsByKey = await core.peerIDsByHexKey()
-            do {
-                let status = try await core.dataPlane.status()
-                hub.publish(tracker.step(status.peers, now: Int64(Date().timeIntervalSince1970), idsByKey: idsByKey))
-            } catch {
-                var event = Pharos_Node_V1_Event()
-                event.at = Google_Protobuf_Timestamp(date: Date())
-                event.type = .error
-                event.protocol = .amneziawg
-                event.message = "data-plane poll failed: \(error)"
-                hub.publish([event])
-            }
-            if ContinuousClock.now - lastDropReport > .seconds(60) {
-                hub.reportDrops()
-                lastDropReport = .now
-            }
-            do { try await Task.sleep(for: interval) } catch { break }
-        }
-        if let status = try? await core.dataPlane.status() {
-            hub.publish(tracker.disconnectAll(status.peers, now: Int64(Date().timeIntervalSince1970),
-                                              idsByKey: await core.peerIDsByHexKey()))
-        }
-        hub.reportDrops()
-        hub.finishAll()
     }
 }

@@ -1,7 +1,5 @@
-import PharosWireGuard
 import Foundation
-import PharosProto
-import SwiftProtobuf
+import PharosWireGuard
 
 /// The observer's pure core: given successive polls of the data plane, which events
 /// happened. The first poll is a silent baseline; a new handshake is HANDSHAKE_UP (and
@@ -21,8 +19,8 @@ public struct HandshakeTracker: Sendable {
     public init() {}
 
     /// `idsByKey` maps hex public keys to the controller's peer ids.
-    public mutating func step(_ polled: [UAPI.PeerStatus], now: Int64, idsByKey: [String: String]) -> [Pharos_Node_V1_Event] {
-        var events: [Pharos_Node_V1_Event] = []
+    public mutating func step(_ polled: [UAPI.PeerStatus], now: Int64, idsByKey: [String: String]) -> [NodeEvent] {
+        var events: [NodeEvent] = []
         var next: [String: Seen] = [:]
         for peer in polled {
             let fresh = peer.lastHandshakeSeconds > 0 && now - peer.lastHandshakeSeconds < Self.staleAfter
@@ -52,23 +50,14 @@ public struct HandshakeTracker: Sendable {
     }
 
     /// PEER_DISCONNECTED for every connected peer: what a graceful shutdown reports.
-    public func disconnectAll(_ polled: [UAPI.PeerStatus], now: Int64, idsByKey: [String: String]) -> [Pharos_Node_V1_Event] {
+    public func disconnectAll(_ polled: [UAPI.PeerStatus], now: Int64, idsByKey: [String: String]) -> [NodeEvent] {
         polled.filter { peers[$0.publicKeyHex]?.connected == true }.map {
             Self.event(.peerDisconnected, $0, id: idsByKey[$0.publicKeyHex] ?? "", now: now, message: "node shutting down")
         }
     }
 
-    static func event(_ type: Pharos_Node_V1_EventType, _ peer: UAPI.PeerStatus, id: String, now: Int64,
-                      message: String) -> Pharos_Node_V1_Event {
-        var event = Pharos_Node_V1_Event()
-        event.at = Google_Protobuf_Timestamp(seconds: now)
-        event.type = type
-        event.protocol = .amneziawg
-        event.peerID = id
-        event.message = message
-        event.sourceEndpoint = peer.endpoint
-        event.rxBytes = Int64(clamping: peer.rxBytes)
-        event.txBytes = Int64(clamping: peer.txBytes)
-        return event
+    static func event(_ type: NodeEvent.Kind, _ peer: UAPI.PeerStatus, id: String, now: Int64, message: String) -> NodeEvent {
+        NodeEvent(at: Date(timeIntervalSince1970: TimeInterval(now)), type: type, peerID: id, message: message,
+                  sourceEndpoint: peer.endpoint, rxBytes: Int64(clamping: peer.rxBytes), txBytes: Int64(clamping: peer.txBytes))
     }
 }

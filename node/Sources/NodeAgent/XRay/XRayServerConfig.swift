@@ -1,15 +1,32 @@
 import Foundation
-import PharosProto
 import PharosSpec
 
-/// What the controller pushed for VLESS+REALITY, validated, and the xray server JSON
-/// rendered from it (one VLESS inbound with REALITY, a freedom outbound).
+/// What the controller pushed for VLESS+REALITY (checked by `validated()` before it is
+/// applied), and the xray server JSON rendered from it (one VLESS inbound with REALITY, a freedom outbound).
 public struct XRayServerConfig: Sendable, Equatable, Codable {
     public struct Client: Sendable, Equatable, Codable {
         public var peerID: String
-        /// The VLESS client UUID (Peer.public_key).
+        /// The VLESS client UUID (Peer.public_key), lowercase once validated.
         public var id: String
         public var flow: String
+
+        public init(peerID: String, id: String, flow: String = "") {
+            self.peerID = peerID
+            self.id = id
+            self.flow = flow
+        }
+
+        /// The client as xray is given it: a UUID (lowercased, so an upsert or removal finds it
+        /// whatever case the controller used) and a flow xray supports.
+        public func validated() throws(PeerValidationError) -> Client {
+            guard UUID(uuidString: id) != nil else {
+                throw .invalid(peer: peerID, field: "public_key", reason: "must be the VLESS client UUID")
+            }
+            guard flow.isEmpty || flow == "xtls-rprx-vision" else {
+                throw .invalid(peer: peerID, field: "flow", reason: "\"\(flow)\" is not a supported VLESS flow")
+            }
+            return Client(peerID: peerID, id: id.lowercased(), flow: flow)
+        }
     }
 
     public var clients: [Client] = []
@@ -19,34 +36,30 @@ public struct XRayServerConfig: Sendable, Equatable, Codable {
     /// 0 = the XRay service is down.
     public var port = 0
 
-    public init() {}
-
-    public init(validating config: Pharos_Node_V1_XRayRealityConfig) throws(PeerValidationError) {
-        clients = try config.peers.map { peer throws(PeerValidationError) in try Self.client(peer) }
-        guard config.port <= 65535 else { throw .invalid(peer: "-", field: "port", reason: "\(config.port) is not a port") }
-        port = Int(config.port)
-        if port != 0 {
-            do { _ = try HostPort.parse(config.dest) } catch {
-                throw .invalid(peer: "-", field: "dest", reason: "\(error)")
-            }
-            guard !config.serverNames.isEmpty else { throw .invalid(peer: "-", field: "server_names", reason: "must not be empty") }
-        }
-        for shortID in config.shortIds where shortID.count > 16 || shortID.count % 2 != 0 || !shortID.allSatisfy(\.isHexDigit) {
-            throw .invalid(peer: "-", field: "short_ids", reason: "\"\(shortID)\" must be an even number (≤ 16) of hex digits")
-        }
-        dest = config.dest
-        serverNames = config.serverNames
-        shortIDs = config.shortIds
+    public init(clients: [Client] = [], dest: String = "", serverNames: [String] = [], shortIDs: [String] = [], port: Int = 0) {
+        self.clients = clients
+        self.dest = dest
+        self.serverNames = serverNames
+        self.shortIDs = shortIDs
+        self.port = port
     }
 
-    static func client(_ peer: Pharos_Node_V1_Peer) throws(PeerValidationError) -> Client {
-        guard UUID(uuidString: peer.publicKey) != nil else {
-            throw .invalid(peer: peer.id, field: "public_key", reason: "must be the VLESS client UUID")
+    /// A pushed config checked completely (every client, then the REALITY settings), with its
+    /// clients normalized; nothing is applied unless it passes.
+    public func validated() throws(PeerValidationError) -> XRayServerConfig {
+        var valid = self
+        valid.clients = try clients.map { client throws(PeerValidationError) in try client.validated() }
+        guard (0...65535).contains(port) else { throw .invalid(peer: "-", field: "port", reason: "\(port) is not a port") }
+        if port != 0 {
+            do { _ = try HostPort.parse(dest) } catch {
+                throw .invalid(peer: "-", field: "dest", reason: "\(error)")
+            }
+            guard !serverNames.isEmpty else { throw .invalid(peer: "-", field: "server_names", reason: "must not be empty") }
         }
-        guard peer.flow.isEmpty || peer.flow == "xtls-rprx-vision" else {
-            throw .invalid(peer: peer.id, field: "flow", reason: "\"\(peer.flow)\" is not a supported VLESS flow")
+        for shortID in shortIDs where shortID.count > 16 || shortID.count % 2 != 0 || !shortID.allSatisfy(\.isHexDigit) {
+            throw .invalid(peer: "-", field: "short_ids", reason: "\"\(shortID)\" must be an even number (≤ 16) of hex digits")
         }
-        return Client(peerID: peer.id, id: peer.publicKey.lowercased(), flow: peer.flow)
+        return valid
     }
 
     /// The server JSON for `xray run -c`. Holds the REALITY private key: written 0600.
@@ -76,16 +89,5 @@ public struct XRayServerConfig: Sendable, Equatable, Codable {
             JSONMember("inbounds", .array([inbound])),
             JSONMember("outbounds", .array([.object([JSONMember("protocol", .string("freedom"))])])),
         ]).indentedBytes()
-    }
-
-    public var peers: [Pharos_Node_V1_Peer] {
-        clients.map { c in
-            var p = Pharos_Node_V1_Peer()
-            p.id = c.peerID
-            p.protocol = .xrayReality
-            p.publicKey = c.id
-            p.flow = c.flow
-            return p
-        }
     }
 }

@@ -83,9 +83,8 @@ extension AdminAPI {
             return AuditPage(items: rows.map(AuditRowDTO.init), limit: limit, nextBefore: next)
         }
         group.get("audit/verify") { _, _ -> Response in
-            let rows = try await store.read { tx in try tx.auditChain() }
-            let broken = AuditChain.verify(rows)
-            return try Self.json(AuditVerifyDTO(intact: broken == nil, rows: rows.count, problem: broken?.description))
+            let check = try await service.verifyAudit()
+            return try Self.json(AuditVerifyDTO(intact: check.intact, rows: check.rows, problem: check.broken?.description))
         }
     }
 

@@ -30,18 +30,15 @@ extension AdminAPI {
                                                endpointIPs: form.endpointIPs?.joined(separator: ","))
             let edit = try await service.updateNode(try context.parameters.require("id"), patch, expectedVersion: form.version,
                                                     by: context.actor)
-            if edit.networkPolicyChanged { await reconciler?.networkPolicyChanged(edit.node.id) }
-            let pushes = await push(edit.affectedNodes.union(edit.networkPolicyChanged ? [edit.node.id] : []))
-            return MutationDTO(value: try await node(edit.node.id), pushes: pushes)
+            return MutationDTO(value: try await node(edit.node.id), pushes: edit.pushes.mapValues(\.summary))
         }
         group.delete("nodes/:id") { _, context -> MutationDTO<String> in
             let result = try await service.removeNode(try context.parameters.require("id"), by: context.actor)
-            return MutationDTO(value: result.value.id, pushes: await push(result.affectedNodes))
+            return MutationDTO(value: result.value.id, pushes: result.pushes.mapValues(\.summary))
         }
         group.post("nodes/:id/push") { _, context -> MutationDTO<String> in
-            let node = try await service.recordExplicitPush(try context.parameters.require("id"), by: context.actor)
-            await reconciler?.resetBackoff(node.id)
-            return MutationDTO(value: node.id, pushes: await push([node.id]))
+            let result = try await service.pushNow(try context.parameters.require("id"), by: context.actor)
+            return MutationDTO(value: result.value.id, pushes: result.pushes.mapValues(\.summary))
         }
 
         // MARK: relays
@@ -75,17 +72,18 @@ extension AdminAPI {
         }
         group.post("users") { request, context -> Response in
             let form = try await Self.body(UserCreateRequest.self, request, context)
-            let user = try await service.addUser(name: form.name, email: form.email, role: form.role ?? "user", by: context.actor)
+            let user = try await service.addUser(name: form.name, email: form.email, role: try form.role.map { try UserRole(input: $0) } ?? .user,
+                                                by: context.actor)
             return try Self.json(UserDTO(user, devices: 0), status: .created)
         }
         group.patch("users/:id") { request, context -> UserDTO in
             let form = try await Self.body(UserPatchRequest.self, request, context)
-            return UserDTO(try await service.updateUser(try context.parameters.require("id"), .init(name: form.name, status: form.status),
+            return UserDTO(try await service.updateUser(try context.parameters.require("id"), .init(name: form.name, status: try form.status.map { try AccessStatus(input: $0) }),
                                                         expectedVersion: form.version, by: context.actor))
         }
         group.delete("users/:id") { _, context -> MutationDTO<String> in
             let result = try await service.removeUser(try context.parameters.require("id"), by: context.actor)
-            return MutationDTO(value: result.value.id, pushes: await push(result.affectedNodes))
+            return MutationDTO(value: result.value.id, pushes: result.pushes.mapValues(\.summary))
         }
         group.post("users/:id/invite") { request, context -> Response in
             let form = try await Self.body(InviteRequest.self, request, context, orElse: InviteRequest(relay: nil))
@@ -107,11 +105,11 @@ extension AdminAPI {
             }
             let result = try await service.addDevice(user: try context.parameters.require("id"), name: form.name,
                                                      platform: form.platform ?? "", encryptionKey: key, by: context.actor)
-            return try Self.json(MutationDTO(value: DeviceDTO(result.value), pushes: await push(result.affectedNodes)), status: .created)
+            return try Self.json(MutationDTO(value: DeviceDTO(result.value), pushes: result.pushes.mapValues(\.summary)), status: .created)
         }
         group.delete("devices/:id") { _, context -> MutationDTO<String> in
             let result = try await service.removeDevice(try context.parameters.require("id"), by: context.actor)
-            return MutationDTO(value: result.value.id, pushes: await push(result.affectedNodes))
+            return MutationDTO(value: result.value.id, pushes: result.pushes.mapValues(\.summary))
         }
 
         // MARK: profile specs
@@ -126,12 +124,12 @@ extension AdminAPI {
             }
             let result = try await service.createProfileSpec(user: form.user, name: form.name, node: form.node, device: form.device,
                                                              entryIPs: form.entryIPs ?? [], protocol: proto, by: context.actor)
-            return try Self.json(MutationDTO(value: ProfileSpecDTO(result.value), pushes: await push(result.affectedNodes)),
+            return try Self.json(MutationDTO(value: ProfileSpecDTO(result.value), pushes: result.pushes.mapValues(\.summary)),
                                  status: .created)
         }
         group.delete("profiles/:id") { _, context -> MutationDTO<String> in
             let result = try await service.removeProfileSpec(try context.parameters.require("id"), by: context.actor)
-            return MutationDTO(value: result.value.id, pushes: await push(result.affectedNodes))
+            return MutationDTO(value: result.value.id, pushes: result.pushes.mapValues(\.summary))
         }
     }
 

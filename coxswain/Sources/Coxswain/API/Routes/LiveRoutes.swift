@@ -37,7 +37,6 @@ extension AdminAPI {
                 let form = try await Self.body(VersionRequest.self, request, context, orElse: VersionRequest(version: nil))
                 let alert = try await service.setAlertStatus(try context.parameters.require("id"), to: status,
                                                              expectedVersion: form.version, by: context.actor)
-                live.publish(.alert(alert))
                 return AlertDTO(alert)
             }
         }

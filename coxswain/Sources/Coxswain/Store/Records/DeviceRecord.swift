@@ -9,7 +9,7 @@ public struct DeviceRecord: Codable, Sendable, Equatable, FetchableRecord, Persi
     public var name: String
     public var platform: String
     public var fingerprint: String?
-    public var status: String
+    public var status: AccessStatus
     /// The device's X25519 key its bundle is sealed to (from enrollment or `--encryption-key`).
     public var encryptionPubkey: Data?
     /// The device's address inside the fleet subnet, e.g. 10.86.0.7.

@@ -8,15 +8,14 @@ public struct RelayRecord: Codable, Sendable, Equatable, FetchableRecord, Persis
 
     public var id: String
     public var name: String
-    /// "remote" for every enrolled relay.
-    public var kind: String
+    public var kind: RelayKind
     /// The tunnel port the controller dials, host:port.
     public var endpoint: String
     /// The relay leaf's SAN: the TLS name clients and the controller check.
     public var hostname: String
     /// The client-facing address put in join links, host:port.
     public var publicAddr: String
-    public var status: String
+    public var status: RelayStatus
     public var region: String
     public var agentVersion: String
     public var certSerial: String

@@ -7,11 +7,11 @@ public struct UserRecord: Codable, Sendable, Equatable, FetchableRecord, Persist
     public var id: String
     public var name: String
     public var email: String?
-    public var role: String
+    public var role: UserRole
     /// The user's X25519 key for account-mode profiles (EnrollKeys), if any.
     public var publicKey: Data?
     public var wrappedPrivkey: Data?
-    public var status: String
+    public var status: AccessStatus
     public var passwordHash: String?
     public var version: Int64
     public var createdAt: Int64

@@ -1,0 +1,141 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import PharosSpec
+import PharosWireGuard
+
+/// What `caravel connect` does to the host for an AmneziaWG plan, as data: the daemon to
+/// start, the one UAPI transaction that configures it, and each iproute2 step with the argv
+/// that exactly undoes it. Pure, so the routing rules are tested without root; `LinuxTunnel`
+/// runs it. With the default route, 0.0.0.0/1 + 128.0.0.0/1 go into the tunnel (more
+/// specific than any default route, so none of the system's routes is touched) and the
+/// endpoint is pinned to the path it takes now, or the tunnel's own packets would loop into
+/// the tunnel.
+public struct TunnelPlan: Sendable, Equatable {
+    public struct Step: Sendable, Equatable {
+        public var apply: [String]
+        /// nil: removed with the link, as the address and every route `dev <interface>` are.
+        public var teardown: [String]?
+
+        public init(apply: [String], teardown: [String]? = nil) {
+            self.apply = apply
+            self.teardown = teardown
+        }
+    }
+
+    public var interface: String
+    /// The userspace WireGuard daemon, started as `daemon interface`.
+    public var daemon: String
+    /// Where that daemon opens its UAPI socket.
+    public var socketPath: String
+    /// The one `set=1` transaction that configures the device. It holds the private key, so
+    /// it goes to the socket and nowhere else (never into `TunnelState`).
+    public var configuration: UAPI.Set
+    /// Run in order once the device is configured.
+    public var steps: [Step]
+
+    /// What undoes the steps that outlive the interface, last first. The link goes after
+    /// them (the daemon's exit and `ip link del` remove it), and with it everything else.
+    public var teardown: [[String]] { steps.reversed().compactMap(\.teardown) }
+
+    /// The address whose present route `make` needs (`ip -4 route get`), or nil: the IPv4
+    /// endpoint when all traffic goes into the tunnel. An IPv6 endpoint needs no pin: no IPv6
+    /// route goes into the tunnel yet.
+    public static func endpointToObserve(for connect: ConnectPlan, defaultRoute: Bool) -> String? {
+        guard connect.engine == .amneziaWG, takesDefaultRoute(connect, defaultRoute),
+              isIPv4(connect.endpointHost) else { return nil }
+        return connect.endpointHost
+    }
+
+    /// - Parameters: `daemon` is the located binary (amneziawg-go or wireguard-go);
+    ///   `endpointRoute` what the host answered for `endpointToObserve` (nil: not asked, or
+    ///   no device named).
+    public static func make(_ connect: ConnectPlan, interface: String, defaultRoute: Bool, daemon: String,
+                            endpointRoute: EndpointRoute?) throws(TunnelPlanError) -> TunnelPlan {
+        guard let params = connect.wireGuard, connect.engine == .amneziaWG else { throw .notAmneziaWG }
+        if !params.obfuscation.isEmpty, daemon.hasSuffix("wireguard-go") {
+            throw .obfuscationUnsupported(node: connect.nodeName, daemon: daemon)
+        }
+        guard let privateKey = WireGuardKey.hex(fromBase64: params.privateKey),
+              let peerKey = WireGuardKey.hex(fromBase64: params.publicKey) else { throw .malformedKeys }
+        let presharedKey: String?
+        if params.presharedKey.isEmpty {
+            presharedKey = nil
+        } else {
+            // A PSK that does not decode would otherwise go out as "none": no handshake, no error.
+            guard let decoded = WireGuardKey.hex(fromBase64: params.presharedKey) else { throw .malformedKeys }
+            presharedKey = decoded
+        }
+        guard isIPv4(connect.endpointHost) || isIPv6(connect.endpointHost) else {
+            throw .endpointNotAnAddress(node: connect.nodeName, host: connect.endpointHost)
+        }
+        // Everything below goes into a UAPI line or an `ip` argument: a value with a newline
+        // would add UAPI keys of the profile's choosing, so each is checked for what it is.
+        guard (1...65535).contains(connect.endpointPort) else { throw .portOutOfRange(node: connect.nodeName, port: connect.endpointPort) }
+        guard CIDR.isValid(params.address) else { throw .notANetwork(field: "address", value: params.address) }
+        for route in connect.routes where !CIDR.isValid(route) { throw .notANetwork(field: "allowed_ips", value: route) }
+        if let key = params.obfuscation.unsafeTemplateKey { throw .unsafeObfuscation(node: connect.nodeName, key: key) }
+        guard (576...65535).contains(connect.mtu) else { throw .mtuOutOfRange(connect.mtu) }
+        guard isInterfaceName(interface) else { throw .badInterfaceName(interface) }
+
+        let configuration = UAPI.Set(
+            privateKeyHex: privateKey, deviceLines: params.obfuscation.isEmpty ? [] : params.obfuscation.uapiLines,
+            replacePeers: true, peers: [
+                UAPI.Peer(publicKeyHex: peerKey, presharedKeyHex: presharedKey, allowedIPs: connect.routes,
+                          endpoint: connect.endpoint, persistentKeepaliveSeconds: ConnectPlan.keepaliveSeconds),
+            ])
+        var steps = [
+            Step(apply: ["ip", "address", "add", params.address, "dev", interface]),
+            Step(apply: ["ip", "link", "set", "dev", interface, "mtu", String(connect.mtu), "up"]),
+        ]
+        if takesDefaultRoute(connect, defaultRoute) {
+            if let pin = pin(connect.endpointHost, to: endpointRoute) {
+                steps.append(Step(apply: ["ip", "route", "add"] + pin, teardown: ["ip", "route", "del"] + pin))
+            }
+            for half in ["0.0.0.0/1", "128.0.0.0/1"] {
+                steps.append(Step(apply: ["ip", "route", "add", half, "dev", interface]))
+            }
+        } else {
+            // The profile's own IPv4 networks; its address is already on the interface.
+            for route in ipv4Routes(connect) where route != "0.0.0.0/0" && route != params.address {
+                steps.append(Step(apply: ["ip", "route", "add", route, "dev", interface]))
+            }
+        }
+        let socketDirectory = daemon.hasSuffix("amneziawg-go") ? "/var/run/amneziawg" : "/var/run/wireguard"
+        return TunnelPlan(interface: interface, daemon: daemon, socketPath: "\(socketDirectory)/\(interface).sock",
+                          configuration: configuration, steps: steps)
+    }
+
+    /// IPv4 only: IPv6 routes are not installed yet (`::/0` stays in AllowedIPs).
+    static func ipv4Routes(_ connect: ConnectPlan) -> [String] { connect.routes.filter { !$0.contains(":") } }
+
+    static func takesDefaultRoute(_ connect: ConnectPlan, _ defaultRoute: Bool) -> Bool {
+        defaultRoute && ipv4Routes(connect).contains("0.0.0.0/0")
+    }
+
+    /// `ip route` arguments that keep the endpoint on its present path; nil when it is reached
+    /// over the loopback (a node on this host) or the path is unknown.
+    static func pin(_ host: String, to route: EndpointRoute?) -> [String]? {
+        guard let route, route.device != "lo" else { return nil }
+        if let gateway = route.gateway { return ["\(host)/32", "via", gateway, "dev", route.device] }
+        return ["\(host)/32", "dev", route.device]
+    }
+
+    /// What Linux takes as a device name: at most 15 bytes, no '/', no whitespace; narrower here.
+    static func isInterfaceName(_ name: String) -> Bool {
+        (1...15).contains(name.utf8.count)
+            && name.unicodeScalars.allSatisfy { c in
+                ("a"..."z").contains(c) || ("A"..."Z").contains(c) || ("0"..."9").contains(c) || "-_.".unicodeScalars.contains(c)
+            }
+            && name != "." && name != ".."
+    }
+
+    static func isIPv4(_ host: String) -> Bool { HostPort(host: host, port: 0).isIPv4Literal }
+
+    static func isIPv6(_ host: String) -> Bool {
+        var address = in6_addr()
+        return inet_pton(AF_INET6, host, &address) == 1
+    }
+}

@@ -1,0 +1,67 @@
+import Foundation
+import Testing
+@testable import CaravelCore
+
+/// Issue #19 item 7: the state file is read back and acted on as root by `down`, `status`
+/// and the next `connect`, so it is not trusted blindly.
+@Suite(.serialized) struct TunnelStateTests {
+    static func genuine(interface: String = "pharos9") -> TunnelState {
+        TunnelState(pid: 999_999, daemonPID: 999_998, interface: interface, socketPath: "/var/run/wireguard/\(interface).sock",
+                    entry: "lab", profile: "lab", node: "n1", endpoint: "10.78.0.2:51820", address: "10.99.0.2/32",
+                    undo: [["ip", "route", "del", "10.78.0.2/32", "via", "10.77.0.2", "dev", "eth0"]], startedAt: Date())
+    }
+
+    @Test func aStateCaravelWritesIsTrusted() {
+        #expect(Self.genuine().untrustworthy(as: "pharos9") == nil)
+        var v6 = Self.genuine()
+        v6.undo = [["ip", "route", "del", "2001:db8::1/128", "dev", "eth0"]]
+        #expect(v6.untrustworthy(as: "pharos9") == nil)
+    }
+
+    @Test(arguments: [
+        [["rm", "-rf", "/"]],
+        [["ip", "route", "del", "10.0.0.0/8", "table", "main"]],
+        [["ip", "route", "del", "10.0.0.0/8", "via", "$(reboot)"]],
+        [["ip", "link", "del", "eth0"]],
+    ] as [[[String]]])
+    func undoStepsOtherThanARouteDeletionAreRefused(undo: [[String]]) {
+        var state = Self.genuine()
+        state.undo = undo
+        #expect(state.untrustworthy(as: "pharos9") != nil)
+    }
+
+    @Test func foreignSocketsInterfacesAndPidsAreRefused() {
+        var socket = Self.genuine()
+        socket.socketPath = "/etc/shadow"
+        #expect(socket.untrustworthy(as: "pharos9") != nil)
+        #expect(Self.genuine(interface: "eth0").untrustworthy(as: "pharos9") != nil, "the file of pharos9 names another interface")
+        var pid = Self.genuine()
+        pid.pid = -1
+        #expect(pid.untrustworthy(as: "pharos9") != nil)
+    }
+
+    @Test func onlyARunningCaravelIsTakenForTheClient() {
+        #expect(!TunnelState.isClient(getpid()), "the test runner is not caravel")
+        #expect(!TunnelState.isClient(1))
+        #expect(!TunnelState.isClient(0) && !TunnelState.isClient(-1))
+    }
+
+    /// A planted state file whose "undo" is a command of the planter's choosing: cleaning up
+    /// after a dead client must not run it.
+    @Test func aPlantedStateFileRunsNothing() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("caravel-run-\(UUID().uuidString.prefix(8))").path
+        let victim = "\(dir)/planted-command-ran"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        setenv("CARAVEL_RUN_DIR", dir, 1)
+        defer { unsetenv("CARAVEL_RUN_DIR") }
+        var planted = Self.genuine()
+        planted.undo = [["touch", victim]]
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        try encoder.encode(planted).write(to: URL(fileURLWithPath: TunnelState.path(interface: "pharos9")))
+        #expect(throws: CaravelError.self) { _ = try TunnelState.loadChecked(interface: "pharos9") }
+        #expect(!LinuxTunnel.cleanUpStale(interface: "pharos9"))
+        #expect(!FileManager.default.fileExists(atPath: victim), "the planted undo step was run")
+    }
+}

@@ -1,0 +1,57 @@
+/// What the service layer refuses before it touches the store (HTTP 400): each case names the
+/// input that was wrong and what would be right.
+public enum FleetInputError: Error, Equatable, CustomStringConvertible {
+    /// `kind` is "user", "node", ...
+    case emptyName(kind: String)
+    case notAnEmail(String)
+    case adminWithoutEmail
+    case notOneOf(field: String, value: String, allowed: [String])
+    case notIPv4(field: String, value: String)
+    /// A HOST[:PORT] input; `defaultPort` when the port may be left out.
+    case badAddress(field: String, reason: String, defaultPort: Int?)
+    case emptyRelayHostname
+    case deviceOfAnotherUser(device: String, user: String)
+    case alertReopened
+    case badTokenName
+    case nonPositiveTokenLifetime
+    case unreadableLifetime(String)
+
+    public var description: String {
+        switch self {
+        case .emptyName(let kind): "a \(kind) needs a name"
+        case .notAnEmail(let text): "\"\(text)\" is not an e-mail address"
+        case .adminWithoutEmail: "an admin needs an e-mail address to log in with"
+        case .notOneOf(let field, let value, let allowed):
+            "\(field) must be \(allowed.dropLast().joined(separator: ", "))\(allowed.count > 1 ? " or " : "")\(allowed.last ?? ""), not \"\(value)\""
+        case .notIPv4(let field, let value): "\(field): \"\(value)\" is not an IPv4 address"
+        case .badAddress(let field, let reason, let defaultPort):
+            "\(field): \(reason)" + (defaultPort.map { " (port \($0) by default)" } ?? "")
+        case .emptyRelayHostname: "--hostname is empty; give the name clients reach the relay by"
+        case .deviceOfAnotherUser(let device, let user): "device \(device) does not belong to \(user)"
+        case .alertReopened: "an alert can be acknowledged or resolved, not reopened"
+        case .badTokenName: "a token needs a name of 1 to 64 characters"
+        case .nonPositiveTokenLifetime: "a token's lifetime must be positive"
+        case .unreadableLifetime(let text): "\"\(text)\" is not a lifetime such as 30d, 12h, 90m or never"
+        }
+    }
+}
+
+extension UserRole {
+    /// An API field or CLI flag's text.
+    public init(input: String) throws(FleetInputError) {
+        guard let role = UserRole(rawValue: input) else {
+            throw .notOneOf(field: "role", value: input, allowed: Self.allCases.map(\.rawValue))
+        }
+        self = role
+    }
+}
+
+extension AccessStatus {
+    /// An API field or CLI flag's text.
+    public init(input: String) throws(FleetInputError) {
+        guard let status = AccessStatus(rawValue: input) else {
+            throw .notOneOf(field: "status", value: input, allowed: Self.allCases.map(\.rawValue))
+        }
+        self = status
+    }
+}

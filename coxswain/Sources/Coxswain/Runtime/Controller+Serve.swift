@@ -1,0 +1,130 @@
+import Foundation
+import Logging
+import PharosLifecycle
+import PharosRuntime
+import PharosSpec
+import ServiceLifecycle
+import Synchronization
+
+extension Controller {
+    /// What `cox serve` listens on once it is ready.
+    public struct Served: Sendable {
+        /// The relay tier's endpoints; nil when accounts are off.
+        public var relay: RelayTier.Endpoints?
+        /// The admin API and UI's port; nil when `ui.listen` is empty.
+        public var adminPort: Int?
+    }
+
+    /// `cox serve`, the controller's composition root: the one place its graph is assembled.
+    /// One ServiceGroup runs, in start order, the relay tier (account socket, deny-list
+    /// refresh, embedded relay, remote relays' tunnels; `accounts.sync`), the admin API and UI
+    /// (`ui.listen`), the reconcile sweep (at once, then every `fleet.reconcile_interval`),
+    /// the WatchEvents streams kept in step with the node list, the daily retention purge and
+    /// the systemd watchdog. SIGTERM/SIGINT (`signals`) or cancellation stops them in reverse
+    /// order; the first failure (a port that cannot be bound, say) stops everything and is
+    /// thrown. `ready` is called once everything listens.
+    public func serve(logger: Logger, signals: Bool = false, ready: @escaping @Sendable (Served) -> Void = { _ in }) async throws {
+        let (store, config) = (self.store, self.config)
+        let pool = try NodeClientPool(pki: pki)
+        let live = LiveHub()
+        let metrics = ControllerMetrics()
+        let reconciler = FleetReconciler(store: store, pool: pool, config: config, logger: logger, metrics: metrics, live: live)
+        let watchers = EventWatchers(store: store, pool: pool, logger: logger, live: live)
+        let nodes = try await store.read { tx in try tx.nodes() }
+        logger.info("serving", metadata: ["state": "\(store.path)", "nodes": "\(nodes.count)",
+                                          "sweep_seconds": "\(config.reconcileInterval)"])
+        await watchers.sync(with: nodes)
+        // From here on every mutation pushes and publishes after commit, whoever asked for it.
+        let controller = with(effects: ServeEffects(reconciler: reconciler, live: live))
+        let accounts = AccountService(fleet: controller.service)
+        let tier = config.accountsSync ? RelayTier(controller: controller, accounts: accounts, logger: logger) : nil
+        let adminAddress = config.uiListen.isEmpty ? nil : try HostPort.listen(config.uiListen)
+        let api = try AdminAPI(controller: controller, admin: AdminService(fleet: controller.service), accounts: accounts,
+                               live: live, metrics: metrics, relayTier: tier, logger: logger)
+        let readiness = ServeReadiness(waitingForRelay: tier != nil, waitingForAdmin: adminAddress != nil) { served in
+            var status = "reconciling \(nodes.count) nodes"
+            if let relay = served.relay { status += "; accounts on \(relay.socketPath)" }
+            if let port = served.adminPort { status += "; admin API on port \(port)" }
+            SystemdNotify.send("READY=1\nSTATUS=\(status)")
+            ready(served)
+        }
+        let interval = Duration.seconds(config.reconcileInterval)
+        var services: [(name: String, service: any Service)] = tier?.services { readiness.relayListening($0) } ?? []
+        if let adminAddress {
+            services.append(("admin API", api.application(host: adminAddress.host, port: adminAddress.port) { readiness.adminListening($0) }))
+        }
+        services += [
+            ("reconcile sweep", PeriodicService(every: interval, start: .immediately) { await reconciler.sweepAndLog() }),
+            // New and removed nodes get (or lose) their event stream within one interval.
+            ("event watchers", PeriodicService(every: interval) {
+                if let nodes = try? await store.read({ tx in try tx.nodes() }) { await watchers.sync(with: nodes) }
+            }),
+            ("retention", PeriodicService(every: .seconds(86_400), start: .immediately) { await Self.purgeExpired(store, config, logger) }),
+            ("watchdog", WatchdogService()),
+        ]
+        readiness.checkNothingToWaitFor()
+        defer { SystemdNotify.send("STOPPING=1") }
+        // Whatever ended the group, the event streams and node connections are closed.
+        do {
+            try await DaemonServiceGroup.make(services, signals: signals, logger: logger).run()
+        } catch {
+            await watchers.stopAll()
+            await pool.shutdown()
+            throw error
+        }
+        await watchers.stopAll()
+        await pool.shutdown()
+    }
+
+    /// Audit rows past `retention.audit_days`, expired device and admin sessions.
+    static func purgeExpired(_ store: Store, _ config: CoxConfig, _ logger: Logger) async {
+        let cutoff = StoreClock.now() - Int64(config.auditRetentionDays) * 86_400_000_000
+        if let purged = try? await store.write({ tx in try tx.purgeAudit(olderThan: cutoff) }), purged > 0 {
+            logger.info("audit retention", metadata: ["purged_rows": "\(purged)", "days": "\(config.auditRetentionDays)"])
+        }
+        _ = try? await store.write { tx in
+            try tx.purgeExpiredSessions()
+            try tx.purgeExpiredAdminSessions()
+        }
+    }
+}
+
+/// Collects the ports of `cox serve`'s listeners and calls `ready` once, when all are known.
+final class ServeReadiness: Sendable {
+    private struct State {
+        var served = Controller.Served()
+        var waitingForRelay: Bool
+        var waitingForAdmin: Bool
+        var told = false
+    }
+
+    private let state: Mutex<State>
+    private let ready: @Sendable (Controller.Served) -> Void
+
+    init(waitingForRelay: Bool, waitingForAdmin: Bool, ready: @escaping @Sendable (Controller.Served) -> Void) {
+        state = Mutex(State(waitingForRelay: waitingForRelay, waitingForAdmin: waitingForAdmin))
+        self.ready = ready
+    }
+
+    func relayListening(_ endpoints: RelayTier.Endpoints) {
+        update { $0.served.relay = endpoints; $0.waitingForRelay = false }
+    }
+
+    func adminListening(_ port: Int) {
+        update { $0.served.adminPort = port; $0.waitingForAdmin = false }
+    }
+
+    func checkNothingToWaitFor() {
+        update { _ in }
+    }
+
+    private func update(_ change: (inout State) -> Void) {
+        let served = state.withLock { state -> Controller.Served? in
+            change(&state)
+            guard !state.told, !state.waitingForRelay, !state.waitingForAdmin else { return nil }
+            state.told = true
+            return state.served
+        }
+        if let served { ready(served) }
+    }
+}

@@ -1,0 +1,6 @@
+import GRDB
+
+/// What a user may do: `admin`s also log in to the admin API and UI.
+public enum UserRole: String, Codable, Sendable, CaseIterable, DatabaseValueConvertible {
+    case user, admin
+}
