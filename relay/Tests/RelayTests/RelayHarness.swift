@@ -109,6 +109,16 @@ final class RelayHarness: @unchecked Sendable {
     /// A gRPC client to the relay's public port, with `leaf` as its client certificate (or none).
     func withClient<T: Sendable>(leaf: TestPKI.Leaf?, roots: TrustRoots? = nil,
                                  _ body: (GRPCClient<HTTP2ClientTransport.Posix>) async throws -> T) async throws -> T {
+        try await withGRPCClient(transport: try transport(leaf: leaf)) { client in try await body(client) }
+    }
+
+    /// A client whose connection the caller runs (`runConnections`) and ends: for tests that
+    /// need many connections at once.
+    func makeClient(leaf: TestPKI.Leaf?) throws -> GRPCClient<HTTP2ClientTransport.Posix> {
+        GRPCClient(transport: try transport(leaf: leaf))
+    }
+
+    func transport(leaf: TestPKI.Leaf?) throws -> HTTP2ClientTransport.Posix {
         let rootPEM = try pki.rootPEM
         let trust = TLSConfig.TrustRootsSource.certificates([.bytes(Array(rootPEM.utf8), format: .pem)])
         let security: HTTP2ClientTransport.Posix.TransportSecurity
@@ -123,10 +133,7 @@ final class RelayHarness: @unchecked Sendable {
         }
         var config = HTTP2ClientTransport.Posix.Config.defaults
         config.backoff = .init(initial: .milliseconds(100), max: .milliseconds(200), multiplier: 1, jitter: 0)
-        return try await withGRPCClient(transport: try .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: clientPort),
-                                                                      transportSecurity: security, config: config)) { client in
-            try await body(client)
-        }
+        return try .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: clientPort), transportSecurity: security, config: config)
     }
 }
 

@@ -23,6 +23,13 @@ public struct RelayConfig: Sendable, Equatable {
     /// Client connections open at once, in total and from one source address.
     public var maxConnections = 10_000
     public var maxConnectionsPerAddress = 256
+    /// Calls without a device certificate (ClaimEnrollment): in flight in total, from one
+    /// address, and the seconds each has to send its whole request.
+    public var maxCertlessStreams = 256
+    public var maxCertlessStreamsPerAddress = 16
+    public var certlessRequestTimeoutSeconds = 10
+    /// A device call's open request that sends nothing this long is cancelled.
+    public var requestIdleTimeoutSeconds = 60
 
     public init() {}
 
@@ -37,6 +44,10 @@ public struct RelayConfig: Sendable, Equatable {
         .int("limits.max_upstream_streams", \.maxUpstreamStreams, 1...100_000),
         .int("limits.max_connections", \.maxConnections, 1...1_000_000),
         .int("limits.max_connections_per_address", \.maxConnectionsPerAddress, 1...1_000_000),
+        .int("limits.max_certless_streams", \.maxCertlessStreams, 1...100_000),
+        .int("limits.max_certless_streams_per_address", \.maxCertlessStreamsPerAddress, 1...100_000),
+        .int("limits.certless_request_timeout_seconds", \.certlessRequestTimeoutSeconds, 1...600, unit: "seconds"),
+        .int("limits.request_idle_timeout_seconds", \.requestIdleTimeoutSeconds, 1...86_400, unit: "seconds"),
         .int("tunnel.keepalive_seconds", \.tunnelKeepaliveSeconds, 1...3600, unit: "seconds"),
         .int("tunnel.keepalive_timeout_seconds", \.tunnelKeepaliveTimeoutSeconds, 1...600, unit: "seconds"),
     ])
@@ -59,6 +70,10 @@ public struct RelayConfig: Sendable, Equatable {
         limits.tunnelPingTimeout = .seconds(Int64(tunnelKeepaliveTimeoutSeconds))
         limits.clientListener.maxConnections = maxConnections
         limits.clientListener.maxConnectionsPerAddress = maxConnectionsPerAddress
+        limits.maxCertlessUpstreamStreams = maxCertlessStreams
+        limits.maxCertlessStreamsPerAddress = maxCertlessStreamsPerAddress
+        limits.certlessRequestTimeout = .seconds(Int64(certlessRequestTimeoutSeconds))
+        limits.requestIdleTimeout = .seconds(Int64(requestIdleTimeoutSeconds))
         return limits
     }
 }

@@ -41,12 +41,12 @@ public final class ClientListener: Sendable {
                     channel.eventLoop.makeCompletedFuture {
                         let fingerprint = try chain?.first.map { Fingerprint.certificate(der: try $0.toDERBytes()) }
                         _ = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
-                            mode: .server, connectionConfiguration: limits.clientConnection,
+                            mode: .server, connectionConfiguration: limits.clientConnection(certless: fingerprint == nil),
                             streamConfiguration: limits.stream) { stream in
                                 stream.eventLoop.makeCompletedFuture {
                                     try stream.syncOptions!.setOption(.autoRead, value: false)
                                     try stream.pipeline.syncOperations.addHandler(ClientStreamHandler(
-                                        fingerprint: fingerprint, upstream: upstream, denyList: denyList, maxMessageBytes: limits.maxMessageBytes))
+                                        fingerprint: fingerprint, upstream: upstream, denyList: denyList, limits: limits))
                                 }
                             }
                     }

@@ -66,7 +66,7 @@ public enum CallPolicy {
 
 /// The gRPC status codes the relay itself answers with.
 public enum GRPCStatusCode: Int, Sendable {
-    case cancelled = 1, permissionDenied = 7, resourceExhausted = 8, unimplemented = 12, unavailable = 14, unauthenticated = 16
+    case cancelled = 1, deadlineExceeded = 4, permissionDenied = 7, resourceExhausted = 8, unimplemented = 12, unavailable = 14, unauthenticated = 16
 }
 
 extension String {

@@ -26,13 +26,23 @@ final class ClientStreamHandler: ChannelDuplexHandler {
     private var responseEnded = false
     private var meter: GRPCMessageMeter
     private var context: ChannelHandlerContext?
+    /// Request deadlines (`HTTP2Limits.certlessRequestTimeout`, `requestIdleTimeout`).
+    private let requestTimeout: TimeAmount?
+    private let idleTimeout: TimeAmount
+    private var requestStarted = NIODeadline.now()
+    private var lastClientFrame = NIODeadline.now()
+    private var requestTimer: Scheduled<Void>?
 
-    init(fingerprint: String?, upstream: Upstream, denyList: DeviceDenyList?, maxMessageBytes: Int) {
+    init(fingerprint: String?, upstream: Upstream, denyList: DeviceDenyList?, limits: HTTP2Limits) {
         self.fingerprint = fingerprint
         self.denyList = denyList
         self.upstream = upstream
-        self.meter = GRPCMessageMeter(limit: maxMessageBytes)
+        self.meter = GRPCMessageMeter(limit: limits.maxMessageBytes)
+        self.requestTimeout = fingerprint == nil ? limits.certlessRequestTimeout : nil
+        self.idleTimeout = limits.requestIdleTimeout
     }
+
+    private var certless: Bool { fingerprint == nil }
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
     func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
@@ -44,6 +54,7 @@ final class ClientStreamHandler: ChannelDuplexHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let payload = unwrapInboundIn(data)
+        lastClientFrame = .now()
         switch state {
         case .awaitingHeaders:
             guard case .headers(let request) = payload else {
@@ -57,6 +68,8 @@ final class ClientStreamHandler: ChannelDuplexHandler {
                 respond(status: status, message: message)
             case .forward(let headers):
                 state = .connecting(buffered: [.headers(.init(headers: headers, endStream: request.endStream))])
+                requestStarted = .now()
+                armRequestTimer(context: context)
                 openUpstream(context: context)
             }
         case .connecting(var buffered):
@@ -132,6 +145,7 @@ final class ClientStreamHandler: ChannelDuplexHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        requestTimer?.cancel()
         if case .forwarding(let upstream) = state {
             if requestEnded && responseEnded {
                 // The call completed: END_STREAM went both ways, the controller's stream closes
@@ -151,10 +165,48 @@ final class ClientStreamHandler: ChannelDuplexHandler {
         context.fireErrorCaught(error)
     }
 
+    /// While the request is open: refused when a certless request is not complete within its
+    /// timeout, or any request sends nothing for the idle timeout (a stream held open with
+    /// HEADERS alone would otherwise keep its controller slot for ever).
+    private func armRequestTimer(context: ChannelHandlerContext) {
+        guard !requestEnded else { return }
+        var due = lastClientFrame + idleTimeout
+        if let requestTimeout { due = min(due, requestStarted + requestTimeout) }
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        requestTimer = context.eventLoop.scheduleTask(deadline: due) { loopBound.value.requestTimerFired() }
+    }
+
+    private func requestTimerFired() {
+        guard !requestEnded, let context else { return }
+        if case .closed = state { return }
+        let now = NIODeadline.now()
+        if let requestTimeout, now >= requestStarted + requestTimeout {
+            fail(status: .deadlineExceeded,
+                 message: "a call without a device certificate must send its whole request within \(requestTimeout.nanoseconds / 1_000_000_000) s")
+        } else if now >= lastClientFrame + idleTimeout {
+            fail(status: .deadlineExceeded, message: "the request sent nothing for \(idleTimeout.nanoseconds / 1_000_000_000) s")
+        } else {
+            armRequestTimer(context: context)
+        }
+    }
+
     private func openUpstream(context: ChannelHandlerContext) {
-        guard upstream.reserveStream() else {
+        // A certless call is counted against its source address (the connection's peer).
+        let certlessFrom: String? = certless ? (context.channel.parent?.remoteAddress?.ipAddress ?? "unknown") : nil
+        switch upstream.reserveStream(certlessFrom: certlessFrom) {
+        case nil:
+            break
+        case .allTaken:
             respond(status: .resourceExhausted,
                     message: "the relay has \(upstream.settings.maxUpstreamStreams) calls in flight to the controller, its limit; retry shortly")
+            return
+        case .certlessBudgetTaken:
+            respond(status: .resourceExhausted,
+                    message: "the relay has \(upstream.settings.maxCertlessUpstreamStreams) enrollments in flight, its limit; retry shortly")
+            return
+        case .certlessAddressBudgetTaken:
+            respond(status: .resourceExhausted,
+                    message: "\(upstream.settings.maxCertlessStreamsPerAddress) enrollments from this address are in flight, the limit; retry shortly")
             return
         }
         let client = context.channel
@@ -170,8 +222,8 @@ final class ClientStreamHandler: ChannelDuplexHandler {
             }
         }.hop(to: context.eventLoop).whenComplete { result in
             switch result {
-            case .success(let stream): stream.closeFuture.whenComplete { _ in upstream.releaseStream() }
-            case .failure: upstream.releaseStream()
+            case .success(let stream): stream.closeFuture.whenComplete { _ in upstream.releaseStream(certlessFrom: certlessFrom) }
+            case .failure: upstream.releaseStream(certlessFrom: certlessFrom)
             }
             loopBound.value.upstreamOpened(result)
         }

@@ -24,6 +24,8 @@ public final class Upstream: Sendable {
     let logger: Logger
     private let current = Mutex<Connection?>(nil)
     private let openStreams = Atomic<Int>(0)
+    private let openCertlessStreams = Atomic<Int>(0)
+    private let certlessByAddress = Mutex<[String: Int]>([:])
     private let attached = Atomic<Int>(0)
     private let cancelled = Atomic<Int>(0)
     private let waiting = Atomic<Int>(0)
@@ -87,18 +89,55 @@ public final class Upstream: Sendable {
     /// Calls in flight to the controller (all clients together).
     public var streamsInFlight: Int { openStreams.load(ordering: .relaxed) }
 
-    /// Takes one of `settings.maxUpstreamStreams` slots; false when all are taken, so the
-    /// call is refused at once instead of queueing behind the controller's stream limit.
-    func reserveStream() -> Bool {
+    /// Certless calls in flight to the controller.
+    public var certlessStreamsInFlight: Int { openCertlessStreams.load(ordering: .relaxed) }
+
+    /// Why a call gets no slot.
+    enum SlotRefusal {
+        case allTaken, certlessBudgetTaken, certlessAddressBudgetTaken
+    }
+
+    /// Takes one of `settings.maxUpstreamStreams` slots (a `certless` call also one of
+    /// `maxCertlessUpstreamStreams`); nil when it got one, so a call without one is refused
+    /// at once instead of queueing behind the controller's stream limit.
+    /// `certlessFrom` is the source address of a call without a device certificate, nil for
+    /// a device's call.
+    func reserveStream(certlessFrom address: String?) -> SlotRefusal? {
+        if let address {
+            let perAddress = settings.maxCertlessStreamsPerAddress
+            let admitted = certlessByAddress.withLock { counts in
+                guard counts[address, default: 0] < perAddress else { return false }
+                counts[address, default: 0] += 1
+                return true
+            }
+            guard admitted else { return .certlessAddressBudgetTaken }
+            let after = openCertlessStreams.wrappingAdd(1, ordering: .relaxed).newValue
+            if after > settings.maxCertlessUpstreamStreams {
+                releaseCertless(address)
+                return .certlessBudgetTaken
+            }
+        }
         let after = openStreams.wrappingAdd(1, ordering: .relaxed).newValue
         if after > settings.maxUpstreamStreams {
             openStreams.wrappingSubtract(1, ordering: .relaxed)
-            return false
+            if let address { releaseCertless(address) }
+            return .allTaken
         }
-        return true
+        return nil
     }
 
-    func releaseStream() { openStreams.wrappingSubtract(1, ordering: .relaxed) }
+    func releaseStream(certlessFrom address: String?) {
+        openStreams.wrappingSubtract(1, ordering: .relaxed)
+        if let address { releaseCertless(address) }
+    }
+
+    private func releaseCertless(_ address: String) {
+        openCertlessStreams.wrappingSubtract(1, ordering: .relaxed)
+        certlessByAddress.withLock { counts in
+            let left = counts[address, default: 1] - 1
+            counts[address] = left > 0 ? left : nil
+        }
+    }
 
     /// The multiplexer to open a stream on, or a failure meaning "unavailable".
     func multiplexer(on eventLoop: any EventLoop) -> EventLoopFuture<NIOHTTP2Handler.StreamMultiplexer> {
@@ -195,6 +234,18 @@ public struct HTTP2Limits: Sendable {
     /// controller server's own concurrent-stream limit (coxswain allows 20,000): beyond it,
     /// HTTP/2 would queue new streams inside the relay with no bound and no answer.
     public var maxUpstreamStreams = 10_000
+    /// Calls without a device certificate (only ClaimEnrollment is allowed) take at most this
+    /// many of those slots together, so strangers can never starve enrolled devices ...
+    public var maxCertlessUpstreamStreams = 256
+    /// ... at most this many from one source address ...
+    public var maxCertlessStreamsPerAddress = 16
+    /// ... open at most this many streams on one connection ...
+    public var maxConcurrentStreamsPerCertlessClient = 4
+    /// ... and must finish their request (END_STREAM) within this time: a ClaimEnrollment is
+    /// one small message, so a caller holding a stream open is refused, not waited for.
+    public var certlessRequestTimeout = TimeAmount.seconds(10)
+    /// A device's request that sends nothing for this long while still open is cancelled.
+    public var requestIdleTimeout = TimeAmount.seconds(60)
     /// The relay PINGs the controller's tunnel this often (idle NATs keep it) ...
     public var tunnelPingInterval = TimeAmount.seconds(20)
     /// ... and closes it when a PING is not acknowledged in time (a controller that vanished
@@ -217,6 +268,17 @@ public struct HTTP2Limits: Sendable {
     public var tunnelListener = ListenerLimits(handshakeTimeout: .seconds(10), maxConnections: 64, maxConnectionsPerAddress: 16)
 
     public init() {}
+
+    /// A client connection's HTTP/2 settings; `certless` connections get fewer streams.
+    func clientConnection(certless: Bool) -> NIOHTTP2Handler.ConnectionConfiguration {
+        var c = clientConnection
+        if certless {
+            c.initialSettings = c.initialSettings.map {
+                $0.parameter == .maxConcurrentStreams ? HTTP2Setting(parameter: .maxConcurrentStreams, value: maxConcurrentStreamsPerCertlessClient) : $0
+            }
+        }
+        return c
+    }
 
     var clientConnection: NIOHTTP2Handler.ConnectionConfiguration {
         var c = NIOHTTP2Handler.ConnectionConfiguration()
