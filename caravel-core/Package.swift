@@ -33,7 +33,12 @@ let package = Package(
             .product(name: "PharosSpec", package: "protocol-spec"),
             .product(name: "PharosWireGuard", package: "protocol-spec"),
             .product(name: "PharosTestSupport", package: "protocol-spec"),
+            .product(name: "PharosTLS", package: "protocol-spec"),
+            .product(name: "PharosProto", package: "protocol-spec"),
+            .product(name: "GRPCCore", package: "grpc-swift-2"),
+            .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
             .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "X509", package: "swift-certificates"),
         ]),
     ]
 )

@@ -255,6 +255,25 @@ final class AdminFleet: @unchecked Sendable {
         #expect(failures.count >= 6 && failures.allSatisfy { $0.sourceIP == "127.0.0.1" }, "\(failures.map(\.error))")
     }
 
+    /// A page on another site that makes the admin's browser POST logins must not spend the
+    /// login budget of the admin's own address (issue #19 item 4).
+    @Test func crossSiteLoginsAreRefusedBeforeTheyCount() async throws {
+        let fleet = try await AdminFleet()
+        defer { Task { await fleet.stop() } }
+        for _ in 0..<10 {
+            let forged = try await fleet.send("POST", "/api/auth/login", auth: [("Origin", "https://evil.example")],
+                                              json: #"{"email":"ops@example.com","password":"guess"}"#)
+            #expect(forged.status == 403 && forged.text.contains("cross-site"), "\(forged.text)")
+        }
+        let form = try await HTTPTestClient.send("POST", "/ui/login", port: fleet.port,
+                                                 headers: [("Origin", "null"), ("Content-Type", "application/x-www-form-urlencoded")],
+                                                 body: Array("email=ops%40example.com&password=guess".utf8))
+        #expect(form.status == 403)
+        let sameSite = try await fleet.send("POST", "/api/auth/login", auth: [("Origin", "http://127.0.0.1:\(fleet.port)")],
+                                            json: #"{"email":"ops@example.com","password":"\#(AdminFleet.password)"}"#)
+        #expect(sameSite.status == 200, "the admin still logs in after the forged attempts: \(sameSite.text)")
+    }
+
     @Test func liveEventsReachMonitorSubscribersOnly() async throws {
         let fleet = try await AdminFleet(reconcileInterval: 1)
         defer { Task { await fleet.stop() } }

@@ -37,6 +37,24 @@ public struct TLSIdentity: Sendable {
         }
         self.certificates = certificates
     }
+
+    private init(certificates: [Certificate], nioChain: [NIOSSLCertificate], nioPrivateKey: NIOSSLPrivateKey) {
+        self.certificates = certificates
+        self.nioChain = nioChain
+        self.nioPrivateKey = nioPrivateKey
+    }
+
+    /// The same key presenting `extra` after its chain (a relay adds the root, which an
+    /// enrolling device pins by hash); certificates already in the chain are not repeated.
+    public func presenting(_ extra: [Certificate]) throws(TLSSetupError) -> TLSIdentity {
+        let added = extra.filter { !certificates.contains($0) }
+        do {
+            let nio = try added.map { try NIOSSLCertificate(bytes: $0.derBytes(), format: .der) }
+            return TLSIdentity(certificates: certificates + added, nioChain: nioChain + nio, nioPrivateKey: nioPrivateKey)
+        } catch {
+            throw .invalidCertificate(source: "extra chain certificates", reason: "\(error)")
+        }
+    }
 }
 
 /// The roots a peer must chain to. Only these: never the system store.

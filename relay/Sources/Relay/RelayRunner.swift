@@ -45,9 +45,12 @@ public enum RelayRunner {
     /// once both listen (and systemd has been told READY=1).
     public static func run(paths: RelayPaths, config: RelayConfig, logger: Logger, signals: Bool = false,
                            ready: @escaping @Sendable (Ports) -> Void = { _ in }) async throws {
-        let identity = try TLSIdentity(certificatePath: paths.certificate, keyPath: paths.key)
-        guard identity.certificates.count >= 2 else { throw RelayIdentityError.missingFleetCA(path: paths.certificate) }
+        let stored = try TLSIdentity(certificatePath: paths.certificate, keyPath: paths.key)
+        guard stored.certificates.count >= 2 else { throw RelayIdentityError.missingFleetCA(path: paths.certificate) }
         let roots = try TrustRoots(path: paths.rootCertificate)
+        // Leaf, Fleet CA and root: a device enrolling checks the chain up to the root its join
+        // link pins before it sends its token, and it has no other copy of the root.
+        let identity = try stored.presenting(roots.certificates)
         let deviceCA = try TrustRoots(path: paths.deviceCACertificate).certificates[0]
         let upstream = Upstream(mode: config.upstreamSocket.isEmpty ? .tunnel : .socket(path: config.upstreamSocket),
                                 settings: config.limits, logger: logger)

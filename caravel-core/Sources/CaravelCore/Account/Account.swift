@@ -26,9 +26,11 @@ public struct Account: Sendable {
     }
 
     /// `caravel enroll '<link>'`: a fresh P-256 key and CSR plus a separate X25519
-    /// encryption key; ClaimEnrollment through the link's relay without a client certificate;
-    /// the returned CA fingerprint must equal the link's, and the returned Fleet CA must have
-    /// issued the relay certificate presented. Then the identity is stored and synced at once.
+    /// encryption key; ClaimEnrollment through the link's relay without a client certificate,
+    /// sent only after the relay's chain validated up to the root the link pins (a server
+    /// that cannot show it never sees the token); the returned CA fingerprint must equal the
+    /// link's and the returned Fleet CA must be the one in that validated chain. Then the
+    /// identity is stored and synced at once.
     public func enroll(link text: String, deviceName: String, platform: String = "linux") async throws(CaravelError) -> Enrolled {
         let link: JoinLink
         do { link = try JoinLink(parsing: text) } catch { throw .format(error, file: "join link") }
@@ -54,10 +56,14 @@ public struct Account: Sendable {
         let captured = RelayConnection.CapturedChain()
         let response: Pharos_Account_V1_ClaimEnrollmentResponse
         do {
-            response = try await RelayConnection.withEnrollmentClient(relay: link.relay, captured: captured) { client in
+            response = try await RelayConnection.withEnrollmentClient(relay: link.relay, rootFingerprint: link.caFingerprint,
+                                                                      captured: captured) { client in
                 try await client.claimEnrollment(request, options: RelayConnection.options)
             }
         } catch {
+            if let rejection = captured.rejection.withLock({ $0 }) {
+                throw .untrusted("the relay \(link.relay) is not part of the fleet this join link names (\(rejection)): possible interception; the join token was not sent")
+            }
             let translated = RelayConnection.translate(error, relay: link.relay)
             if case .refused = translated {
                 throw .refused("the join link was refused (used, expired or revoked); ask your administrator for a new one")
@@ -69,8 +75,7 @@ public struct Account: Sendable {
             throw .untrusted("the controller answered for fleet \(response.caFingerprint), but the link names \(link.caFingerprint): possible interception, nothing was stored")
         }
         let fleetPEM = String(decoding: response.fleetCaPem, as: UTF8.self)
-        let presented = captured.certificates.withLock { $0 }
-        try await Self.checkRelay(presented: presented, fleetCAPEM: fleetPEM)
+        try Self.checkFleetCA(fleetPEM, against: captured.verified.withLock { $0 })
         let signing = Array(response.signingPublicKey)
         guard signing.count == 32 else { throw .untrusted("the controller's profile-signing key is not an Ed25519 key") }
 
@@ -89,20 +94,23 @@ public struct Account: Sendable {
         }
     }
 
-    /// The relay's leaf must come from the Fleet CA the controller returned and say
-    /// `O=PharosVPN Relay`.
-    static func checkRelay(presented: [Certificate], fleetCAPEM: String) async throws(CaravelError) {
-        let fleet: [Certificate]
-        do { fleet = try PEM.decodeAll(type: "CERTIFICATE", from: fleetCAPEM).map { try Certificate(derEncoded: $0) } } catch {
+    /// The Fleet CA the controller returned must be the one that issued the relay leaf in the
+    /// chain validated up to the pinned root (leaf, Fleet CA, root): a relay or an interceptor
+    /// cannot slip in a CA of its own for the device to trust later.
+    static func checkFleetCA(_ fleetCAPEM: String, against chain: [Certificate]) throws(CaravelError) {
+        let returned: Certificate
+        do {
+            guard let first = try PEM.decodeAll(type: "CERTIFICATE", from: fleetCAPEM).map({ try Certificate(derEncoded: $0) }).first else {
+                throw CaravelError.untrusted("the controller returned no Fleet CA")
+            }
+            returned = first
+        } catch let error as CaravelError {
+            throw error
+        } catch {
             throw .untrusted("the controller's Fleet CA does not parse: \(error)")
         }
-        guard let fleetCA = fleet.first, let roots = try? TrustRoots(certificates: [fleetCA]) else {
-            throw .untrusted("the controller returned no Fleet CA")
-        }
-        let verifier = PeerVerifier(roots: roots, requirements: PeerRequirements(
-            usage: .serverAuth, issuers: [fleetCA], organizations: [PharosIdentity.Organization.relay]))
-        if case .failure(let rejection) = await verifier.verify(presented) {
-            throw .untrusted("the relay's certificate was not issued by this fleet (\(rejection)): possible interception, nothing was stored")
+        guard chain.count >= 3, chain[1] == returned else {
+            throw .untrusted("the Fleet CA the controller returned is not the one that issued the relay's certificate: possible interception, nothing was stored")
         }
     }
 

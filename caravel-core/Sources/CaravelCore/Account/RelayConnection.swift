@@ -9,16 +9,19 @@ import Synchronization
 import X509
 
 /// A gRPC connection to a relay's public port. Two trust modes:
-/// - enrollment: no client certificate, the server chain is captured rather than verified
-///   (the device does not know the fleet yet) and checked after the controller answered;
+/// - enrollment: no client certificate; inside the handshake, before any byte of the request
+///   (the join token) is sent, the relay's chain must contain the root whose SHA-256 the join
+///   link names and chain from an `O=PharosVPN Relay` server leaf up to it;
 /// - device: the device certificate, and the relay must present an `O=PharosVPN Relay` leaf
 ///   issued by the fleet's Fleet CA and valid for the relay's server name.
 enum RelayConnection {
     static let callTimeout = Duration.seconds(45)
 
-    /// What the relay presented during an enrollment handshake.
+    /// What the relay presented during an enrollment handshake: the chain as validated up to
+    /// the link's root (leaf first), or why it was refused.
     final class CapturedChain: Sendable {
-        let certificates = Mutex<[Certificate]>([])
+        let verified = Mutex<[Certificate]>([])
+        let rejection = Mutex<String?>(nil)
     }
 
     static func target(_ address: String) throws(CaravelError) -> any ResolvableTarget {
@@ -37,22 +40,51 @@ enum RelayConnection {
     }
 
     static func withEnrollmentClient<T: Sendable>(
-        relay: String, captured: CapturedChain,
+        relay: String, rootFingerprint: String, captured: CapturedChain,
         _ body: (Pharos_Account_V1_AccountSync.Client<HTTP2ClientTransport.Posix>) async throws -> T
     ) async throws -> T {
         let security = HTTP2ClientTransport.Posix.TransportSecurity.tls {
             // Our callback decides; NIOSSL's own hostname check would run on top of it.
             $0.serverCertificateVerification = .noHostnameVerification
             $0.customVerificationCallback = { certificates, promise in
-                let parsed = certificates.compactMap { try? Certificate(derEncoded: $0.toDERBytes()) }
-                captured.certificates.withLock { $0 = parsed }
-                // Checked after the controller answered, against the Fleet CA it returned.
-                promise.succeed(parsed.isEmpty ? .failed : .certificateVerified(VerificationMetadata(nil)))
+                promise.completeWithTask {
+                    switch await pinnedChain(certificates, rootFingerprint: rootFingerprint) {
+                    case .success(let chain):
+                        captured.verified.withLock { $0 = chain }
+                        return .certificateVerified(VerificationMetadata(nil))
+                    case .failure(let refusal):
+                        captured.rejection.withLock { $0 = refusal.description }
+                        return .failed
+                    }
+                }
             }
         }
         return try await withGRPCClient(transport: try .http2NIOPosix(target: target(relay), transportSecurity: security,
                                                                       config: transportConfig)) { client in
             try await body(Pharos_Account_V1_AccountSync.Client(wrapping: client))
+        }
+    }
+
+    /// The presented chain validated up to the root the join link pins: the root itself must be
+    /// among the presented certificates (the device has nothing else yet) and hash to the link's
+    /// `ca`; the leaf must be a relay's server certificate issued below it.
+    struct ChainRefusal: Error, CustomStringConvertible {
+        let description: String
+        init(_ description: String) { self.description = description }
+    }
+
+    static func pinnedChain(_ presented: [NIOSSLCertificate], rootFingerprint: String) async -> Result<[Certificate], ChainRefusal> {
+        let parsed = presented.compactMap { try? Certificate(derEncoded: $0.toDERBytes()) }
+        guard parsed.count == presented.count, !parsed.isEmpty else { return .failure(ChainRefusal("the relay's certificates do not parse")) }
+        guard let root = parsed.first(where: { (try? Fingerprint.caRoot(der: $0.derBytes())) == rootFingerprint.lowercased() }),
+              let roots = try? TrustRoots(certificates: [root]) else {
+            return .failure(ChainRefusal("the relay did not present the root the join link names (ca=\(rootFingerprint.prefix(16))…)"))
+        }
+        let verifier = PeerVerifier(roots: roots, requirements: PeerRequirements(
+            usage: .serverAuth, organizations: [PharosIdentity.Organization.relay]))
+        switch await verifier.verify(parsed) {
+        case .success(let chain): return .success(chain)
+        case .failure(let rejection): return .failure(ChainRefusal("\(rejection)"))
         }
     }
 

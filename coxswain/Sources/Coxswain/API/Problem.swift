@@ -51,6 +51,7 @@ public struct Problem: HTTPResponseError, Sendable {
         case let error as AccountError:
             switch error {
             case .failedPrecondition: return Problem(.conflict, error.description)
+            case .tooManyAttempts(let seconds): return Problem(.tooManyRequests, error.description, headers: [.retryAfter: "\(seconds)"])
             case .invalidArgument: return Problem(.badRequest, error.description)
             case .notFound: return Problem(.notFound, error.description)
             case .unauthenticated: return Problem(.unauthorized, error.description)

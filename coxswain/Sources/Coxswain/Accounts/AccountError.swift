@@ -6,6 +6,9 @@ public enum AccountError: Error, Equatable, CustomStringConvertible {
     case invalidArgument(String)
     case notFound(String)
     case failedPrecondition(String)
+    /// Too many failed password logins for this account or device, or the controller is
+    /// already checking as many passwords as it will at once (RESOURCE_EXHAUSTED).
+    case tooManyAttempts(retryAfterSeconds: Int)
 
     public static let opaqueClaimFailure = AccountError.unauthenticated("enrollment link is invalid or expired; ask for a new one")
     public static let opaqueLoginFailure = AccountError.unauthenticated("authentication failed")
@@ -14,6 +17,7 @@ public enum AccountError: Error, Equatable, CustomStringConvertible {
         switch self {
         case .unauthenticated(let message), .invalidArgument(let message), .notFound(let message),
              .failedPrecondition(let message): message
+        case .tooManyAttempts(let seconds): "too many failed logins; try again in \(seconds) s"
         }
     }
 }

@@ -14,9 +14,17 @@ public final class AccountService: Sendable {
     public static let deviceCertificateValidity: TimeInterval = 365 * 86400
 
     public let fleet: FleetService
+    /// Password logins per account (e-mail as typed, known or not) and per device certificate.
+    let accountLogins = LoginThrottle(limit: 10, window: .seconds(900))
+    let deviceLogins = LoginThrottle(limit: 20, window: .seconds(900))
+    /// What an unknown e-mail is checked against, so it costs what a known one costs.
+    static let decoyHash = (try? PasswordHash.make(password: AccountSecrets.newToken())) ?? ""
 
-    public init(fleet: FleetService) {
+    let passwords: PasswordGate
+
+    public init(fleet: FleetService, passwords: PasswordGate = .shared) {
         self.fleet = fleet
+        self.passwords = passwords
     }
 
     var store: Store { fleet.store }
@@ -203,12 +211,25 @@ public final class AccountService: Sendable {
             guard let session else { throw AccountError.opaqueLoginFailure }
             return session
         }
-        let email = email.trimmingCharacters(in: .whitespaces).lowercased()
+        let email = String(email.trimmingCharacters(in: .whitespaces).lowercased().prefix(254))
+        // Throttled per account and per device before any hashing; both are counted in one
+        // step with the check, so parallel guesses get no more checks than the budget.
+        let device = deviceFingerprint ?? "none"
+        if let wait = accountLogins.attempt(email) ?? deviceLogins.attempt(device) {
+            throw AccountError.tooManyAttempts(retryAfterSeconds: Int(wait.components.seconds) + 1)
+        }
         let user = try await store.read { tx in try? tx.user(email) }
-        guard let user, user.status == .active, let phc = user.passwordHash,
-              PasswordHash.verify(password: password, against: phc) else {
+        let matches: Bool
+        do {
+            matches = try await passwords.verify(password: password, against: user?.passwordHash ?? Self.decoyHash)
+        } catch {
+            throw AccountError.tooManyAttempts(retryAfterSeconds: 1)
+        }
+        guard let user, user.status == .active, user.passwordHash != nil, matches else {
             throw AccountError.opaqueLoginFailure
         }
+        accountLogins.succeeded(email)
+        deviceLogins.succeeded(device)
         try await store.write { tx in
             try tx.insertSession(userID: user.id, deviceID: nil, tokenHash: tokenHash, expiresAt: tx.now + Self.sessionLifetime)
         }

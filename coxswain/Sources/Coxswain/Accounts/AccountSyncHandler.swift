@@ -95,6 +95,7 @@ public struct AccountSyncHandler: Pharos_Account_V1_AccountSync.ServiceProtocol 
             case .invalidArgument(let message): throw RPCError(code: .invalidArgument, message: message)
             case .notFound(let message): throw RPCError(code: .notFound, message: message)
             case .failedPrecondition(let message): throw RPCError(code: .failedPrecondition, message: message)
+            case .tooManyAttempts: throw RPCError(code: .resourceExhausted, message: error.description)
             }
         } catch let error as ProvisioningError {
             logger.warning("account call failed", metadata: ["method": "\(method)", "error": "\(error)"])

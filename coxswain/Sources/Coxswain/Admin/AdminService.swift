@@ -13,12 +13,17 @@ public final class AdminService: Sendable {
 
     public let fleet: FleetService
     public let throttle: LoginThrottle
+    /// Failed logins per admin account, from any address.
+    public let accountThrottle = LoginThrottle(limit: 10, window: .seconds(900))
     /// Compared against when the e-mail is unknown, so a miss costs what a wrong password
     /// costs (made once, at the first login attempt).
     private static let decoyHash = (try? PasswordHash.make(password: AccountSecrets.newToken())) ?? ""
 
-    public init(fleet: FleetService, throttle: LoginThrottle = LoginThrottle()) {
+    let passwords: PasswordGate
+
+    public init(fleet: FleetService, throttle: LoginThrottle = LoginThrottle(), passwords: PasswordGate = .shared) {
         self.fleet = fleet
+        self.passwords = passwords
         self.throttle = throttle
     }
 
@@ -34,24 +39,29 @@ public final class AdminService: Sendable {
     }
 
     public func login(email: String, password: String, sourceIP: String) async throws(AdminError) -> Login {
-        if let wait = throttle.retryAfter(sourceIP) {
+        let email = String(email.trimmingCharacters(in: .whitespaces).lowercased().prefix(254))
+        // Checked and counted in one step, per address and per account, before any hashing.
+        if let wait = throttle.attempt(sourceIP) ?? accountThrottle.attempt(email) {
             let seconds = Int((Double(wait.components.seconds) + 0.999).rounded(.down)) + 1
             await audit(.init(action: "auth.login", targetType: "admin", targetID: "", result: "error",
-                              error: "too many failed logins from this address"), name: email, sourceIP: sourceIP)
+                              error: "too many failed logins"), name: email, sourceIP: sourceIP)
             throw .tooManyAttempts(retryAfterSeconds: seconds)
         }
-        let email = String(email.trimmingCharacters(in: .whitespaces).lowercased().prefix(254))
         let user = try? await store.read { tx in try? tx.user(email) }
+        // An unknown e-mail costs the same Argon2id check as a known one.
         let phc = user.flatMap { $0 }?.passwordHash ?? Self.decoyHash
-        let passwordMatches = PasswordHash.verify(password: password, against: phc)
+        let passwordMatches: Bool
+        do { passwordMatches = try await passwords.verify(password: password, against: phc) } catch {
+            throw .tooManyAttempts(retryAfterSeconds: 1)
+        }
         guard let candidate = user.flatMap({ $0 }), passwordMatches, candidate.passwordHash != nil,
               candidate.role == .admin, candidate.status == .active else {
-            throttle.recordFailure(sourceIP)
             await audit(.init(action: "auth.login", targetType: "admin", targetID: "", result: "error",
                               error: "wrong e-mail or password, or not an admin"), name: email, sourceIP: sourceIP)
             throw .badCredentials
         }
-        throttle.recordSuccess(sourceIP)
+        throttle.succeeded(sourceIP)
+        accountThrottle.succeeded(email)
         let token = AccountSecrets.newToken(), tokenHash = AccountSecrets.hash(token)
         let expiresAt: Int64
         do {
@@ -189,7 +199,7 @@ public enum AdminError: Error, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .badCredentials: "wrong e-mail or password"
-        case .tooManyAttempts(let seconds): "too many failed logins from this address; try again in \(seconds) s"
+        case .tooManyAttempts(let seconds): "too many failed logins; try again in \(seconds) s"
         case .internalFailure(let reason): "the login could not be recorded: \(reason)"
         }
     }

@@ -1,8 +1,8 @@
 import Foundation
 import Synchronization
 
-/// Failed admin logins per source IP: after `limit` failures within `window`, that address
-/// is refused (429) until the oldest failure leaves the window. In memory: a restart forgets,
+/// Failed logins per key (a source IP, an account, a device): after `limit` failures within
+/// `window`, that key is refused (429) until the oldest failure leaves the window. In memory: a restart forgets,
 /// which only helps someone who can restart the controller anyway.
 public final class LoginThrottle: Sendable {
     public let limit: Int
@@ -14,25 +14,23 @@ public final class LoginThrottle: Sendable {
         self.window = window
     }
 
-    /// Nil when `address` may try now; else how long until it may.
-    public func retryAfter(_ address: String, now: ContinuousClock.Instant = .now) -> Duration? {
+    /// Checks and records one attempt for `key` in one step: nil when it may go ahead (it
+    /// already counts as a failure until `succeeded` clears the key), else how long until it
+    /// may. So 200 parallel guesses get at most `limit` checks, not 200.
+    public func attempt(_ key: String, now: ContinuousClock.Instant = .now) -> Duration? {
         failures.withLock { table in
-            let recent = (table[address] ?? []).filter { now - $0 < window }
-            table[address] = recent.isEmpty ? nil : recent
-            guard recent.count >= limit, let oldest = recent.first else { return nil }
-            return window - (now - oldest)
-        }
-    }
-
-    public func recordFailure(_ address: String, now: ContinuousClock.Instant = .now) {
-        failures.withLock { table in
-            var recent = (table[address] ?? []).filter { now - $0 < window }
+            var recent = (table[key] ?? []).filter { now - $0 < window }
+            if recent.count >= limit, let oldest = recent.first {
+                table[key] = recent
+                return window - (now - oldest)
+            }
             recent.append(now)
-            table[address] = Array(recent.suffix(limit))
+            table[key] = recent
+            return nil
         }
     }
 
-    public func recordSuccess(_ address: String) {
-        failures.withLock { $0[address] = nil }
+    public func succeeded(_ key: String) {
+        failures.withLock { $0[key] = nil }
     }
 }

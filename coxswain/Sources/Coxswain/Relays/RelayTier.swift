@@ -111,7 +111,9 @@ public final class RelayTier: Sendable {
         let leaf = try pki.authority.issue(publicKey: Certificate.PublicKey(key.publicKey),
                                            profile: .relay(hostname: Self.embeddedHostname(controller.config)),
                                            validity: Self.embeddedLeafValidity)
-        let identity = try TLSIdentity(certificatePEM: try leaf.pemString() + pki.authority.fleet.certificate.pemString(),
+        // Leaf, Fleet CA and root: an enrolling device pins the root by hash before its token goes.
+        let identity = try TLSIdentity(certificatePEM: try leaf.pemString() + pki.authority.fleet.certificate.pemString()
+                                           + pki.authority.root.certificate.pemString(),
                                        keyPEM: key.pemRepresentation, source: "embedded relay")
         let roots = try TrustRoots(certificates: [pki.authority.root.certificate])
         let listen = try HostPort.listen(controller.config.relayClientListen)

@@ -37,6 +37,7 @@ extension AdminAPI {
             pages.render("login", title: "Log in", path: "/ui/login", principal: nil, request: request)
         }
         router.post("ui/login") { request, context in
+            try AdminAPI.refuseCrossSite(request)
             let form = try await Self.form(LoginForm.self, request, context)
             do {
                 let login = try await admin.login(email: form.email, password: form.password, sourceIP: context.sourceIP)

@@ -19,12 +19,29 @@ extension AdminAPI {
     /// `POST /api/auth/login` (the only route without authentication): sets `cox_session`,
     /// HttpOnly, SameSite=Strict, Secure when `ui.secure_cookies` says the UI is reached over TLS.
     func login(_ request: Request, _ context: AdminRequestContext) async throws -> Response {
+        try Self.refuseCrossSite(request)
         let form = try await Self.body(LoginRequest.self, request, context)
         let login = try await admin.login(email: form.email, password: form.password, sourceIP: context.sourceIP)
         var response = try Self.json(MeDTO(name: login.user.email ?? login.user.id, kind: "session", scope: TokenScope.admin.rawValue,
                                            csrfToken: login.csrfToken, expiresAt: APITime.format(login.expiresAt)))
         response.setCookie(sessionCookie(value: login.sessionToken, maxAge: Int(AdminService.sessionLifetime / 1_000_000)))
         return response
+    }
+
+    /// A login POSTed by another site's page (a browser on the admin's machine, where the UI
+    /// is reached) is refused before it counts: otherwise any page an admin visits could spend
+    /// the login budget of 127.0.0.1 and lock every admin out. Browsers send `Origin` on every
+    /// cross-origin POST; clients without it (curl, scripts) are not browsers.
+    static func refuseCrossSite(_ request: Request) throws {
+        guard let origin = request.headers[.origin] else { return }
+        let host = request.head.authority ?? ""
+        guard let url = URL(string: origin), let originHost = url.host else {
+            throw Problem(.forbidden, "cross-site login refused (Origin \(origin))")
+        }
+        let originAuthority = url.port.map { "\(originHost):\($0)" } ?? originHost
+        guard originAuthority.lowercased() == host.lowercased() else {
+            throw Problem(.forbidden, "cross-site login refused: this page was not served by this controller (Origin \(origin))")
+        }
     }
 
     func sessionCookie(value: String, maxAge: Int) -> Cookie {
