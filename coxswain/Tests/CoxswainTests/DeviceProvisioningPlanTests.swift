@@ -53,10 +53,10 @@ import Testing
         #expect(first.peers == second.peers && first.bundle == second.bundle)
         // One WireGuard key for the device, one PSK per node, one UUID for the XRay node.
         let key = try Curve25519.KeyAgreement.PrivateKey(rawRepresentation: Data(repeating: 1, count: 32))
-        let awg = first.peers.filter { $0.protocol == "amneziawg" }
+        let awg = first.peers.filter { $0.protocol == .amneziawg }
         #expect(awg.count == 2 && awg.allSatisfy { $0.publicKey == key.publicKey.rawRepresentation.base64EncodedString() })
         #expect(Set(awg.map(\.presharedKey)).count == 2)
-        #expect(first.peers.filter { $0.protocol == "xray-reality" }.map(\.publicKey).allSatisfy { $0.hasPrefix("00000000-") })
+        #expect(first.peers.filter { $0.protocol == .xrayReality }.map(\.publicKey).allSatisfy { $0.hasPrefix("00000000-") })
         #expect(first.peers.allSatisfy { $0.id.hasPrefix("per_fixed") })
         #expect(first.bundle.revision == 3 && first.bundle.profiles.count == 2)
     }

@@ -34,7 +34,7 @@ import Testing
         #expect(peers.count == 3, "AmneziaWG on both nodes, VLESS on n2")
         #expect(Set(peers.map(\.allowedIP)) == ["10.86.0.2/32"])
         #expect(nodes.allSatisfy { $0.configRevision == 1 }, "each affected node's revision moved once")
-        let awg = peers.filter { $0.protocol == "amneziawg" }
+        let awg = peers.filter { $0.protocol == .amneziawg }
         #expect(Set(awg.map(\.presharedKey)).count == 2, "one PSK per device x node")
         #expect(awg.allSatisfy { Data(base64Encoded: $0.presharedKey)?.count == 32 })
 

@@ -36,8 +36,8 @@ public enum DeviceProvisioning {
             if spec.protocol.includesAmneziaWG {
                 let psk = presharedKeys[nodeID] ?? keys.presharedKey()
                 presharedKeys[nodeID] = psk
-                if !peers.contains(where: { $0.nodeID == nodeID && $0.protocol == "amneziawg" }) {
-                    peers.append(PeerRecord(id: keys.peerID(), nodeID: nodeID, deviceID: device.id, protocol: "amneziawg",
+                if !peers.contains(where: { $0.nodeID == nodeID && $0.protocol == .amneziawg }) {
+                    peers.append(PeerRecord(id: keys.peerID(), nodeID: nodeID, deviceID: device.id, protocol: .amneziawg,
                                             publicKey: publicKey, allowedIP: "\(device.tunnelIP)/32", presharedKey: psk,
                                             flow: "", profileSpecID: spec.id, createdAt: createdAt))
                 }
@@ -52,10 +52,10 @@ public enum DeviceProvisioning {
                 guard let realityKey = node.xrayPublicKey, !realityKey.isEmpty else {
                     throw .protocolUnavailable(node: node.name, protocol: "xray-reality")
                 }
-                let uuid = peers.first(where: { $0.nodeID == nodeID && $0.protocol == "xray-reality" })?.publicKey
+                let uuid = peers.first(where: { $0.nodeID == nodeID && $0.protocol == .xrayReality })?.publicKey
                     ?? keys.xrayUUID()
-                if !peers.contains(where: { $0.nodeID == nodeID && $0.protocol == "xray-reality" }) {
-                    peers.append(PeerRecord(id: keys.peerID(), nodeID: nodeID, deviceID: device.id, protocol: "xray-reality",
+                if !peers.contains(where: { $0.nodeID == nodeID && $0.protocol == .xrayReality }) {
+                    peers.append(PeerRecord(id: keys.peerID(), nodeID: nodeID, deviceID: device.id, protocol: .xrayReality,
                                             publicKey: uuid, allowedIP: "\(device.tunnelIP)/32", presharedKey: "",
                                             flow: xrayFlow, profileSpecID: spec.id, createdAt: createdAt))
                 }

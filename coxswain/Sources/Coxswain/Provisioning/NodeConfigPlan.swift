@@ -19,16 +19,14 @@ public struct NodeConfigPlan: Sendable {
             p.allowedIps = [peer.allowedIP]
             p.endpoints = []
             switch peer.protocol {
-            case "amneziawg":
+            case .amneziawg:
                 p.protocol = .amneziawg
                 p.presharedKey = peer.presharedKey
                 awg.peers.append(p)
-            case "xray-reality":
+            case .xrayReality:
                 p.protocol = .xrayReality
                 p.flow = peer.flow
                 xrayPeers.append(p)
-            default:
-                continue
             }
         }
         var requests: [Pharos_Node_V1_PushConfigRequest] = []

@@ -7,8 +7,7 @@ public struct PeerRecord: Codable, Sendable, Equatable, FetchableRecord, Persist
     public var id: String
     public var nodeID: String
     public var deviceID: String
-    /// `amneziawg` or `xray-reality`.
-    public var `protocol`: String
+    public var `protocol`: PeerProtocol
     public var publicKey: String
     public var allowedIP: String
     public var presharedKey: String
