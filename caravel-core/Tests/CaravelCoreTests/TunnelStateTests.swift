@@ -14,6 +14,7 @@ import Testing
     @Test func aStateCaravelWritesIsTrusted() {
         #expect(Self.genuine().untrustworthy(as: "pharos9") == nil)
         var v6 = Self.genuine()
+        v6.endpoint = "[2001:db8::1]:51820"
         v6.undo = [["ip", "route", "del", "2001:db8::1/128", "dev", "eth0"]]
         #expect(v6.untrustworthy(as: "pharos9") == nil)
     }
@@ -23,6 +24,9 @@ import Testing
         [["ip", "route", "del", "10.0.0.0/8", "table", "main"]],
         [["ip", "route", "del", "10.0.0.0/8", "via", "$(reboot)"]],
         [["ip", "link", "del", "eth0"]],
+        [["ip", "route", "del", "0.0.0.0/0", "via", "10.77.0.2", "dev", "eth0"]],
+        [["ip", "route", "del", "192.0.2.1/32", "dev", "eth0"]],
+        [["ip", "route", "del", "10.78.0.2/32", "dev", "eth0"], ["ip", "route", "del", "10.78.0.2/32", "dev", "eth1"]],
     ] as [[[String]]])
     func undoStepsOtherThanARouteDeletionAreRefused(undo: [[String]]) {
         var state = Self.genuine()

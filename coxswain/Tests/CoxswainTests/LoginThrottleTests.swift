@@ -103,4 +103,21 @@ import Testing
         #expect(gate.highWaterMark <= 2)
         #expect(busy > 0 && gate.checks == 40 - busy, "busy \(busy), checks \(gate.checks)")
     }
+
+    /// A device that logs in to its own account between guesses at others keeps its budget:
+    /// only the account's count starts over on a success.
+    @Test func aSuccessDoesNotResetTheDevicesBudget() async throws {
+        let state = try TestState()
+        let own = try await state.service.addUser(name: "Mallory", email: "mallory@example.org", by: state.actor)
+        let accounts = AccountService(fleet: state.service, passwords: PasswordGate())
+        _ = try await accounts.setPassword(user: own.id, password: "mallory's own password", by: state.actor)
+        var throttled = 0
+        for round in 0..<25 {
+            do { _ = try await accounts.authenticate(email: "victim\(round)@example.org", password: "guess", deviceFingerprint: "sha256:m") } catch {
+                if case AccountError.tooManyAttempts = error { throttled += 1 }
+            }
+            _ = try? await accounts.authenticate(email: "mallory@example.org", password: "mallory's own password", deviceFingerprint: "sha256:m")
+        }
+        #expect(throttled == 5, "the device's 20 failures are counted whatever it logged in to in between")
+    }
 }

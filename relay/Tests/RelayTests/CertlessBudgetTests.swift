@@ -23,7 +23,7 @@ extension LoadSensitiveTests {
         // behind the relay's 4-stream limit trips an assertion inside grpc-swift's debug build.
         var limits = HTTP2Limits()
         limits.certlessRequestTimeout = .seconds(2)
-        try await RelayForwardingTests.withRelay(.embedded, limits: limits) { relay in
+        try await LoadSensitiveTests.RelayForwardingTests.withRelay(.embedded, limits: limits) { relay in
             let clients = try (0..<100).map { _ in try relay.makeClient(leaf: nil) }
             let connections = clients.map { client in Task { try await client.runConnections() } }
             let flood = clients.map { client in
@@ -58,7 +58,7 @@ extension LoadSensitiveTests {
     @Test func aHalfOpenClaimIsEndedAtItsDeadline() async throws {
         var limits = HTTP2Limits()
         limits.certlessRequestTimeout = .milliseconds(500)
-        try await RelayForwardingTests.withRelay(.embedded, limits: limits) { relay in
+        try await LoadSensitiveTests.RelayForwardingTests.withRelay(.embedded, limits: limits) { relay in
             try await relay.withClient(leaf: nil) { client async throws in
                 let start = ContinuousClock.now
                 await #expect {
@@ -78,7 +78,7 @@ extension LoadSensitiveTests {
     @Test func aSilentDeviceRequestIsCancelledAfterTheIdleTimeout() async throws {
         var limits = HTTP2Limits()
         limits.requestIdleTimeout = .milliseconds(500)
-        try await RelayForwardingTests.withRelay(.embedded, limits: limits) { relay in
+        try await LoadSensitiveTests.RelayForwardingTests.withRelay(.embedded, limits: limits) { relay in
             try await relay.withClient(leaf: relay.deviceLeaf) { client async throws in
                 await #expect {
                     try await client.clientStreaming(request: StreamingClientRequest(of: [UInt8].self) { _ in try await Task.sleep(for: .seconds(10)) },

@@ -60,6 +60,7 @@ import Testing
 }
 
 /// The real relay between a real grpc-swift client and a real grpc-swift service.
+extension LoadSensitiveTests {
 @Suite(.serialized) struct RelayForwardingTests {
     static func withRelay(_ transport: RelayHarness.Transport, maxMessageBytes: Int = 16 << 20, limits: HTTP2Limits = HTTP2Limits(),
                           _ body: (RelayHarness) async throws -> Void) async throws {
@@ -407,8 +408,9 @@ import Testing
         }
     }
 }
+}
 
-extension RelayForwardingTests {
+extension LoadSensitiveTests.RelayForwardingTests {
     /// A response message must reach the client as soon as the service sends it, not when
     /// the call ends (a stream that stays open is the normal case for watches).
     @Test(arguments: RelayHarness.Transport.allCases)
@@ -430,8 +432,9 @@ extension RelayForwardingTests {
     }
 }
 
-/// Suites that must not share the cores with each other: the half-open flood saturates both,
-/// and the keepalive and handshake-deadline tests run on sub-second timers.
+/// Suites that must not share the cores with each other: the half-open flood and the cancel
+/// bursts saturate both, and the keepalive and handshake-deadline tests run on sub-second
+/// timers (run side by side on a 2-core CI machine, they flaked).
 @Suite(.serialized) struct LoadSensitiveTests {}
 
 @Suite struct RelayRunnerTests {

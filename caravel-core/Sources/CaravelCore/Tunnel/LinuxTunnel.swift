@@ -117,13 +117,21 @@ public final class LinuxTunnel: Sendable {
     static func teardown(_ state: TunnelState) {
         for undo in state.undo.reversed() { _ = try? Command.run(undo) }
         if TunnelState.isAlive(state.daemonPID),
-                  let name = processName(state.daemonPID), name.contains("wireguard") || name.contains("amneziawg") {
+                  let name = processName(state.daemonPID), name.contains("wireguard") || name.contains("amneziawg"),
+                  commandLine(state.daemonPID).contains(state.interface) {
             kill(state.daemonPID, SIGTERM)
             for _ in 0..<50 where TunnelState.isAlive(state.daemonPID) { usleep(20_000) }
         }
         _ = try? Command.run(["ip", "link", "del", "dev", state.interface])
         try? FileManager.default.removeItem(atPath: state.socketPath)
         TunnelState.remove(interface: state.interface)
+    }
+
+    /// The arguments a process was started with: a daemon is stopped only if it serves this
+    /// state's interface, not another tunnel's.
+    static func commandLine(_ pid: Int32) -> [String] {
+        guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return [] }
+        return data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
     }
 
     static func processName(_ pid: Int32) -> String? {

@@ -57,13 +57,18 @@ public struct TunnelState: Codable, Sendable, Equatable {
             return "socket path \(String(reflecting: socketPath))"
         }
         guard pid > 0, daemonPID >= 0 else { return "pid \(pid), daemon pid \(daemonPID)" }
-        for step in undo where !Self.isRouteDeletion(step) { return "undo step \(step)" }
+        // The only step that outlives the interface is the pin of this tunnel's own endpoint.
+        guard undo.count <= 1 else { return "\(undo.count) undo steps" }
+        let host = (try? HostPort.parse(endpoint))?.host ?? ""
+        for step in undo where !Self.isRouteDeletion(step, of: host) { return "undo step \(step)" }
         return nil
     }
 
-    /// `ip route del NETWORK [via ADDRESS] [dev DEVICE]`: what a tunnel plan's pin undoes.
-    static func isRouteDeletion(_ argv: [String]) -> Bool {
-        guard argv.count >= 4, Array(argv.prefix(3)) == ["ip", "route", "del"], CIDR.isValid(argv[3]) else { return false }
+    /// `ip route del ENDPOINT/32|/128 [via ADDRESS] [dev DEVICE]`: what a tunnel plan's pin
+    /// of the endpoint `host` undoes, and nothing else (not the default route, say).
+    static func isRouteDeletion(_ argv: [String], of host: String) -> Bool {
+        guard argv.count >= 4, Array(argv.prefix(3)) == ["ip", "route", "del"], !host.isEmpty,
+              argv[3] == host + "/32" || argv[3] == host + "/128", CIDR.isValid(argv[3]) else { return false }
         var rest = argv.dropFirst(4)
         while let keyword = rest.popFirst() {
             guard let value = rest.popFirst() else { return false }

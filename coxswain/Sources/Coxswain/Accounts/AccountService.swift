@@ -215,7 +215,8 @@ public final class AccountService: Sendable {
         // Throttled per account and per device before any hashing; both are counted in one
         // step with the check, so parallel guesses get no more checks than the budget.
         let device = deviceFingerprint ?? "none"
-        if let wait = accountLogins.attempt(email) ?? deviceLogins.attempt(device) {
+        // The device first: one already over its budget cannot spend a victim's account budget.
+        if let wait = deviceLogins.attempt(device) ?? accountLogins.attempt(email) {
             throw AccountError.tooManyAttempts(retryAfterSeconds: Int(wait.components.seconds) + 1)
         }
         let user = try await store.read { tx in try? tx.user(email) }
@@ -223,13 +224,18 @@ public final class AccountService: Sendable {
         do {
             matches = try await passwords.verify(password: password, against: user?.passwordHash ?? Self.decoyHash)
         } catch {
+            // No password was checked: the attempt is given back.
+            accountLogins.giveBack(email)
+            deviceLogins.giveBack(device)
             throw AccountError.tooManyAttempts(retryAfterSeconds: 1)
         }
         guard let user, user.status == .active, user.passwordHash != nil, matches else {
             throw AccountError.opaqueLoginFailure
         }
+        // Only the account's count starts over: a device that logs in to its own account
+        // between guesses at others must not reset its own budget.
         accountLogins.succeeded(email)
-        deviceLogins.succeeded(device)
+        deviceLogins.giveBack(device)
         try await store.write { tx in
             try tx.insertSession(userID: user.id, deviceID: nil, tokenHash: tokenHash, expiresAt: tx.now + Self.sessionLifetime)
         }

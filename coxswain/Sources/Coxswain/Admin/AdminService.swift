@@ -52,6 +52,9 @@ public final class AdminService: Sendable {
         let phc = user.flatMap { $0 }?.passwordHash ?? Self.decoyHash
         let passwordMatches: Bool
         do { passwordMatches = try await passwords.verify(password: password, against: phc) } catch {
+            // No password was checked: the attempt is given back.
+            throttle.giveBack(sourceIP)
+            accountThrottle.giveBack(email)
             throw .tooManyAttempts(retryAfterSeconds: 1)
         }
         guard let candidate = user.flatMap({ $0 }), passwordMatches, candidate.passwordHash != nil,

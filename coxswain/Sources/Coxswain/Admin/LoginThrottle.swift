@@ -30,6 +30,15 @@ public final class LoginThrottle: Sendable {
         }
     }
 
+    /// Removes the most recent attempt of `key` (one that turned out not to be a failure).
+    public func giveBack(_ key: String) {
+        failures.withLock { table in
+            guard var recent = table[key], !recent.isEmpty else { return }
+            recent.removeLast()
+            table[key] = recent.isEmpty ? nil : recent
+        }
+    }
+
     public func succeeded(_ key: String) {
         failures.withLock { $0[key] = nil }
     }

@@ -76,7 +76,7 @@ public final class RelayTier: Sendable {
         }
         services.append(("relay tunnels", TaskService {
             guard await accountsUp.value != nil else { return }
-            await self.superviseTunnels()
+            try await self.superviseTunnels()
         }))
         return services
     }
@@ -127,7 +127,7 @@ public final class RelayTier: Sendable {
 
     /// One `TunnelDialer` per enrolled relay; relays added or removed with `cox relays` are
     /// picked up within `fleet.reconcile_interval`.
-    func superviseTunnels() async {
+    func superviseTunnels() async throws {
         var running: [String: (relay: RelayRecord, task: Task<Void, Never>)] = [:]
         let pki = controller.pki
         let identity: TLSIdentity, roots: TrustRoots
@@ -135,8 +135,9 @@ public final class RelayTier: Sendable {
             identity = try TLSIdentity(certificatePEM: pki.controllerCertificatePEM, keyPEM: pki.controllerKeyPEM, source: "controller leaf")
             roots = try TrustRoots(certificates: [pki.authority.root.certificate])
         } catch {
+            // Loudly: a controller that silently dials no relay would strand every client behind them.
             logger.error("relay tunnels not dialed: the controller's TLS identity does not load", metadata: ["error": "\(error)"])
-            return
+            throw error
         }
         while !Task.isCancelled {
             if let relays = try? await controller.store.read({ tx in try tx.relays() }) {

@@ -34,12 +34,11 @@ extension AdminAPI {
     /// cross-origin POST; clients without it (curl, scripts) are not browsers.
     static func refuseCrossSite(_ request: Request) throws {
         guard let origin = request.headers[.origin] else { return }
-        let host = request.head.authority ?? ""
-        guard let url = URL(string: origin), let originHost = url.host else {
-            throw Problem(.forbidden, "cross-site login refused (Origin \(origin))")
-        }
-        let originAuthority = url.port.map { "\(originHost):\($0)" } ?? originHost
-        guard originAuthority.lowercased() == host.lowercased() else {
+        // Origin is scheme://authority; compare its authority with the Host the browser sent
+        // (both omit a default port; IPv6 literals keep their brackets in both).
+        let authority = request.head.authority ?? ""
+        guard let range = origin.range(of: "://"), !authority.isEmpty,
+              origin[range.upperBound...].lowercased() == authority.lowercased() else {
             throw Problem(.forbidden, "cross-site login refused: this page was not served by this controller (Origin \(origin))")
         }
     }
