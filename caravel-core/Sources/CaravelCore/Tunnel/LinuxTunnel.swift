@@ -117,7 +117,7 @@ public final class LinuxTunnel: Sendable {
     static func teardown(_ state: TunnelState) {
         for undo in state.undo.reversed() { _ = try? Command.run(undo) }
         if TunnelState.isAlive(state.daemonPID),
-                  let name = processName(state.daemonPID), name.contains("wireguard") || name.contains("amneziawg"),
+                  let name = TunnelState.processName(state.daemonPID), name.contains("wireguard") || name.contains("amneziawg"),
                   commandLine(state.daemonPID).contains(state.interface) {
             kill(state.daemonPID, SIGTERM)
             for _ in 0..<50 where TunnelState.isAlive(state.daemonPID) { usleep(20_000) }
@@ -132,10 +132,6 @@ public final class LinuxTunnel: Sendable {
     static func commandLine(_ pid: Int32) -> [String] {
         guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return [] }
         return data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
-    }
-
-    static func processName(_ pid: Int32) -> String? {
-        (try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// A previous client that died without tearing down (SIGKILL, crash): undo its state.

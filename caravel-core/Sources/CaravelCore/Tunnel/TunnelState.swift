@@ -107,7 +107,11 @@ public struct TunnelState: Codable, Sendable, Equatable {
     /// Whether `pid` is a running caravel: a pid from the file is signalled only then (the
     /// client may be long gone and its pid reused by anything).
     public static func isClient(_ pid: Int32) -> Bool {
-        isAlive(pid) && (try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8))?
-            .trimmingCharacters(in: .whitespacesAndNewlines) == "caravel"
+        isAlive(pid) && processName(pid) == "caravel"
+    }
+
+    /// The kernel's name of a process (`/proc/PID/comm`), nil when there is none.
+    static func processName(_ pid: Int32) -> String? {
+        (try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }

@@ -17,8 +17,6 @@ public final class AccountService: Sendable {
     /// Password logins per account (e-mail as typed, known or not) and per device certificate.
     let accountLogins = LoginThrottle(limit: 10, window: .seconds(900))
     let deviceLogins = LoginThrottle(limit: 20, window: .seconds(900))
-    /// What an unknown e-mail is checked against, so it costs what a known one costs.
-    static let decoyHash = (try? PasswordHash.make(password: AccountSecrets.newToken())) ?? ""
 
     let passwords: PasswordGate
 
@@ -222,7 +220,7 @@ public final class AccountService: Sendable {
         let user = try await store.read { tx in try? tx.user(email) }
         let matches: Bool
         do {
-            matches = try await passwords.verify(password: password, against: user?.passwordHash ?? Self.decoyHash)
+            matches = try await passwords.verify(password: password, against: user?.passwordHash ?? PasswordGate.decoyHash)
         } catch {
             // No password was checked: the attempt is given back.
             accountLogins.giveBack(email)

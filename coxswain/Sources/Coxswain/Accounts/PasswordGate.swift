@@ -11,6 +11,10 @@ public final class PasswordGate: Sendable {
 
     public static let shared = PasswordGate()
 
+    /// What a login for an unknown account is checked against (admin and device logins
+    /// alike), so it costs what a known one costs.
+    public static let decoyHash = (try? PasswordHash.make(password: AccountSecrets.newToken())) ?? ""
+
     public let maxConcurrent: Int
     public let maxWaiting: Int
     private struct State {

@@ -17,7 +17,6 @@ public final class AdminService: Sendable {
     public let accountThrottle = LoginThrottle(limit: 10, window: .seconds(900))
     /// Compared against when the e-mail is unknown, so a miss costs what a wrong password
     /// costs (made once, at the first login attempt).
-    private static let decoyHash = (try? PasswordHash.make(password: AccountSecrets.newToken())) ?? ""
 
     let passwords: PasswordGate
 
@@ -49,7 +48,7 @@ public final class AdminService: Sendable {
         }
         let user = try? await store.read { tx in try? tx.user(email) }
         // An unknown e-mail costs the same Argon2id check as a known one.
-        let phc = user.flatMap { $0 }?.passwordHash ?? Self.decoyHash
+        let phc = user.flatMap { $0 }?.passwordHash ?? PasswordGate.decoyHash
         let passwordMatches: Bool
         do { passwordMatches = try await passwords.verify(password: password, against: phc) } catch {
             // No password was checked: the attempt is given back.
