@@ -63,6 +63,7 @@ down() {
   done
   pkill -f 'wireguard-go (awga|awgb|pharos0)' 2>/dev/null || true
   for ns in "${NAMESPACES[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
+  rm -rf /etc/netns/pv-client
   ip link del pvadm0 2>/dev/null || true
   rm -f /var/run/wireguard/awga.sock /var/run/wireguard/awgb.sock /var/run/wireguard/pharos0.sock
   rm -rf "$WORK"
@@ -79,6 +80,10 @@ link() {
 
 topology() {
   for ns in "${NAMESPACES[@]}"; do ip netns add "$ns"; ip -n "$ns" link set lo up; done
+  # caravel connect points /etc/resolv.conf at the profile's resolver: the client's own
+  # file (ip netns exec mounts it over /etc/resolv.conf), so the host's is never touched.
+  mkdir -p /etc/netns/pv-client
+  printf 'nameserver 10.80.0.1\n' >/etc/netns/pv-client/resolv.conf
   for hub in pv-pub pv-inet; do
     ip -n "$hub" link add br0 type bridge
     ip -n "$hub" link set br0 up

@@ -7,7 +7,11 @@ import PharosSpec
 /// the server side (configured with `wg`), and a stored profile for it: what the tunnel test
 /// and the connect benchmark run `caravel` against. The server's networks (10.200.0.1 behind
 /// it) are reachable from the client only through the tunnel; its endpoint (10.78.0.2) via a
-/// gateway, so the client pins a route.
+/// gateway, so the client pins a route. The client also has what leaks are made of: an IPv6
+/// default route over the veth (fd78::1 behind the server) and a network resolver
+/// (10.77.0.2, in the client's own /etc/netns/<ns>/resolv.conf, which `ip netns exec` mounts
+/// over /etc/resolv.conf, so the host's file is never touched); the profile's resolver
+/// (1.1.1.1) sits behind the server.
 public final class NetnsLab: @unchecked Sendable {
     public static var available: Bool { geteuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/wireguard-go") }
 
@@ -39,6 +43,14 @@ public final class NetnsLab: @unchecked Sendable {
         // The endpoint is off-link for the client (reached via its gateway), the target sits behind the server.
         try sh(["ip", "-n", s, "addr", "add", "10.78.0.2/32", "dev", "lo"])
         try sh(["ip", "-n", s, "addr", "add", "10.200.0.1/32", "dev", "lo"])
+        try sh(["ip", "-n", s, "addr", "add", "1.1.1.1/32", "dev", "lo"])
+        // IPv6 the way a home network gives it: a global address and a default route.
+        try sh(["ip", "-n", c, "-6", "addr", "add", "fd77::1/64", "dev", "cv0\(tag)", "nodad"])
+        try sh(["ip", "-n", s, "-6", "addr", "add", "fd77::2/64", "dev", "cv1\(tag)", "nodad"])
+        try sh(["ip", "-n", s, "-6", "addr", "add", "fd78::1/128", "dev", "lo"])
+        try sh(["ip", "-n", c, "-6", "route", "add", "default", "via", "fd77::2"])
+        try FileManager.default.createDirectory(atPath: "/etc/netns/\(c)", withIntermediateDirectories: true)
+        try Self.networkResolvConf.write(toFile: "/etc/netns/\(c)/resolv.conf", atomically: false, encoding: .utf8)
 
         let serverKey = Curve25519.KeyAgreement.PrivateKey(), clientKey = Curve25519.KeyAgreement.PrivateKey()
         let psk = Data((0..<32).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()
@@ -73,6 +85,47 @@ public final class NetnsLab: @unchecked Sendable {
         ])
         try write("lab.pharos", String(decoding: ProfileEnvelope.plain(bundle).encoded(), as: UTF8.self))
         _ = try caravel(["import", "\(dir)/lab.pharos"])
+    }
+
+    /// The client's resolv.conf before connect: the network's resolver.
+    public static let networkResolvConf = "# the lab network's resolver\nnameserver 10.77.0.2\n"
+
+    /// The client namespace's /etc/resolv.conf.
+    public func resolvConf() -> String? { try? String(contentsOfFile: "/etc/netns/\(cli)/resolv.conf", encoding: .utf8) }
+
+    public func ping6(_ address: String, wait: Int = 3) -> Bool {
+        (try? sh(["ip", "netns", "exec", cli, "ping", "-6", "-c", "1", "-W", String(wait), address])) != nil
+    }
+
+    /// A name lookup the way applications make one (glibc, /etc/resolv.conf); the answer does
+    /// not matter: no resolver in the lab answers.
+    public func lookUp(_ name: String) {
+        _ = try? sh(["ip", "netns", "exec", cli, "getent", "hosts", name])
+    }
+
+    /// Counts, with packet-counting firewall rules: what leaves the client over the veth
+    /// (DNS, anything to IPv6 fd78::1), and DNS reaching 1.1.1.1 through the server's tunnel.
+    public func countLeaks() throws {
+        for proto in ["udp", "tcp"] {
+            try sh(["ip", "netns", "exec", cli, "iptables", "-w", "-A", "OUTPUT", "-o", "cv0\(tag)", "-p", proto, "--dport", "53", "-j", "ACCEPT"])
+        }
+        try sh(["ip", "netns", "exec", cli, "ip6tables", "-w", "-A", "OUTPUT", "-o", "cv0\(tag)", "-d", "fd78::1", "-j", "ACCEPT"])
+        try sh(["ip", "netns", "exec", srv, "iptables", "-w", "-A", "INPUT", "-i", serverInterface, "-d", "1.1.1.1", "-p", "udp",
+                "--dport", "53", "-j", "ACCEPT"])
+    }
+
+    public func zeroCounters() throws {
+        for (ns, tool) in [(cli, "iptables"), (cli, "ip6tables"), (srv, "iptables")] { try sh(["ip", "netns", "exec", ns, tool, "-w", "-Z"]) }
+    }
+
+    /// Packets counted by `countLeaks`' rules.
+    public func dnsPacketsOverTheVeth() throws -> Int { try packets(cli, "iptables", "OUTPUT") }
+    public func ipv6PacketsOverTheVeth() throws -> Int { try packets(cli, "ip6tables", "OUTPUT") }
+    public func dnsPacketsThroughTheTunnel() throws -> Int { try packets(srv, "iptables", "INPUT") }
+
+    private func packets(_ ns: String, _ tool: String, _ chain: String) throws -> Int {
+        let out = try sh(["ip", "netns", "exec", ns, tool, "-w", "-nvx", "-L", chain])
+        return out.split(separator: "\n").dropFirst(2).compactMap { $0.split(separator: " ").first.flatMap { Int($0) } }.reduce(0, +)
     }
 
     public var environment: [String: String] {
@@ -149,6 +202,7 @@ public final class NetnsLab: @unchecked Sendable {
         _ = try? sh(["pkill", "-f", "wireguard-go \(interface)"])
         _ = try? sh(["pkill", "-f", "wireguard-go \(serverInterface)"])
         for ns in [cli, srv] { _ = try? sh(["ip", "netns", "del", ns]) }
+        try? FileManager.default.removeItem(atPath: "/etc/netns/\(cli)")
         try? FileManager.default.removeItem(atPath: dir)
     }
 

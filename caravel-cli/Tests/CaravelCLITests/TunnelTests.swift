@@ -43,6 +43,41 @@ struct TunnelTests {
         #expect(try lab.daemonCount() == 0, "the killed client's wireguard-go is still running")
     }
 
+    /// #19 item 8: with the tunnel up, IPv6 and DNS leave the client only through the tunnel
+    /// (counted by firewall rules on the veth and at the server's end of the tunnel); down,
+    /// and down after a SIGKILL, put back resolv.conf byte for byte.
+    @Test func whileConnectedIPv6AndDNSGoNowhereButThroughTheTunnel() async throws {
+        let lab = try NetnsLab(binaryDirectory: TunnelTests.buildDirectory)
+        defer { lab.tearDown() }
+        try lab.countLeaks()
+        // Without the tunnel both leave over the veth: the counters can see a leak.
+        #expect(lab.ping6("fd78::1"), "the lab's IPv6 path does not work, so its absence would prove nothing")
+        lab.lookUp("leak-test.example")
+        #expect(try lab.dnsPacketsOverTheVeth() > 0 && lab.ipv6PacketsOverTheVeth() > 0)
+        try lab.zeroCounters()
+
+        var client = try lab.connect()
+        #expect(lab.connectOutput.contains("all IPv4 traffic routed through the tunnel, IPv6 blocked, DNS 1.1.1.1"), "\(lab.connectOutput)")
+        #expect(lab.resolvConf()?.contains("nameserver 1.1.1.1\n") == true && lab.resolvConf()?.contains("10.77.0.2") == false)
+        #expect(!lab.ping6("fd78::1", wait: 1), "IPv6 went around the tunnel")
+        lab.lookUp("leak-test.example")
+        #expect(try lab.ipv6PacketsOverTheVeth() == 0, "IPv6 left over the veth")
+        #expect(try lab.dnsPacketsOverTheVeth() == 0, "a DNS query left over the veth")
+        #expect(try lab.dnsPacketsThroughTheTunnel() > 0, "the query did not reach the profile's resolver through the tunnel")
+        _ = try lab.caravel(["down", "--interface", lab.interface])
+        client.waitUntilExit()
+        #expect(lab.resolvConf() == NetnsLab.networkResolvConf, "down did not restore resolv.conf")
+        #expect(lab.ping6("fd78::1"), "down left IPv6 blocked")
+
+        client = try lab.connect()
+        kill(client.processIdentifier, SIGKILL)
+        client.waitUntilExit()
+        #expect(lab.resolvConf() != NetnsLab.networkResolvConf)
+        _ = try lab.caravel(["down", "--interface", lab.interface])
+        #expect(lab.resolvConf() == NetnsLab.networkResolvConf, "down after SIGKILL did not restore resolv.conf")
+        #expect(lab.ping6("fd78::1"))
+    }
+
     /// Ctrl-C in the terminal: the service group's graceful shutdown, then the teardown.
     @Test func sigintDisconnectsAndRestoresTheRoutingTable() async throws {
         let lab = try NetnsLab(binaryDirectory: TunnelTests.buildDirectory)

@@ -27,13 +27,15 @@ import Testing
     static let viaGateway = EndpointRoute(device: "eth0", gateway: "10.77.0.2")
 
     static func make(_ connect: ConnectPlan, defaultRoute: Bool = true, daemon: String = "/usr/bin/wireguard-go",
-                     route: EndpointRoute? = viaGateway) throws -> TunnelPlan {
-        try TunnelPlan.make(connect, interface: "pharos0", defaultRoute: defaultRoute, daemon: daemon, endpointRoute: route)
+                     route: EndpointRoute? = viaGateway, ipv6: Bool = false, resolved: Bool = false,
+                     dns: TunnelPlan.DNS = .profile) throws -> TunnelPlan {
+        try TunnelPlan.make(connect, interface: "pharos0", defaultRoute: defaultRoute, daemon: daemon,
+                            host: TunnelPlan.Host(endpointRoute: route, ipv6: ipv6, resolved: resolved), dns: dns)
     }
 
     @Test func theDefaultRoutePinsTheEndpointViaItsGatewayThenTakesBothHalvesOfTheAddressSpace() throws {
         let connect = Self.connect()
-        #expect(TunnelPlan.endpointToObserve(for: connect, defaultRoute: true) == "10.78.0.2")
+        #expect(TunnelPlan.endpointToObserve(for: connect, defaultRoute: true, ipv6: false) == "10.78.0.2")
         let plan = try Self.make(connect)
         #expect(plan.steps.map(\.apply) == [
             ["ip", "address", "add", "10.99.0.2/32", "dev", "pharos0"],
@@ -48,7 +50,7 @@ import Testing
 
     @Test func withoutTheDefaultRouteOnlyTheProfilesOwnIPv4NetworksGoIntoTheTunnel() throws {
         let connect = Self.connect(routes: ["0.0.0.0/0", "::/0", "10.200.0.0/24", "fd00::/64", "10.99.0.2/32", "192.168.7.0/24"])
-        #expect(TunnelPlan.endpointToObserve(for: connect, defaultRoute: false) == nil, "no pin, so nothing to look up")
+        #expect(TunnelPlan.endpointToObserve(for: connect, defaultRoute: false, ipv6: false) == nil, "no pin, so nothing to look up")
         let plan = try Self.make(connect, defaultRoute: false, route: nil)
         #expect(plan.steps.map(\.apply) == [
             ["ip", "address", "add", "10.99.0.2/32", "dev", "pharos0"],
@@ -62,7 +64,7 @@ import Testing
 
     @Test func aProfileWithoutTheDefaultRouteIsNotWidenedByTheOption() throws {
         let connect = Self.connect(routes: ["10.200.0.0/24"])
-        #expect(TunnelPlan.endpointToObserve(for: connect, defaultRoute: true) == nil)
+        #expect(TunnelPlan.endpointToObserve(for: connect, defaultRoute: true, ipv6: false) == nil)
         let plan = try Self.make(connect, defaultRoute: true, route: nil)
         #expect(plan.steps.map(\.apply).last == ["ip", "route", "add", "10.200.0.0/24", "dev", "pharos0"])
         #expect(plan.teardown.isEmpty)
@@ -94,9 +96,9 @@ import Testing
         #expect(EndpointRoute(ipRouteGet: output) == route)
     }
 
-    @Test func anIPv6EndpointIsNeitherLookedUpNorPinned() throws {
+    @Test func onAHostWithoutIPv6AnIPv6EndpointIsNeitherLookedUpNorPinned() throws {
         let connect = Self.connect(host: "2001:db8::7")
-        #expect(TunnelPlan.endpointToObserve(for: connect, defaultRoute: true) == nil)
+        #expect(TunnelPlan.endpointToObserve(for: connect, defaultRoute: true, ipv6: false) == nil)
         let plan = try Self.make(connect, route: nil)
         #expect(plan.configuration.peers[0].endpoint == "[2001:db8::7]:51820")
         #expect(plan.steps.map(\.apply).suffix(2) == [["ip", "route", "add", "0.0.0.0/1", "dev", "pharos0"],
@@ -106,7 +108,7 @@ import Testing
 
     @Test func aHostnameEndpointIsRefusedBeforeAnythingIsLookedUp() {
         let connect = Self.connect(host: "node-a.example.org")
-        #expect(TunnelPlan.endpointToObserve(for: connect, defaultRoute: true) == nil)
+        #expect(TunnelPlan.endpointToObserve(for: connect, defaultRoute: true, ipv6: false) == nil)
         #expect(throws: TunnelPlanError.endpointNotAnAddress(node: "lab-node", host: "node-a.example.org")) {
             _ = try Self.make(connect, route: nil)
         }
@@ -157,7 +159,7 @@ import Testing
         var xray = Self.connect()
         xray.engine = .xrayReality
         xray.wireGuard = nil
-        #expect(TunnelPlan.endpointToObserve(for: xray, defaultRoute: true) == nil)
+        #expect(TunnelPlan.endpointToObserve(for: xray, defaultRoute: true, ipv6: false) == nil)
         #expect(throws: TunnelPlanError.notAmneziaWG) { _ = try Self.make(xray) }
         #expect("\(TunnelPlanError.malformedKeys)" == "the profile's WireGuard keys are malformed; sync again")
     }
@@ -191,11 +193,67 @@ import Testing
         tiny.mtu = 100
         #expect(throws: TunnelPlanError.mtuOutOfRange(100)) { _ = try Self.make(tiny) }
         #expect(throws: TunnelPlanError.badInterfaceName("eth0 up")) {
-            _ = try TunnelPlan.make(Self.connect(), interface: "eth0 up", defaultRoute: true, daemon: "/usr/bin/wireguard-go", endpointRoute: nil)
+            _ = try TunnelPlan.make(Self.connect(), interface: "eth0 up", defaultRoute: true, daemon: "/usr/bin/wireguard-go", host: TunnelPlan.Host(ipv6: false))
         }
         // A clean obfuscated profile still passes.
         var clean = Obfuscation.generate()
         clean.i1 = "<b 0xf6ab3267fa><c><t>"
         #expect(throws: Never.self) { _ = try Self.make(Self.connect(obfuscation: clean), daemon: "/usr/bin/amneziawg-go") }
+    }
+
+    // MARK: IPv6 and DNS must not go around the tunnel (#19 item 8)
+
+    @Test func onAnIPv6HostIPv6IsBlockedWhileTheTunnelHasNoIPv6AddressAndUnblockedOnDown() throws {
+        let plan = try Self.make(Self.connect(), ipv6: true)
+        #expect(plan.steps.map(\.apply).suffix(2) == [["ip", "-6", "route", "add", "unreachable", "::/1"],
+                                                     ["ip", "-6", "route", "add", "unreachable", "8000::/1"]])
+        #expect(plan.teardown == [["ip", "-6", "route", "del", "unreachable", "8000::/1"],
+                                  ["ip", "-6", "route", "del", "unreachable", "::/1"],
+                                  ["ip", "route", "del", "10.78.0.2/32", "via", "10.77.0.2", "dev", "eth0"]])
+        #expect(plan.summary == "all IPv4 traffic routed through the tunnel, IPv6 blocked, DNS 1.1.1.1")
+    }
+
+    @Test func aTunnelWithAnIPv6AddressCarriesIPv6() throws {
+        let plan = try Self.make(Self.connect(address: "fd86::2/128"), ipv6: true)
+        #expect(plan.steps.map(\.apply).suffix(2) == [["ip", "-6", "route", "add", "::/1", "dev", "pharos0"],
+                                                     ["ip", "-6", "route", "add", "8000::/1", "dev", "pharos0"]])
+        #expect(plan.teardown == [["ip", "route", "del", "10.78.0.2/32", "via", "10.77.0.2", "dev", "eth0"]], "gone with the link")
+        #expect(plan.summary == "all traffic routed through the tunnel, DNS 1.1.1.1")
+        // Without ::/0 in the profile's routes, IPv6 is blocked rather than sent to a peer that drops it.
+        let noIPv6Route = try Self.make(Self.connect(routes: ["0.0.0.0/0"], address: "fd86::2/128"), ipv6: true)
+        #expect(noIPv6Route.steps.last?.apply == ["ip", "-6", "route", "add", "unreachable", "8000::/1"])
+    }
+
+    @Test func onAnIPv6HostAnIPv6EndpointIsLookedUpAndPinned() throws {
+        let connect = Self.connect(host: "2001:db8::7")
+        #expect(TunnelPlan.endpointToObserve(for: connect, defaultRoute: true, ipv6: true) == "2001:db8::7")
+        let plan = try Self.make(connect, route: EndpointRoute(device: "eth0", gateway: "fe80::1"), ipv6: true)
+        #expect(plan.steps.map(\.apply).contains(["ip", "route", "add", "2001:db8::7/128", "via", "fe80::1", "dev", "eth0"]))
+        #expect(plan.teardown.last == ["ip", "route", "del", "2001:db8::7/128", "via", "fe80::1", "dev", "eth0"])
+    }
+
+    @Test func aSplitTunnelLeavesIPv6AndDNSAloneUnlessDNSIsAskedFor() throws {
+        let split = try Self.make(Self.connect(routes: ["10.200.0.0/24"]), route: nil, ipv6: true)
+        #expect(!split.steps.contains { $0.apply.contains("-6") })
+        #expect(split.nameservers.isEmpty && split.summary == "")
+        let asked = try Self.make(Self.connect(routes: ["10.200.0.0/24"]), route: nil, ipv6: true, dns: .servers(["10.200.0.53", "fd86::53"]))
+        #expect(asked.nameservers == ["10.200.0.53", "fd86::53"])
+        #expect(try Self.make(Self.connect(), dns: .system).nameservers.isEmpty)
+        #expect(try Self.make(Self.connect()).nameservers == ConnectPlan.defaultDNS)
+    }
+
+    @Test(arguments: ["1.1.1.1\nnameserver 6.6.6.6", "dns.example", "1.1.1.1 ", "10.0.0.0/8", ""])
+    func aDNSServerThatIsNotAnAddressIsRefused(_ server: String) {
+        #expect(throws: TunnelPlanError.notAnAddress(field: "DNS server", value: server)) {
+            _ = try Self.make(Self.connect(), dns: .servers([server]))
+        }
+    }
+
+    @Test func underSystemdResolvedTheLinkTakesEveryDomain() throws {
+        let plan = try Self.make(Self.connect(), resolved: true)
+        #expect(plan.steps.map(\.apply).suffix(3) == [["resolvectl", "dns", "pharos0", "1.1.1.1"],
+                                                     ["resolvectl", "domain", "pharos0", "~."],
+                                                     ["resolvectl", "default-route", "pharos0", "yes"]])
+        #expect(!(try Self.make(Self.connect(), resolved: true, dns: .system)).steps.contains { $0.apply.first == "resolvectl" })
     }
 }

@@ -17,6 +17,25 @@ import Testing
         v6.endpoint = "[2001:db8::1]:51820"
         v6.undo = [["ip", "route", "del", "2001:db8::1/128", "dev", "eth0"]]
         #expect(v6.untrustworthy(as: "pharos9") == nil)
+        var blocked = Self.genuine()
+        blocked.undo += [["ip", "-6", "route", "del", "unreachable", "::/1"], ["ip", "-6", "route", "del", "unreachable", "8000::/1"]]
+        blocked.resolvConf = ResolvConf(original: "nameserver 10.0.0.1\n", symlinkTarget: nil,
+                                        written: ResolvConf.contents(servers: ["1.1.1.1"], interface: "pharos9"))
+        #expect(blocked.untrustworthy(as: "pharos9") == nil)
+    }
+
+    @Test func aResolvConfChangeCaravelCouldNotHaveRecordedIsRefused() {
+        let written = ResolvConf.contents(servers: ["1.1.1.1"], interface: "pharos9")
+        for change in [
+            ResolvConf(original: "x", symlinkTarget: "/run/x", written: written),
+            ResolvConf(original: nil, symlinkTarget: "/run/x\n", written: written),
+            ResolvConf(original: String(repeating: "#", count: 70_000), symlinkTarget: nil, written: written),
+            ResolvConf(original: nil, symlinkTarget: nil, written: "nameserver 6.6.6.6\n"),
+        ] {
+            var state = Self.genuine()
+            state.resolvConf = change
+            #expect(state.untrustworthy(as: "pharos9") != nil, "\(change)")
+        }
     }
 
     @Test(arguments: [
@@ -27,6 +46,8 @@ import Testing
         [["ip", "route", "del", "0.0.0.0/0", "via", "10.77.0.2", "dev", "eth0"]],
         [["ip", "route", "del", "192.0.2.1/32", "dev", "eth0"]],
         [["ip", "route", "del", "10.78.0.2/32", "dev", "eth0"], ["ip", "route", "del", "10.78.0.2/32", "dev", "eth1"]],
+        [["ip", "-6", "route", "del", "::/0"]],
+        [["ip", "-6", "route", "del", "unreachable", "::/0"]],
     ] as [[[String]]])
     func undoStepsOtherThanARouteDeletionAreRefused(undo: [[String]]) {
         var state = Self.genuine()
@@ -67,5 +88,25 @@ import Testing
         #expect(throws: CaravelError.self) { _ = try TunnelState.loadChecked(interface: "pharos9") }
         #expect(!LinuxTunnel.cleanUpStale(interface: "pharos9"))
         #expect(!FileManager.default.fileExists(atPath: victim), "the planted undo step was run")
+    }
+
+    /// Teardown runs what the file records as root: a file another user could have written
+    /// (or a symlink to one) is refused, one written 0600 by this user is read.
+    @Test func aStateFileOthersCanWriteIsRefused() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("caravel-run-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        setenv("CARAVEL_RUN_DIR", dir, 1)
+        defer { unsetenv("CARAVEL_RUN_DIR") }
+        try Self.genuine().save()
+        let path = TunnelState.path(interface: "pharos9")
+        #expect(try TunnelState.loadChecked(interface: "pharos9")?.undo == Self.genuine().undo)
+        chmod(path, 0o666)
+        #expect(throws: CaravelError.self) { _ = try TunnelState.loadChecked(interface: "pharos9") }
+        chmod(path, 0o600)
+        let elsewhere = "\(dir)/elsewhere.json"
+        try FileManager.default.moveItem(atPath: path, toPath: elsewhere)
+        symlink(elsewhere, path)
+        #expect(throws: CaravelError.self) { _ = try TunnelState.loadChecked(interface: "pharos9") }
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import ArgumentParser
 import CaravelCore
 import Logging
@@ -18,6 +19,9 @@ struct ConnectCommand: AsyncParsableCommand {
     @Option(help: "Node by id or name (default: the path's entry, else the first).") var node: String?
     @Option(name: .customLong("protocol"), help: "amneziawg or xray-reality (default: AmneziaWG when offered).") var proto: String?
     @Flag(help: "Do not route all traffic through the tunnel, only the profile's own networks.") var noDefaultRoute = false
+    @Option(help: ArgumentHelp("DNS while connected: comma-separated resolver addresses, or `system` to leave the host's DNS alone.",
+                               discussion: "Default: the profile's resolver (1.1.1.1) when all traffic goes through the tunnel."))
+    var dns: String?
     @Option(help: "Tunnel interface name.") var interface = "pharos0"
     @Option(help: "The WireGuard or xray binary (default: amneziawg-go, else wireguard-go; xray).") var engineBinary: String?
     @OptionGroup var options: StoreOption
@@ -45,6 +49,7 @@ struct ConnectCommand: AsyncParsableCommand {
         tunnelOptions.interface = interface
         tunnelOptions.binary = engineBinary
         tunnelOptions.defaultRoute = !noDefaultRoute
+        tunnelOptions.dns = try Self.dnsChoice(dns)
         let tunnel = LinuxTunnel(plan: plan, options: tunnelOptions)
         let services: [(name: String, service: any Service)] = [
             // pharos-caravel@.service sets WatchdogSec=: fed while the tunnel is up and its daemon runs.
@@ -62,6 +67,16 @@ struct ConnectCommand: AsyncParsableCommand {
             await xray.stop(grace: .seconds(3))
             XRayClient.removeConfig()
         }
+    }
+
+    /// `--dns`: nil → the profile's, `system` → the host's, else a list of addresses
+    /// (checked as addresses by the tunnel plan).
+    static func dnsChoice(_ option: String?) throws -> TunnelPlan.DNS {
+        guard let option else { return .profile }
+        if option == "system" { return .system }
+        let servers = option.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        guard !servers.contains(where: \.isEmpty) else { throw ValidationError("--dns takes addresses separated by commas, or `system`") }
+        return .servers(servers)
     }
 
     /// Runs `services` until one ends (a daemon that died throws) or a signal asks for a

@@ -14,7 +14,7 @@ struct TunnelService: Service {
         try await tunnel.up()
         let plan = tunnel.plan, options = tunnel.options
         print("connected: \(plan.entry)/\(plan.profileName) via \(plan.nodeName) at \(plan.endpoint) on \(options.interface)"
-              + (options.defaultRoute ? ", all IPv4 traffic routed through the tunnel" : "")
+              + (tunnel.summary.isEmpty ? "" : ", \(tunnel.summary)")
               + " (up in \(Int((ContinuousClock.now - started) / .milliseconds(1))) ms)")
         print("Ctrl-C or `caravel down` disconnects")
         fflush(nil)

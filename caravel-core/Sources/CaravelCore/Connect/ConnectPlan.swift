@@ -4,12 +4,15 @@ import PharosSpec
 /// What a connect needs, resolved from a stored bundle by upstream's rules: profile by id
 /// or name (else the first); node by id or name (else the path's entry hop, else the first);
 /// `both` → AmneziaWG unless XRay is asked for; keepalive 25 s; MTU 1420 unless the profile
-/// says otherwise; routes 0.0.0.0/0 + ::/0; a random endpoint (and port) from the pool.
+/// says otherwise; routes 0.0.0.0/0 + ::/0; DNS 1.1.1.1; a random endpoint (and port) from
+/// the pool.
 public struct ConnectPlan: Sendable, Equatable {
     public enum Engine: String, Sendable { case amneziaWG = "amneziawg", xrayReality = "xray-reality" }
 
     public static let defaultMTU = 1420
     public static let keepaliveSeconds = 25
+    /// Upstream's resolver for every profile (a bundle names none).
+    public static let defaultDNS = ["1.1.1.1"]
 
     public var entry: String
     public var profileID: String
@@ -18,6 +21,8 @@ public struct ConnectPlan: Sendable, Equatable {
     public var engine: Engine
     public var mtu: Int
     public var routes: [String]
+    /// The resolvers the host uses while the tunnel holds the default route.
+    public var dns: [String] = defaultDNS
     public var endpointHost: String
     public var endpointPort: Int
     /// Set for AmneziaWG.

@@ -14,6 +14,7 @@ public final class LinuxTunnel: Sendable {
         /// The daemon binary; default: amneziawg-go when installed, else wireguard-go.
         public var binary: String?
         public var defaultRoute = true
+        public var dns = TunnelPlan.DNS.profile
         public init() {}
     }
 
@@ -28,7 +29,12 @@ public final class LinuxTunnel: Sendable {
         self.options = options
     }
 
+    private let applied = Mutex("")
+
     var state: TunnelState? { current.withLock { $0 } }
+
+    /// Routes and DNS as `up` set them (`TunnelPlan.summary`).
+    public var summary: String { applied.withLock { $0 } }
 
     /// Up, and its daemon still running: what the systemd watchdog is fed for.
     public var isUp: Bool { state != nil && daemon.isRunning }
@@ -43,11 +49,13 @@ public final class LinuxTunnel: Sendable {
             throw .tunnel("neither amneziawg-go nor wireguard-go is installed (apt install wireguard-go, or pass --engine-binary)")
         }
         // Observed before anything of ours exists, so the answer is the host's own path.
-        let endpointRoute = try TunnelPlan.endpointToObserve(for: plan, defaultRoute: options.defaultRoute).flatMap(Self.route(to:))
+        var host = TunnelPlan.Host(ipv6: FileManager.default.fileExists(atPath: "/proc/net/if_inet6"), resolved: Self.resolvedServesThisNamespace)
+        host.endpointRoute = try TunnelPlan.endpointToObserve(for: plan, defaultRoute: options.defaultRoute, ipv6: host.ipv6)
+            .flatMap(Self.route(to:))
         let tunnelPlan: TunnelPlan
         do {
             tunnelPlan = try TunnelPlan.make(plan, interface: options.interface, defaultRoute: options.defaultRoute, daemon: binary,
-                                             endpointRoute: endpointRoute)
+                                             host: host, dns: options.dns)
         } catch {
             throw .tunnel("\(error)")
         }
@@ -68,7 +76,14 @@ public final class LinuxTunnel: Sendable {
                     try state.save()
                 }
             }
+            if !tunnelPlan.nameservers.isEmpty {
+                let change = try ResolvConf.prepare(servers: tunnelPlan.nameservers, interface: options.interface)
+                state.resolvConf = change
+                try state.save()
+                try change.apply()
+            }
             current.withLock { $0 = state }
+            applied.withLock { $0 = tunnelPlan.summary }
         } catch {
             current.withLock { $0 = state }
             await down()
@@ -94,11 +109,20 @@ public final class LinuxTunnel: Sendable {
         }
     }
 
-    /// How the host reaches `address` now (`ip -4 route get`).
+    /// How the host reaches `address` now (`ip -4|-6 route get`).
     static func route(to address: String) throws(CaravelError) -> EndpointRoute? {
-        do { return EndpointRoute(ipRouteGet: try Command.run(["ip", "-4", "route", "get", address])) } catch {
+        do { return EndpointRoute(ipRouteGet: try Command.run(["ip", address.contains(":") ? "-6" : "-4", "route", "get", address])) } catch {
             throw .tunnel("\(error)")
         }
+    }
+
+    /// systemd-resolved runs and this is its network namespace (PID 1's): only then do its
+    /// links include ours. Inside another namespace (`ip netns exec`) resolv.conf is all.
+    static var resolvedServesThisNamespace: Bool {
+        guard FileManager.default.fileExists(atPath: "/run/systemd/resolve/io.systemd.Resolve"), Command.locate("resolvectl") != nil,
+              let ours = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/net"),
+              let init1 = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/1/ns/net") else { return false }
+        return ours == init1
     }
 
     private static func run(_ argv: [String]) throws(CaravelError) {
@@ -115,6 +139,9 @@ public final class LinuxTunnel: Sendable {
     /// Removes what `state` records; a daemon that is not our child (a client that was
     /// killed left it) is stopped by its pid when it still runs and is a WireGuard daemon.
     static func teardown(_ state: TunnelState) {
+        if let change = state.resolvConf, (try? change.restore()) != .restored {
+            FileHandle.standardError.write(Data("caravel: \(ResolvConf.systemPath) no longer holds what connect wrote; it was left as it is\n".utf8))
+        }
         for undo in state.undo.reversed() { _ = try? Command.run(undo) }
         if TunnelState.isAlive(state.daemonPID),
                   let name = TunnelState.processName(state.daemonPID), name.contains("wireguard") || name.contains("amneziawg"),

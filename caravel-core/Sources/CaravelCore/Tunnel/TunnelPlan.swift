@@ -12,7 +12,9 @@ import PharosWireGuard
 /// runs it. With the default route, 0.0.0.0/1 + 128.0.0.0/1 go into the tunnel (more
 /// specific than any default route, so none of the system's routes is touched) and the
 /// endpoint is pinned to the path it takes now, or the tunnel's own packets would loop into
-/// the tunnel.
+/// the tunnel. IPv6 must not go around the tunnel: ::/1 + 8000::/1 go into it when the
+/// tunnel has an IPv6 address, and are unreachable otherwise (applications fall back to IPv4
+/// at once instead of leaking). DNS goes to the profile's resolvers (`nameservers`).
 public struct TunnelPlan: Sendable, Equatable {
     public struct Step: Sendable, Equatable {
         public var apply: [String]
@@ -35,25 +37,52 @@ public struct TunnelPlan: Sendable, Equatable {
     public var configuration: UAPI.Set
     /// Run in order once the device is configured.
     public var steps: [Step]
+    /// What `/etc/resolv.conf` names while the tunnel is up; empty: the host's DNS is left alone.
+    public var nameservers: [String]
+
+    /// Whose resolvers the host uses while the tunnel is up.
+    public enum DNS: Sendable, Equatable {
+        /// The profile's (`ConnectPlan.dns`), when the tunnel takes the default route.
+        case profile
+        /// These, whatever the routes.
+        case servers([String])
+        /// The host's own: nothing is changed.
+        case system
+    }
+
+    /// What the host offers that the plan depends on, observed before anything of ours exists.
+    public struct Host: Sendable, Equatable {
+        /// How the endpoint (`endpointToObserve`) is reached now; nil: not asked, or no device named.
+        public var endpointRoute: EndpointRoute?
+        /// The kernel speaks IPv6 (`/proc/net/if_inet6` exists), so IPv6 could go around the tunnel.
+        public var ipv6: Bool
+        /// systemd-resolved serves this network namespace: its per-link DNS is set too.
+        public var resolved: Bool
+
+        public init(endpointRoute: EndpointRoute? = nil, ipv6: Bool, resolved: Bool = false) {
+            self.endpointRoute = endpointRoute
+            self.ipv6 = ipv6
+            self.resolved = resolved
+        }
+    }
 
     /// What undoes the steps that outlive the interface, last first. The link goes after
     /// them (the daemon's exit and `ip link del` remove it), and with it everything else.
     public var teardown: [[String]] { steps.reversed().compactMap(\.teardown) }
 
-    /// The address whose present route `make` needs (`ip -4 route get`), or nil: the IPv4
-    /// endpoint when all traffic goes into the tunnel. An IPv6 endpoint needs no pin: no IPv6
-    /// route goes into the tunnel yet.
-    public static func endpointToObserve(for connect: ConnectPlan, defaultRoute: Bool) -> String? {
-        guard connect.engine == .amneziaWG, takesDefaultRoute(connect, defaultRoute),
-              isIPv4(connect.endpointHost) else { return nil }
+    /// The address whose present route `make` needs (`ip route get`), or nil: the endpoint
+    /// when all traffic goes into the tunnel (an IPv6 one only when the host speaks IPv6, as
+    /// only then do IPv6 routes change).
+    public static func endpointToObserve(for connect: ConnectPlan, defaultRoute: Bool, ipv6: Bool) -> String? {
+        guard connect.engine == .amneziaWG, takesDefaultRoute(connect, defaultRoute) else { return nil }
+        guard isIPv4(connect.endpointHost) || (ipv6 && isIPv6(connect.endpointHost)) else { return nil }
         return connect.endpointHost
     }
 
-    /// - Parameters: `daemon` is the located binary (amneziawg-go or wireguard-go);
-    ///   `endpointRoute` what the host answered for `endpointToObserve` (nil: not asked, or
-    ///   no device named).
+    /// - Parameters: `daemon` is the located binary (amneziawg-go or wireguard-go); `host`
+    ///   what the host offers, its `endpointRoute` the answer for `endpointToObserve`.
     public static func make(_ connect: ConnectPlan, interface: String, defaultRoute: Bool, daemon: String,
-                            endpointRoute: EndpointRoute?) throws(TunnelPlanError) -> TunnelPlan {
+                            host: Host, dns: DNS = .profile) throws(TunnelPlanError) -> TunnelPlan {
         guard let params = connect.wireGuard, connect.engine == .amneziaWG else { throw .notAmneziaWG }
         if !params.obfuscation.isEmpty, daemon.hasSuffix("wireguard-go") {
             throw .obfuscationUnsupported(node: connect.nodeName, daemon: daemon)
@@ -79,6 +108,14 @@ public struct TunnelPlan: Sendable, Equatable {
         if let key = params.obfuscation.unsafeTemplateKey { throw .unsafeObfuscation(node: connect.nodeName, key: key) }
         guard (576...65535).contains(connect.mtu) else { throw .mtuOutOfRange(connect.mtu) }
         guard isInterfaceName(interface) else { throw .badInterfaceName(interface) }
+        let fullTunnel = takesDefaultRoute(connect, defaultRoute)
+        let nameservers: [String] = switch dns {
+        case .profile: fullTunnel ? connect.dns : []
+        case .servers(let servers): servers
+        case .system: []
+        }
+        // Each becomes a `nameserver` line: an address and nothing else.
+        for server in nameservers where !(isIPv4(server) || isIPv6(server)) { throw .notAnAddress(field: "DNS server", value: server) }
 
         let configuration = UAPI.Set(
             privateKeyHex: privateKey, deviceLines: params.obfuscation.isEmpty ? [] : params.obfuscation.uapiLines,
@@ -90,12 +127,21 @@ public struct TunnelPlan: Sendable, Equatable {
             Step(apply: ["ip", "address", "add", params.address, "dev", interface]),
             Step(apply: ["ip", "link", "set", "dev", interface, "mtu", String(connect.mtu), "up"]),
         ]
-        if takesDefaultRoute(connect, defaultRoute) {
-            if let pin = pin(connect.endpointHost, to: endpointRoute) {
+        if fullTunnel {
+            if let pin = pin(connect.endpointHost, to: host.endpointRoute) {
                 steps.append(Step(apply: ["ip", "route", "add"] + pin, teardown: ["ip", "route", "del"] + pin))
             }
             for half in ["0.0.0.0/1", "128.0.0.0/1"] {
                 steps.append(Step(apply: ["ip", "route", "add", half, "dev", interface]))
+            }
+            if host.ipv6 {
+                let carriesIPv6 = CIDR.parse(params.address)?.bytes.count == 16 && connect.routes.contains("::/0")
+                for half in ipv6Halves {
+                    steps.append(carriesIPv6
+                        ? Step(apply: ["ip", "-6", "route", "add", half, "dev", interface])
+                        : Step(apply: ["ip", "-6", "route", "add", "unreachable", half],
+                               teardown: ["ip", "-6", "route", "del", "unreachable", half]))
+                }
             }
         } else {
             // The profile's own IPv4 networks; its address is already on the interface.
@@ -104,9 +150,35 @@ public struct TunnelPlan: Sendable, Equatable {
             }
         }
         let socketDirectory = daemon.hasSuffix("amneziawg-go") ? "/var/run/amneziawg" : "/var/run/wireguard"
+        if host.resolved, !nameservers.isEmpty {
+            // Applications that ask systemd-resolved (nss-resolve, D-Bus) rather than read
+            // resolv.conf: every domain ("~.") goes to this link's servers. Gone with the link.
+            steps += [
+                Step(apply: ["resolvectl", "dns", interface] + nameservers),
+                Step(apply: ["resolvectl", "domain", interface, "~."]),
+                Step(apply: ["resolvectl", "default-route", interface, "yes"]),
+            ]
+        }
         return TunnelPlan(interface: interface, daemon: daemon, socketPath: "\(socketDirectory)/\(interface).sock",
-                          configuration: configuration, steps: steps)
+                          configuration: configuration, steps: steps, nameservers: nameservers)
     }
+
+    /// What connect tells the user about routes and DNS, e.g. "all IPv4 traffic routed
+    /// through the tunnel, IPv6 blocked, DNS 1.1.1.1".
+    public var summary: String {
+        let applied = steps.map(\.apply)
+        var parts: [String] = []
+        if applied.contains(where: { $0.contains("0.0.0.0/1") }) {
+            parts.append(applied.contains { $0.contains("::/1") && $0.contains(interface) }
+                         ? "all traffic routed through the tunnel" : "all IPv4 traffic routed through the tunnel")
+        }
+        if applied.contains(where: { $0.contains("unreachable") }) { parts.append("IPv6 blocked") }
+        if !nameservers.isEmpty { parts.append("DNS \(nameservers.joined(separator: ", "))") }
+        return parts.joined(separator: ", ")
+    }
+
+    /// IPv6's two halves: more specific than any IPv6 default route, as the IPv4 halves are.
+    static let ipv6Halves = ["::/1", "8000::/1"]
 
     /// IPv4 only: IPv6 routes are not installed yet (`::/0` stays in AllowedIPs).
     static func ipv4Routes(_ connect: ConnectPlan) -> [String] { connect.routes.filter { !$0.contains(":") } }
@@ -119,8 +191,9 @@ public struct TunnelPlan: Sendable, Equatable {
     /// over the loopback (a node on this host) or the path is unknown.
     static func pin(_ host: String, to route: EndpointRoute?) -> [String]? {
         guard let route, route.device != "lo" else { return nil }
-        if let gateway = route.gateway { return ["\(host)/32", "via", gateway, "dev", route.device] }
-        return ["\(host)/32", "dev", route.device]
+        let network = "\(host)/\(host.contains(":") ? 128 : 32)"
+        if let gateway = route.gateway { return [network, "via", gateway, "dev", route.device] }
+        return [network, "dev", route.device]
     }
 
     /// What Linux takes as a device name: at most 15 bytes, no '/', no whitespace; narrower here.

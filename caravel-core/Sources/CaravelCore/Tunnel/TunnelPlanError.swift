@@ -12,6 +12,8 @@ public enum TunnelPlanError: Error, Equatable, Sendable, CustomStringConvertible
     /// A profile field that goes to UAPI or `ip` is not what it must be: a hostile or damaged
     /// profile is refused before anything is configured.
     case notANetwork(field: String, value: String)
+    /// A value that must be a bare IPv4 or IPv6 address (a DNS server).
+    case notAnAddress(field: String, value: String)
     case portOutOfRange(node: String, port: Int)
     case unsafeObfuscation(node: String, key: String)
     case mtuOutOfRange(Int)
@@ -29,6 +31,8 @@ public enum TunnelPlanError: Error, Equatable, Sendable, CustomStringConvertible
             "node \(node)'s endpoint \"\(host)\" is not an IP address, and WireGuard connects only to addresses; sync again or ask your administrator"
         case .notANetwork(let field, let value):
             "the profile's \(field) \(String(reflecting: value)) is not an IPv4 or IPv6 network such as 10.86.0.2/32; the profile is refused"
+        case .notAnAddress(let field, let value):
+            "the \(field) \(String(reflecting: value)) is not an IPv4 or IPv6 address such as 1.1.1.1"
         case .portOutOfRange(let node, let port):
             "node \(node)'s endpoint port \(port) is not 1 to 65535; the profile is refused"
         case .unsafeObfuscation(let node, let key):

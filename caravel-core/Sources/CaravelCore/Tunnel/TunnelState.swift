@@ -19,6 +19,8 @@ public struct TunnelState: Codable, Sendable, Equatable {
     /// step succeeds, so a client killed halfway is undone exactly as far as it got.
     public var undo: [[String]]
     public var startedAt: Date
+    /// The change to `/etc/resolv.conf`, recorded before the file is written.
+    public var resolvConf: ResolvConf? = nil
 
     public static var directory: String {
         ProcessInfo.processInfo.environment["CARAVEL_RUN_DIR"] ?? "/run/pharos/caravel"
@@ -36,6 +38,12 @@ public struct TunnelState: Codable, Sendable, Equatable {
     /// that does not decode or asks for anything but undoing a tunnel is refused, never acted on.
     public static func loadChecked(interface: String) throws(CaravelError) -> TunnelState? {
         let path = path(interface: interface)
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return nil }
+        // Only a file this user wrote and no one else can have: teardown acts on it as root.
+        guard info.st_mode & S_IFMT == S_IFREG, info.st_uid == geteuid(), info.st_mode & 0o022 == 0 else {
+            throw .tunnel("\(path) is not a regular file owned by this user and writable by it alone; nothing in it was run or signalled")
+        }
         guard let data = FileManager.default.contents(atPath: path) else { return nil }
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601
@@ -57,11 +65,19 @@ public struct TunnelState: Codable, Sendable, Equatable {
             return "socket path \(String(reflecting: socketPath))"
         }
         guard pid > 0, daemonPID >= 0 else { return "pid \(pid), daemon pid \(daemonPID)" }
-        // The only step that outlives the interface is the pin of this tunnel's own endpoint.
-        guard undo.count <= 1 else { return "\(undo.count) undo steps" }
+        // The steps that outlive the interface: the pin of this tunnel's own endpoint and the
+        // routes that keep IPv6 from going around the tunnel.
         let host = (try? HostPort.parse(endpoint))?.host ?? ""
-        for step in undo where !Self.isRouteDeletion(step, of: host) { return "undo step \(step)" }
+        for step in undo where !Self.isRouteDeletion(step, of: host) && !Self.isIPv6Unblock(step) { return "undo step \(step)" }
+        let pins = undo.filter { Self.isRouteDeletion($0, of: host) }.count, unblocks = undo.filter(Self.isIPv6Unblock)
+        guard pins <= 1, Set(unblocks).count == unblocks.count else { return "\(undo.count) undo steps" }
+        if let reason = resolvConf?.untrustworthy { return reason }
         return nil
+    }
+
+    /// `ip -6 route del unreachable ::/1` or `8000::/1`, and nothing else.
+    static func isIPv6Unblock(_ argv: [String]) -> Bool {
+        TunnelPlan.ipv6Halves.contains { argv == ["ip", "-6", "route", "del", "unreachable", $0] }
     }
 
     /// `ip route del ENDPOINT/32|/128 [via ADDRESS] [dev DEVICE]`: what a tunnel plan's pin
