@@ -138,4 +138,48 @@ import X509
         }
         #expect(impostor.tokens.withLock { $0 } == ["secret-join-token"], "the genuine chain was accepted and the claim sent")
     }
+
+    /// The genuine Fleet CA, but a profile-signing key of the answerer's choosing: with no
+    /// endorsement, one by another fleet's root, or the genuine endorsement of another key.
+    @Test(arguments: ["none", "another root", "another key"])
+    func aSigningKeyTheRootDidNotCertifyIsRefused(kind: String) async throws {
+        let relay = try fleet.leaf(commonName: PharosIdentity.Organization.relay, organization: PharosIdentity.Organization.relay,
+                                   usage: [.serverAuth, .clientAuth])
+        let (root, fleetPEM) = (rootFingerprint, try fleet.fleet.pemString())
+        let forgedKey = Array(Curve25519.Signing.PrivateKey().publicKey.rawRepresentation)
+        let endorsement: [UInt8] = switch kind {
+        case "none": []
+        case "another root": try SigningKeyEndorsement.sign(forgedKey, rootKey: try TestPKI().rootKey)
+        default: try SigningKeyEndorsement.sign(Array(Curve25519.Signing.PrivateKey().publicKey.rawRepresentation), rootKey: fleet.rootKey)
+        }
+        let impostor = Impostor { _ in
+            var answer = Pharos_Account_V1_ClaimEnrollmentResponse()
+            answer.caFingerprint = root
+            answer.fleetCaPem = Data(fleetPEM.utf8)
+            answer.deviceCertPem = Data("not checked before the signing key".utf8)
+            answer.signingPublicKey = Data(forgedKey)
+            answer.signingKeyEndorsement = Data(endorsement)
+            return answer
+        }
+        try await Self.serving(impostor, chainPEM: relay.certificatePEM + (try fleet.fleet.pemString()) + (try fleet.rootPEM),
+                               keyPEM: relay.keyPEM) { port in
+            await #expect {
+                try await enroll(port: port)
+            } throws: { error in
+                guard let error = error as? CaravelError, case .untrusted(let message) = error else { return false }
+                return message.contains("profile-signing key") && message.contains("nothing was stored")
+            }
+        }
+        #expect(impostor.tokens.withLock { $0 } == ["secret-join-token"], "the genuine chain was accepted and the claim sent")
+    }
+
+    @Test func theRootsEndorsementOfTheKeyIsAccepted() throws {
+        let key = Array(Curve25519.Signing.PrivateKey().publicKey.rawRepresentation)
+        let endorsement = try SigningKeyEndorsement.sign(key, rootKey: fleet.rootKey)
+        let chain = [fleet.root, fleet.root, fleet.root]
+        #expect(throws: Never.self) { try Account.checkSigningKey(key, endorsement: endorsement, against: chain) }
+        var flipped = key
+        flipped[0] ^= 1
+        #expect(throws: CaravelError.self) { try Account.checkSigningKey(flipped, endorsement: endorsement, against: chain) }
+    }
 }

@@ -183,6 +183,19 @@ func rpcCode(_ error: any Error) -> RPCError.Code? { (error as? RPCError)?.code 
             #expect(verify.status == 0, "\(verify.output)")
             #expect(String(decoding: response.fleetCaPem, as: UTF8.self) == (try fleet.state.pki.authority.fleet.certificate.pemString()))
 
+            // The root certifies the profile-signing key (#19 item 2), and openssl agrees on the
+            // message and the signature format: ECDSA P-384/SHA-384 over context, 0, key.
+            let root = fleet.state.pki.authority.root.certificate
+            #expect(SigningKeyEndorsement.isValid(Array(response.signingKeyEndorsement), of: Array(response.signingPublicKey), by: root))
+            try Data(Array("pharos profile-signing key v1".utf8) + [0] + Array(response.signingPublicKey))
+                .write(to: URL(fileURLWithPath: "\(dir)/endorsed.bin"))
+            try response.signingKeyEndorsement.write(to: URL(fileURLWithPath: "\(dir)/endorsement.der"))
+            let publicKey = try Tool.run("/usr/bin/openssl", ["x509", "-in", "\(dir)/root.crt", "-pubkey", "-noout"], mergingStandardError: false)
+            try publicKey.output.write(toFile: "\(dir)/root.pub", atomically: true, encoding: .utf8)
+            let endorsed = try Tool.run("/usr/bin/openssl", ["dgst", "-sha384", "-verify", "\(dir)/root.pub", "-signature",
+                                                             "\(dir)/endorsement.der", "\(dir)/endorsed.bin"])
+            #expect(endorsed.status == 0 && endorsed.output.contains("Verified OK"), "\(endorsed.output)")
+
             // The same link a second time, a forged token and an expired ticket: one opaque answer.
             var again = AccountFleet.Device()
             let reuse = await #expect(throws: RPCError.self) { _ = try await fleet.claim(&again, token: invite.link.token) }

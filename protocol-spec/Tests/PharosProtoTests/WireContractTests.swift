@@ -74,6 +74,10 @@ import Testing
         var answer = Pharos_Account_V1_ClaimEnrollmentResponse()
         answer.signingPublicKey = Data([1])
         #expect(try answer.serializedBytes() as [UInt8] == [6 << 3 | 2, 1, 1])
+        // Our addition: a tag upstream does not use, which its clients skip as unknown.
+        var endorsed = Pharos_Account_V1_ClaimEnrollmentResponse()
+        endorsed.signingKeyEndorsement = Data([2])
+        #expect(try endorsed.serializedBytes() as [UInt8] == [7 << 3 | 2, 1, 2])
     }
 
     @Test func unknownFieldsFromANewerPeerSurviveAndAreIgnored() throws {

@@ -77,7 +77,7 @@ public struct Account: Sendable {
         let fleetPEM = String(decoding: response.fleetCaPem, as: UTF8.self)
         try Self.checkFleetCA(fleetPEM, against: captured.verified.withLock { $0 })
         let signing = Array(response.signingPublicKey)
-        guard signing.count == 32 else { throw .untrusted("the controller's profile-signing key is not an Ed25519 key") }
+        try Self.checkSigningKey(signing, endorsement: Array(response.signingKeyEndorsement), against: captured.verified.withLock { $0 })
 
         let relayAddress = response.relayAddr.isEmpty ? link.relay : response.relayAddr
         let identity = DeviceIdentity(
@@ -111,6 +111,21 @@ public struct Account: Sendable {
         }
         guard chain.count >= 3, chain[1] == returned else {
             throw .untrusted("the Fleet CA the controller returned is not the one that issued the relay's certificate: possible interception, nothing was stored")
+        }
+    }
+
+    /// The profile-signing key must carry the pinned root's signature: every profile this
+    /// device opens is checked against it, so a key a relay or an interceptor put in the
+    /// answer would let them forge profiles. A controller that sends no endorsement (upstream)
+    /// is refused too: the key could not be told from a forged one.
+    static func checkSigningKey(_ key: [UInt8], endorsement: [UInt8], against chain: [Certificate]) throws(CaravelError) {
+        guard key.count == 32 else { throw .untrusted("the controller's profile-signing key is not an Ed25519 key") }
+        guard let root = chain.last, chain.count >= 3 else { throw .untrusted("the relay's chain was not validated") }
+        guard !endorsement.isEmpty else {
+            throw .untrusted("the controller did not certify its profile-signing key with the fleet root (an older or foreign controller): nothing was stored")
+        }
+        guard SigningKeyEndorsement.isValid(endorsement, of: key, by: root) else {
+            throw .untrusted("the profile-signing key in the answer is not certified by the fleet root the link names: possible interception, nothing was stored")
         }
     }
 

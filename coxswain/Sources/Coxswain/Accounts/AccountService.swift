@@ -87,6 +87,8 @@ public final class AccountService: Sendable {
         public var relayServerName: String
         public var caFingerprint: String
         public var signingPublicKey: [UInt8]
+        /// The root's signature over `signingPublicKey` (`SigningKeyEndorsement`).
+        public var signingKeyEndorsement: [UInt8]
     }
 
     /// ClaimEnrollment. The request is checked before the ticket is looked at, so a bad CSR or
@@ -153,11 +155,13 @@ public final class AccountService: Sendable {
         }
         guard let (result, relayAddr) = outcome else { throw AccountError.opaqueClaimFailure }
         _ = await fleet.committed(result)
+        let signingPublicKey = Array(pki.signingKey.publicKey.rawRepresentation)
         return Claimed(device: result.value, certificatePEM: certificatePEM,
                        fleetCAPEM: try pki.authority.fleet.certificate.pemString(), relayAddr: relayAddr,
                        relayServerName: try await relayServerName(for: relayAddr),
                        caFingerprint: Fingerprint.caRoot(der: try pki.authority.root.certificate.derBytes()),
-                       signingPublicKey: Array(pki.signingKey.publicKey.rawRepresentation))
+                       signingPublicKey: signingPublicKey,
+                       signingKeyEndorsement: try SigningKeyEndorsement.sign(signingPublicKey, rootKey: pki.authority.root.key))
     }
 
     /// The TLS name of the relay at `address`: an enrolled relay's hostname when its public

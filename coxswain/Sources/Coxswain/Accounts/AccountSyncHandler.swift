@@ -69,6 +69,7 @@ public struct AccountSyncHandler: Pharos_Account_V1_AccountSync.ServiceProtocol 
             response.relayServerName = claimed.relayServerName
             response.caFingerprint = claimed.caFingerprint
             response.signingPublicKey = Data(claimed.signingPublicKey)
+            response.signingKeyEndorsement = Data(claimed.signingKeyEndorsement)
             return response
         }
     }

@@ -155,6 +155,11 @@ public nonisolated struct Pharos_Account_V1_ClaimEnrollmentResponse: Sendable {
 
   public var signingPublicKey: Data = Data()
 
+  /// PharosVPN-Swift addition (upstream ignores it): the fleet root's ECDSA signature (DER)
+  /// over "pharos profile-signing key v1", a zero byte and signing_public_key. The device
+  /// pins the root through its join link; with this it knows the signing key is the fleet's.
+  public var signingKeyEndorsement: Data = Data()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -409,7 +414,7 @@ nonisolated extension Pharos_Account_V1_ClaimEnrollmentRequest: SwiftProtobuf.Me
 
 nonisolated extension Pharos_Account_V1_ClaimEnrollmentResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ClaimEnrollmentResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}device_cert_pem\0\u{3}fleet_ca_pem\0\u{3}relay_addr\0\u{3}relay_server_name\0\u{3}ca_fingerprint\0\u{3}signing_public_key\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}device_cert_pem\0\u{3}fleet_ca_pem\0\u{3}relay_addr\0\u{3}relay_server_name\0\u{3}ca_fingerprint\0\u{3}signing_public_key\0\u{3}signing_key_endorsement\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -423,6 +428,7 @@ nonisolated extension Pharos_Account_V1_ClaimEnrollmentResponse: SwiftProtobuf.M
       case 4: try { try decoder.decodeSingularStringField(value: &self.relayServerName) }()
       case 5: try { try decoder.decodeSingularStringField(value: &self.caFingerprint) }()
       case 6: try { try decoder.decodeSingularBytesField(value: &self.signingPublicKey) }()
+      case 7: try { try decoder.decodeSingularBytesField(value: &self.signingKeyEndorsement) }()
       default: break
       }
     }
@@ -447,6 +453,9 @@ nonisolated extension Pharos_Account_V1_ClaimEnrollmentResponse: SwiftProtobuf.M
     if !self.signingPublicKey.isEmpty {
       try visitor.visitSingularBytesField(value: self.signingPublicKey, fieldNumber: 6)
     }
+    if !self.signingKeyEndorsement.isEmpty {
+      try visitor.visitSingularBytesField(value: self.signingKeyEndorsement, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -457,6 +466,7 @@ nonisolated extension Pharos_Account_V1_ClaimEnrollmentResponse: SwiftProtobuf.M
     if lhs.relayServerName != rhs.relayServerName {return false}
     if lhs.caFingerprint != rhs.caFingerprint {return false}
     if lhs.signingPublicKey != rhs.signingPublicKey {return false}
+    if lhs.signingKeyEndorsement != rhs.signingKeyEndorsement {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
