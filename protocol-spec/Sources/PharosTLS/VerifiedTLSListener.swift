@@ -1,4 +1,5 @@
 import NIOCore
+import PharosSpec
 import NIOPosix
 import NIOSSL
 import NIOTLS
@@ -47,9 +48,11 @@ public final class ConnectionBudget: Sendable {
         self.limits = limits
     }
 
-    /// Takes a slot for a connection from `address`, or says why there is none.
+    /// Takes a slot for a connection from `address` (counted by its `SourceBucket`: an IPv6
+    /// /64 is one source), or says why there is none.
     public func admit(_ address: String) -> Refusal? {
-        counts.withLock { counts in
+        let address = SourceBucket.of(address)
+        return counts.withLock { counts in
             if counts.total >= limits.maxConnections { return .listenerFull(limit: limits.maxConnections) }
             let fromAddress = counts.byAddress[address, default: 0]
             if fromAddress >= limits.maxConnectionsPerAddress {
@@ -63,6 +66,7 @@ public final class ConnectionBudget: Sendable {
 
     /// Returns the slot `admit` gave a connection from `address`.
     public func release(_ address: String) {
+        let address = SourceBucket.of(address)
         counts.withLock { counts in
             counts.total -= 1
             let left = counts.byAddress[address, default: 1] - 1

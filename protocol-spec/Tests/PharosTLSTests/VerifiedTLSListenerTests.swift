@@ -56,6 +56,21 @@ import X509
         #expect(budget.openConnections == 0)
         #expect(budget.admit("192.0.2.1") == nil && budget.admit("192.0.2.1") == nil, "per-address counts return to zero")
     }
+
+    /// One IPv6 host holds a whole /64: its addresses share one budget, and an IPv4-mapped
+    /// address shares its IPv4 address's.
+    @Test func anIPv6SlashSixtyFourIsOneSource() {
+        let budget = ConnectionBudget(limits: ListenerLimits(maxConnections: 100, maxConnectionsPerAddress: 2))
+        #expect(budget.admit("2001:db8:1:2::1") == nil)
+        #expect(budget.admit("2001:db8:1:2:ffff:0:0:9") == nil)
+        #expect(budget.admit("2001:db8:1:2:dead:beef:0:1") == .addressFull(address: "2001:db8:1:2::/64", limit: 2))
+        #expect(budget.admit("2001:db8:1:3::1") == nil, "the next /64 is another source")
+        budget.release("2001:db8:1:2::1")
+        #expect(budget.admit("2001:db8:1:2::77") == nil, "released under the same /64")
+        #expect(budget.admit("::ffff:192.0.2.9") == nil && budget.admit("192.0.2.9") == nil)
+        #expect(budget.admit("192.0.2.9") == .addressFull(address: "192.0.2.9", limit: 2))
+        #expect(SourceBucket.of("not an address") == "not an address")
+    }
 }
 
 /// The listener on real sockets: slots per address, the handshake deadline.

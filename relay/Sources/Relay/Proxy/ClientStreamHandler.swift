@@ -1,4 +1,5 @@
 import NIOCore
+import PharosSpec
 import NIOHPACK
 import NIOHTTP2
 
@@ -192,7 +193,7 @@ final class ClientStreamHandler: ChannelDuplexHandler {
 
     private func openUpstream(context: ChannelHandlerContext) {
         // A certless call is counted against its source address (the connection's peer).
-        let certlessFrom: String? = certless ? (context.channel.parent?.remoteAddress?.ipAddress ?? "unknown") : nil
+        let certlessFrom: String? = certless ? SourceBucket.of(context.channel.parent?.remoteAddress?.ipAddress ?? "unknown") : nil
         switch upstream.reserveStream(certlessFrom: certlessFrom) {
         case nil:
             break
