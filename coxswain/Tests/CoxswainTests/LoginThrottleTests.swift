@@ -17,6 +17,20 @@ import Testing
         #expect(throttle.attempt("10.0.0.9") == nil, "a success starts the count over")
     }
 
+    /// A flood of distinct keys (spoofed addresses, made-up e-mails) does not outlive its
+    /// window: keys whose failures all left it are swept whenever the table has doubled, so
+    /// it holds at most about twice one window's worth.
+    @Test func keysWhoseFailuresLeftTheWindowAreSwept() {
+        let throttle = LoginThrottle(limit: 5, window: .seconds(300))
+        let start = ContinuousClock.now
+        for n in 0..<10_000 { _ = throttle.attempt("flood-\(n)", now: start) }
+        #expect(throttle.trackedKeys == 10_000, "all within the window: none may be forgotten")
+        let later = start + .seconds(301)
+        for n in 0..<7_000 { _ = throttle.attempt("later-\(n)", now: later) }
+        #expect(throttle.trackedKeys == 7_000, "the first flood is still held: \(throttle.trackedKeys) keys")
+        #expect(throttle.attempt("later-1", now: later) == nil, "a key inside its window keeps its count")
+    }
+
     /// 200 parallel wrong-password admin logins from one address: at most the budget reach
     /// the password check, the rest are refused with 429 before any hashing.
     @Test func twoHundredParallelAdminGuessesVerifyAtMostTheBudget() async throws {
@@ -102,6 +116,24 @@ import Testing
         }
         #expect(gate.highWaterMark <= 2)
         #expect(busy > 0 && gate.checks == 40 - busy, "busy \(busy), checks \(gate.checks)")
+    }
+
+    /// A login whose client hung up while it waited for the gate gives its place back at
+    /// once: it does not hold a queue slot until its turn, and no Argon2id runs for it.
+    @Test func aCancelledWaiterLeavesTheQueueAndRunsNoCheck() async throws {
+        let gate = PasswordGate(maxConcurrent: 1, maxWaiting: 1)
+        try await gate.acquire()  // the one slot, held by the test
+        let waiter = Task { try await gate.verify(password: "guess", against: PasswordGate.decoyHash) }
+        while gate.waitingCount == 0 { try await Task.sleep(for: .milliseconds(5)) }
+        await #expect(throws: PasswordGate.Busy.self, "the queue is full") { _ = try await gate.verify(password: "x", against: PasswordGate.decoyHash) }
+        waiter.cancel()
+        await #expect(throws: PasswordGate.Busy.self) { _ = try await waiter.value }
+        #expect(gate.waitingCount == 0, "the cancelled waiter still holds its place")
+        let next = Task { try await gate.verify(password: "guess", against: PasswordGate.decoyHash) }
+        while gate.waitingCount == 0 { try await Task.sleep(for: .milliseconds(5)) }
+        gate.release()
+        #expect(try await next.value == false)
+        #expect(gate.checks == 1, "only the waiter that was not cancelled ran Argon2id")
     }
 
     /// A device that logs in to its own account between guesses at others keeps its budget:

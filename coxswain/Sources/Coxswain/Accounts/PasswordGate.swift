@@ -19,9 +19,20 @@ public final class PasswordGate: Sendable {
     public let maxWaiting: Int
     private struct State {
         var running = 0
-        var waiting: [CheckedContinuation<Void, Never>] = []
+        /// In arrival order; resumed with true when handed a slot, false when cancelled.
+        var waiting: [(id: UInt64, continuation: CheckedContinuation<Bool, Never>)] = []
+        /// Waiters between taking a ticket and being queued, run or refused.
+        var arriving: Set<UInt64> = []
+        /// Of those, the ones cancelled before they were queued.
+        var cancelledOnArrival: Set<UInt64> = []
+        var nextID: UInt64 = 0
         var highWater = 0
         var checks = 0
+
+        mutating func take() {
+            running += 1
+            highWater = max(highWater, running)
+        }
     }
     private let state = Mutex(State())
 
@@ -34,55 +45,74 @@ public final class PasswordGate: Sendable {
     public var highWaterMark: Int { state.withLock { $0.highWater } }
     /// Argon2id checks run so far.
     public var checks: Int { state.withLock { $0.checks } }
+    /// Checks queued behind the running ones.
+    var waitingCount: Int { state.withLock { $0.waiting.count } }
 
-    /// Whether `password` matches `phc`; `Busy` when the queue is full.
+    /// Whether `password` matches `phc`; `Busy` when the queue is full, or when the caller
+    /// was cancelled (a client that hung up) while it waited: its place goes to the next one
+    /// and no Argon2id runs for it.
     public func verify(password: String, against phc: String) async throws(Busy) -> Bool {
         try await acquire()
         defer { release() }
+        if Task.isCancelled { throw Busy() }
         state.withLock { $0.checks += 1 }
         return await withCheckedContinuation { continuation in
             Thread.detachNewThread { continuation.resume(returning: PasswordHash.verify(password: password, against: phc)) }
         }
     }
 
-    private func acquire() async throws(Busy) {
-        enum Decision { case run, wait, refuse }
+    func acquire() async throws(Busy) {
+        enum Decision { case run, wait(UInt64), refuse }
         let decision = state.withLock { state -> Decision in
             if state.running < maxConcurrent {
-                state.running += 1
-                state.highWater = max(state.highWater, state.running)
+                state.take()
                 return .run
             }
-            return state.waiting.count < maxWaiting ? .wait : .refuse
+            guard state.waiting.count < maxWaiting else { return .refuse }
+            state.nextID += 1
+            state.arriving.insert(state.nextID)
+            return .wait(state.nextID)
         }
-        switch decision {
-        case .run: return
-        case .refuse: throw Busy()
-        case .wait:
-            await withCheckedContinuation { continuation in
-                let runNow = state.withLock { state -> Bool in
+        guard case .wait(let id) = decision else {
+            if case .refuse = decision { throw Busy() }
+            return
+        }
+        let admitted = await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+                let now = state.withLock { state -> Bool? in
+                    state.arriving.remove(id)
+                    if state.cancelledOnArrival.remove(id) != nil { return false }
                     if state.running < maxConcurrent {
-                        state.running += 1
-                        state.highWater = max(state.highWater, state.running)
+                        state.take()
                         return true
                     }
-                    state.waiting.append(continuation)
-                    return false
+                    // Checked again: others may have queued since the decision.
+                    guard state.waiting.count < maxWaiting else { return false }
+                    state.waiting.append((id, continuation))
+                    return nil
                 }
-                if runNow { continuation.resume() }
+                if let now { continuation.resume(returning: now) }
             }
+        } onCancel: {
+            let waiter = state.withLock { state -> CheckedContinuation<Bool, Never>? in
+                if let index = state.waiting.firstIndex(where: { $0.id == id }) { return state.waiting.remove(at: index).continuation }
+                if state.arriving.contains(id) { state.cancelledOnArrival.insert(id) }
+                return nil
+            }
+            waiter?.resume(returning: false)
         }
+        if !admitted { throw Busy() }
     }
 
     /// Hands the slot to the next waiter, if any (it counts as running from here on).
-    private func release() {
-        let next = state.withLock { state -> CheckedContinuation<Void, Never>? in
+    func release() {
+        let next = state.withLock { state -> CheckedContinuation<Bool, Never>? in
             guard !state.waiting.isEmpty else {
                 state.running -= 1
                 return nil
             }
-            return state.waiting.removeFirst()
+            return state.waiting.removeFirst().continuation
         }
-        next?.resume()
+        next?.resume(returning: true)
     }
 }
