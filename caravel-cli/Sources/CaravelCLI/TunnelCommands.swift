@@ -14,7 +14,7 @@ struct DownCommand: AsyncParsableCommand {
                 print("not connected on \(interface)")
                 return
             }
-            if state.pid != getpid(), TunnelState.isClient(state.pid), kill(state.pid, SIGTERM) == 0 {
+            if state.pid != getpid(), TunnelState.isClient(state.pid, of: interface), kill(state.pid, SIGTERM) == 0 {
                 for _ in 0..<100 where TunnelState.load(interface: interface) != nil { try await Task.sleep(for: .milliseconds(100)) }
             }
             if LinuxTunnel.cleanUpStale(interface: interface) || TunnelState.load(interface: interface) == nil {
@@ -33,7 +33,7 @@ struct StatusCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await failing {
-            guard let state = try TunnelState.loadChecked(interface: interface), TunnelState.isClient(state.pid) else {
+            guard let state = try TunnelState.loadChecked(interface: interface), TunnelState.isClient(state.pid, of: interface) else {
                 if json { printJSON(.object([JSONMember("connected", .bool(false)), JSONMember("interface", .string(interface))])) }
                 else { print("not connected on \(interface)") }
                 throw ExitCode(3)

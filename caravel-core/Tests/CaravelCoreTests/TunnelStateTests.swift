@@ -66,9 +66,19 @@ import Testing
     }
 
     @Test func onlyARunningCaravelIsTakenForTheClient() {
-        #expect(!TunnelState.isClient(getpid()), "the test runner is not caravel")
-        #expect(!TunnelState.isClient(1))
-        #expect(!TunnelState.isClient(0) && !TunnelState.isClient(-1))
+        #expect(!TunnelState.isClient(getpid(), of: "pharos0"), "the test runner is not caravel")
+        #expect(!TunnelState.isClient(1, of: "pharos0"))
+        #expect(!TunnelState.isClient(0, of: "pharos0") && !TunnelState.isClient(-1, of: "pharos0"))
+    }
+
+    /// A stale state file's pid reused by the client of another tunnel: not this tunnel's.
+    @Test func onlyTheClientOfThisInterfaceIsThisTunnelsClient() {
+        #expect(TunnelState.connects(["/usr/bin/caravel", "connect", "home"], interface: "pharos0"))
+        #expect(!TunnelState.connects(["/usr/bin/caravel", "connect", "home"], interface: "pharos1"))
+        #expect(TunnelState.connects(["caravel", "up", "home", "--interface", "pharos1"], interface: "pharos1"))
+        #expect(TunnelState.connects(["caravel", "connect", "home", "--interface=pharos1"], interface: "pharos1"))
+        #expect(!TunnelState.connects(["caravel", "connect", "home", "--interface", "pharos1"], interface: "pharos0"))
+        #expect(!TunnelState.connects(["caravel", "status", "--interface", "pharos0"], interface: "pharos0"))
     }
 
     /// A planted state file whose "undo" is a command of the planter's choosing: cleaning up

@@ -145,7 +145,7 @@ public final class LinuxTunnel: Sendable {
         for undo in state.undo.reversed() { _ = try? Command.run(undo) }
         if TunnelState.isAlive(state.daemonPID),
                   let name = TunnelState.processName(state.daemonPID), name.contains("wireguard") || name.contains("amneziawg"),
-                  commandLine(state.daemonPID).contains(state.interface) {
+                  TunnelState.commandLine(state.daemonPID).contains(state.interface) {  // this tunnel's daemon, not another's
             kill(state.daemonPID, SIGTERM)
             for _ in 0..<50 where TunnelState.isAlive(state.daemonPID) { usleep(20_000) }
         }
@@ -154,17 +154,10 @@ public final class LinuxTunnel: Sendable {
         TunnelState.remove(interface: state.interface)
     }
 
-    /// The arguments a process was started with: a daemon is stopped only if it serves this
-    /// state's interface, not another tunnel's.
-    static func commandLine(_ pid: Int32) -> [String] {
-        guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return [] }
-        return data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
-    }
-
     /// A previous client that died without tearing down (SIGKILL, crash): undo its state.
     @discardableResult
     public static func cleanUpStale(interface: String) -> Bool {
-        guard let state = TunnelState.load(interface: interface), !TunnelState.isClient(state.pid) || state.pid == getpid() else {
+        guard let state = TunnelState.load(interface: interface), !TunnelState.isClient(state.pid, of: interface) || state.pid == getpid() else {
             return false
         }
         teardown(state)

@@ -120,10 +120,30 @@ public struct TunnelState: Codable, Sendable, Equatable {
 
     public static func isAlive(_ pid: Int32) -> Bool { pid > 0 && (kill(pid, 0) == 0 || errno == EPERM) }
 
-    /// Whether `pid` is a running caravel: a pid from the file is signalled only then (the
-    /// client may be long gone and its pid reused by anything).
-    public static func isClient(_ pid: Int32) -> Bool {
-        isAlive(pid) && processName(pid) == "caravel"
+    /// Whether `pid` is a running `caravel connect` of `interface`: a pid from the file is
+    /// signalled only then (the client may be long gone and its pid reused by anything,
+    /// another tunnel's client included).
+    public static func isClient(_ pid: Int32, of interface: String) -> Bool {
+        guard isAlive(pid), processName(pid) == "caravel" else { return false }
+        return connects(commandLine(pid), interface: interface)
+    }
+
+    /// Whether `caravel connect|up … [--interface IFACE]` brings up `interface` (pharos0 when
+    /// no --interface is given).
+    static func connects(_ argv: [String], interface: String) -> Bool {
+        guard argv.contains("connect") || argv.contains("up") else { return false }
+        var named: String?
+        for (index, argument) in argv.enumerated() {
+            if argument == "--interface", index + 1 < argv.count { named = argv[index + 1] }
+            if argument.hasPrefix("--interface=") { named = String(argument.dropFirst("--interface=".count)) }
+        }
+        return (named ?? "pharos0") == interface
+    }
+
+    /// The arguments a process was started with (`/proc/PID/cmdline`).
+    static func commandLine(_ pid: Int32) -> [String] {
+        guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return [] }
+        return data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
     }
 
     /// The kernel's name of a process (`/proc/PID/comm`), nil when there is none.
