@@ -77,6 +77,22 @@ public final class ConnectionBudget: Sendable {
     public var openConnections: Int { counts.withLock { $0.total } }
 }
 
+/// The TLS context a listener gives each new connection. Replacing it (a renewed leaf)
+/// changes what the next handshakes present; the port and every open connection stay.
+public final class SwappableTLSContext: Sendable {
+    private let context: Mutex<NIOSSLContext>
+
+    public init(_ context: NIOSSLContext) {
+        self.context = Mutex(context)
+    }
+
+    public var current: NIOSSLContext { context.withLock { $0 } }
+
+    public func replace(with context: NIOSSLContext) {
+        self.context.withLock { $0 = context }
+    }
+}
+
 /// A TCP listener whose connections pass, in order: the connection budget (refused ones are
 /// closed as they are accepted), TLS checked by a `PeerVerifier`, and a handshake deadline;
 /// `configure` then adds the listener's own handlers. Every TLS port of the fleet (the
@@ -96,9 +112,19 @@ public enum VerifiedTLSListener {
     }
 
     /// As above, counting into `budget` (which the caller can read: open connections).
+    public static func bind(host: String, port: Int, context: NIOSSLContext, verifier: PeerVerifier, budget: ConnectionBudget,
+                            group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+                            onRefusal: @escaping @Sendable (ConnectionBudget.Refusal) -> Void = { _ in },
+                            configure: @escaping @Sendable (any Channel) throws -> Void) async throws -> any Channel {
+        try await bind(host: host, port: port, tls: SwappableTLSContext(context), verifier: verifier, budget: budget,
+                       group: group, onRefusal: onRefusal, configure: configure)
+    }
+
+    /// As above, each new connection handshaking with whatever `tls` holds at the time (a
+    /// renewed leaf is swapped in without closing the port or any connection).
     /// Connections are admitted on their own event loops, so two that arrive together are
     /// not necessarily admitted in arrival order; the limits hold at every instant.
-    public static func bind(host: String, port: Int, context: NIOSSLContext, verifier: PeerVerifier, budget: ConnectionBudget,
+    public static func bind(host: String, port: Int, tls: SwappableTLSContext, verifier: PeerVerifier, budget: ConnectionBudget,
                             group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
                             onRefusal: @escaping @Sendable (ConnectionBudget.Refusal) -> Void = { _ in },
                             configure: @escaping @Sendable (any Channel) throws -> Void) async throws -> any Channel {
@@ -118,7 +144,7 @@ public enum VerifiedTLSListener {
                 connection.closeFuture.whenComplete { _ in budget.release(address) }
                 return connection.eventLoop.makeCompletedFuture {
                     try connection.pipeline.syncOperations.addHandler(
-                        NIOSSLServerHandler(context: context, customVerificationCallbackWithMetadata: callback))
+                        NIOSSLServerHandler(context: tls.current, customVerificationCallbackWithMetadata: callback))
                     // After the TLS handler, which is what announces a completed handshake.
                     try connection.pipeline.syncOperations.addHandler(HandshakeDeadline(timeout: limits.handshakeTimeout))
                     try configure(connection)

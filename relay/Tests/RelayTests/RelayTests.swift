@@ -131,6 +131,38 @@ extension LoadSensitiveTests {
         }
     }
 
+    /// A renewed leaf goes in without closing the port: the next handshake (openssl's)
+    /// presents it, and a client connected before the swap keeps calling on its connection.
+    @Test func aRenewedLeafIsPresentedFromTheNextHandshakeWhileOpenConnectionsStay() async throws {
+        try await Self.withRelay(.embedded) { relay in
+            /// Lowercase hex SHA-256 of the leaf the relay presents to a new handshake.
+            func presentedLeaf() throws -> String {
+                let process = Process()
+                process.executableURL = URL(fileURLWithPath: "/bin/sh")
+                process.arguments = ["-c", "openssl s_client -connect 127.0.0.1:\(relay.clientPort) </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256"]
+                let pipe = Pipe()
+                process.standardOutput = pipe
+                try process.run()
+                let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+                process.waitUntilExit()
+                let hex = output.split(separator: "=").last.map(String.init) ?? ""
+                return hex.replacingOccurrences(of: ":", with: "").trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
+            }
+            func fingerprint(_ leaf: TestPKI.Leaf) throws -> String { Fingerprint.caRoot(der: try leaf.certificate.derBytes()) }
+            #expect(try presentedLeaf() == fingerprint(relay.relayLeaf))
+            let renewed = try relay.pki.leaf(commonName: PharosIdentity.Organization.relay, organization: PharosIdentity.Organization.relay,
+                                             usage: [.serverAuth, .clientAuth])
+            try await relay.withClient(leaf: relay.deviceLeaf) { client in
+                #expect(try await client.echo([1]).message == [1])
+                try relay.clientListener.replaceIdentity(try renewed.identity())
+                #expect(try await client.echo([2]).message == [2], "the connection opened before the swap was dropped")
+            }
+            #expect(try presentedLeaf() == fingerprint(renewed), "the next handshake still presents the old leaf")
+            let after = try await relay.withClient(leaf: relay.deviceLeaf) { client in try await client.echo([3]).message }
+            #expect(after == [3], "a new connection after the swap failed")
+        }
+    }
+
     @Test func certlessCallersReachOnlyClaimEnrollment() async throws {
         try await Self.withRelay(.embedded) { relay in
             try await relay.withClient(leaf: nil) { client async throws in

@@ -4,28 +4,36 @@ import ServiceLifecycle
 
 /// The embedded relay as a service of `cox serve`: opens its client port once the account
 /// socket is up (so no client is let in before the deny list is read), re-issues its
-/// in-memory leaf every `RelayTier.embeddedLeafRotation` by reopening the port, and closes
-/// it at shutdown.
+/// in-memory leaf every `RelayTier.embeddedLeafRotation` without closing the port or any
+/// connection (a failed re-issue is logged and tried again; it never stops the controller),
+/// and closes the port at shutdown.
 struct EmbeddedRelayService: Service {
     let tier: RelayTier
     let after: OneShot<Void>
     let ready: @Sendable (Int) -> Void
+    var rotation = RelayTier.embeddedLeafRotation
+    var retry = RelayTier.embeddedLeafRetry
 
     func run() async throws {
         guard await after.value != nil else { return }
-        let first = try await tier.startEmbeddedRelay()
+        let listener = try await tier.startEmbeddedRelay()
         tier.setEmbeddedListening(true)
-        ready(first.port)
-        let tier = self.tier
+        ready(listener.port)
+        let tier = self.tier, rotation = self.rotation, retry = self.retry
         defer { tier.setEmbeddedListening(false) }
-        let last = try await cancelWhenGracefulShutdown {
-            var current = first
-            while true {
-                do { try await Task.sleep(for: RelayTier.embeddedLeafRotation) } catch { return current }
-                try? await current.close()
-                current = try await tier.startEmbeddedRelay()
+        await cancelWhenGracefulShutdown {
+            var wait = rotation
+            while (try? await Task.sleep(for: wait)) != nil {
+                do {
+                    try listener.replaceIdentity(try tier.embeddedRelayIdentity())
+                    tier.logger.info("embedded relay leaf re-issued")
+                    wait = rotation
+                } catch {
+                    tier.logger.error("embedded relay leaf not re-issued; the current one is kept", metadata: ["error": "\(error)"])
+                    wait = retry
+                }
             }
         }
-        try? await last.close()
+        try? await listener.close()
     }
 }

@@ -25,8 +25,11 @@ public final class RelayTier: Sendable {
 
     public static let denyListRefresh = Duration.seconds(1)
     public static let embeddedLeafValidity: TimeInterval = 30 * 86400
-    /// The embedded relay re-issues its leaf and reopens its port this often (clients reconnect).
+    /// The embedded relay re-issues its leaf this often; the next handshakes present the new
+    /// one, the port and open connections stay.
     public static let embeddedLeafRotation = Duration.seconds(20 * 86400)
+    /// After a failed re-issue, the next try (the old leaf still has ten days).
+    public static let embeddedLeafRetry = Duration.seconds(3600)
 
     let controller: Controller
     let accounts: AccountService
@@ -107,14 +110,7 @@ public final class RelayTier: Sendable {
     /// The embedded relay: the same `Relay` library a remote relay runs, on `relay.client_listen`.
     func startEmbeddedRelay() async throws -> ClientListener {
         let pki = controller.pki
-        let key = P256.Signing.PrivateKey()
-        let leaf = try pki.authority.issue(publicKey: Certificate.PublicKey(key.publicKey),
-                                           profile: .relay(hostname: Self.embeddedHostname(controller.config)),
-                                           validity: Self.embeddedLeafValidity)
-        // Leaf, Fleet CA and root: an enrolling device pins the root by hash before its token goes.
-        let identity = try TLSIdentity(certificatePEM: try leaf.pemString() + pki.authority.fleet.certificate.pemString()
-                                           + pki.authority.root.certificate.pemString(),
-                                       keyPEM: key.pemRepresentation, source: "embedded relay")
+        let identity = try embeddedRelayIdentity()
         let roots = try TrustRoots(certificates: [pki.authority.root.certificate])
         let listen = try HostPort.listen(controller.config.relayClientListen)
         let listener = try await RelayRunner.startEmbedded(.init(
@@ -123,6 +119,19 @@ public final class RelayTier: Sendable {
         logger.info("embedded relay listening", metadata: ["listen": "\(HostPort(host: listen.host, port: listener.port))",
                                                            "hostname": "\(Self.embeddedHostname(controller.config))"])
         return listener
+    }
+
+    /// A fresh key and leaf for the embedded relay, kept in memory only. Leaf, Fleet CA and
+    /// root: an enrolling device pins the root by hash before its token goes.
+    func embeddedRelayIdentity() throws -> TLSIdentity {
+        let pki = controller.pki
+        let key = P256.Signing.PrivateKey()
+        let leaf = try pki.authority.issue(publicKey: Certificate.PublicKey(key.publicKey),
+                                           profile: .relay(hostname: Self.embeddedHostname(controller.config)),
+                                           validity: Self.embeddedLeafValidity)
+        return try TLSIdentity(certificatePEM: try leaf.pemString() + pki.authority.fleet.certificate.pemString()
+                                   + pki.authority.root.certificate.pemString(),
+                               keyPEM: key.pemRepresentation, source: "embedded relay")
     }
 
     /// One `TunnelDialer` per enrolled relay; relays added or removed with `cox relays` are
