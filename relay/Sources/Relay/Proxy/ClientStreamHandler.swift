@@ -13,6 +13,8 @@ final class ClientStreamHandler: ChannelDuplexHandler {
 
     private enum State {
         case awaitingHeaders
+        /// A certless request, held whole before the controller sees any of it.
+        case holding(buffered: [HTTP2Frame.FramePayload], bytes: Int)
         case connecting(buffered: [HTTP2Frame.FramePayload])
         case forwarding(upstream: any Channel)
         case closed
@@ -33,6 +35,14 @@ final class ClientStreamHandler: ChannelDuplexHandler {
     private var requestStarted = NIODeadline.now()
     private var lastClientFrame = NIODeadline.now()
     private var requestTimer: Scheduled<Void>?
+    private let certlessMaxRequestBytes: Int
+    /// Counted in `Upstream.certlessRequestsHeld` (given back exactly once).
+    private var countedAsHeld = false {
+        didSet {
+            guard countedAsHeld != oldValue else { return }
+            upstream.held.wrappingAdd(countedAsHeld ? 1 : -1, ordering: .relaxed)
+        }
+    }
 
     init(fingerprint: String?, upstream: Upstream, denyList: DeviceDenyList?, limits: HTTP2Limits) {
         self.fingerprint = fingerprint
@@ -41,6 +51,7 @@ final class ClientStreamHandler: ChannelDuplexHandler {
         self.meter = GRPCMessageMeter(limit: limits.maxMessageBytes)
         self.requestTimeout = fingerprint == nil ? limits.certlessRequestTimeout : nil
         self.idleTimeout = limits.requestIdleTimeout
+        self.certlessMaxRequestBytes = limits.certlessMaxRequestBytes
     }
 
     private var certless: Bool { fingerprint == nil }
@@ -68,10 +79,37 @@ final class ClientStreamHandler: ChannelDuplexHandler {
             case .reject(let status, let message):
                 respond(status: status, message: message)
             case .forward(let headers):
-                state = .connecting(buffered: [.headers(.init(headers: headers, endStream: request.endStream))])
+                let first = HTTP2Frame.FramePayload.headers(.init(headers: headers, endStream: request.endStream))
                 requestStarted = .now()
                 armRequestTimer(context: context)
+                if certless && !request.endStream {
+                    state = .holding(buffered: [first], bytes: 0)
+                    countedAsHeld = true
+                } else {
+                    state = .connecting(buffered: [first])
+                    openUpstream(context: context)
+                }
+            }
+        case .holding(var buffered, var bytes):
+            if case .rstStream = payload {
+                close()  // cancelled before the controller heard of it
+                return
+            }
+            guard let forwardable = filter(payload) else { return }
+            if case .closed = state { return }  // refused by the filter (message size)
+            if case .data(let data) = forwardable { bytes += data.data.readableBytes }
+            guard bytes <= certlessMaxRequestBytes else {
+                respond(status: .resourceExhausted,
+                        message: "a call without a device certificate may send at most \(certlessMaxRequestBytes) bytes")
+                return
+            }
+            buffered.append(forwardable)
+            if requestEnded {
+                countedAsHeld = false
+                state = .connecting(buffered: buffered)
                 openUpstream(context: context)
+            } else {
+                state = .holding(buffered: buffered, bytes: bytes)
             }
         case .connecting(var buffered):
             if case .rstStream = payload {
@@ -119,7 +157,7 @@ final class ClientStreamHandler: ChannelDuplexHandler {
         case .forwarding(let upstream):
             upstream.flush()
             if upstream.isWritable { context.read() }
-        case .awaitingHeaders:
+        case .awaitingHeaders, .holding:
             context.read()
         case .connecting, .closed:
             break
@@ -158,8 +196,14 @@ final class ClientStreamHandler: ChannelDuplexHandler {
                 self.upstream.cancel(upstream)
             }
         }
-        state = .closed
+        close()
         context.fireChannelInactive()
+    }
+
+    /// Ends the call on this side; a held request stops being counted.
+    private func close() {
+        state = .closed
+        countedAsHeld = false
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -249,7 +293,7 @@ final class ClientStreamHandler: ChannelDuplexHandler {
     /// Answers the call locally with an error status (trailers-only) and ends the stream.
     private func respond(status: GRPCStatusCode, message: String) {
         guard let context else { return }
-        state = .closed
+        close()
         context.write(wrapOutboundOut(.headers(.init(headers: CallPolicy.trailersOnly(status: status, message: message), endStream: true))),
                       promise: nil)
         if !requestEnded { context.write(wrapOutboundOut(.rstStream(.noError)), promise: nil) }

@@ -40,6 +40,10 @@ public final class Upstream: Sendable {
 
     public var isConnected: Bool { current.withLock { $0?.channel.isActive ?? false } }
 
+    /// Requests without a device certificate held by the relay until they are complete.
+    public var certlessRequestsHeld: Int { held.load(ordering: .relaxed) }
+    let held = Atomic<Int>(0)
+
     /// Controller connections attached so far (a tunnel that keeps dropping shows here).
     public var attachedConnections: Int { attached.load(ordering: .relaxed) }
 
@@ -243,7 +247,12 @@ public struct HTTP2Limits: Sendable {
     public var maxConcurrentStreamsPerCertlessClient = 4
     /// ... and must finish their request (END_STREAM) within this time: a ClaimEnrollment is
     /// one small message, so a caller holding a stream open is refused, not waited for.
+    /// The relay holds such a request until it is complete and only then opens a stream to
+    /// the controller: a half-open call never takes a controller slot, and cutting it off
+    /// spends none of the controller's reset budget.
     public var certlessRequestTimeout = TimeAmount.seconds(10)
+    /// What one such request may send while it is held (a ClaimEnrollment is under 2 KiB).
+    public var certlessMaxRequestBytes = 8 * 1024
     /// A device's request that sends nothing for this long while still open is cancelled.
     public var requestIdleTimeout = TimeAmount.seconds(60)
     /// The relay PINGs the controller's tunnel this often (idle NATs keep it) ...
