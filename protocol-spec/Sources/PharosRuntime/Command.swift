@@ -3,14 +3,27 @@ import Foundation
 /// Runs a program with an argv, never through a shell. Nothing secret may be passed:
 /// argv is visible to every user of the host.
 public enum Command {
-    public static func locate(_ name: String) -> String? {
+    /// The executable `name` names: itself when it is a path, else the first match in `$PATH`
+    /// (then /usr/sbin, /sbin). As root, a `$PATH` directory counts only when it is absolute,
+    /// owned by root and writable by no one else: the daemons and `caravel connect` run `ip`,
+    /// `wg` and the like as root, and a directory another user can write would let them plant
+    /// one.
+    public static func locate(_ name: String, path: String? = ProcessInfo.processInfo.environment["PATH"],
+                              asRoot: Bool = geteuid() == 0) -> String? {
         if name.hasPrefix("/") { return FileManager.default.isExecutableFile(atPath: name) ? name : nil }
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-        for dir in path.split(separator: ":").map(String.init) + ["/usr/sbin", "/sbin"] {
+        let path = path ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+        for dir in path.split(separator: ":").map(String.init) + ["/usr/sbin", "/sbin"] where !asRoot || isTrusted(dir) {
             let candidate = "\(dir)/\(name)"
             if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
         }
         return nil
+    }
+
+    /// An absolute directory owned by root that neither its group nor others can write.
+    static func isTrusted(_ directory: String) -> Bool {
+        var info = stat()
+        guard directory.hasPrefix("/"), stat(directory, &info) == 0 else { return false }
+        return info.st_mode & S_IFMT == S_IFDIR && info.st_uid == 0 && info.st_mode & 0o022 == 0
     }
 
     /// Runs to completion; throws with the combined output when the exit status is not 0.
