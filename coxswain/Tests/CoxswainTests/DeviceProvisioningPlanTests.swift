@@ -29,11 +29,7 @@ import Testing
 
     func fixture() async throws -> Fixture {
         let state = try TestState()
-        let n1 = try await state.readyNode(name: "n1", address: "198.51.100.1:8444")
-        let n2 = try await state.readyNode(name: "n2", address: "198.51.100.2:8444", xray: true)
-        let user = try await state.service.addUser(name: "Alice", email: "alice@example.com", by: state.actor)
-        _ = try await state.service.createProfileSpec(user: user.id, name: "one", node: n1.id, protocol: .amneziawg, by: state.actor)
-        _ = try await state.service.createProfileSpec(user: user.id, name: "two", node: n2.id, protocol: .both, by: state.actor)
+        let (_, _, user) = try await state.aliceWithTwoSpecs()
         let device = try await state.service.addDevice(user: user.id, name: "laptop", by: state.actor).value
         return try await state.store.read { tx in
             Fixture(device: device, user: user, specs: try tx.profileSpecs(user: user.id),

@@ -19,11 +19,7 @@ import Testing
 
     @Test func deviceGetsAPeerOnEveryNodeOfItsSpecsAndASealedBundleOnlyItCanOpen() async throws {
         let state = try TestState()
-        let n1 = try await state.readyNode(name: "n1", address: "198.51.100.1:8444")
-        let n2 = try await state.readyNode(name: "n2", address: "198.51.100.2:8444", xray: true)
-        let user = try await state.service.addUser(name: "Alice", email: "alice@example.com", by: state.actor)
-        _ = try await state.service.createProfileSpec(user: user.id, name: "one", node: n1.id, protocol: .amneziawg, by: state.actor)
-        _ = try await state.service.createProfileSpec(user: user.id, name: "two", node: n2.id, protocol: .both, by: state.actor)
+        let (n1, n2, _) = try await state.aliceWithTwoSpecs()
         let deviceKey = Curve25519.KeyAgreement.PrivateKey()
         let added = try await state.service.addDevice(user: "alice@example.com", name: "laptop",
                                                       encryptionKey: Array(deviceKey.publicKey.rawRepresentation), by: state.actor)

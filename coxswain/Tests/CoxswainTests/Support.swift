@@ -35,6 +35,17 @@ final class TestState: @unchecked Sendable {
         }
         return try await store.read { tx in try tx.node(enrolled.node.id) }
     }
+
+    /// The provisioning tests' fleet: n1 (AmneziaWG) and n2 (also XRay), and Alice with the
+    /// spec "one" on n1 (amneziawg) and "two" on n2 (both).
+    func aliceWithTwoSpecs() async throws -> (n1: NodeRecord, n2: NodeRecord, user: UserRecord) {
+        let n1 = try await readyNode(name: "n1", address: "198.51.100.1:8444")
+        let n2 = try await readyNode(name: "n2", address: "198.51.100.2:8444", xray: true)
+        let user = try await service.addUser(name: "Alice", email: "alice@example.com", by: actor)
+        _ = try await service.createProfileSpec(user: user.id, name: "one", node: n1.id, protocol: .amneziawg, by: actor)
+        _ = try await service.createProfileSpec(user: user.id, name: "two", node: n2.id, protocol: .both, by: actor)
+        return (n1, n2, user)
+    }
 }
 
 enum NodeCSRFixture {
