@@ -87,6 +87,29 @@ import Coxswain
         #expect(broken.output.contains("BROKEN") && broken.output.contains(rows[1].id), "\(broken.output)")
     }
 
+    /// `cox pki status` on a fresh controller: the CAs and the controller's leaf, valid; a CA
+    /// moved into its last fifth shows as expiring, one past its end as expired.
+    @Test func pkiStatusListsEveryCertificateWithItsState() throws {
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        #expect(try cox(["init"]).status == 0)
+        let fresh = try cox(["pki", "status"])
+        #expect(fresh.status == 0, "\(fresh.output)")
+        for kind in ["root", "fleet-ca", "device-ca", "controller"] { #expect(fresh.output.contains(kind), "\(fresh.output)") }
+        #expect(fresh.output.contains("4 certificates: 4 valid, 0 expiring, 0 expired, 0 revoked"), "\(fresh.output)")
+
+        let day: Int64 = 86_400_000_000, now = Int64(Date().timeIntervalSince1970 * 1_000_000)
+        let store = try Store.open(path: "\(dir)/state/app.db")
+        try store.executeRawForTesting("UPDATE ca SET not_before = ?, not_after = ? WHERE role = 'device'", [now - 90 * day, now + 10 * day + day / 2])
+        try store.executeRawForTesting("UPDATE ca SET not_before = ?, not_after = ? WHERE role = 'fleet'", [now - 90 * day, now - 2 * day])
+        let aging = try cox(["pki", "status"])
+        let deviceLine = aging.output.split(separator: "\n").first { $0.hasPrefix("device-ca") } ?? ""
+        #expect(deviceLine.contains(" 10d ") && deviceLine.contains("expiring"), "\(aging.output)")
+        let fleetLine = aging.output.split(separator: "\n").first { $0.hasPrefix("fleet-ca") } ?? ""
+        #expect(fleetLine.contains(" -2d ") && fleetLine.contains("expired"), "\(aging.output)")
+        #expect(aging.output.split(separator: "\n")[1].hasPrefix("fleet-ca"), "soonest expiry first: \(aging.output)")
+    }
+
     @Test func runtimeErrorsAreOneSentenceWithoutUsage() throws {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -1,0 +1,83 @@
+import Foundation
+import GRDB
+import PharosSpec
+import X509
+
+/// Every certificate the fleet stands on, with its expiry: the CAs, the controller's leaf,
+/// each node's, relay's and device's. `cox pki status` prints it so an operator sees an
+/// expiry coming (issue #20: today's leaves last a year and nothing renews them). The
+/// embedded relay's leaf lives in memory only (re-issued every 20 days) and is not listed.
+public struct CertificateEntry: Sendable, Equatable {
+    public enum Kind: String, Sendable {
+        case root, fleetCA = "fleet-ca", deviceCA = "device-ca", controller, node, relay, device
+    }
+
+    public enum State: String, Sendable {
+        case valid
+        /// In the last fifth of its life: renew it now.
+        case expiring
+        case expired
+        case revoked
+    }
+
+    public var kind: Kind
+    /// The node, relay or device (with its user's e-mail) it belongs to; the role for CAs.
+    public var name: String
+    public var serial: String
+    /// Microseconds since the epoch, as the store keeps time.
+    public var notBefore: Int64
+    public var notAfter: Int64
+    public var revoked: Bool
+
+    public func state(at now: Int64) -> State {
+        if revoked { return .revoked }
+        if now >= notAfter { return .expired }
+        return (notAfter - now) * 5 <= max(notAfter - notBefore, 1) ? .expiring : .valid
+    }
+}
+
+extension StoreTransaction {
+    /// Every certificate in the store, soonest expiry first.
+    public func certificateInventory() throws -> [CertificateEntry] {
+        var entries: [CertificateEntry] = []
+        for row in try Row.fetchAll(db, sql: "SELECT role, serial, not_before, not_after FROM ca") {
+            let role: String = row["role"]
+            entries.append(CertificateEntry(kind: role == "root" ? .root : role == "fleet" ? .fleetCA : .deviceCA, name: role,
+                                            serial: row["serial"], notBefore: row["not_before"], notAfter: row["not_after"], revoked: false))
+        }
+        if let controller = try controllerCertificate(), let entry = Self.entry(.controller, name: "coxswain-controller",
+                                                                                pem: controller.certificatePEM, revoked: false) {
+            entries.append(entry)
+        }
+        for row in try Row.fetchAll(db, sql: """
+            SELECT n.name, c.cert_pem, c.revoked_at FROM node_certs c JOIN nodes n ON n.id = c.node_id
+            """) {
+            if let entry = Self.entry(.node, name: row["name"], pem: row["cert_pem"], revoked: row["revoked_at"] as Int64? != nil) {
+                entries.append(entry)
+            }
+        }
+        for relay in try relays() where relay.kind == .remote && !relay.certSerial.isEmpty {
+            entries.append(CertificateEntry(kind: .relay, name: relay.name, serial: relay.certSerial,
+                                            notBefore: relay.certNotAfter - Int64(FleetService.relayCertificateValidity * 1_000_000),
+                                            notAfter: relay.certNotAfter, revoked: false))
+        }
+        for row in try Row.fetchAll(db, sql: """
+            SELECT d.name, COALESCE(u.email, u.name) AS owner, c.cert_pem, c.revoked_at
+            FROM device_certs c JOIN devices d ON d.id = c.device_id JOIN users u ON u.id = d.user_id
+            """) {
+            let name = "\(row["owner"] as String)/\(row["name"] as String)"
+            if let entry = Self.entry(.device, name: name, pem: row["cert_pem"], revoked: row["revoked_at"] as Int64? != nil) {
+                entries.append(entry)
+            }
+        }
+        return entries.sorted { ($0.notAfter, $0.kind.rawValue, $0.name) < ($1.notAfter, $1.kind.rawValue, $1.name) }
+    }
+
+    /// The first certificate of a stored chain; nil when it does not parse (then it cannot
+    /// be in use either).
+    static func entry(_ kind: CertificateEntry.Kind, name: String, pem: String, revoked: Bool) -> CertificateEntry? {
+        guard let der = PEM.decodeAll(type: "CERTIFICATE", from: pem).first, let leaf = try? Certificate(derEncoded: der) else { return nil }
+        return CertificateEntry(kind: kind, name: name, serial: leaf.serialHex, notBefore: FleetPKI.micros(leaf.notValidBefore),
+                                notAfter: FleetPKI.micros(leaf.notValidAfter), revoked: revoked)
+    }
+}
