@@ -49,3 +49,31 @@ import X509
         #expect(after.first { $0.kind == .device }?.state(at: now) == .revoked)
     }
 }
+
+/// `cox serve`'s hourly certificate watch: an expiring certificate opens one warning, an
+/// expired one a critical alert, and each resolves itself once the condition is gone.
+@Suite struct CertificateWatchTests {
+    @Test func expiringThenExpiredThenRenewed() async throws {
+        let state = try TestState()
+        let day: Int64 = 86_400_000_000, now = StoreClock.now()
+        func openAlerts() async throws -> [AlertRecord] {
+            try await state.store.read { tx in try tx.alerts(AlertQuery(kind: CertificateWatch.alertKind)).items.filter { $0.status != .resolved } }
+        }
+        #expect(try await CertificateWatch.check(state.store, now: now).isEmpty, "a fresh fleet has nothing expiring")
+
+        let original = try #require(try await state.store.read { tx in try tx.certificateInventory() }.first { $0.kind == .deviceCA })
+        try state.store.executeRawForTesting("UPDATE ca SET not_before = ?, not_after = ? WHERE role = 'device'", [now - 90 * day, now + 5 * day])
+        let warned = try await CertificateWatch.check(state.store, now: now)
+        #expect(warned.count == 1 && warned[0].severity == .warning && warned[0].detail.contains("device-ca"), "\(warned)")
+        #expect(try await CertificateWatch.check(state.store, now: now).isEmpty, "the open alert is refreshed, not repeated")
+
+        let critical = try await CertificateWatch.check(state.store, now: now + 6 * day)
+        #expect(critical.count == 1 && critical[0].severity == .critical)
+        #expect(try await openAlerts().map(\.severity) == [.critical], "the warning resolved when the critical alert opened")
+
+        try state.store.executeRawForTesting("UPDATE ca SET not_before = ?, not_after = ? WHERE role = 'device'",
+                                             [original.notBefore, original.notAfter])
+        #expect(try await CertificateWatch.check(state.store, now: now).isEmpty)
+        #expect(try await openAlerts().isEmpty, "a renewed certificate's alert stayed open")
+    }
+}

@@ -81,3 +81,35 @@ extension StoreTransaction {
                                 notAfter: FleetPKI.micros(leaf.notValidAfter), revoked: revoked)
     }
 }
+
+/// Run hourly by `cox serve`: one open `certificate_expiry` alert per certificate in the last
+/// fifth of its life (warning) or past its end (critical); the alert resolves itself once the
+/// certificate is replaced, removed or revoked. Nothing renews leaves yet (#20), so this is
+/// how an operator hears of an expiry before the fleet does.
+public enum CertificateWatch {
+    public static let alertKind = "certificate_expiry"
+
+    /// The alerts it opened.
+    @discardableResult
+    public static func check(_ store: Store, now: Int64 = StoreClock.now()) async throws -> [AlertRecord] {
+        try await store.write { tx in
+            var opened: [AlertRecord] = [], raised = Set<String>()
+            for entry in try tx.certificateInventory() {
+                let state = entry.state(at: now)
+                guard state == .expiring || state == .expired else { continue }
+                let key = "\(alertKind):\(state.rawValue):\(entry.kind.rawValue):\(entry.serial)"
+                raised.insert(key)
+                let detail = FleetService.detail(["kind": entry.kind.rawValue, "name": entry.name, "serial": entry.serial,
+                                                  "state": state.rawValue, "not_after": LiveEvent.timestamp(entry.notAfter)])
+                let (alert, isNew) = try tx.raiseAlert(kind: alertKind, severity: state == .expired ? .critical : .warning,
+                                                       dedupKey: key, detail: detail)
+                if isNew { opened.append(alert) }
+            }
+            for alert in try tx.alerts(AlertQuery(kind: alertKind, limit: 1000)).items
+            where alert.status != .resolved && !raised.contains(alert.dedupKey) {
+                try tx.resolveAlert(dedupKey: alert.dedupKey)
+            }
+            return opened
+        }
+    }
+}

@@ -60,6 +60,16 @@ extension Controller {
                 if let nodes = try? await store.read({ tx in try tx.nodes() }) { await watchers.sync(with: nodes) }
             }),
             ("retention", PeriodicService(every: .seconds(86_400), start: .immediately) { await Self.purgeExpired(store, config, logger) }),
+            ("certificate watch", PeriodicService(every: .seconds(3600), start: .immediately) {
+                do {
+                    for alert in try await CertificateWatch.check(store) {
+                        logger.warning("certificate expiring", metadata: ["detail": "\(alert.detail)"])
+                        live.publish(.alert(alert))
+                    }
+                } catch {
+                    logger.error("certificate watch failed", metadata: ["error": "\(error)"])
+                }
+            }),
             ("watchdog", WatchdogService()),
         ]
         readiness.checkNothingToWaitFor()
