@@ -81,4 +81,15 @@ import Testing
         try Data([0xff, 0xfe, 0x00]).write(to: URL(fileURLWithPath: path))
         #expect(throws: CaravelError.self, "not text") { _ = try ResolvConf.prepare(servers: ["1.1.1.1"], interface: "pharos0", path: path) }
     }
+
+    @Test func resolvedsStubIsRecognised() throws {
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        symlink("../run/systemd/resolve/stub-resolv.conf", path)
+        #expect(ResolvConf.pointsToResolvedStub(path: path))
+        unlink(path)
+        try "# managed\nnameserver 127.0.0.53\noptions edns0\n".write(toFile: path, atomically: false, encoding: .utf8)
+        #expect(ResolvConf.pointsToResolvedStub(path: path))
+        try "nameserver 192.168.1.1\n".write(toFile: path, atomically: false, encoding: .utf8)
+        #expect(!ResolvConf.pointsToResolvedStub(path: path))
+    }
 }

@@ -76,11 +76,16 @@ public final class LinuxTunnel: Sendable {
                     try state.save()
                 }
             }
-            if !tunnelPlan.nameservers.isEmpty {
+            // Under systemd-resolved with resolv.conf on its stub, the link's DNS (a plan step)
+            // already takes every lookup: the file stays as it is.
+            if !tunnelPlan.nameservers.isEmpty, !(host.resolved && ResolvConf.pointsToResolvedStub()) {
                 let change = try ResolvConf.prepare(servers: tunnelPlan.nameservers, interface: options.interface)
                 state.resolvConf = change
                 try state.save()
-                try change.apply()
+                do { try change.apply() } catch {
+                    state.resolvConf = nil  // nothing was changed, so teardown has nothing to put back
+                    throw error
+                }
             }
             current.withLock { $0 = state }
             applied.withLock { $0 = tunnelPlan.summary }

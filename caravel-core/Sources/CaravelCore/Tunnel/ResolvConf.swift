@@ -57,10 +57,15 @@ public struct ResolvConf: Codable, Sendable, Equatable {
         }
     }
 
-    /// Puts `written` in place of what `prepare` found.
+    /// Puts `written` in place of what `prepare` found. A write that fails halfway (a full
+    /// disk) puts the original back before it throws: restore would not recognise a half-
+    /// written file as caravel's and would leave it.
     public func apply(path: String = Self.systemPath) throws(CaravelError) {
-        if original != nil {
-            try Self.overwrite(path, with: written)
+        if let original {
+            do { try Self.overwrite(path, with: written) } catch {
+                try? Self.overwrite(path, with: original)
+                throw error
+            }
         } else {
             try Self.replace(path, with: written, symlinkTarget: nil)
         }
@@ -104,10 +109,25 @@ public struct ResolvConf: Codable, Sendable, Equatable {
         return text
     }
 
+    /// Whether the file at `path` sends lookups to systemd-resolved's stub (a symlink into
+    /// /run/systemd/resolve, or `nameserver 127.0.0.53`).
+    public static func pointsToResolvedStub(path: String = systemPath) -> Bool {
+        if let target = try? FileManager.default.destinationOfSymbolicLink(atPath: path), target.contains("systemd/resolve/") {
+            return true
+        }
+        guard let text = try? read(path) else { return false }
+        return text.split(separator: "\n").contains { $0.split(whereSeparator: \.isWhitespace) == ["nameserver", "127.0.0.53"] }
+    }
+
     /// Truncates and writes the file itself (same inode, owner and mode; works on a bind mount).
     private static func overwrite(_ path: String, with text: String) throws(CaravelError) {
         let fd = open(path, O_WRONLY | O_TRUNC | O_NOFOLLOW | O_CLOEXEC)
-        guard fd >= 0 else { throw .io("cannot write \(path): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else {
+            if errno == EROFS {
+                throw .io("cannot write \(path): read-only file system; DNS would go around the tunnel, so connect stops here (--dns system leaves the host's DNS alone)")
+            }
+            throw .io("cannot write \(path): \(String(cString: strerror(errno)))")
+        }
         defer { close(fd) }
         let bytes = Array(text.utf8)
         var offset = 0

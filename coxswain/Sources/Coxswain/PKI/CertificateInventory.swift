@@ -105,9 +105,11 @@ public enum CertificateWatch {
                                                        dedupKey: key, detail: detail)
                 if isNew { opened.append(alert) }
             }
-            for alert in try tx.alerts(AlertQuery(kind: alertKind, limit: 1000)).items
-            where alert.status != .resolved && !raised.contains(alert.dedupKey) {
-                try tx.resolveAlert(dedupKey: alert.dedupKey)
+            for status in [AlertStatus.open, .acknowledged] {
+                for alert in try tx.alerts(AlertQuery(status: status, kind: alertKind, limit: 1000)).items
+                where !raised.contains(alert.dedupKey) {
+                    try tx.resolveAlert(dedupKey: alert.dedupKey)
+                }
             }
             return opened
         }
