@@ -44,8 +44,7 @@ public struct ResolvConf: Codable, Sendable, Equatable {
         }
         switch info.st_mode & S_IFMT {
         case S_IFLNK:
-            guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: path), !target.isEmpty,
-                  !target.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+            guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: path), isPlainTarget(target) else {
                 throw .io("cannot read the symlink \(path)")
             }
             return ResolvConf(original: nil, symlinkTarget: target, written: written)
@@ -96,11 +95,16 @@ public struct ResolvConf: Codable, Sendable, Equatable {
     var untrustworthy: String? {
         if (original?.utf8.count ?? 0) > Self.sizeLimit || written.utf8.count > Self.sizeLimit { return "resolv.conf too large" }
         if original != nil, symlinkTarget != nil { return "resolv.conf both a file and a symlink" }
-        if let symlinkTarget, symlinkTarget.isEmpty || symlinkTarget.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+        if let symlinkTarget, !Self.isPlainTarget(symlinkTarget) {
             return "resolv.conf symlink \(String(reflecting: symlinkTarget))"
         }
         guard written.hasPrefix("# Written by caravel connect") else { return "resolv.conf contents caravel did not write" }
         return nil
+    }
+
+    /// A symlink target caravel may record and recreate: not empty, no control characters.
+    static func isPlainTarget(_ target: String) -> Bool {
+        !target.isEmpty && !target.unicodeScalars.contains { $0.properties.generalCategory == .control }
     }
 
     private static func read(_ path: String) throws(CaravelError) -> String {

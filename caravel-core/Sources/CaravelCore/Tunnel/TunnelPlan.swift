@@ -39,6 +39,10 @@ public struct TunnelPlan: Sendable, Equatable {
     public var steps: [Step]
     /// What `/etc/resolv.conf` names while the tunnel is up; empty: the host's DNS is left alone.
     public var nameservers: [String]
+    /// All IPv4 goes into the tunnel (the default route's halves).
+    public var takesAllTraffic = false
+    public enum IPv6: Sendable, Equatable { case untouched, carried, blocked }
+    public var ipv6 = IPv6.untouched
 
     /// Whose resolvers the host uses while the tunnel is up.
     public enum DNS: Sendable, Equatable {
@@ -123,6 +127,7 @@ public struct TunnelPlan: Sendable, Equatable {
                 UAPI.Peer(publicKeyHex: peerKey, presharedKeyHex: presharedKey, allowedIPs: connect.routes,
                           endpoint: connect.endpoint, persistentKeepaliveSeconds: ConnectPlan.keepaliveSeconds),
             ])
+        var ipv6 = IPv6.untouched
         var steps = [
             Step(apply: ["ip", "address", "add", params.address, "dev", interface]),
             Step(apply: ["ip", "link", "set", "dev", interface, "mtu", String(connect.mtu), "up"]),
@@ -135,9 +140,9 @@ public struct TunnelPlan: Sendable, Equatable {
                 steps.append(Step(apply: ["ip", "route", "add", half, "dev", interface]))
             }
             if host.ipv6 {
-                let carriesIPv6 = CIDR.parse(params.address)?.bytes.count == 16 && connect.routes.contains("::/0")
+                ipv6 = CIDR.parse(params.address)?.bytes.count == 16 && connect.routes.contains("::/0") ? .carried : .blocked
                 for half in ipv6Halves {
-                    steps.append(carriesIPv6
+                    steps.append(ipv6 == .carried
                         ? Step(apply: ["ip", "-6", "route", "add", half, "dev", interface])
                         : Step(apply: ["ip", "-6", "route", "add", "unreachable", half],
                                teardown: ["ip", "-6", "route", "del", "unreachable", half]))
@@ -160,19 +165,17 @@ public struct TunnelPlan: Sendable, Equatable {
             ]
         }
         return TunnelPlan(interface: interface, daemon: daemon, socketPath: "\(socketDirectory)/\(interface).sock",
-                          configuration: configuration, steps: steps, nameservers: nameservers)
+                          configuration: configuration, steps: steps, nameservers: nameservers, takesAllTraffic: fullTunnel, ipv6: ipv6)
     }
 
     /// What connect tells the user about routes and DNS, e.g. "all IPv4 traffic routed
     /// through the tunnel, IPv6 blocked, DNS 1.1.1.1".
     public var summary: String {
-        let applied = steps.map(\.apply)
         var parts: [String] = []
-        if applied.contains(where: { $0.contains("0.0.0.0/1") }) {
-            parts.append(applied.contains { $0.contains("::/1") && $0.contains(interface) }
-                         ? "all traffic routed through the tunnel" : "all IPv4 traffic routed through the tunnel")
+        if takesAllTraffic {
+            parts.append(ipv6 == .carried ? "all traffic routed through the tunnel" : "all IPv4 traffic routed through the tunnel")
         }
-        if applied.contains(where: { $0.contains("unreachable") }) { parts.append("IPv6 blocked") }
+        if ipv6 == .blocked { parts.append("IPv6 blocked") }
         if !nameservers.isEmpty { parts.append("DNS \(nameservers.joined(separator: ", "))") }
         return parts.joined(separator: ", ")
     }
