@@ -33,6 +33,7 @@ public struct NodeApplication: Service {
     public func run() async throws {
         try FileManager.default.createDirectory(atPath: paths.stateDirectory, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o700])
+        let certificates = try NodeCertificates(paths: paths, logger: logger)
         let identity = try AmneziaWGIdentity.loadOrCreate(at: paths.amneziaWGIdentity)
         let dataPlane = makeDataPlane()
         let policy = config.backend == .memory ? nil
@@ -49,7 +50,8 @@ public struct NodeApplication: Service {
         let group = DaemonServiceGroup.make([
             ("control server", ControlServer(
                 paths: paths, config: config,
-                service: NodeControlService(core: core, events: hub, agentVersion: agentVersion, logger: logger), logger: logger,
+                service: NodeControlService(core: core, events: hub, agentVersion: agentVersion, logger: logger),
+                certificates: certificates, logger: logger,
                 ready: { port in
                     SystemdNotify.send("READY=1\nSTATUS=serving on port \(port)")
                     ready(port)

@@ -17,10 +17,11 @@ import Testing
         let port: Int
         let task: Task<Void, any Error>
 
-        func stop() async {
+        /// Stops the node; its directory goes too unless `keepingFiles` (a restart follows).
+        func stop(keepingFiles: Bool = false) async {
             task.cancel()
             _ = await task.result
-            try? FileManager.default.removeItem(atPath: dir)
+            if !keepingFiles { try? FileManager.default.removeItem(atPath: dir) }
         }
     }
 
@@ -36,11 +37,14 @@ import Testing
         await node.stop()
     }
 
-    static func startNode() async throws -> Node {
-        let pki = try TestPKI()
-        let dir = try Support.temporaryDirectory()
-        try pki.leaf(commonName: "node-1", usage: [.serverAuth]).write(to: dir, name: "node")
-        try pki.rootPEM.write(toFile: "\(dir)/ca.crt", atomically: true, encoding: .utf8)
+    /// A node enrolled in a fresh CA, or (`restarting`) the one already in that directory.
+    static func startNode(restarting previous: (pki: TestPKI, dir: String)? = nil) async throws -> Node {
+        let pki = try previous?.pki ?? TestPKI()
+        let dir = try previous?.dir ?? Support.temporaryDirectory()
+        if previous == nil {
+            try pki.leaf(commonName: "node-1", usage: [.serverAuth]).write(to: dir, name: "node")
+            try pki.rootPEM.write(toFile: "\(dir)/ca.crt", atomically: true, encoding: .utf8)
+        }
         var config = NodeConfig()
         config.listenAddress = "127.0.0.1:0"
         config.backend = .memory
@@ -62,6 +66,14 @@ import Testing
     /// A controller's client for the node at `address:port` whose CA is `pki`.
     static func withController<T: Sendable>(pki: TestPKI, address: String, port: Int, leaf: TestPKI.Leaf?,
                                             _ body: (Pharos_Node_V1_NodeControl.Client<HTTP2ClientTransport.Posix>) async throws -> T) async throws -> T {
+        try await withConnection(pki: pki, address: address, port: port, leaf: leaf) { client in
+            try await body(Pharos_Node_V1_NodeControl.Client(wrapping: client))
+        }
+    }
+
+    /// One controller connection, for clients of any service the control port serves.
+    static func withConnection<T: Sendable>(pki: TestPKI, address: String = "127.0.0.1", port: Int, leaf: TestPKI.Leaf?,
+                                            _ body: (GRPCClient<HTTP2ClientTransport.Posix>) async throws -> T) async throws -> T {
         let chain = PEM.decodeAll(type: "CERTIFICATE", from: leaf?.certificatePEM ?? "").map { TLSConfig.CertificateSource.bytes($0, format: .der) }
         let security: HTTP2ClientTransport.Posix.TransportSecurity
         let roots = TLSConfig.TrustRootsSource.certificates([.bytes(Array(try pki.rootPEM.utf8), format: .pem)])
@@ -75,7 +87,7 @@ import Testing
         }
         return try await withGRPCClient(transport: .http2NIOPosix(target: .ipv4(address: address, port: port),
                                                                   transportSecurity: security)) { client in
-            try await body(Pharos_Node_V1_NodeControl.Client(wrapping: client))
+            try await body(client)
         }
     }
 

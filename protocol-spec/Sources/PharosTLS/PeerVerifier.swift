@@ -3,6 +3,7 @@ import NIOCore
 import NIOSSL
 import PharosSpec
 import SwiftASN1
+import Synchronization
 import X509
 
 /// What a peer's certificate must be, beyond chaining to our roots and being in date.
@@ -18,22 +19,26 @@ public struct PeerRequirements: Sendable {
     /// When set, the leaf's subject alternative names must include this DNS name or IP
     /// address (for a client that replaces NIOSSL's own hostname check with this verifier).
     public var hostname: String?
+    /// When set, a leaf whose serial is in it is refused (revoked before it expired).
+    public var denied: DeniedCertificates?
 
     public init(usage: ExtendedKeyUsage.Usage, issuers: [Certificate]? = nil, organizations: Set<String>? = nil,
-                commonNames: Set<String>? = nil, hostname: String? = nil) {
+                commonNames: Set<String>? = nil, hostname: String? = nil, denied: DeniedCertificates? = nil) {
         self.usage = usage
         self.issuers = issuers
         self.organizations = organizations
         self.commonNames = commonNames
         self.hostname = hostname
+        self.denied = denied
     }
 
     /// The controller and nothing else: a ClientAuth leaf issued by the Fleet CA with
     /// O=PharosVPN and CN=coxswain-controller. Every other Fleet-CA leaf with ClientAuth (a
     /// relay's, whose EKU is dual) is refused, so a captured relay cannot drive nodes.
-    public static func controller(fleetCA: [Certificate]) -> PeerRequirements {
+    /// `denied` holds the serials of controller leaves revoked before they expired.
+    public static func controller(fleetCA: [Certificate], denied: DeniedCertificates? = nil) -> PeerRequirements {
         PeerRequirements(usage: .clientAuth, issuers: fleetCA, organizations: [PharosIdentity.Organization.fleet],
-                         commonNames: [PharosIdentity.CommonName.controller])
+                         commonNames: [PharosIdentity.CommonName.controller], denied: denied)
     }
 }
 
@@ -161,8 +166,35 @@ struct PharosPeerPolicy: VerifierPolicy {
         if let hostname = requirements.hostname, !Self.names(of: leaf).contains(hostname.lowercased()) {
             return .failsToMeetPolicy(reason: "leaf is not valid for \(hostname) (its names: \(Self.names(of: leaf).sorted().joined(separator: ", ")))")
         }
+        if let denied = requirements.denied, denied.contains(leaf.serialHex) {
+            return .failsToMeetPolicy(reason: "leaf serial \(leaf.serialHex) is revoked")
+        }
         return .meetsPolicy
     }
+}
+
+/// Serials (lowercase hex) of leaves revoked before they expired, consulted at every
+/// handshake; replaced as a whole when the controller sends a new list.
+public final class DeniedCertificates: Sendable {
+    private let serials: Mutex<Set<String>>
+
+    public init(_ serials: Set<String> = []) {
+        self.serials = Mutex(Set(serials.map { $0.lowercased() }))
+    }
+
+    public func contains(_ serial: String) -> Bool { serials.withLock { $0.contains(serial.lowercased()) } }
+
+    public func replace(with serials: Set<String>) {
+        let normalized = Set(serials.map { $0.lowercased() })
+        self.serials.withLock { $0 = normalized }
+    }
+
+    public var all: Set<String> { serials.withLock { $0 } }
+}
+
+extension Certificate {
+    /// The serial number as lowercase hex, the way `cox pki status` prints it.
+    public var serialHex: String { serialNumber.bytes.map { String(format: "%02x", $0) }.joined() }
 }
 
 extension Channel {

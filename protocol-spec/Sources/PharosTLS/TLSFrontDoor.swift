@@ -21,8 +21,18 @@ public final class TLSFrontDoor: Sendable {
                              upstreamSocketPath: String, limits: ListenerLimits = ListenerLimits(),
                              group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
                              onRefusal: @escaping @Sendable (ConnectionBudget.Refusal) -> Void = { _ in }) async throws -> TLSFrontDoor {
-        let context = try NIOSSLContext(configuration: tls)
-        let channel = try await VerifiedTLSListener.bind(host: host, port: port, context: context, verifier: verifier, limits: limits,
+        try await start(host: host, port: port, tls: SwappableTLSContext(NIOSSLContext(configuration: tls)), verifier: verifier,
+                        upstreamSocketPath: upstreamSocketPath, limits: limits, group: group, onRefusal: onRefusal)
+    }
+
+    /// As above, each new connection handshaking with what `tls` holds at the time: a renewed
+    /// leaf is swapped in without closing the port or any spliced connection.
+    public static func start(host: String, port: Int, tls: SwappableTLSContext, verifier: PeerVerifier,
+                             upstreamSocketPath: String, limits: ListenerLimits = ListenerLimits(),
+                             group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+                             onRefusal: @escaping @Sendable (ConnectionBudget.Refusal) -> Void = { _ in }) async throws -> TLSFrontDoor {
+        let channel = try await VerifiedTLSListener.bind(host: host, port: port, tls: tls, verifier: verifier,
+                                                         budget: ConnectionBudget(limits: limits),
                                                          group: group, onRefusal: onRefusal) { connection in
             try connection.pipeline.syncOperations.addHandler(SpliceAfterHandshake(upstreamSocketPath: upstreamSocketPath))
         }

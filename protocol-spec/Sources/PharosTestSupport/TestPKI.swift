@@ -69,12 +69,14 @@ public struct TestPKI: Sendable {
 
     public func leaf(commonName: String, organization: String = "PharosVPN", usage: [ExtendedKeyUsage.Usage],
                      issuer: Issuer = .fleet, ipAddresses: [[UInt8]] = [[127, 0, 0, 1]],
-                     notValidBefore: Date = Date() - 300, notValidAfter: Date = Date() + 86400) throws -> Leaf {
-        let key = P256.Signing.PrivateKey()
+                     notValidBefore: Date = Date() - 300, notValidAfter: Date = Date() + 86400,
+                     publicKey: Certificate.PublicKey? = nil) throws -> Leaf {
+        // A key of our own, unless the leaf is for a key someone else holds (a CSR's): then keyPEM is empty.
+        let ownKey = P256.Signing.PrivateKey()
         let (issuerCert, issuerKey) = issuer == .fleet ? (fleet, fleetKey) : (device, deviceKey)
         let subject = try DistinguishedName { OrganizationName(organization); CommonName(commonName) }
         let cert = try Certificate(
-            version: .v3, serialNumber: .init(), publicKey: .init(key.publicKey),
+            version: .v3, serialNumber: .init(), publicKey: publicKey ?? .init(ownKey.publicKey),
             notValidBefore: notValidBefore, notValidAfter: notValidAfter, issuer: issuerCert.subject, subject: subject,
             signatureAlgorithm: .ecdsaWithSHA384,
             extensions: try Certificate.Extensions {
@@ -85,7 +87,7 @@ public struct TestPKI: Sendable {
                 AuthorityKeyIdentifier(keyIdentifier: try issuerCert.extensions.subjectKeyIdentifier?.keyIdentifier)
             },
             issuerPrivateKey: .init(issuerKey))
-        return Leaf(certificatePEM: try cert.pemString() + issuerCert.pemString(), keyPEM: key.pemRepresentation, certificate: cert)
+        return Leaf(certificatePEM: try cert.pemString() + issuerCert.pemString(), keyPEM: publicKey == nil ? ownKey.pemRepresentation : "", certificate: cert)
     }
 
     /// The controller's client leaf as coxswain issues it (`PeerRequirements.controller`).

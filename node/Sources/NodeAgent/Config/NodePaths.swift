@@ -35,6 +35,12 @@ public struct NodePaths: Sendable {
     public var state: String { stateDirectory + "/state.json" }
     /// The applied network policy with its exact teardown, 0600.
     public var networkPolicy: String { stateDirectory + "/netpolicy.json" }
+    /// The leaf the controller renewed the enrolled one to, with its key, in one file (0600).
+    public var renewedIdentity: String { stateDirectory + "/node-renewed.pem" }
+    /// The key of a renewal in progress (0600): the controller has its CSR, not yet its certificate.
+    public var pendingKey: String { stateDirectory + "/node-pending.key" }
+    /// Serials of controller leaves revoked before they expired, refused at the handshake.
+    public var deniedControllers: String { stateDirectory + "/denied-controllers.json" }
     /// The plaintext gRPC socket behind the mTLS front door (0600, not network-reachable).
     public var controlSocket: String { stateDirectory + "/control.sock" }
 }

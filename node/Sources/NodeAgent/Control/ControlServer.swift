@@ -10,19 +10,24 @@ import ServiceLifecycle
 /// controller's leaf (`PeerRequirements.controller`: Fleet CA under the root in `ca.crt`,
 /// ClientAuth, O=PharosVPN, CN=coxswain-controller), then gRPC over a 0600 Unix socket in the
 /// state directory. Only the controller ever connects, so the port holds few connections.
+/// NodeLifecycle is served beside NodeControl: a renewed leaf is swapped into the TLS context
+/// the port hands each new connection, and a revoked controller leaf is refused at the
+/// handshake (`NodeCertificates`).
 public struct ControlServer: Service {
     public let paths: NodePaths
     public let config: NodeConfig
     public let service: NodeControlService
+    public let certificates: NodeCertificates
     public let logger: Logger
     /// Called with the bound TCP port once both listeners are up.
     let ready: @Sendable (Int) -> Void
 
-    public init(paths: NodePaths, config: NodeConfig, service: NodeControlService, logger: Logger,
-                ready: @escaping @Sendable (Int) -> Void = { _ in }) {
+    public init(paths: NodePaths, config: NodeConfig, service: NodeControlService, certificates: NodeCertificates,
+                logger: Logger, ready: @escaping @Sendable (Int) -> Void = { _ in }) {
         self.paths = paths
         self.config = config
         self.service = service
+        self.certificates = certificates
         self.logger = logger
         self.ready = ready
     }
@@ -31,28 +36,24 @@ public struct ControlServer: Service {
     /// reconnects or runs CLI commands beside `cox serve`).
     static let listenerLimits = ListenerLimits(handshakeTimeout: .seconds(10), maxConnections: 64, maxConnectionsPerAddress: 32)
 
-    /// The peer policy: the root in ca.crt, and the Fleet CA (the intermediate in node.crt) as issuer.
-    func verifier(identity: TLSIdentity, roots: TrustRoots) throws -> PeerVerifier {
-        let fleetCA = Array(identity.certificates.dropFirst())
-        guard !fleetCA.isEmpty else {
-            throw TLSSetupError.invalidCertificate(source: paths.certificate, reason: "must hold the node leaf followed by the Fleet CA")
-        }
+    /// The peer policy: the root in ca.crt, the Fleet CA (the intermediate in node.crt) as
+    /// issuer, and no serial the controller has revoked.
+    func verifier() -> PeerVerifier {
         let logger = self.logger
-        return PeerVerifier(roots: roots, requirements: .controller(fleetCA: fleetCA),
+        return PeerVerifier(roots: certificates.roots,
+                            requirements: .controller(fleetCA: certificates.fleetCA, denied: certificates.denied),
                             onRejection: { logger.warning("control connection refused", metadata: ["reason": "\($0)"]) })
     }
 
     /// Serves until graceful shutdown (or cancellation): then the port closes, and calls in
     /// flight finish before this returns. WatchEvents calls end when the observer stops.
     public func run() async throws {
-        let identity = try TLSIdentity(certificatePath: paths.certificate, keyPath: paths.key)
-        let roots = try TrustRoots(path: paths.caCertificate)
-        let verifier = try verifier(identity: identity, roots: roots)
+        let verifier = verifier()
         let listen = try config.listenHostPort()
         try? FileManager.default.removeItem(atPath: paths.controlSocket)
         let server = GRPCServer(
             transport: .http2NIOPosix(address: .unixDomainSocket(path: paths.controlSocket), transportSecurity: .plaintext),
-            services: [service])
+            services: [service, NodeLifecycleService(certificates: certificates)])
         let (logger, paths) = (self.logger, self.paths)
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask { try await server.serve() }
@@ -63,7 +64,7 @@ public struct ControlServer: Service {
                 door = try await NodeConfig.schema.listening("control.listen_addr", listen) {
                     try await TLSFrontDoor.start(
                         host: listen.host, port: listen.port,
-                        tls: PharosTLSConfiguration.server(identity: identity, roots: roots, applicationProtocols: ["grpc-exp", "h2"]),
+                        tls: certificates.context,
                         verifier: verifier, upstreamSocketPath: paths.controlSocket, limits: Self.listenerLimits,
                         onRefusal: { logger.warning("control connection refused", metadata: ["reason": "\($0)"]) })
                 }
