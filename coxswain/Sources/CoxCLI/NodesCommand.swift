@@ -5,7 +5,7 @@ import Foundation
 struct NodesCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "nodes", abstract: "Enroll, inspect, push to and remove VPN nodes.",
-        subcommands: [Enroll.self, List.self, Status.self, Push.self, Remove.self])
+        subcommands: [Enroll.self, List.self, Status.self, Push.self, Renew.self, Remove.self])
 
     struct Enroll: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -17,13 +17,16 @@ struct NodesCommand: AsyncParsableCommand {
         @Option(help: "Region label.") var region = ""
         @Option(help: "UDP port clients reach AmneziaWG on (the node's dataplane.listen_port).") var wgPort = 443
         @Option(help: "Directory to write node.crt and ca.crt into (default ./<name>).") var out: String?
+        @Option(help: "Lifetime of the node's leaves in days; the controller renews them at two thirds of it. Up to 365 for an upstream agent, which cannot renew.")
+        var certDays = FleetService.nodeCertificateDays
         @OptionGroup var options: ConfigOption
 
         func run() async throws {
             try await userFacing {
                 let controller = try options.open()
                 let enrolled = try await controller.service.enrollNode(csrPEM: try EnrollmentFiles.readCSR(csr), controlAddress: addr,
-                                                                       name: name, region: region, wgPort: wgPort, by: .cliUser)
+                                                                       name: name, region: region, wgPort: wgPort,
+                                                                       certificateDays: certDays, by: .cliUser)
                 let dir = out ?? enrolled.node.name
                 try EnrollmentFiles.write(["node.crt": enrolled.certificateChainPEM, "ca.crt": enrolled.rootPEM], into: dir)
                 print("enrolled \(enrolled.node.id) (\(enrolled.node.name)) at \(enrolled.node.controlAddr)")
@@ -34,17 +37,24 @@ struct NodesCommand: AsyncParsableCommand {
     }
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List nodes and their revisions.")
+        static let configuration = CommandConfiguration(
+            abstract: "List nodes, their revisions and certificates (RENEWAL: renewed, unsupported = an upstream agent that keeps its enrolled leaf, failed).")
         @OptionGroup var options: ConfigOption
 
         func run() async throws {
             try await userFacing {
                 let controller = try options.open()
-                let rows = try await controller.store.read { tx in try tx.nodes().map { ($0, try tx.peerCount(node: $0.id)) } }
-                print(Table.render(header: ["ID", "NAME", "REGION", "ADDR", "STATUS", "REVISION", "APPLIED", "PEERS", "AGENT"],
-                                   rows: rows.map { node, peers in
+                let rows = try await controller.store.read { tx in
+                    let certificates = Dictionary(try tx.nodeCertificates().map { ($0.nodeID, $0) }, uniquingKeysWith: { a, _ in a })
+                    return try tx.nodes().map { ($0, try tx.peerCount(node: $0.id), certificates[$0.id]) }
+                }
+                print(Table.render(header: ["ID", "NAME", "REGION", "ADDR", "STATUS", "REVISION", "APPLIED", "PEERS", "AGENT",
+                                            "CERT EXPIRES", "RENEWAL"],
+                                   rows: rows.map { node, peers, certificate in
                                        [node.id, node.name, node.region, node.controlAddr, node.status.rawValue,
-                                        "\(node.configRevision)", "\(node.appliedRevision)", "\(peers)", node.agentVersion]
+                                        "\(node.configRevision)", "\(node.appliedRevision)", "\(peers)", node.agentVersion,
+                                        certificate.map { PKIFormat.day($0.notAfter) } ?? "-",
+                                        certificate.map { $0.renewal.isEmpty ? "due \(PKIFormat.day($0.renewAt))" : String($0.renewal.prefix(60)) } ?? "-"]
                                    }))
             }
         }
@@ -86,6 +96,36 @@ struct NodesCommand: AsyncParsableCommand {
         }
     }
 
+    struct Renew: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Renew a node's certificate now (cox serve does it by itself at two thirds of its life).")
+        @Argument(help: "Node ID or name.") var node: String
+        @OptionGroup var options: ConfigOption
+
+        func run() async throws {
+            try await userFacing {
+                let controller = try options.open()
+                let (record, certificate) = try await controller.store.read { tx in
+                    let record = try tx.node(node)
+                    return (record, try tx.nodeCertificates(node: record.id).first)
+                }
+                guard let certificate else { throw ValidationError("node \(record.name) has no certificate in the store: enroll it again") }
+                switch try await controller.withRenewer(logger: CoxLogging.cli, { await $0.renew(record, certificate: certificate, force: true) }) {
+                case .renewed(let serial, let notAfter):
+                    print("renewed \(record.name): serial \(serial), expires \(PKIFormat.day(notAfter)) (was \(certificate.serial))")
+                case .unsupported:
+                    print("\(record.name) cannot renew its certificate (an upstream agent): it keeps the leaf that expires \(PKIFormat.day(certificate.notAfter))")
+                    throw ExitCode(1)
+                case .failed(let reason):
+                    print("\(record.name): renewal failed: \(reason)")
+                    throw ExitCode(1)
+                case .notDue(let at):
+                    print("\(record.name): not due before \(PKIFormat.day(at))")
+                }
+            }
+        }
+    }
+
     struct Remove: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "rm", abstract: "Remove a node; its devices get new bundles.",
                                                         aliases: ["remove"])
@@ -94,7 +134,7 @@ struct NodesCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await PushReport.commit(options, { try await $0.service.removeNode(node, by: .cliUser) }) {
-                "removed node \($0.id) (\($0.name)); its certificate is no longer renewed"
+                "removed node \($0.id) (\($0.name)); its certificate is revoked"
             }
         }
     }

@@ -4,7 +4,28 @@ import Foundation
 
 struct PKICommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "pki", abstract: "Inspect the fleet's certificates.", subcommands: [Status.self])
+        commandName: "pki", abstract: "Inspect the fleet's certificates; revoke a leaked controller leaf.",
+        subcommands: [Status.self, RevokeController.self])
+
+    struct RevokeController: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "revoke-controller",
+            abstract: "Replace the controller's leaf and make every node refuse the old one (it leaked).",
+            discussion: """
+                A running `cox serve` dials with the new leaf and sends every node the deny list within five minutes;                 nodes refuse the old leaf at the handshake from then on, also after a restart. Upstream agents cannot                 take a deny list: they accept the old leaf until it expires (at most a week).
+                """)
+        @Option(help: "Why, for the audit log.") var reason = "leaked"
+        @OptionGroup var options: ConfigOption
+
+        func run() async throws {
+            try await userFacing {
+                let controller = try options.open()
+                let serials = try FleetPKI.revokeControllerLeaf(in: controller.store, reason: reason, by: .cliUser)
+                print("revoked controller leaf \(serials.revoked); the controller now uses \(serials.current)")
+            }
+        }
+    }
+
 
     struct Status: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -34,9 +55,7 @@ struct PKICommand: AsyncParsableCommand {
         }
 
         static func date(_ micros: Int64) -> String {
-            let formatter = ISO8601DateFormatter()
-            formatter.formatOptions = [.withFullDate]
-            return formatter.string(from: Date(timeIntervalSince1970: Double(micros) / 1_000_000))
+            PKIFormat.day(Date(timeIntervalSince1970: Double(micros) / 1_000_000))
         }
 
         /// "364d", "5h", or "-3d" once expired.
@@ -45,5 +64,14 @@ struct PKICommand: AsyncParsableCommand {
             if abs(seconds) >= 86_400 { return "\(seconds / 86_400)d" }
             return "\(seconds / 3600)h"
         }
+    }
+}
+
+enum PKIFormat {
+    /// "2026-12-03": the day a certificate expires or is due.
+    static func day(_ date: Date) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withFullDate]
+        return formatter.string(from: date)
     }
 }

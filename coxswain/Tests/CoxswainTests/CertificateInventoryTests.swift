@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import PharosTLS
 import Testing
 import X509
 @testable import Coxswain
@@ -36,7 +37,7 @@ import X509
         #expect(Set(entries.map(\.kind)) == [.root, .fleetCA, .deviceCA, .controller, .node, .relay, .device])
         let phone = try #require(entries.first { $0.kind == .device })
         #expect(phone.name == "alice@example.com/phone" && phone.serial == leaf.serialHex)
-        #expect(entries.first?.kind == .device, "soonest expiry first: the 30-day device leaf")
+        #expect(entries.first?.kind == .controller, "soonest expiry first: the controller's week-long leaf")
         #expect(entries.first { $0.kind == .node }?.name == node.name)
         #expect(entries.first { $0.kind == .relay }?.serial == relay.relay.certSerial)
         let now = Int64(Date().timeIntervalSince1970 * 1_000_000)
@@ -62,12 +63,12 @@ import X509
         #expect(try await CertificateWatch.check(state.store, now: now).isEmpty, "a fresh fleet has nothing expiring")
 
         let original = try #require(try await state.store.read { tx in try tx.certificateInventory() }.first { $0.kind == .deviceCA })
-        try state.store.executeRawForTesting("UPDATE ca SET not_before = ?, not_after = ? WHERE role = 'device'", [now - 90 * day, now + 5 * day])
+        try state.store.executeRawForTesting("UPDATE ca SET not_before = ?, not_after = ? WHERE role = 'device'", [now - 90 * day, now + 1 * day])
         let warned = try await CertificateWatch.check(state.store, now: now)
         #expect(warned.count == 1 && warned[0].severity == .warning && warned[0].detail.contains("device-ca"), "\(warned)")
         #expect(try await CertificateWatch.check(state.store, now: now).isEmpty, "the open alert is refreshed, not repeated")
 
-        let critical = try await CertificateWatch.check(state.store, now: now + 6 * day)
+        let critical = try await CertificateWatch.check(state.store, now: now + 2 * day)
         #expect(critical.count == 1 && critical[0].severity == .critical)
         #expect(try await openAlerts().map(\.severity) == [.critical], "the warning resolved when the critical alert opened")
 

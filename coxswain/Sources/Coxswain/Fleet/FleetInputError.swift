@@ -15,6 +15,7 @@ public enum FleetInputError: Error, Equatable, CustomStringConvertible {
     case badTokenName
     case nonPositiveTokenLifetime
     case unreadableLifetime(String)
+    case certificateDays(Int)
 
     public var description: String {
         switch self {
@@ -32,6 +33,8 @@ public enum FleetInputError: Error, Equatable, CustomStringConvertible {
         case .badTokenName: "a token needs a name of 1 to 64 characters"
         case .nonPositiveTokenLifetime: "a token's lifetime must be positive"
         case .unreadableLifetime(let text): "\"\(text)\" is not a lifetime such as 30d, 12h, 90m or never"
+        case .certificateDays(let days):
+            "--cert-days \(days): a node leaf lives 1 to \(FleetService.maximumNodeCertificateDays) days (30 for agents that renew; up to 365 for upstream agents, which cannot)"
         }
     }
 }

@@ -14,7 +14,12 @@ public final class FleetService: Sendable {
     public let config: CoxConfig
     public let effects: (any FleetEffects)?
 
-    public static let nodeCertificateValidity: TimeInterval = 365 * 86400
+    /// A node leaf's lifetime unless `cox nodes enroll --cert-days` says otherwise: the
+    /// controller renews it at two thirds of its life (NodeCertificateRenewer), so a node
+    /// survives a controller outage of up to ten days.
+    public static let nodeCertificateDays = 30
+    /// For upstream agents, which answer UNIMPLEMENTED to renewal and keep their enrolled leaf.
+    public static let maximumNodeCertificateDays = 365
 
     public init(store: Store, pki: FleetPKI, config: CoxConfig, effects: (any FleetEffects)? = nil) {
         self.store = store
@@ -52,12 +57,14 @@ public final class FleetService: Sendable {
     /// (the address it dials), never those of the CSR, and records the node as pending until
     /// its first GetStatus.
     public func enrollNode(csrPEM: String, controlAddress: String, name: String?, region: String,
-                           wgPort: Int = PharosPorts.amneziaWG, by actor: AuditActor) async throws -> EnrolledNode {
+                           wgPort: Int = PharosPorts.amneziaWG, certificateDays: Int = FleetService.nodeCertificateDays,
+                           by actor: AuditActor) async throws -> EnrolledNode {
+        guard (1...Self.maximumNodeCertificateDays).contains(certificateDays) else { throw FleetInputError.certificateDays(certificateDays) }
         let dialed = try Self.address(controlAddress, defaultPort: PharosPorts.nodeControl, flag: "--addr")
         let (address, host) = (dialed.description, dialed.host)
         let id = EntityID.make(.node)
         let leaf = try pki.authority.issue(csrPEM: csrPEM, profile: .node(id: id, addresses: [host]),
-                                           validity: Self.nodeCertificateValidity)
+                                           validity: TimeInterval(certificateDays) * 86400)
         let chain = try leaf.pemString() + pki.authority.fleet.certificate.pemString()
         let root = try pki.authority.root.certificate.pemString()
         let serial = leaf.serialHex
@@ -70,8 +77,10 @@ public final class FleetService: Sendable {
                                   lastError: "", version: 1, createdAt: tx.now, updatedAt: tx.now)
             try tx.insert(node)
             try tx.insertNodeCertificate(nodeID: id, serial: serial, certificatePEM: chain, notAfter: notAfter)
+            try tx.setNodeCertificateDays(node: id, days: certificateDays)
             try tx.appendAudit(AuditEntry(action: "node.add", targetType: "node", targetID: id,
-                                          detail: Self.detail(["name": node.name, "addr": address, "serial": serial])), by: actor)
+                                          detail: Self.detail(["name": node.name, "addr": address, "serial": serial,
+                                                               "cert_days": "\(certificateDays)"])), by: actor)
             return node
         }
         return EnrolledNode(node: node, certificateChainPEM: chain, rootPEM: root)
@@ -98,6 +107,7 @@ public final class FleetService: Sendable {
         return await committed(try await store.write { tx in
             let node = try tx.node(reference)
             let deviceIDs = Set(try tx.peers(node: node.id).map(\.deviceID))
+            try tx.revokeCertificates(ofNode: node, reason: "node removed")
             try tx.deleteNode(node.id)
             var affected = Set<String>()
             for deviceID in deviceIDs.sorted() {

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import PharosSpec
+import PharosTLS
 import X509
 
 /// Every certificate the fleet stands on, with its expiry: the CAs, the controller's leaf,
@@ -51,6 +52,7 @@ extension StoreTransaction {
         }
         for row in try Row.fetchAll(db, sql: """
             SELECT n.name, c.cert_pem, c.revoked_at FROM node_certs c JOIN nodes n ON n.id = c.node_id
+            WHERE c.id = (\(Self.currentNodeCertificateID))
             """) {
             if let entry = Self.entry(.node, name: row["name"], pem: row["cert_pem"], revoked: row["revoked_at"] as Int64? != nil) {
                 entries.append(entry)
@@ -69,6 +71,17 @@ extension StoreTransaction {
             if let entry = Self.entry(.device, name: name, pem: row["cert_pem"], revoked: row["revoked_at"] as Int64? != nil) {
                 entries.append(entry)
             }
+        }
+        // Node, relay and controller leaves revoked before they expire (a removed node's).
+        let listed = Set(entries.map(\.serial))
+        for revoked in try Row.fetchAll(db, sql: "SELECT * FROM revoked_certs") where !listed.contains(revoked["serial"]) {
+            let kind: CertificateEntry.Kind = switch revoked["kind"] as String {
+            case "relay": .relay
+            case "controller": .controller
+            default: .node
+            }
+            entries.append(CertificateEntry(kind: kind, name: revoked["name"], serial: revoked["serial"], notBefore: revoked["not_before"],
+                                            notAfter: revoked["not_after"], revoked: true))
         }
         return entries.sorted { ($0.notAfter, $0.kind.rawValue, $0.name) < ($1.notAfter, $1.kind.rawValue, $1.name) }
     }

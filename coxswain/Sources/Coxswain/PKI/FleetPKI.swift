@@ -13,8 +13,10 @@ public struct FleetPKI: Sendable {
     public let controllerKeyPEM: String
     public let signingKey: Curve25519.Signing.PrivateKey
 
-    /// Controller leaves are renewed when less than a third of their life is left.
-    public static let controllerValidity: TimeInterval = 365 * 86400
+    /// Controller leaves live a week (#20: a leaked one is worthless soon) and are renewed
+    /// when less than a third of their life is left, by any `cox` command that opens the
+    /// PKI and by `cox serve` within five minutes.
+    public static let controllerValidity: TimeInterval = 7 * 86400
 
     /// Every `cox` command opens the PKI: a read transaction suffices once everything exists
     /// and the controller leaf is fresh; only the first start and a renewal take the write lock.
@@ -41,16 +43,13 @@ public struct FleetPKI: Sendable {
         }
 
         var controller = try tx.controllerCertificate()
-        if let current = controller, current.notAfter - micros(now) < Int64(controllerValidity / 3 * 1_000_000) { controller = nil }
+        // Due at two thirds of its life; a leaf longer than the policy (issued before it
+        // shortened to a week) is replaced at once.
+        if let current = controller, current.notAfter - micros(now) < Int64(controllerValidity / 3 * 1_000_000)
+            || current.notAfter - micros(now) > Int64((controllerValidity + 86400) * 1_000_000) { controller = nil }
         if controller == nil {
             guard creatingMissing else { return nil }
-            let key = P256.Signing.PrivateKey()
-            let leaf = try authority.issue(publicKey: Certificate.PublicKey(key.publicKey), profile: .controller,
-                                           validity: controllerValidity, now: now)
-            let chainPEM = try leaf.pemString() + authority.fleet.certificate.pemString()
-            try tx.storeControllerCertificate(certificatePEM: chainPEM, keyPEM: key.pemRepresentation,
-                                              notAfter: micros(leaf.notValidAfter))
-            controller = (chainPEM, key.pemRepresentation, micros(leaf.notValidAfter))
+            controller = try issueControllerLeaf(tx, authority: authority, now: now)
         }
 
         let signingKey: Curve25519.Signing.PrivateKey
@@ -67,6 +66,36 @@ public struct FleetPKI: Sendable {
                         controllerKeyPEM: controller.keyPEM, signingKey: signingKey)
     }
 
+    private static func issueControllerLeaf(_ tx: StoreTransaction, authority: CertificateAuthority,
+                                            now: Date) throws -> (certificatePEM: String, keyPEM: String, notAfter: Int64) {
+        let key = P256.Signing.PrivateKey()
+        let leaf = try authority.issue(publicKey: Certificate.PublicKey(key.publicKey), profile: .controller,
+                                       validity: controllerValidity, now: now)
+        let chainPEM = try leaf.pemString() + authority.fleet.certificate.pemString()
+        try tx.storeControllerCertificate(certificatePEM: chainPEM, keyPEM: key.pemRepresentation, notAfter: micros(leaf.notValidAfter))
+        return (chainPEM, key.pemRepresentation, micros(leaf.notValidAfter))
+    }
+
+    /// `cox pki revoke-controller`: a fresh controller leaf replaces the current one, whose
+    /// serial goes on the deny list every node is sent (a leaked leaf). `cox serve` picks
+    /// the new leaf up and sends the list within five minutes. Returns (revoked, new) serials.
+    public static func revokeControllerLeaf(in store: Store, reason: String, by actor: AuditActor,
+                                            now: Date = Date()) throws -> (revoked: String, current: String) {
+        try store.writeNow { tx in
+            let authority = try CertificateAuthority(stored: try tx.authorities())
+            guard let old = try tx.controllerCertificate(), let oldLeaf = PEM.decodeAll(type: "CERTIFICATE", from: old.certificatePEM).first
+                .flatMap({ try? Certificate(derEncoded: $0) }) else { throw StoreError.damaged("the controller has no certificate to revoke") }
+            let issued = try issueControllerLeaf(tx, authority: authority, now: now)
+            let newSerial = NodeClientPool.serial(of: issued.certificatePEM)
+            try tx.insertRevoked(RevokedCertificate(serial: oldLeaf.serialHex, kind: .controller, name: PharosIdentity.CommonName.controller,
+                                                    notBefore: micros(oldLeaf.notValidBefore), notAfter: micros(oldLeaf.notValidAfter),
+                                                    revokedAt: tx.now, reason: reason))
+            try tx.appendAudit(AuditEntry(action: "pki.controller.revoke", targetType: "certificate", targetID: oldLeaf.serialHex,
+                                          detail: FleetService.detail(["reason": reason, "replacement": newSerial])), by: actor)
+            return (oldLeaf.serialHex, newSerial)
+        }
+    }
+
     static func micros(_ date: Date) -> Int64 { Int64(date.timeIntervalSince1970 * 1_000_000) }
 }
 
@@ -81,8 +110,4 @@ extension CertificateAuthority {
         }
         self.init(root: try load("root"), fleet: try load("fleet"), device: try load("device"))
     }
-}
-
-extension Certificate {
-    var serialHex: String { serialNumber.bytes.map { String(format: "%02x", $0) }.joined() }
 }

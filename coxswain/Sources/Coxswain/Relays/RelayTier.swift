@@ -135,20 +135,20 @@ public final class RelayTier: Sendable {
     }
 
     /// One `TunnelDialer` per enrolled relay; relays added or removed with `cox relays` are
-    /// picked up within `fleet.reconcile_interval`.
+    /// picked up within `fleet.reconcile_interval`, and so is a renewed controller leaf (the
+    /// dialers restart with it: each relay's tunnel is redialed once per renewal).
     func superviseTunnels() async throws {
         var running: [String: (relay: RelayRecord, task: Task<Void, Never>)] = [:]
-        let pki = controller.pki
-        let identity: TLSIdentity, roots: TrustRoots
-        do {
-            identity = try TLSIdentity(certificatePEM: pki.controllerCertificatePEM, keyPEM: pki.controllerKeyPEM, source: "controller leaf")
-            roots = try TrustRoots(certificates: [pki.authority.root.certificate])
-        } catch {
-            // Loudly: a controller that silently dials no relay would strand every client behind them.
-            logger.error("relay tunnels not dialed: the controller's TLS identity does not load", metadata: ["error": "\(error)"])
-            throw error
-        }
+        let roots = try TrustRoots(certificates: [controller.pki.authority.root.certificate])
+        var identity = try controllerIdentity()
         while !Task.isCancelled {
+            if let renewed = try? controllerIdentity(), renewed.leaf != identity.leaf {
+                logger.info("relay tunnels redialed with the renewed controller certificate", metadata: ["serial": "\(renewed.leaf.serialHex)"])
+                identity = renewed
+                for entry in running.values { entry.task.cancel() }
+                running.removeAll()
+                dialers.withLock { $0.removeAll() }
+            }
             if let relays = try? await controller.store.read({ tx in try tx.relays() }) {
                 let wanted = Dictionary(relays.filter { $0.kind == .remote }.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
                 for (id, entry) in running where wanted[id] != entry.relay {
@@ -171,6 +171,20 @@ public final class RelayTier: Sendable {
         }
         for entry in running.values { entry.task.cancel() }
         dialers.withLock { $0.removeAll() }
+    }
+
+    /// The controller's current leaf, from the store (`cox serve` renews it there).
+    func controllerIdentity() throws -> TLSIdentity {
+        do {
+            guard let stored = try controller.store.readNow({ tx in try tx.controllerCertificate() }) else {
+                throw StoreError.damaged("the controller_cert table is empty")
+            }
+            return try TLSIdentity(certificatePEM: stored.certificatePEM, keyPEM: stored.keyPEM, source: "controller leaf")
+        } catch {
+            // Loudly: a controller that silently dials no relay would strand every client behind them.
+            logger.error("relay tunnels not dialed: the controller's TLS identity does not load", metadata: ["error": "\(error)"])
+            throw error
+        }
     }
 }
 

@@ -30,6 +30,8 @@ extension Controller {
         let metrics = ControllerMetrics()
         let reconciler = FleetReconciler(store: store, pool: pool, config: config, logger: logger, metrics: metrics, live: live)
         let watchers = EventWatchers(store: store, pool: pool, logger: logger, live: live)
+        let renewer = NodeCertificateRenewer(store: store, pool: pool, authority: pki.authority, logger: logger,
+                                             callTimeout: .seconds(config.nodeCallTimeoutSeconds))
         let nodes = try await store.read { tx in try tx.nodes() }
         logger.info("serving", metadata: ["state": "\(store.path)", "nodes": "\(nodes.count)",
                                           "sweep_seconds": "\(config.reconcileInterval)"])
@@ -60,6 +62,11 @@ extension Controller {
                 if let nodes = try? await store.read({ tx in try tx.nodes() }) { await watchers.sync(with: nodes) }
             }),
             ("retention", PeriodicService(every: .seconds(86_400), start: .immediately) { await Self.purgeExpired(store, config, logger) }),
+            // The controller's own leaf first (nodes are dialed with it), then the nodes'.
+            ("certificate renewal", PeriodicService(every: .seconds(min(config.reconcileInterval, 300)), start: .immediately) {
+                await Self.renewControllerLeaf(store, pool: pool, logger: logger)
+                await renewer.pass()
+            }),
             ("certificate watch", PeriodicService(every: .seconds(3600), start: .immediately) {
                 do {
                     for alert in try await CertificateWatch.check(store) {
@@ -84,6 +91,20 @@ extension Controller {
         }
         await watchers.stopAll()
         await pool.shutdown()
+    }
+
+    /// Renews the controller's leaf in the store when a third of its life is left (FleetPKI)
+    /// and hands a changed one to the node pool; the relay tunnels read it from the store.
+    static func renewControllerLeaf(_ store: Store, pool: NodeClientPool, logger: Logger) async {
+        do {
+            let pki = try FleetPKI.loadOrCreate(in: store)
+            guard NodeClientPool.serial(of: pki.controllerCertificatePEM) != (await pool.identitySerial) else { return }
+            await pool.replaceIdentity(certificateChainPEM: pki.controllerCertificatePEM, keyPEM: pki.controllerKeyPEM)
+            let serial = await pool.identitySerial
+            logger.info("controller certificate renewed", metadata: ["serial": "\(serial)"])
+        } catch {
+            logger.error("controller certificate renewal failed", metadata: ["error": "\(error)"])
+        }
     }
 
     /// Audit rows past `retention.audit_days`, expired device and admin sessions.

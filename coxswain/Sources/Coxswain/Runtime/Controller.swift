@@ -46,10 +46,23 @@ public struct Controller: Sendable {
 
     /// Runs a reconciler for one short job (a CLI command's push) and shuts its connections.
     public func withReconciler<T: Sendable>(logger: Logger, _ body: (FleetReconciler) async throws -> T) async throws -> T {
+        try await withPool { pool in try await body(FleetReconciler(store: store, pool: pool, config: config, logger: logger)) }
+    }
+
+    /// Runs a certificate renewer for one short job (`cox nodes renew`).
+    public func withRenewer<T: Sendable>(logger: Logger, _ body: (NodeCertificateRenewer) async throws -> T) async throws -> T {
+        try await withPool { pool in
+            try await body(NodeCertificateRenewer(store: store, pool: pool, authority: pki.authority, logger: logger,
+                                                  callTimeout: .seconds(config.nodeCallTimeoutSeconds)))
+        }
+    }
+
+    /// A node pool that refuses revoked node leaves, closed after `body`.
+    func withPool<T: Sendable>(_ body: (NodeClientPool) async throws -> T) async throws -> T {
         let pool = try NodeClientPool(pki: pki)
-        let reconciler = FleetReconciler(store: store, pool: pool, config: config, logger: logger)
         do {
-            let value = try await body(reconciler)
+            pool.denied.replace(with: Set(try await store.read { tx in try tx.revokedCertificates(kind: .node).map(\.serial) }))
+            let value = try await body(pool)
             await pool.shutdown()
             return value
         } catch {

@@ -9,7 +9,22 @@ enum Schema {
         migrator.registerMigration("0001_core", migrate: core)
         migrator.registerMigration("0002_accounts", migrate: accounts)
         migrator.registerMigration("0003_admin", migrate: admin)
+        migrator.registerMigration("0004_lifecycle", migrate: lifecycle)
         return migrator
+    }
+
+    /// Certificate lifecycle (#20): the lifetime of each node's leaves and how its last renewal
+    /// went, and the node, relay and controller leaves revoked before they expire (their rows
+    /// outlive the node or relay they belonged to, until they expire).
+    private static func lifecycle(_ db: Database) throws {
+        try db.execute(sql: """
+            ALTER TABLE nodes ADD COLUMN cert_days INTEGER NOT NULL DEFAULT 30;
+            ALTER TABLE nodes ADD COLUMN cert_renewal TEXT NOT NULL DEFAULT '';
+            CREATE TABLE revoked_certs (
+                serial TEXT PRIMARY KEY, kind TEXT NOT NULL CHECK (kind IN ('node', 'relay', 'controller')),
+                name TEXT NOT NULL, not_before INTEGER NOT NULL, not_after INTEGER NOT NULL,
+                revoked_at INTEGER NOT NULL, reason TEXT NOT NULL DEFAULT '');
+            """)
     }
 
     /// The account service behind the relay tier: sessions bound to the device that opened

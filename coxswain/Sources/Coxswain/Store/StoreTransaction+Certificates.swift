@@ -1,0 +1,104 @@
+import Foundation
+import GRDB
+import PharosSpec
+import PharosTLS
+import X509
+
+/// A node's certificate as the store knows it: the one it was last issued.
+public struct NodeCertificateState: Sendable, Equatable {
+    public var nodeID: String
+    public var serial: String
+    public var notBefore: Date
+    public var notAfter: Date
+    /// The lifetime its next leaf gets (`cox nodes enroll --cert-days`).
+    public var days: Int
+    /// How the last renewal went: "" (never tried), "renewed", "unsupported" (an upstream
+    /// agent: it keeps its enrolled leaf), or "failed: <reason>".
+    public var renewal: String
+
+    /// Renewal starts at two thirds of the leaf's life (DESIGN.md "Trust and identity").
+    public var renewAt: Date { notBefore + (notAfter.timeIntervalSince(notBefore)) * 2 / 3 }
+}
+
+/// A certificate revoked before it expired (`revoked_certs`).
+public struct RevokedCertificate: Sendable, Equatable {
+    public enum Kind: String, Sendable { case node, relay, controller }
+    public var serial: String
+    public var kind: Kind
+    public var name: String
+    public var notBefore: Int64
+    public var notAfter: Int64
+    public var revokedAt: Int64
+    public var reason: String
+}
+
+extension StoreTransaction {
+    /// SQL for the id of the leaf last issued to node `c.node_id` (a renewal to a shorter
+    /// lifetime can expire before the leaf it replaced, so not the latest expiry).
+    static let currentNodeCertificateID =
+        "SELECT id FROM node_certs WHERE node_id = c.node_id ORDER BY created_at DESC, not_after DESC LIMIT 1"
+
+    /// The latest leaf issued to each node (or to `nodeID` alone).
+    public func nodeCertificates(node nodeID: String? = nil) throws -> [NodeCertificateState] {
+        let rows = try Row.fetchAll(db, sql: """
+            SELECT c.node_id, c.cert_pem, n.cert_days, n.cert_renewal FROM node_certs c JOIN nodes n ON n.id = c.node_id
+            WHERE c.id = (\(Self.currentNodeCertificateID))
+              AND (? IS NULL OR c.node_id = ?)
+            ORDER BY c.node_id
+            """, arguments: [nodeID, nodeID])
+        return rows.compactMap { row in
+            guard let der = PEM.decodeAll(type: "CERTIFICATE", from: row["cert_pem"]).first,
+                  let leaf = try? Certificate(derEncoded: der) else { return nil }
+            return NodeCertificateState(nodeID: row["node_id"], serial: leaf.serialHex, notBefore: leaf.notValidBefore,
+                                        notAfter: leaf.notValidAfter, days: row["cert_days"], renewal: row["cert_renewal"])
+        }
+    }
+
+    public func setNodeCertificateDays(node nodeID: String, days: Int) throws {
+        try db.execute(sql: "UPDATE nodes SET cert_days = ? WHERE id = ?", arguments: [days, nodeID])
+    }
+
+    public func recordNodeRenewal(node nodeID: String, outcome: String) throws {
+        try db.execute(sql: "UPDATE nodes SET cert_renewal = ? WHERE id = ?", arguments: [outcome, nodeID])
+    }
+
+    /// The leaf a node installed: stored as its current one; its leaves that have expired go.
+    public func recordRenewedNodeCertificate(node nodeID: String, leaf: Certificate, chainPEM: String) throws {
+        try insertNodeCertificate(nodeID: nodeID, serial: leaf.serialHex, certificatePEM: chainPEM,
+                                  notAfter: FleetPKI.micros(leaf.notValidAfter))
+        try db.execute(sql: "DELETE FROM node_certs WHERE node_id = ? AND not_after < ?", arguments: [nodeID, now])
+        try recordNodeRenewal(node: nodeID, outcome: "renewed")
+    }
+
+    /// Before a node's row goes: every leaf of it still in date is revoked, so the
+    /// certificate is refused at once and `cox pki status` lists it as revoked until it expires.
+    func revokeCertificates(ofNode node: NodeRecord, reason: String) throws {
+        for row in try Row.fetchAll(db, sql: "SELECT cert_pem FROM node_certs WHERE node_id = ? AND not_after > ?",
+                                    arguments: [node.id, now]) {
+            guard let der = PEM.decodeAll(type: "CERTIFICATE", from: row["cert_pem"]).first,
+                  let leaf = try? Certificate(derEncoded: der) else { continue }
+            try insertRevoked(RevokedCertificate(serial: leaf.serialHex, kind: .node, name: node.name,
+                                                 notBefore: FleetPKI.micros(leaf.notValidBefore),
+                                                 notAfter: FleetPKI.micros(leaf.notValidAfter), revokedAt: now, reason: reason))
+        }
+    }
+
+    public func insertRevoked(_ revoked: RevokedCertificate) throws {
+        try db.execute(sql: """
+            INSERT OR IGNORE INTO revoked_certs (serial, kind, name, not_before, not_after, revoked_at, reason)
+            VALUES (?, ?, ?, ?, ?, ?, ?)
+            """, arguments: [revoked.serial, revoked.kind.rawValue, revoked.name, revoked.notBefore, revoked.notAfter,
+                             revoked.revokedAt, revoked.reason])
+    }
+
+    /// Revoked leaves still in date, of one kind or all.
+    public func revokedCertificates(kind: RevokedCertificate.Kind? = nil) throws -> [RevokedCertificate] {
+        try Row.fetchAll(db, sql: """
+            SELECT * FROM revoked_certs WHERE not_after > ? AND (? IS NULL OR kind = ?) ORDER BY serial
+            """, arguments: [now, kind?.rawValue, kind?.rawValue]).compactMap { row in
+            guard let kind = RevokedCertificate.Kind(rawValue: row["kind"]) else { return nil }
+            return RevokedCertificate(serial: row["serial"], kind: kind, name: row["name"], notBefore: row["not_before"],
+                                      notAfter: row["not_after"], revokedAt: row["revoked_at"], reason: row["reason"])
+        }
+    }
+}
