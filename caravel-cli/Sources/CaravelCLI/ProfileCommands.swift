@@ -28,7 +28,12 @@ struct EnrollCommand: AsyncParsableCommand {
 
 struct SyncCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "sync", abstract: "Fetch this device's profile from the controller and replace the synced profiles.")
+        commandName: "sync",
+        abstract: "Fetch this device's profile from the controller and replace the synced profiles; renew the device certificate when due.",
+        discussion: """
+            The device certificate lasts 30 days; once two thirds of it have passed, sync renews it (a fresh key, made \
+            here). A device that does not sync for a month must enroll again. A failed renewal does not fail the sync.
+            """)
     @Flag(help: "Read the account passphrase from stdin (only for devices without their own key).") var passphraseStdin = false
     @OptionGroup var options: StoreOption
 
@@ -41,6 +46,13 @@ struct SyncCommand: AsyncParsableCommand {
             case nil: print("synced \(result.name): revision \(result.revision), \(result.profiles) profile(s)")
             case let previous? where previous == result.revision: print("\(result.name) is up to date (revision \(result.revision))")
             case let previous?: print("synced \(result.name): revision \(previous) → \(result.revision), \(result.profiles) profile(s)")
+            }
+            do {
+                if case .renewed(let notAfter) = try await Account(store: store).renewCertificateIfDue() {
+                    print("renewed the device certificate: valid until \(notAfter)")
+                }
+            } catch {
+                FileHandle.standardError.write(Data("caravel: warning: device certificate not renewed: \(error)\n".utf8))
             }
         }
     }

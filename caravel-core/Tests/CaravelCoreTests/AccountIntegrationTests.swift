@@ -8,10 +8,7 @@ import Testing
     @Test func enrollSyncResyncAndWorkOfflineFromTheStore() async throws {
         let fleet = try await Fleet()
         defer { if ProcessInfo.processInfo.environment["KEEP_FLEET"] == nil { fleet.stop() } }
-        try fleet.run(Fleet.cox, ["users", "add", "Ann", "--email", "ann@example.org"])
-        try fleet.run(Fleet.cox, ["profiles", "create", "main", "--user", "ann@example.org", "--node", "n1", "--protocol", "amneziawg"])
-        let link = try fleet.run(Fleet.cox, ["enroll", "ann@example.org", "--relay", fleet.relayAddr])
-            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let link = try fleet.annWithAProfile()
         #expect(link.hasPrefix("pharosvpn://enroll?"))
 
         let scratch = Scratch()
@@ -69,5 +66,54 @@ import Testing
             return true
         }
         #expect(store.logout() == ["laptop"] && store.names().isEmpty)
+    }
+
+    /// Issue #20: the device renews its 30-day leaf through the relay with a key made here;
+    /// the old leaf stops working once the new one has logged in; renewals are rate-limited.
+    @Test func theDeviceCertificateRenewsThroughTheRelayAndTheOldOneIsRetired() async throws {
+        let fleet = try await Fleet()
+        defer { if ProcessInfo.processInfo.environment["KEEP_FLEET"] == nil { fleet.stop() } }
+        let link = try fleet.annWithAProfile()
+        let scratch = Scratch()
+        let store = try ProfileStore(directory: "\(scratch.path)/store")
+        let account = Account(store: store)
+        _ = try await account.enroll(link: link, deviceName: "laptop")
+        let (_, enrolled) = try #require(try store.identity())
+
+        guard case .notDue(let renewAt) = try await account.renewCertificateIfDue() else {
+            Issue.record("a fresh certificate was renewed"); return
+        }
+        #expect(renewAt.timeIntervalSinceNow > 19 * 86400 && renewAt.timeIntervalSinceNow < 21 * 86400, "due at two thirds of 30 days")
+
+        guard case .renewed(let notAfter) = try await account.renewCertificateIfDue(now: renewAt + 1) else {
+            Issue.record("a due certificate was not renewed"); return
+        }
+        #expect(notAfter.timeIntervalSinceNow > 29 * 86400)
+        let (_, renewed) = try #require(try store.identity())
+        #expect(renewed.deviceCertificate != enrolled.deviceCertificate && renewed.deviceKey != enrolled.deviceKey)
+        #expect(try await account.sync().profiles == 1, "the renewed identity syncs")
+
+        // The old certificate (a copy of the old identity, as a thief would hold it) is refused.
+        let thief = try ProfileStore(directory: "\(scratch.path)/thief")
+        try thief.saveIdentity(enrolled, name: "laptop")
+        await #expect {
+            _ = try await Account(store: thief).sync()
+        } throws: { error in
+            guard let error = error as? CaravelError, case .refused = error else { return false }
+            return true
+        }
+
+        // A second renewal within the hour is refused and changes nothing.
+        await #expect(throws: CaravelError.self) { _ = try await account.renewCertificateIfDue(force: true) }
+        #expect(try store.identity()?.identity == renewed)
+    }
+}
+
+extension Fleet {
+    /// User Ann with one profile on n1; her join link.
+    func annWithAProfile() throws -> String {
+        try run(Fleet.cox, ["users", "add", "Ann", "--email", "ann@example.org"])
+        try run(Fleet.cox, ["profiles", "create", "main", "--user", "ann@example.org", "--node", "n1", "--protocol", "amneziawg"])
+        return try run(Fleet.cox, ["enroll", "ann@example.org", "--relay", relayAddr]).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }

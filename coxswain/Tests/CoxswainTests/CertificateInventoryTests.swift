@@ -48,6 +48,13 @@ import X509
         try await state.store.write { tx in try tx.revokeCertificates(of: try tx.device(device.id)) }
         let after = try await state.store.read { tx in try tx.certificateInventory() }
         #expect(after.first { $0.kind == .device }?.state(at: now) == .revoked)
+
+        // Removing the relay revokes its leaf: listed as revoked, refused by the tunnel dialer.
+        _ = try await state.service.removeRelay(relay.relay.id, by: state.actor)
+        let revoked = try await state.store.read { tx in try tx.revokedCertificates(kind: .relay) }
+        #expect(revoked.map(\.serial) == [relay.relay.certSerial] && revoked[0].reason == "relay removed")
+        let last = try await state.store.read { tx in try tx.certificateInventory() }
+        #expect(last.first { $0.serial == relay.relay.certSerial }?.state(at: now) == .revoked)
     }
 }
 

@@ -8,6 +8,7 @@ import NIOHPACK
 import PharosConfig
 import PharosSpec
 import PharosTestSupport
+import PharosTLS
 import Synchronization
 import Testing
 @testable import Relay
@@ -227,16 +228,20 @@ extension LoadSensitiveTests {
         let notARelay = try pki.leaf(commonName: "node_x", usage: [.serverAuth, .clientAuth])
         let realRelay = try pki.leaf(commonName: PharosIdentity.Organization.relay, organization: PharosIdentity.Organization.relay,
                                      usage: [.serverAuth, .clientAuth])
-        for (leaf, serverName, accepted) in [(notARelay, "localhost", false), (realRelay, "relay.example.net", false),
-                                             (realRelay, "localhost", true)] {
+        // The last: the right relay leaf, revoked (a removed relay's, at a re-enrolled host).
+        for (leaf, serverName, accepted, denied) in [(notARelay, "localhost", false, Set<String>()),
+                                                     (realRelay, "relay.example.net", false, []),
+                                                     (realRelay, "localhost", true, []),
+                                                     (realRelay, "localhost", false, [realRelay.certificate.serialHex])] {
             let upstream = Upstream(mode: .tunnel, logger: RelayHarness.logger)
             let listener = try await TunnelListener.start(host: "127.0.0.1", port: 0, identity: try leaf.identity(), roots: try pki.roots(),
                                                           fleetCA: pki.fleet, upstream: upstream, logger: RelayHarness.logger)
             let dialer = TunnelDialer(host: "127.0.0.1", port: listener.port, serverName: serverName, identity: try controller.identity(),
-                                      roots: try pki.roots(), socketPath: "\(dir)/c.sock", logger: RelayHarness.logger)
+                                      roots: try pki.roots(), socketPath: "\(dir)/c.sock", logger: RelayHarness.logger,
+                                      denied: DeniedCertificates(denied))
             let task = Task { await dialer.run() }
             for _ in 0..<40 where !upstream.isConnected { try await Task.sleep(for: .milliseconds(25)) }
-            #expect(upstream.isConnected == accepted, "\(leaf.certificate.subject) as \(serverName)")
+            #expect(upstream.isConnected == accepted, "\(leaf.certificate.subject) as \(serverName), denied \(denied)")
             task.cancel()
             await task.value
             try await listener.close()

@@ -92,6 +92,13 @@ enum RelayConnection {
         identity: DeviceIdentity,
         _ body: (Pharos_Account_V1_AccountSync.Client<HTTP2ClientTransport.Posix>) async throws -> T
     ) async throws -> T {
+        try await withDeviceConnection(identity: identity) { try await body(Pharos_Account_V1_AccountSync.Client(wrapping: $0)) }
+    }
+
+    /// One connection to the relay with the device's certificate, for any service behind it.
+    static func withDeviceConnection<T: Sendable>(
+        identity: DeviceIdentity, _ body: (GRPCClient<HTTP2ClientTransport.Posix>) async throws -> T
+    ) async throws -> T {
         let fleetCA: [Certificate]
         let roots: TrustRoots
         do {
@@ -115,7 +122,7 @@ enum RelayConnection {
             }
         return try await withGRPCClient(transport: try .http2NIOPosix(target: target(identity.relayAddress), transportSecurity: security,
                                                                       config: transportConfig)) { client in
-            try await body(Pharos_Account_V1_AccountSync.Client(wrapping: client))
+            try await body(client)
         }
     }
 

@@ -11,7 +11,11 @@ import X509
 public final class AccountService: Sendable {
     public static let ticketLifetime: Int64 = 24 * 3600 * 1_000_000
     public static let sessionLifetime: Int64 = 12 * 3600 * 1_000_000
-    public static let deviceCertificateValidity: TimeInterval = 365 * 86400
+    /// Devices renew their leaf during sync once two thirds of it have passed
+    /// (`renewDeviceCertificate`); one that does not sync for a month enrolls again.
+    public static let deviceCertificateValidity: TimeInterval = 30 * 86400
+    /// A device renews at most once in this many microseconds (an hour).
+    static let deviceRenewalInterval: Int64 = 3_600_000_000
 
     public let fleet: FleetService
     /// Password logins per account (e-mail as typed, known or not) and per device certificate.
@@ -203,7 +207,7 @@ public final class AccountService: Sendable {
                 throw AccountError.unauthenticated("no device certificate reached the controller; connect through a relay with this device's certificate")
             }
             let session: Session? = try await store.write { tx in
-                guard let device = try tx.device(fingerprint: fingerprint), device.status == .active else { return nil }
+                guard let device = try tx.deviceUsing(fingerprint: fingerprint), device.status == .active else { return nil }
                 let user = try tx.user(device.userID)
                 guard user.status == .active else { return nil }
                 try tx.insertSession(userID: user.id, deviceID: device.id, tokenHash: tokenHash, expiresAt: tx.now + Self.sessionLifetime)
@@ -242,6 +246,37 @@ public final class AccountService: Sendable {
             try tx.insertSession(userID: user.id, deviceID: nil, tokenHash: tokenHash, expiresAt: tx.now + Self.sessionLifetime)
         }
         return Session(token: token, userID: user.id, deviceID: nil, keysEnrolled: user.publicKey != nil)
+    }
+
+    /// RenewDeviceCertificate: a leaf for the CSR's fresh key, for the device whose current
+    /// certificate made the call (the fingerprint the relay injected); at most one an hour per
+    /// device (when to renew is the device's decision: at two thirds of its leaf's life). The
+    /// current leaf stays valid until the new one is first used (`deviceUsing`).
+    public func renewDeviceCertificate(csrPEM: String, deviceFingerprint: String?, now: Date = Date()) async throws -> Certificate {
+        guard let fingerprint = deviceFingerprint else {
+            throw AccountError.unauthenticated("no device certificate reached the controller; connect through a relay with this device's certificate")
+        }
+        let key: Certificate.PublicKey
+        do { key = try CertificateAuthority.verifiedKey(ofCSR: csrPEM) } catch {
+            throw AccountError.invalidArgument("csr_pem is not usable: \(error)")
+        }
+        let authority = pki.authority
+        let leaf: Certificate? = try await store.write { tx in
+            guard let device = try tx.deviceUsing(fingerprint: fingerprint), device.status == .active,
+                  try tx.user(device.userID).status == .active else { return nil }
+            if let last = try tx.deviceCertificateRenewedAt(device: device.id), FleetPKI.micros(now) - last < Self.deviceRenewalInterval {
+                throw AccountError.failedPrecondition("this device renewed its certificate less than an hour ago; try again later")
+            }
+            let leaf = try authority.issue(publicKey: key, profile: .device(id: device.id), validity: Self.deviceCertificateValidity, now: now)
+            let issued = try tx.recordRenewedDeviceCertificate(device: device.id, leaf: leaf)
+            try tx.appendAudit(AuditEntry(action: "device.cert.renew", targetType: "device", targetID: device.id,
+                                          detail: FleetService.detail(["serial": leaf.serialHex, "fingerprint": issued,
+                                                                       "previous": fingerprint])),
+                               by: AuditActor(name: device.userID, kind: .session))
+            return leaf
+        }
+        guard let leaf else { throw AccountError.opaqueLoginFailure }
+        return leaf
     }
 
     /// The live session behind a `pharos-session` token. A session a certificate opened is

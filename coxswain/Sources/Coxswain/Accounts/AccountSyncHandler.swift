@@ -3,6 +3,8 @@ import GRPCCore
 import Logging
 import PharosProto
 import PharosSpec
+import PharosTLS
+import X509
 
 /// `pharos.account.v1.AccountSync` over gRPC. It is served only on the controller's private
 /// Unix socket, which only relays reach: the embedded relay in-process, and remote relays
@@ -87,6 +89,11 @@ public struct AccountSyncHandler: Pharos_Account_V1_AccountSync.ServiceProtocol 
     /// Maps the service's refusals to gRPC statuses; anything else is logged and answered
     /// as `internal` without its details.
     private func answer<Output: Sendable>(_ method: String, _ body: () async throws -> Output) async throws -> ServerResponse<Output> {
+        try await Self.answer(method, logger: logger, body)
+    }
+
+    static func answer<Output: Sendable>(_ method: String, logger: Logger,
+                                         _ body: () async throws -> Output) async throws -> ServerResponse<Output> {
         do {
             return ServerResponse(message: try await body())
         } catch let error as AccountError {
@@ -104,6 +111,33 @@ public struct AccountSyncHandler: Pharos_Account_V1_AccountSync.ServiceProtocol 
         } catch {
             logger.error("account call failed", metadata: ["method": "\(method)", "error": "\(error)"])
             throw RPCError(code: .internalError, message: "the controller could not complete \(method); see its log")
+        }
+    }
+}
+
+/// `pharos.lifecycle.v1.DeviceLifecycle` beside AccountSync on the same private socket, so
+/// the same trust holds: every caller is a relay, which injected the fingerprint of the
+/// certificate the device presented.
+public struct DeviceLifecycleHandler: Pharos_Lifecycle_V1_DeviceLifecycle.ServiceProtocol {
+    let accounts: AccountService
+    let logger: Logger
+
+    public init(accounts: AccountService, logger: Logger) {
+        self.accounts = accounts
+        self.logger = logger
+    }
+
+    public func renewDeviceCertificate(
+        request: ServerRequest<Pharos_Lifecycle_V1_RenewDeviceCertificateRequest>, context: ServerContext
+    ) async throws -> ServerResponse<Pharos_Lifecycle_V1_RenewDeviceCertificateResponse> {
+        try await AccountSyncHandler.answer("RenewDeviceCertificate", logger: logger) {
+            let leaf = try await accounts.renewDeviceCertificate(csrPEM: request.message.csrPem,
+                                                                 deviceFingerprint: AccountSyncHandler.fingerprint(request.metadata))
+            logger.info("device certificate renewed", metadata: ["serial": "\(leaf.serialHex)"])
+            return .with {
+                $0.certificatePem = (try? leaf.pemString()) ?? ""
+                $0.notAfterUnix = Int64(leaf.notValidAfter.timeIntervalSince1970)
+            }
         }
     }
 }

@@ -46,6 +46,14 @@ extension FleetService {
     public func removeRelay(_ reference: String, by actor: AuditActor) async throws -> RelayRecord {
         try await store.write { tx in
             let relay = try tx.relay(reference)
+            // Its leaf is refused from now on, also if it shows up at another relay's address
+            // under the same hostname (a re-enrolled host), until it expires.
+            if relay.kind == .remote, !relay.certSerial.isEmpty, relay.certNotAfter > tx.now {
+                try tx.insertRevoked(RevokedCertificate(
+                    serial: relay.certSerial, kind: .relay, name: relay.name,
+                    notBefore: relay.certNotAfter - Int64(Self.relayCertificateValidity * 1_000_000),
+                    notAfter: relay.certNotAfter, revokedAt: tx.now, reason: "relay removed"))
+            }
             try tx.deleteRelay(relay.id)
             try tx.appendAudit(AuditEntry(action: "relay.rm", targetType: "relay", targetID: relay.id,
                                           detail: Self.detail(["name": relay.name])), by: actor)

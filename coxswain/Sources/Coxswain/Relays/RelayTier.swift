@@ -25,11 +25,10 @@ public final class RelayTier: Sendable {
 
     public static let denyListRefresh = Duration.seconds(1)
     public static let embeddedLeafValidity: TimeInterval = 30 * 86400
-    /// The embedded relay re-issues its leaf this often; the next handshakes present the new
-    /// one, the port and open connections stay.
-    public static let embeddedLeafRotation = Duration.seconds(20 * 86400)
-    /// After a failed re-issue, the next try (the old leaf still has ten days).
-    public static let embeddedLeafRetry = Duration.seconds(3600)
+    /// How often the embedded relay looks at its leaf's age by the wall clock (a suspended
+    /// machine or a clock that jumped finds an old leaf at once, not 20 days of uptime later);
+    /// it re-issues it at two thirds of its life, a failed re-issue is tried again next time.
+    public static let embeddedLeafCheck = Duration.seconds(60)
 
     let controller: Controller
     let accounts: AccountService
@@ -73,9 +72,11 @@ public final class RelayTier: Sendable {
             ("deny-list refresh", PeriodicService(every: Self.denyListRefresh) { try? await self.refreshDenyList() }),
         ]
         if controller.config.relayEmbedded {
-            services.append(("embedded relay", EmbeddedRelayService(tier: self, after: accountsUp) { port in
+            // Its leaf's age is checked as often as the fleet is reconciled, at most every minute.
+            let check = min(Self.embeddedLeafCheck, .seconds(controller.config.reconcileInterval))
+            services.append(("embedded relay", EmbeddedRelayService(tier: self, after: accountsUp, ready: { port in
                 ready(Endpoints(embeddedClientPort: port, socketPath: socketPath))
-            }))
+            }, check: check)))
         }
         services.append(("relay tunnels", TaskService {
             guard await accountsUp.value != nil else { return }
@@ -95,7 +96,8 @@ public final class RelayTier: Sendable {
                 // Every client stream of a relay arrives on one connection; relays PING every 20 s.
                 $0.http2.maxConcurrentStreams = 20_000
                 $0.connection.keepalive.clientBehavior = .init(minPingIntervalWithoutCalls: .seconds(10), allowWithoutCalls: true)
-            }), services: [AccountSyncHandler(accounts: accounts, logger: logger), RelayControlService(store: controller.store)])
+            }), services: [AccountSyncHandler(accounts: accounts, logger: logger), DeviceLifecycleHandler(accounts: accounts, logger: logger),
+                        RelayControlService(store: controller.store)])
     }
 
     func setEmbeddedListening(_ up: Bool) {
@@ -108,7 +110,7 @@ public final class RelayTier: Sendable {
     }
 
     /// The embedded relay: the same `Relay` library a remote relay runs, on `relay.client_listen`.
-    func startEmbeddedRelay() async throws -> ClientListener {
+    func startEmbeddedRelay() async throws -> (ClientListener, Certificate) {
         let pki = controller.pki
         let identity = try embeddedRelayIdentity()
         let roots = try TrustRoots(certificates: [pki.authority.root.certificate])
@@ -118,7 +120,7 @@ public final class RelayTier: Sendable {
             socketPath: socketPath, limits: controller.config.embeddedRelayLimits, denyList: denyList), logger: logger)
         logger.info("embedded relay listening", metadata: ["listen": "\(HostPort(host: listen.host, port: listener.port))",
                                                            "hostname": "\(Self.embeddedHostname(controller.config))"])
-        return listener
+        return (listener, identity.leaf)
     }
 
     /// A fresh key and leaf for the embedded relay, kept in memory only. Leaf, Fleet CA and
@@ -141,7 +143,11 @@ public final class RelayTier: Sendable {
         var running: [String: (relay: RelayRecord, task: Task<Void, Never>)] = [:]
         let roots = try TrustRoots(certificates: [controller.pki.authority.root.certificate])
         var identity = try controllerIdentity()
+        let denied = DeniedCertificates()
         while !Task.isCancelled {
+            if let revoked = try? await controller.store.read({ tx in try tx.revokedCertificates(kind: .relay) }) {
+                denied.replace(with: Set(revoked.map(\.serial)))
+            }
             if let renewed = try? controllerIdentity(), renewed.leaf != identity.leaf {
                 logger.info("relay tunnels redialed with the renewed controller certificate", metadata: ["serial": "\(renewed.leaf.serialHex)"])
                 identity = renewed
@@ -162,7 +168,7 @@ public final class RelayTier: Sendable {
                         continue
                     }
                     let dialer = TunnelDialer(host: target.host, port: target.port, serverName: relay.hostname, identity: identity,
-                                              roots: roots, socketPath: socketPath, logger: logger)
+                                              roots: roots, socketPath: socketPath, logger: logger, denied: denied)
                     running[id] = (relay, Task { await dialer.run() })
                     dialers.withLock { $0[id] = dialer }
                 }

@@ -14,12 +14,15 @@ enum Schema {
     }
 
     /// Certificate lifecycle (#20): the lifetime of each node's leaves and how its last renewal
-    /// went, and the node, relay and controller leaves revoked before they expire (their rows
-    /// outlive the node or relay they belonged to, until they expire).
+    /// went; a device's renewed leaf until its first use (`pending_fingerprint`); the node,
+    /// relay and controller leaves revoked before they expire (their rows outlive the node or
+    /// relay they belonged to, until they expire).
     private static func lifecycle(_ db: Database) throws {
         try db.execute(sql: """
             ALTER TABLE nodes ADD COLUMN cert_days INTEGER NOT NULL DEFAULT 30;
             ALTER TABLE nodes ADD COLUMN cert_renewal TEXT NOT NULL DEFAULT '';
+            ALTER TABLE devices ADD COLUMN pending_fingerprint TEXT;
+            ALTER TABLE devices ADD COLUMN cert_renewed_at INTEGER;
             CREATE TABLE revoked_certs (
                 serial TEXT PRIMARY KEY, kind TEXT NOT NULL CHECK (kind IN ('node', 'relay', 'controller')),
                 name TEXT NOT NULL, not_before INTEGER NOT NULL, not_after INTEGER NOT NULL,

@@ -79,9 +79,11 @@ extension StoreTransaction {
                                           arguments: [device.id]) ?? (now + 365 * 86_400_000_000)
         try db.execute(sql: "UPDATE device_certs SET revoked_at = ? WHERE device_id = ? AND revoked_at IS NULL",
                        arguments: [now, device.id])
-        try db.execute(sql: """
-            INSERT OR REPLACE INTO revoked_device_certs (fingerprint, device_id, not_after, revoked_at) VALUES (?, ?, ?, ?)
-            """, arguments: [fingerprint, device.id, notAfter, now])
+        for revoked in [fingerprint] + (try pendingFingerprint(device: device.id).map { [$0] } ?? []) {
+            try db.execute(sql: """
+                INSERT OR REPLACE INTO revoked_device_certs (fingerprint, device_id, not_after, revoked_at) VALUES (?, ?, ?, ?)
+                """, arguments: [revoked, device.id, notAfter, now])
+        }
     }
 
     /// What relays must refuse: revoked certificates still in date, and the certificates of
@@ -92,6 +94,9 @@ extension StoreTransaction {
             UNION
             SELECT d.fingerprint FROM devices d JOIN users u ON u.id = d.user_id
             WHERE d.fingerprint IS NOT NULL AND (d.status = 'disabled' OR u.status = 'disabled')
+            UNION
+            SELECT d.pending_fingerprint FROM devices d JOIN users u ON u.id = d.user_id
+            WHERE d.pending_fingerprint IS NOT NULL AND (d.status = 'disabled' OR u.status = 'disabled')
             """, arguments: [now]))
     }
 

@@ -102,3 +102,55 @@ extension StoreTransaction {
         }
     }
 }
+
+// MARK: device renewal
+
+extension StoreTransaction {
+    /// The leaf a renewal issued to `device`, not used yet.
+    public func pendingFingerprint(device deviceID: String) throws -> String? {
+        try String.fetchOne(db, sql: "SELECT pending_fingerprint FROM devices WHERE id = ?", arguments: [deviceID])
+    }
+
+    /// The device a certificate belongs to: its current one, or the one a renewal issued,
+    /// presented for the first time. Then that one becomes current and the one it replaces
+    /// is revoked (relays refuse it from their next deny-list poll).
+    public func deviceUsing(fingerprint: String) throws -> DeviceRecord? {
+        if let device = try device(fingerprint: fingerprint) { return device }
+        guard let device = try DeviceRecord.fetchOne(db, sql: "SELECT * FROM devices WHERE pending_fingerprint = ?",
+                                                     arguments: [fingerprint]) else { return nil }
+        if let replaced = device.fingerprint { try retireDeviceCertificate(device: device.id, fingerprint: replaced) }
+        try db.execute(sql: "UPDATE devices SET fingerprint = ?, pending_fingerprint = NULL WHERE id = ?",
+                       arguments: [fingerprint, device.id])
+        return try DeviceRecord.fetchOne(db, key: device.id)
+    }
+
+    /// A renewal's leaf: stored, and pending until the device first uses it. A pending leaf
+    /// it replaces (the answer to an earlier renewal was lost) is revoked.
+    public func recordRenewedDeviceCertificate(device deviceID: String, leaf: Certificate) throws -> String {
+        let fingerprint = Fingerprint.certificate(der: try leaf.derBytes())
+        if let unused = try pendingFingerprint(device: deviceID) { try retireDeviceCertificate(device: deviceID, fingerprint: unused) }
+        try insertDeviceCertificate(deviceID: deviceID, serial: leaf.serialHex, certificatePEM: try leaf.pemString(),
+                                    notAfter: FleetPKI.micros(leaf.notValidAfter))
+        try db.execute(sql: "UPDATE devices SET pending_fingerprint = ?, cert_renewed_at = ? WHERE id = ?",
+                       arguments: [fingerprint, now, deviceID])
+        return fingerprint
+    }
+
+    public func deviceCertificateRenewedAt(device deviceID: String) throws -> Int64? {
+        try Int64.fetchOne(db, sql: "SELECT cert_renewed_at FROM devices WHERE id = ?", arguments: [deviceID])
+    }
+
+    /// One of the device's leaves goes on the relays' deny list until it expires.
+    func retireDeviceCertificate(device deviceID: String, fingerprint: String) throws {
+        var notAfter = now + 365 * 86_400_000_000
+        for row in try Row.fetchAll(db, sql: "SELECT id, cert_pem, not_after FROM device_certs WHERE device_id = ?", arguments: [deviceID]) {
+            guard let der = PEM.decodeAll(type: "CERTIFICATE", from: row["cert_pem"]).first,
+                  Fingerprint.certificate(der: der) == fingerprint else { continue }
+            notAfter = row["not_after"]
+            try db.execute(sql: "UPDATE device_certs SET revoked_at = ? WHERE id = ?", arguments: [now, row["id"] as String])
+        }
+        try db.execute(sql: """
+            INSERT OR REPLACE INTO revoked_device_certs (fingerprint, device_id, not_after, revoked_at) VALUES (?, ?, ?, ?)
+            """, arguments: [fingerprint, deviceID, notAfter, now])
+    }
+}

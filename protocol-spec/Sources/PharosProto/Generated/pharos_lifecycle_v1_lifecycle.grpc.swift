@@ -93,6 +93,13 @@ extension Pharos_Lifecycle_V1_NodeLifecycle {
     ///
     /// Where possible, prefer using the stricter, less-verbose ``ServiceProtocol``
     /// or ``SimpleServiceProtocol`` instead.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Served by a node on its mTLS control port, beside pharos.node.v1.NodeControl: the
+    /// > controller (the only peer that port admits) renews the node's leaf before it expires and
+    /// > tells the node which controller leaves are revoked. An upstream agent answers
+    /// > UNIMPLEMENTED; the controller then leaves it on the long leaf it was enrolled with.
     public protocol StreamingServiceProtocol: GRPCCore.RegistrableRPCService {
         /// Handle the "BeginRenewal" method.
         ///
@@ -160,6 +167,13 @@ extension Pharos_Lifecycle_V1_NodeLifecycle {
     /// trailing response metadata. If you don't need these then consider using
     /// the ``SimpleServiceProtocol``. If you need fine grained control over your RPCs then
     /// use ``StreamingServiceProtocol``.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Served by a node on its mTLS control port, beside pharos.node.v1.NodeControl: the
+    /// > controller (the only peer that port admits) renews the node's leaf before it expires and
+    /// > tells the node which controller leaves are revoked. An upstream agent answers
+    /// > UNIMPLEMENTED; the controller then leaves it on the long leaf it was enrolled with.
     public protocol ServiceProtocol: Pharos_Lifecycle_V1_NodeLifecycle.StreamingServiceProtocol {
         /// Handle the "BeginRenewal" method.
         ///
@@ -225,6 +239,13 @@ extension Pharos_Lifecycle_V1_NodeLifecycle {
     /// This is the highest level protocol for the service. The API is the easiest to use but
     /// doesn't provide access to request or response metadata. If you need access to these
     /// then use ``ServiceProtocol`` instead.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Served by a node on its mTLS control port, beside pharos.node.v1.NodeControl: the
+    /// > controller (the only peer that port admits) renews the node's leaf before it expires and
+    /// > tells the node which controller leaves are revoked. An upstream agent answers
+    /// > UNIMPLEMENTED; the controller then leaves it on the long leaf it was enrolled with.
     public protocol SimpleServiceProtocol: Pharos_Lifecycle_V1_NodeLifecycle.ServiceProtocol {
         /// Handle the "BeginRenewal" method.
         ///
@@ -414,6 +435,13 @@ extension Pharos_Lifecycle_V1_NodeLifecycle {
     ///
     /// You don't need to implement this protocol directly, use the generated
     /// implementation, ``Client``.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Served by a node on its mTLS control port, beside pharos.node.v1.NodeControl: the
+    /// > controller (the only peer that port admits) renews the node's leaf before it expires and
+    /// > tells the node which controller leaves are revoked. An upstream agent answers
+    /// > UNIMPLEMENTED; the controller then leaves it on the long leaf it was enrolled with.
     public protocol ClientProtocol: Sendable {
         /// Call the "BeginRenewal" method.
         ///
@@ -494,6 +522,13 @@ extension Pharos_Lifecycle_V1_NodeLifecycle {
     /// The ``Client`` provides an implementation of ``ClientProtocol`` which wraps
     /// a `GRPCCore.GRPCCClient`. The underlying `GRPCClient` provides the long-lived
     /// means of communication with the remote peer.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Served by a node on its mTLS control port, beside pharos.node.v1.NodeControl: the
+    /// > controller (the only peer that port admits) renews the node's leaf before it expires and
+    /// > tells the node which controller leaves are revoked. An upstream agent answers
+    /// > UNIMPLEMENTED; the controller then leaves it on the long leaf it was enrolled with.
     public struct Client<Transport>: ClientProtocol where Transport: GRPCCore.ClientTransport {
         private let client: GRPCCore.GRPCClient<Transport>
 
@@ -808,6 +843,378 @@ extension Pharos_Lifecycle_V1_NodeLifecycle.ClientProtocol {
             metadata: metadata
         )
         return try await self.setDeniedCertificates(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+}
+
+// MARK: - pharos.lifecycle.v1.DeviceLifecycle
+
+/// Namespace containing generated types for the "pharos.lifecycle.v1.DeviceLifecycle" service.
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+public enum Pharos_Lifecycle_V1_DeviceLifecycle: Sendable {
+    /// Service descriptor for the "pharos.lifecycle.v1.DeviceLifecycle" service.
+    public static let descriptor = GRPCCore.ServiceDescriptor(fullyQualifiedService: "pharos.lifecycle.v1.DeviceLifecycle")
+    /// Namespace for method metadata.
+    public enum Method: Sendable {
+        /// Namespace for "RenewDeviceCertificate" metadata.
+        public enum RenewDeviceCertificate: Sendable {
+            /// Request type for "RenewDeviceCertificate".
+            public typealias Input = Pharos_Lifecycle_V1_RenewDeviceCertificateRequest
+            /// Response type for "RenewDeviceCertificate".
+            public typealias Output = Pharos_Lifecycle_V1_RenewDeviceCertificateResponse
+            /// Descriptor for "RenewDeviceCertificate".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "pharos.lifecycle.v1.DeviceLifecycle"),
+                method: "RenewDeviceCertificate",
+                type: .unary
+            )
+        }
+        /// Descriptors for all methods in the "pharos.lifecycle.v1.DeviceLifecycle" service.
+        public static let descriptors: [GRPCCore.MethodDescriptor] = [
+            RenewDeviceCertificate.descriptor
+        ]
+    }
+}
+
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+extension GRPCCore.ServiceDescriptor {
+    /// Service descriptor for the "pharos.lifecycle.v1.DeviceLifecycle" service.
+    public static let pharos_lifecycle_v1_DeviceLifecycle = GRPCCore.ServiceDescriptor(fullyQualifiedService: "pharos.lifecycle.v1.DeviceLifecycle")
+}
+
+// MARK: pharos.lifecycle.v1.DeviceLifecycle (server)
+
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+extension Pharos_Lifecycle_V1_DeviceLifecycle {
+    /// Streaming variant of the service protocol for the "pharos.lifecycle.v1.DeviceLifecycle" service.
+    ///
+    /// This protocol is the lowest-level of the service protocols generated for this service
+    /// giving you the most flexibility over the implementation of your service. This comes at
+    /// the cost of more verbose and less strict APIs. Each RPC requires you to implement it in
+    /// terms of a request stream and response stream. Where the RPC expects only a single
+    /// request or response message, you are responsible for ensuring your implementation
+    /// maintains this invariant.
+    ///
+    /// Where possible, prefer using the stricter, less-verbose ``ServiceProtocol``
+    /// or ``SimpleServiceProtocol`` instead.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Served by the controller behind the relay tier (the same private socket as
+    /// > pharos.account.v1.AccountSync) to a device calling with its current certificate: the
+    /// > relay injects that certificate's fingerprint, as for every AccountSync call.
+    public protocol StreamingServiceProtocol: GRPCCore.RegistrableRPCService {
+        /// Handle the "RenewDeviceCertificate" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The device sends a CSR for a fresh key; the controller issues a leaf for the same
+        /// > device. The current leaf stays valid until the new one is first used; then the old one
+        /// > is revoked (relays refuse it). A second call before that replaces the pending leaf.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Pharos_Lifecycle_V1_RenewDeviceCertificateRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Pharos_Lifecycle_V1_RenewDeviceCertificateResponse` messages.
+        func renewDeviceCertificate(
+            request: GRPCCore.StreamingServerRequest<Pharos_Lifecycle_V1_RenewDeviceCertificateRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Pharos_Lifecycle_V1_RenewDeviceCertificateResponse>
+    }
+
+    /// Service protocol for the "pharos.lifecycle.v1.DeviceLifecycle" service.
+    ///
+    /// This protocol is higher level than ``StreamingServiceProtocol`` but lower level than
+    /// the ``SimpleServiceProtocol``, it provides access to request and response metadata and
+    /// trailing response metadata. If you don't need these then consider using
+    /// the ``SimpleServiceProtocol``. If you need fine grained control over your RPCs then
+    /// use ``StreamingServiceProtocol``.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Served by the controller behind the relay tier (the same private socket as
+    /// > pharos.account.v1.AccountSync) to a device calling with its current certificate: the
+    /// > relay injects that certificate's fingerprint, as for every AccountSync call.
+    public protocol ServiceProtocol: Pharos_Lifecycle_V1_DeviceLifecycle.StreamingServiceProtocol {
+        /// Handle the "RenewDeviceCertificate" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The device sends a CSR for a fresh key; the controller issues a leaf for the same
+        /// > device. The current leaf stays valid until the new one is first used; then the old one
+        /// > is revoked (relays refuse it). A second call before that replaces the pending leaf.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Pharos_Lifecycle_V1_RenewDeviceCertificateRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Pharos_Lifecycle_V1_RenewDeviceCertificateResponse` message.
+        func renewDeviceCertificate(
+            request: GRPCCore.ServerRequest<Pharos_Lifecycle_V1_RenewDeviceCertificateRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Pharos_Lifecycle_V1_RenewDeviceCertificateResponse>
+    }
+
+    /// Simple service protocol for the "pharos.lifecycle.v1.DeviceLifecycle" service.
+    ///
+    /// This is the highest level protocol for the service. The API is the easiest to use but
+    /// doesn't provide access to request or response metadata. If you need access to these
+    /// then use ``ServiceProtocol`` instead.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Served by the controller behind the relay tier (the same private socket as
+    /// > pharos.account.v1.AccountSync) to a device calling with its current certificate: the
+    /// > relay injects that certificate's fingerprint, as for every AccountSync call.
+    public protocol SimpleServiceProtocol: Pharos_Lifecycle_V1_DeviceLifecycle.ServiceProtocol {
+        /// Handle the "RenewDeviceCertificate" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The device sends a CSR for a fresh key; the controller issues a leaf for the same
+        /// > device. The current leaf stays valid until the new one is first used; then the old one
+        /// > is revoked (relays refuse it). A second call before that replaces the pending leaf.
+        ///
+        /// - Parameters:
+        ///   - request: A `Pharos_Lifecycle_V1_RenewDeviceCertificateRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Pharos_Lifecycle_V1_RenewDeviceCertificateResponse` to respond with.
+        func renewDeviceCertificate(
+            request: Pharos_Lifecycle_V1_RenewDeviceCertificateRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Pharos_Lifecycle_V1_RenewDeviceCertificateResponse
+    }
+}
+
+// Default implementation of 'registerMethods(with:)'.
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+extension Pharos_Lifecycle_V1_DeviceLifecycle.StreamingServiceProtocol {
+    public func registerMethods<Transport>(with router: inout GRPCCore.RPCRouter<Transport>) where Transport: GRPCCore.ServerTransport {
+        router.registerHandler(
+            forMethod: Pharos_Lifecycle_V1_DeviceLifecycle.Method.RenewDeviceCertificate.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Pharos_Lifecycle_V1_RenewDeviceCertificateRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Pharos_Lifecycle_V1_RenewDeviceCertificateResponse>(),
+            handler: { request, context in
+                try await self.renewDeviceCertificate(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+    }
+}
+
+// Default implementation of streaming methods from 'StreamingServiceProtocol'.
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+extension Pharos_Lifecycle_V1_DeviceLifecycle.ServiceProtocol {
+    public func renewDeviceCertificate(
+        request: GRPCCore.StreamingServerRequest<Pharos_Lifecycle_V1_RenewDeviceCertificateRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Pharos_Lifecycle_V1_RenewDeviceCertificateResponse> {
+        let response = try await self.renewDeviceCertificate(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+}
+
+// Default implementation of methods from 'ServiceProtocol'.
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+extension Pharos_Lifecycle_V1_DeviceLifecycle.SimpleServiceProtocol {
+    public func renewDeviceCertificate(
+        request: GRPCCore.ServerRequest<Pharos_Lifecycle_V1_RenewDeviceCertificateRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Pharos_Lifecycle_V1_RenewDeviceCertificateResponse> {
+        return GRPCCore.ServerResponse<Pharos_Lifecycle_V1_RenewDeviceCertificateResponse>(
+            message: try await self.renewDeviceCertificate(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+}
+
+// MARK: pharos.lifecycle.v1.DeviceLifecycle (client)
+
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+extension Pharos_Lifecycle_V1_DeviceLifecycle {
+    /// Generated client protocol for the "pharos.lifecycle.v1.DeviceLifecycle" service.
+    ///
+    /// You don't need to implement this protocol directly, use the generated
+    /// implementation, ``Client``.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Served by the controller behind the relay tier (the same private socket as
+    /// > pharos.account.v1.AccountSync) to a device calling with its current certificate: the
+    /// > relay injects that certificate's fingerprint, as for every AccountSync call.
+    public protocol ClientProtocol: Sendable {
+        /// Call the "RenewDeviceCertificate" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The device sends a CSR for a fresh key; the controller issues a leaf for the same
+        /// > device. The current leaf stays valid until the new one is first used; then the old one
+        /// > is revoked (relays refuse it). A second call before that replaces the pending leaf.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Pharos_Lifecycle_V1_RenewDeviceCertificateRequest` message.
+        ///   - serializer: A serializer for `Pharos_Lifecycle_V1_RenewDeviceCertificateRequest` messages.
+        ///   - deserializer: A deserializer for `Pharos_Lifecycle_V1_RenewDeviceCertificateResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func renewDeviceCertificate<Result>(
+            request: GRPCCore.ClientRequest<Pharos_Lifecycle_V1_RenewDeviceCertificateRequest>,
+            serializer: some GRPCCore.MessageSerializer<Pharos_Lifecycle_V1_RenewDeviceCertificateRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Pharos_Lifecycle_V1_RenewDeviceCertificateResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Pharos_Lifecycle_V1_RenewDeviceCertificateResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+    }
+
+    /// Generated client for the "pharos.lifecycle.v1.DeviceLifecycle" service.
+    ///
+    /// The ``Client`` provides an implementation of ``ClientProtocol`` which wraps
+    /// a `GRPCCore.GRPCCClient`. The underlying `GRPCClient` provides the long-lived
+    /// means of communication with the remote peer.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Served by the controller behind the relay tier (the same private socket as
+    /// > pharos.account.v1.AccountSync) to a device calling with its current certificate: the
+    /// > relay injects that certificate's fingerprint, as for every AccountSync call.
+    public struct Client<Transport>: ClientProtocol where Transport: GRPCCore.ClientTransport {
+        private let client: GRPCCore.GRPCClient<Transport>
+
+        /// Creates a new client wrapping the provided `GRPCCore.GRPCClient`.
+        ///
+        /// - Parameters:
+        ///   - client: A `GRPCCore.GRPCClient` providing a communication channel to the service.
+        public init(wrapping client: GRPCCore.GRPCClient<Transport>) {
+            self.client = client
+        }
+
+        /// Call the "RenewDeviceCertificate" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The device sends a CSR for a fresh key; the controller issues a leaf for the same
+        /// > device. The current leaf stays valid until the new one is first used; then the old one
+        /// > is revoked (relays refuse it). A second call before that replaces the pending leaf.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Pharos_Lifecycle_V1_RenewDeviceCertificateRequest` message.
+        ///   - serializer: A serializer for `Pharos_Lifecycle_V1_RenewDeviceCertificateRequest` messages.
+        ///   - deserializer: A deserializer for `Pharos_Lifecycle_V1_RenewDeviceCertificateResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func renewDeviceCertificate<Result>(
+            request: GRPCCore.ClientRequest<Pharos_Lifecycle_V1_RenewDeviceCertificateRequest>,
+            serializer: some GRPCCore.MessageSerializer<Pharos_Lifecycle_V1_RenewDeviceCertificateRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Pharos_Lifecycle_V1_RenewDeviceCertificateResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Pharos_Lifecycle_V1_RenewDeviceCertificateResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Pharos_Lifecycle_V1_DeviceLifecycle.Method.RenewDeviceCertificate.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+    }
+}
+
+// Helpers providing default arguments to 'ClientProtocol' methods.
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+extension Pharos_Lifecycle_V1_DeviceLifecycle.ClientProtocol {
+    /// Call the "RenewDeviceCertificate" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The device sends a CSR for a fresh key; the controller issues a leaf for the same
+    /// > device. The current leaf stays valid until the new one is first used; then the old one
+    /// > is revoked (relays refuse it). A second call before that replaces the pending leaf.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Pharos_Lifecycle_V1_RenewDeviceCertificateRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func renewDeviceCertificate<Result>(
+        request: GRPCCore.ClientRequest<Pharos_Lifecycle_V1_RenewDeviceCertificateRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Pharos_Lifecycle_V1_RenewDeviceCertificateResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.renewDeviceCertificate(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Pharos_Lifecycle_V1_RenewDeviceCertificateRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Pharos_Lifecycle_V1_RenewDeviceCertificateResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+}
+
+// Helpers providing sugared APIs for 'ClientProtocol' methods.
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+extension Pharos_Lifecycle_V1_DeviceLifecycle.ClientProtocol {
+    /// Call the "RenewDeviceCertificate" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The device sends a CSR for a fresh key; the controller issues a leaf for the same
+    /// > device. The current leaf stays valid until the new one is first used; then the old one
+    /// > is revoked (relays refuse it). A second call before that replaces the pending leaf.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func renewDeviceCertificate<Result>(
+        _ message: Pharos_Lifecycle_V1_RenewDeviceCertificateRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Pharos_Lifecycle_V1_RenewDeviceCertificateResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Pharos_Lifecycle_V1_RenewDeviceCertificateRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.renewDeviceCertificate(
             request: request,
             options: options,
             onResponse: handleResponse

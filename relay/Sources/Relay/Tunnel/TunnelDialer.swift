@@ -20,8 +20,10 @@ public final class TunnelDialer: Sendable {
     let logger: Logger
     private let connected = Mutex(false)
 
+    /// `denied`: serials of relay leaves revoked before they expire (a removed relay's),
+    /// refused even when they name `serverName`.
     public init(host: String, port: Int, serverName: String, identity: TLSIdentity, roots: TrustRoots,
-                socketPath: String, logger: Logger) {
+                socketPath: String, logger: Logger, denied: DeniedCertificates? = nil) {
         self.host = host
         self.port = port
         self.serverName = serverName
@@ -29,7 +31,7 @@ public final class TunnelDialer: Sendable {
         let fleetCA = Array(identity.certificates.dropFirst().prefix(1))
         self.verifier = PeerVerifier(roots: roots, requirements: PeerRequirements(
             usage: .serverAuth, issuers: fleetCA.isEmpty ? nil : fleetCA,
-            organizations: [PharosIdentity.Organization.relay], hostname: serverName)) { rejection in
+            organizations: [PharosIdentity.Organization.relay], hostname: serverName, denied: denied)) { rejection in
                 logger.warning("relay certificate refused", metadata: ["relay": "\(host):\(port)", "reason": "\(rejection)"])
             }
         self.socketPath = socketPath
