@@ -11,10 +11,10 @@ SWIFT_BUILD := swift build --scratch-path $(SCRATCH)
 APT_PACKAGES := libsodium-dev libargon2-dev libsqlite3-dev libsystemd-dev libssl-dev libqrencode-dev \
                 protobuf-compiler pkg-config openssl zbar-tools python3 curl \
                 wireguard-go wireguard-tools iproute2 iputils-ping procps iptables \
-                dpkg-dev binutils
+                dpkg-dev binutils faketime
 PLUGIN_DIR := protocol-spec/Tools/protoc-plugins
 
-.PHONY: help deps build test proto proto-plugins proto-check bench clean fleet-binaries e2e demo demo-down deb deb-test ui-test
+.PHONY: help deps build test proto proto-plugins proto-check bench clean fleet-binaries e2e e2e-lifecycle demo demo-down deb deb-test ui-test
 
 help:
 	@echo "make deps         install the Debian packages the build needs (apt-get, as root or via sudo)"
@@ -24,6 +24,7 @@ help:
 	@echo "make proto-check  fail when the committed generated code is stale"
 	@echo "make bench        print benchmark figures as JSON lines (release builds; the node's needs root + wireguard-go)"
 	@echo "make e2e          the whole fleet in network namespaces, every step asserted (root)"
+	@echo "make e2e-lifecycle  the fleet through 400 days of certificate renewal under libfaketime (root)"
 	@echo "make ui-test      the admin web UI in headless chromium against cox serve and a node; screenshots in test-artifacts/ui"
 	@echo "make demo         bring the fleet up with a connected client and leave it running (root); make demo-down removes it"
 	@echo "make deb          one Debian package per component in dist/ (release builds, static Swift runtime)"
@@ -101,6 +102,10 @@ fleet-binaries: deps
 
 e2e: fleet-binaries
 	$(FLEET_ENV) bash e2e/fleet.sh e2e
+
+# 400 days of certificate renewal (node, device, controller, embedded relay) under libfaketime.
+e2e-lifecycle: fleet-binaries
+	$(FLEET_ENV) bash e2e/lifecycle.sh
 
 demo: fleet-binaries
 	$(FLEET_ENV) bash e2e/fleet.sh up

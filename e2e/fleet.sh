@@ -309,9 +309,12 @@ Stop everything with: make demo-down
 TXT
 }
 
-case "${1:-}" in
-  e2e) e2e ;;
-  up) demo_up ;;
-  down) down; say "fleet removed" ;;
-  *) say "usage: $0 e2e|up|down"; exit 64 ;;
-esac
+# Sourced (e2e/lifecycle.sh) it only defines the functions above.
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  case "${1:-}" in
+    e2e) e2e ;;
+    up) demo_up ;;
+    down) down; say "fleet removed" ;;
+    *) say "usage: $0 e2e|up|down"; exit 64 ;;
+  esac
+fi

@@ -149,7 +149,9 @@ public final class RelayTier: Sendable {
                 denied.replace(with: Set(revoked.map(\.serial)))
             }
             if let renewed = try? controllerIdentity(), renewed.leaf != identity.leaf {
-                logger.info("relay tunnels redialed with the renewed controller certificate", metadata: ["serial": "\(renewed.leaf.serialHex)"])
+                if !running.isEmpty {
+                    logger.info("relay tunnels redialed with the renewed controller certificate", metadata: ["serial": "\(renewed.leaf.serialHex)"])
+                }
                 identity = renewed
                 for entry in running.values { entry.task.cancel() }
                 running.removeAll()

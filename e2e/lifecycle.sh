@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# Issue #20: 400 days of certificate lifecycle, with the real binaries, in a few minutes.
+#
+# The fleet of fleet.sh (namespaces, wireguard-go, a client reaching the "internet" through
+# node-a) but with the controller's embedded relay instead of a remote one (remote relay
+# leaves are not renewed yet: they last a year). Every process runs under libfaketime
+# (Debian's faketime) reading one shared offset file, so the wall clock of the whole fleet
+# jumps together, 6 days at a time, up to day 402; monotonic time is left alone, so timers
+# and timeouts behave. After each jump: one renewal pass of `cox serve`
+# (fleet.reconcile_interval = 2 s) and one `caravel sync`. Nothing is copied by hand.
+#
+# Asserted at the end: the client still reaches the internet through node-a, it still syncs,
+# and the node, the device, the controller and the embedded relay each renewed their leaf
+# at least 10 times.
+set -euo pipefail
+export PHAROS_E2E_DIR=${PHAROS_E2E_DIR:-/tmp/pharos-lifecycle}
+# shellcheck source=fleet.sh
+source "$(dirname "$0")/fleet.sh"
+
+FAKETIME_LIB=${FAKETIME_LIB:-/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1}
+OFFSET_FILE=/tmp/pharos-lifecycle.faketime
+DAYS=${PHAROS_LIFECYCLE_DAYS:-402}
+STEP_DAYS=6
+RELAY=10.80.0.10:8443
+COX_ENV=(COX_CONFIG="$WORK/ctrl/cox.yaml" COX_RELAY_EMBEDDED=true COX_RELAY_CLIENT_LISTEN=$RELAY
+         COX_RELAY_PUBLIC_ENDPOINT=$RELAY COX_FLEET_RECONCILE_INTERVAL=2 COX_UI_LISTEN=10.79.0.2:8443)
+
+[ -e "$FAKETIME_LIB" ] && command -v faketime >/dev/null || fail "no libfaketime: install Debian's faketime (make deps does)"
+echo "+0d" >"$OFFSET_FILE"
+# libfaketime's constructor adds FAKETIME_SHARED to the environment when it is missing,
+# which moves `environ` and leaves a Swift program with no arguments. So one `faketime`
+# process creates the shared state and lives through the run, and every other process
+# gets its FAKETIME_SHARED up front.
+faketime -f +0d sleep infinity </dev/null >/dev/null 2>&1 &
+ANCHOR=$!
+trap 'pkill -P "$ANCHOR" 2>/dev/null; kill "$ANCHOR" 2>/dev/null; true' EXIT
+SHARED=""
+for _ in $(seq 50); do
+  for pid in $(pgrep -P "$ANCHOR") "$ANCHOR"; do
+    SHARED=$(tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | sed -n 's/^FAKETIME_SHARED=//p') || true
+    [ -n "$SHARED" ] && break 2
+  done
+  sleep 0.1
+done
+[ -n "${SHARED:-}" ] || fail "faketime did not set up its shared state"
+# Every process started from here on (cox, node, caravel, and the tools they run) reads its
+# wall clock through libfaketime; wireguard-go (Go, no libc clock) keeps real time, which
+# WireGuard does not mind.
+export LD_PRELOAD=$FAKETIME_LIB FAKETIME_SHARED=$SHARED FAKETIME_TIMESTAMP_FILE=$OFFSET_FILE \
+       FAKETIME_CACHE_DURATION=1 FAKETIME_DONT_FAKE_MONOTONIC=1
+
+count() { grep -a -c -- "$2" "$WORK/$1.log" || true; }
+# Step timing from the real clock (date, like everything here, reads the fake one).
+uptime_ms() { awk '{ printf "%d", $1 * 1000 }' /proc/uptime; }
+step() { STEP_START=$(uptime_ms); printf '%-84s' "$1"; }
+done_step() { printf 'ok  %5d ms\n' $(( $(uptime_ms) - STEP_START )); }
+
+lifecycle() {
+  trap 'unset LD_PRELOAD; down; rm -f "$OFFSET_FILE"; pkill -P "$ANCHOR" 2>/dev/null; kill "$ANCHOR" 2>/dev/null; true' EXIT
+  step "1. controller with its embedded relay, node-a, a client connected through node-a"
+  for binary in "$BIN_COX" "$BIN_NODE" "$BIN_CARAVEL"; do [ -x "$binary" ] || fail "missing $binary"; done
+  down
+  mkdir -p "$WORK/ctrl" "$WORK/client"
+  topology
+  in_ns pv-ctrl iptables -I INPUT -p tcp --dport 8443 -d 10.80.0.10 -j ACCEPT   # the embedded relay's client port
+  internet
+  cox init --state-dir "$WORK/ctrl/state" >/dev/null
+  node_up node-a 10.80.0.31 awga
+  cox nodes status node-a >/dev/null || fail "cox nodes status node-a"
+  serve
+  cox users add Alice --email alice@example.org >/dev/null
+  cox profiles create main --user alice@example.org --node node-a --protocol amneziawg >/dev/null
+  local link; link=$(cox enroll alice@example.org --relay "$RELAY" 2>/dev/null)
+  caravel enroll "$link" --name phone >/dev/null || fail "caravel enroll through the embedded relay"
+  connect
+  expect_seen_as 10.90.0.31 || fail "the internet did not see node-a's address"
+  done_step
+
+  step "2. the fleet's clock moves $DAYS days, $STEP_DAYS at a time; a sync after each step"
+  local day
+  for ((day = STEP_DAYS; day <= DAYS; day += STEP_DAYS)); do
+    echo "+${day}d" >"$OFFSET_FILE"
+    sleep 3.2   # the offset file is re-read within 1 s; then at least one 2 s renewal pass
+    wait_for 20 caravel sync >/dev/null || fail "day $day: caravel sync failed: $(caravel sync 2>&1 | tail -1)"
+  done
+  done_step
+
+  step "3. day $DAYS: traffic flows, the client syncs, every leaf renewed at least 10 times"
+  expect_seen_as 10.90.0.31 10 || fail "day $DAYS: the client no longer reaches the internet through node-a"
+  caravel sync >/dev/null || fail "day $DAYS: caravel sync failed"
+  local node device controller relay
+  node=$(cox audit --action node.cert.renew --limit 1000 2>/dev/null | grep -c node.cert.renew || true)
+  device=$(cox audit --action device.cert.renew --limit 1000 2>/dev/null | grep -c device.cert.renew || true)
+  controller=$(count cox "controller certificate renewed")
+  relay=$(count cox "embedded relay leaf re-issued")
+  say ""
+  say "   renewals in $DAYS days: node $node, device $device, controller $controller, embedded relay $relay"
+  for pair in "node:$node" "device:$device" "controller:$controller" "relay:$relay"; do
+    [ "${pair#*:}" -ge 10 ] || fail "the ${pair%%:*} leaf was renewed only ${pair#*:} times in $DAYS days"
+  done
+  cox pki status | grep -E ' (expired|expiring) *$' | grep -v revoked && fail "a leaf in use is expired or expiring at day $DAYS"
+  printf '%-84s' ""
+  done_step
+
+  step "4. everything removed"
+  # Back to the real clock: `caravel down` waits for the client in a way libfaketime stalls.
+  unset LD_PRELOAD
+  disconnect
+  trap - EXIT
+  down
+  rm -f "$OFFSET_FILE"
+  pkill -P "$ANCHOR" 2>/dev/null || true
+  kill "$ANCHOR" 2>/dev/null || true
+  done_step
+  say "lifecycle: all steps passed"
+}
+
+lifecycle
