@@ -12,7 +12,11 @@ struct PKICommand: AsyncParsableCommand {
             commandName: "revoke-controller",
             abstract: "Replace the controller's leaf and make every node refuse the old one (it leaked).",
             discussion: """
-                A running `cox serve` dials with the new leaf and sends every node the deny list within five minutes;                 nodes refuse the old leaf at the handshake from then on, also after a restart. Upstream agents cannot                 take a deny list: they accept the old leaf until it expires (at most a week).
+                Every controller leaf still in date is revoked, not only the current one (the leaked one may have been \
+                renewed since), and a fresh leaf replaces them. A running `cox serve` dials with it and sends every node \
+                and relay the deny list within five minutes; they refuse the old leaves at the handshake from then on \
+                (nodes also after a restart). Connections an old leaf already holds are not cut. Upstream agents take \
+                no deny list: they accept an old leaf until it expires (at most a week).
                 """)
         @Option(help: "Why, for the audit log.") var reason = "leaked"
         @OptionGroup var options: ConfigOption
@@ -21,7 +25,7 @@ struct PKICommand: AsyncParsableCommand {
             try await userFacing {
                 let controller = try options.open()
                 let serials = try FleetPKI.revokeControllerLeaf(in: controller.store, reason: reason, by: .cliUser)
-                print("revoked controller leaf \(serials.revoked); the controller now uses \(serials.current)")
+                print("revoked controller leaves \(serials.revoked.joined(separator: ", ")); the controller now uses \(serials.current)")
             }
         }
     }

@@ -126,8 +126,16 @@ extension FleetIntegrationTests {
         try await Self.withFleet { fleet in
             let state = fleet.state
             let leaked = try FleetPKI.loadOrCreate(in: state.store)
+            // The leaked leaf was renewed since (a cox command five days later): revoking must
+            // still catch it, not only the current one.
+            let since = try FleetPKI.loadOrCreate(in: state.store, now: Date() + 5 * Self.renewalDay)
+            let (leakedSerial, sinceSerial) = (NodeClientPool.serial(of: leaked.controllerCertificatePEM),
+                                               NodeClientPool.serial(of: since.controllerCertificatePEM))
+            #expect(leakedSerial != sinceSerial)
             let serials = try FleetPKI.revokeControllerLeaf(in: state.store, reason: "test", by: state.actor)
-            #expect(serials.revoked == NodeClientPool.serial(of: leaked.controllerCertificatePEM) && serials.current != serials.revoked)
+            #expect(serials.revoked == [leakedSerial, sinceSerial].sorted() && !serials.revoked.contains(serials.current))
+            #expect(Set(try await state.store.read { tx in try tx.revokedCertificates(kind: .controller).map(\.serial) })
+                    == [leakedSerial, sinceSerial])
             let current = try FleetPKI.loadOrCreate(in: state.store)
             #expect(NodeClientPool.serial(of: current.controllerCertificatePEM) == serials.current)
 

@@ -56,6 +56,7 @@ public enum RelayRunner {
                                 settings: config.limits, logger: logger)
         let client = try RelayConfig.schema.listenAddress(config.clientListen, key: "client.listen_addr")
         let denyList = DeviceDenyList()
+        let deniedControllers = DeniedCertificates()
         let clientListener = try await RelayConfig.schema.listening("client.listen_addr", client) {
             try await startClientListener(listen: client, identity: identity, roots: roots, deviceCA: deviceCA, upstream: upstream,
                                           limits: config.limits, denyList: denyList, logger: logger)
@@ -71,7 +72,8 @@ public enum RelayRunner {
                 tunnel = try RelayConfig.schema.listenAddress(config.tunnelListen, key: "tunnel.listen_addr")
                 tunnelListener = try await RelayConfig.schema.listening("tunnel.listen_addr", tunnel) {
                     try await TunnelListener.start(host: tunnel.host, port: tunnel.port, identity: identity, roots: roots,
-                                                   fleetCA: identity.certificates[1], upstream: upstream, limits: config.limits, logger: logger)
+                                                   fleetCA: identity.certificates[1], upstream: upstream, limits: config.limits,
+                                                   denied: deniedControllers, logger: logger)
                 }
             } catch {
                 try? await clientListener.close()
@@ -80,7 +82,7 @@ public enum RelayRunner {
             tunnelPort = tunnelListener.port
             services.append(("tunnel listener", HeldService { try? await tunnelListener.close() }))
         }
-        services.append(("deny-list sync", TaskService { await upstream.syncDenyList(denyList) }))
+        services.append(("deny-list sync", TaskService { await upstream.syncDenyList(denyList, controllers: deniedControllers) }))
         services.append(("watchdog", WatchdogService()))
         let ports = Ports(client: clientListener.port, tunnel: tunnelPort)
         logger.info("relay listening", metadata: ["client": "\(ports.client)", "tunnel": "\(ports.tunnel.map(String.init) ?? "-")",

@@ -214,7 +214,7 @@ extension LoadSensitiveTests {
         }
     }
 
-    @Test func theDialerRefusesAServerThatIsNotARelay() async throws {
+    @Test func theTunnelOpensOnlyBetweenAnUnrevokedRelayAndAnUnrevokedController() async throws {
         let pki = try TestPKI()
         let dir = "/tmp/relay-test-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -228,20 +228,29 @@ extension LoadSensitiveTests {
         let notARelay = try pki.leaf(commonName: "node_x", usage: [.serverAuth, .clientAuth])
         let realRelay = try pki.leaf(commonName: PharosIdentity.Organization.relay, organization: PharosIdentity.Organization.relay,
                                      usage: [.serverAuth, .clientAuth])
-        // The last: the right relay leaf, revoked (a removed relay's, at a re-enrolled host).
-        for (leaf, serverName, accepted, denied) in [(notARelay, "localhost", false, Set<String>()),
-                                                     (realRelay, "relay.example.net", false, []),
-                                                     (realRelay, "localhost", true, []),
-                                                     (realRelay, "localhost", false, [realRelay.certificate.serialHex])] {
+        // Then: the right relay leaf, revoked (a removed relay's, at a re-enrolled host); and
+        // the relay refusing a revoked controller leaf at its tunnel port.
+        let revokedController = try pki.leaf(commonName: "coxswain-controller", usage: [.clientAuth])
+        let cases: [(TestPKI.Leaf, String, Bool, Set<String>, TestPKI.Leaf, Set<String>)] = [
+            (notARelay, "localhost", false, [], controller, []),
+            (realRelay, "relay.example.net", false, [], controller, []),
+            (realRelay, "localhost", true, [], controller, []),
+            (realRelay, "localhost", false, [realRelay.certificate.serialHex], controller, []),
+            (realRelay, "localhost", false, [], revokedController, [revokedController.certificate.serialHex]),
+            (realRelay, "localhost", true, [], controller, [revokedController.certificate.serialHex]),
+        ]
+        for (leaf, serverName, accepted, denied, dialing, deniedControllers) in cases {
             let upstream = Upstream(mode: .tunnel, logger: RelayHarness.logger)
             let listener = try await TunnelListener.start(host: "127.0.0.1", port: 0, identity: try leaf.identity(), roots: try pki.roots(),
-                                                          fleetCA: pki.fleet, upstream: upstream, logger: RelayHarness.logger)
-            let dialer = TunnelDialer(host: "127.0.0.1", port: listener.port, serverName: serverName, identity: try controller.identity(),
+                                                          fleetCA: pki.fleet, upstream: upstream,
+                                                          denied: DeniedCertificates(deniedControllers), logger: RelayHarness.logger)
+            let dialer = TunnelDialer(host: "127.0.0.1", port: listener.port, serverName: serverName, identity: try dialing.identity(),
                                       roots: try pki.roots(), socketPath: "\(dir)/c.sock", logger: RelayHarness.logger,
                                       denied: DeniedCertificates(denied))
             let task = Task { await dialer.run() }
             for _ in 0..<40 where !upstream.isConnected { try await Task.sleep(for: .milliseconds(25)) }
-            #expect(upstream.isConnected == accepted, "\(leaf.certificate.subject) as \(serverName), denied \(denied)")
+            #expect(upstream.isConnected == accepted,
+                    "\(leaf.certificate.subject) as \(serverName), denied \(denied), controllers denied \(deniedControllers)")
             task.cancel()
             await task.value
             try await listener.close()

@@ -72,12 +72,14 @@ extension Account {
                 try await client.authenticate(Pharos_Account_V1_AuthenticateRequest(), options: RelayConnection.options)
             }
         } catch {
-            let translated = RelayConnection.translate(error, relay: identity.relayAddress)
-            if case .unreachable = translated { return .renewed(notAfter: renewed.notValidAfter) }
-            // Refused: the old certificate still works (it is retired only once the new one
-            // logs in), so it goes back.
+            // Only a refusal of the new certificate proves the controller did not make it
+            // current; after anything else (unreachable, a timeout, an answer lost on the way
+            // back) the old one may already be retired, so the new one stays.
+            guard let rpc = error as? RPCError, rpc.code == .unauthenticated || rpc.code == .permissionDenied else {
+                return .renewed(notAfter: renewed.notValidAfter)
+            }
             try store.saveIdentity(identity, name: name)
-            throw .refused("the renewed certificate was refused (\(translated)); kept the current one, which expires \(current.notValidAfter)")
+            throw .refused("the renewed certificate was refused (\(rpc.message)); kept the current one, which expires \(current.notValidAfter)")
         }
         return .renewed(notAfter: renewed.notValidAfter)
     }

@@ -73,26 +73,38 @@ public struct FleetPKI: Sendable {
                                        validity: controllerValidity, now: now)
         let chainPEM = try leaf.pemString() + authority.fleet.certificate.pemString()
         try tx.storeControllerCertificate(certificatePEM: chainPEM, keyPEM: key.pemRepresentation, notAfter: micros(leaf.notValidAfter))
+        try tx.recordControllerLeaf(serial: leaf.serialHex, notBefore: micros(leaf.notValidBefore), notAfter: micros(leaf.notValidAfter))
         return (chainPEM, key.pemRepresentation, micros(leaf.notValidAfter))
     }
 
-    /// `cox pki revoke-controller`: a fresh controller leaf replaces the current one, whose
-    /// serial goes on the deny list every node is sent (a leaked leaf). `cox serve` picks
-    /// the new leaf up and sends the list within five minutes. Returns (revoked, new) serials.
+    /// `cox pki revoke-controller`: a fresh controller leaf replaces the current one, and every
+    /// controller leaf still in date but the fresh one is revoked (the leaked one may have been
+    /// renewed since, even by this very command's opening of the PKI). Their serials go on the
+    /// deny list every node and relay is sent; `cox serve` picks the new leaf up and sends the
+    /// list within five minutes. Returns the revoked serials and the new one.
     public static func revokeControllerLeaf(in store: Store, reason: String, by actor: AuditActor,
-                                            now: Date = Date()) throws -> (revoked: String, current: String) {
+                                            now: Date = Date()) throws -> (revoked: [String], current: String) {
         try store.writeNow { tx in
             let authority = try CertificateAuthority(stored: try tx.authorities())
-            guard let old = try tx.controllerCertificate(), let oldLeaf = PEM.decodeAll(type: "CERTIFICATE", from: old.certificatePEM).first
-                .flatMap({ try? Certificate(derEncoded: $0) }) else { throw StoreError.damaged("the controller has no certificate to revoke") }
+            var inDate = try tx.controllerLeaves(inDateAt: tx.now)
+            if let stored = try tx.controllerCertificate(), let leaf = PEM.decodeAll(type: "CERTIFICATE", from: stored.certificatePEM).first
+                .flatMap({ try? Certificate(derEncoded: $0) }), leaf.notValidAfter > now {
+                // A leaf issued before controller_leaves existed.
+                inDate[leaf.serialHex] = (micros(leaf.notValidBefore), micros(leaf.notValidAfter))
+            }
             let issued = try issueControllerLeaf(tx, authority: authority, now: now)
             let newSerial = NodeClientPool.serial(of: issued.certificatePEM)
-            try tx.insertRevoked(RevokedCertificate(serial: oldLeaf.serialHex, kind: .controller, name: PharosIdentity.CommonName.controller,
-                                                    notBefore: micros(oldLeaf.notValidBefore), notAfter: micros(oldLeaf.notValidAfter),
-                                                    revokedAt: tx.now, reason: reason))
-            try tx.appendAudit(AuditEntry(action: "pki.controller.revoke", targetType: "certificate", targetID: oldLeaf.serialHex,
-                                          detail: FleetService.detail(["reason": reason, "replacement": newSerial])), by: actor)
-            return (oldLeaf.serialHex, newSerial)
+            inDate[newSerial] = nil
+            for (serial, validity) in inDate.sorted(by: { $0.key < $1.key }) {
+                try tx.insertRevoked(RevokedCertificate(serial: serial, kind: .controller, name: PharosIdentity.CommonName.controller,
+                                                        notBefore: validity.notBefore, notAfter: validity.notAfter,
+                                                        revokedAt: tx.now, reason: reason))
+            }
+            let revoked = inDate.keys.sorted()
+            try tx.appendAudit(AuditEntry(action: "pki.controller.revoke", targetType: "certificate", targetID: newSerial,
+                                          detail: FleetService.detail(["reason": reason, "revoked": revoked.joined(separator: ","),
+                                                                       "replacement": newSerial])), by: actor)
+            return (revoked, newSerial)
         }
     }
 

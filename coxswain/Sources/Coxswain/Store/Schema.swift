@@ -10,6 +10,7 @@ enum Schema {
         migrator.registerMigration("0002_accounts", migrate: accounts)
         migrator.registerMigration("0003_admin", migrate: admin)
         migrator.registerMigration("0004_lifecycle", migrate: lifecycle)
+        migrator.registerMigration("0005_controller_leaves", migrate: controllerLeaves)
         return migrator
     }
 
@@ -27,6 +28,15 @@ enum Schema {
                 serial TEXT PRIMARY KEY, kind TEXT NOT NULL CHECK (kind IN ('node', 'relay', 'controller')),
                 name TEXT NOT NULL, not_before INTEGER NOT NULL, not_after INTEGER NOT NULL,
                 revoked_at INTEGER NOT NULL, reason TEXT NOT NULL DEFAULT '');
+            """)
+    }
+
+    /// Every controller leaf issued, so `cox pki revoke-controller` revokes all still in date
+    /// (the leaked one may have been renewed since), not only the current one.
+    private static func controllerLeaves(_ db: Database) throws {
+        try db.execute(sql: """
+            CREATE TABLE controller_leaves (
+                serial TEXT PRIMARY KEY, not_before INTEGER NOT NULL, not_after INTEGER NOT NULL, issued_at INTEGER NOT NULL);
             """)
     }
 

@@ -154,3 +154,22 @@ extension StoreTransaction {
             """, arguments: [fingerprint, deviceID, notAfter, now])
     }
 }
+
+// MARK: controller leaves
+
+extension StoreTransaction {
+    public func recordControllerLeaf(serial: String, notBefore: Int64, notAfter: Int64) throws {
+        try db.execute(sql: "INSERT OR IGNORE INTO controller_leaves (serial, not_before, not_after, issued_at) VALUES (?, ?, ?, ?)",
+                       arguments: [serial, notBefore, notAfter, now])
+    }
+
+    /// Controller leaves issued and not yet expired at `time`, by serial.
+    public func controllerLeaves(inDateAt time: Int64) throws -> [String: (notBefore: Int64, notAfter: Int64)] {
+        var leaves: [String: (notBefore: Int64, notAfter: Int64)] = [:]
+        for row in try Row.fetchAll(db, sql: "SELECT serial, not_before, not_after FROM controller_leaves WHERE not_after > ?",
+                                    arguments: [time]) {
+            leaves[row["serial"]] = (row["not_before"], row["not_after"])
+        }
+        return leaves
+    }
+}

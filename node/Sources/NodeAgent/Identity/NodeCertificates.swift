@@ -132,6 +132,9 @@ public actor NodeCertificates {
             usage: .serverAuth, issuers: fleetCA,
             organizations: [PharosIdentity.Organization.fleet], commonNames: Set(identity.leaf.commonNames)))
         if case .failure(let rejection) = await verifier.verify(renewed.certificates) { throw .refused("\(rejection)") }
+        // The actor may have run another call during that await: another install (which spent
+        // the pending key) or a BeginRenewal (which replaced it). Only the key still pending counts.
+        guard let stillPending = try? AtomicFile.read(paths.pendingKey), stillPending == keyBytes else { throw .noPendingKey }
         let context: NIOSSLContext
         do { context = try Self.serverContext(identity: renewed, roots: roots) } catch { throw .refused("\(error)") }
         do {

@@ -42,6 +42,10 @@ public nonisolated struct Pharos_Relay_V1_DeniedDevicesResponse: Sendable {
   /// `sha256:<hex>` fingerprints (PharosIdentity's device fingerprint), sorted.
   public var fingerprints: [String] = []
 
+  /// Serials (lowercase hex) of controller leaves revoked before they expire: the relay
+  /// refuses them at its tunnel port (`cox pki revoke-controller`).
+  public var controllerSerials: [String] = []
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -72,7 +76,7 @@ nonisolated extension Pharos_Relay_V1_DeniedDevicesRequest: SwiftProtobuf.Messag
 
 nonisolated extension Pharos_Relay_V1_DeniedDevicesResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".DeniedDevicesResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}fingerprints\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}fingerprints\0\u{3}controller_serials\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -81,6 +85,7 @@ nonisolated extension Pharos_Relay_V1_DeniedDevicesResponse: SwiftProtobuf.Messa
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeRepeatedStringField(value: &self.fingerprints) }()
+      case 2: try { try decoder.decodeRepeatedStringField(value: &self.controllerSerials) }()
       default: break
       }
     }
@@ -90,11 +95,15 @@ nonisolated extension Pharos_Relay_V1_DeniedDevicesResponse: SwiftProtobuf.Messa
     if !self.fingerprints.isEmpty {
       try visitor.visitRepeatedStringField(value: self.fingerprints, fieldNumber: 1)
     }
+    if !self.controllerSerials.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.controllerSerials, fieldNumber: 2)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Pharos_Relay_V1_DeniedDevicesResponse, rhs: Pharos_Relay_V1_DeniedDevicesResponse) -> Bool {
     if lhs.fingerprints != rhs.fingerprints {return false}
+    if lhs.controllerSerials != rhs.controllerSerials {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

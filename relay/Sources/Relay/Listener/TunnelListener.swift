@@ -17,12 +17,13 @@ public final class TunnelListener: Sendable {
     public let port: Int
     private let channel: any Channel
 
+    /// `denied`: controller leaves revoked before they expire, refused at the handshake.
     public static func start(host: String, port: Int, identity: TLSIdentity, roots: TrustRoots, fleetCA: Certificate,
-                             upstream: Upstream, limits: HTTP2Limits = HTTP2Limits(), logger: Logger,
+                             upstream: Upstream, limits: HTTP2Limits = HTTP2Limits(), denied: DeniedCertificates? = nil, logger: Logger,
                              group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> TunnelListener {
         let tls = PharosTLSConfiguration.server(identity: identity, roots: roots, clientCertificates: .required, minimumVersion: .tlsv13)
         let context = try NIOSSLContext(configuration: tls)
-        let verifier = PeerVerifier(roots: roots, requirements: .controller(fleetCA: [fleetCA])) { rejection in
+        let verifier = PeerVerifier(roots: roots, requirements: .controller(fleetCA: [fleetCA], denied: denied)) { rejection in
                 logger.warning("tunnel peer refused", metadata: ["reason": "\(rejection)"])
             }
         let channel = try await VerifiedTLSListener.bind(host: host, port: port, context: context, verifier: verifier,

@@ -5,12 +5,18 @@ import NIOHTTP2
 import NIOPosix
 import PharosProto
 import PharosSpec
+import PharosTLS
 
 extension Upstream {
     /// Asks the controller, on this upstream connection, for the fingerprints of revoked
     /// device certificates (`PharosIdentity.deniedDevicesPath`). Fails when no connection is
     /// up or the controller does not answer OK (an upstream Go controller has no such method).
     public func fetchDeniedDevices(timeout: TimeAmount = .seconds(10)) async throws -> Set<String> {
+        try await fetchDenyLists(timeout: timeout).devices
+    }
+
+    /// Both lists of one answer: device fingerprints and revoked controller serials.
+    public func fetchDenyLists(timeout: TimeAmount = .seconds(10)) async throws -> (devices: Set<String>, controllers: Set<String>) {
         let eventLoop = MultiThreadedEventLoopGroup.singleton.next()
         let promise = eventLoop.makePromise(of: [UInt8].self)
         let opened = multiplexer(on: eventLoop).flatMap { mux in
@@ -29,19 +35,28 @@ extension Upstream {
         do { response = try Pharos_Relay_V1_DeniedDevicesResponse(serializedBytes: body) } catch {
             throw UpstreamUnavailable(reason: "the deny list answer is not a DeniedDevicesResponse: \(error)")
         }
-        return Set(response.fingerprints.filter { $0.hasPrefix(Fingerprint.prefix) })
+        return (Set(response.fingerprints.filter { $0.hasPrefix(Fingerprint.prefix) }),
+                Set(response.controllerSerials.filter { !$0.isEmpty && $0.allSatisfy(\.isHexDigit) }))
     }
 
-    /// Keeps `denyList` in step with the controller every `interval` while it can be reached
-    /// (a socket upstream is dialed on demand; a tunnel must already be up).
-    public func syncDenyList(_ denyList: DeviceDenyList, every interval: Duration = .seconds(5)) async {
+    /// Keeps `denyList` (and `controllers`, the revoked controller leaves the tunnel port
+    /// refuses) in step with the controller every `interval` while it can be reached (a socket
+    /// upstream is dialed on demand; a tunnel must already be up). The controller list only
+    /// grows from an answer to the next: a tunnel opened with a revoked leaf could otherwise
+    /// answer with an empty list and let itself back in.
+    public func syncDenyList(_ denyList: DeviceDenyList, controllers: DeniedCertificates? = nil,
+                             every interval: Duration = .seconds(5)) async {
         var failedBefore = false
         while !Task.isCancelled {
             if dialsOnDemand || isConnected {
                 do {
-                    let denied = try await fetchDeniedDevices()
+                    let (denied, revokedControllers) = try await fetchDenyLists()
                     if denied.count != denyList.count { logger.info("deny list updated", metadata: ["revoked_devices": "\(denied.count)"]) }
                     denyList.replace(with: denied)
+                    if let controllers, !revokedControllers.isSubset(of: controllers.all) {
+                        controllers.replace(with: controllers.all.union(revokedControllers))
+                        logger.info("controller certificates denied", metadata: ["count": "\(controllers.all.count)"])
+                    }
                     failedBefore = false
                 } catch {
                     if !failedBefore { logger.warning("deny list not refreshed", metadata: ["error": "\(error)"]) }
