@@ -1,7 +1,7 @@
 import Crypto
 import Foundation
 import GRPCCore
-import PharosRuntime
+import PharosTestSupport
 import PharosTLS
 import Testing
 import X509
@@ -18,18 +18,8 @@ extension FleetIntegrationTests {
     /// The serial `node` presents to a new connection made with the controller's current leaf.
     static func presentedSerial(_ node: NodeProcess, state: TestState) throws -> String {
         let pki = try FleetPKI.loadOrCreate(in: state.store)
-        let dir = "/tmp/cox-ssl-\(UUID().uuidString.prefix(8))"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        try AtomicFile.write(Array(pki.controllerCertificatePEM.utf8), to: "\(dir)/c.crt")
-        try AtomicFile.write(Array(pki.controllerKeyPEM.utf8), to: "\(dir)/c.key")
-        try AtomicFile.write(Array(try pki.authority.root.certificate.pemString().utf8), to: "\(dir)/ca.crt")
-        let output = try Command.run(["/bin/sh", "-c", """
-            openssl s_client -connect 127.0.0.1:\(node.port) -tls1_3 -cert \(dir)/c.crt -key \(dir)/c.key -CAfile \(dir)/ca.crt \
-              -verify_return_error </dev/null 2>/dev/null | openssl x509 -noout -serial
-            """])
-        guard output.hasPrefix("serial=") else { throw HarnessError("openssl printed no serial: \(output)") }
-        return String(output.dropFirst("serial=".count)).trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
+        return try OpenSSLProbe.presentedSerial(port: node.port, clientChainPEM: pki.controllerCertificatePEM,
+                                                clientKeyPEM: pki.controllerKeyPEM, rootPEM: try pki.authority.root.certificate.pemString())
     }
 
     static func current(_ node: NodeProcess, _ state: TestState) async throws -> NodeCertificateState {

@@ -30,20 +30,8 @@ import X509
     /// s_client` (with a controller leaf, since the port wants one) sees it.
     static func presentedSerial(_ node: ControlPlaneTests.Node) throws -> String {
         let controller = try node.pki.controllerLeaf()
-        let dir = try Support.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        try controller.write(to: dir, name: "controller")
-        try node.pki.rootPEM.write(toFile: "\(dir)/ca.crt", atomically: true, encoding: .utf8)
-        let script = """
-            openssl s_client -connect 127.0.0.1:\(node.port) -tls1_3 -cert \(dir)/controller.crt -key \(dir)/controller.key \
-              -CAfile \(dir)/ca.crt -verify_return_error </dev/null 2>/dev/null | openssl x509 -noout -serial
-            """
-        let output = try Command.run(["/bin/sh", "-c", script])
-        guard output.hasPrefix("serial="), let serial = output.split(separator: "=").last else {
-            Issue.record("openssl printed no serial: \(output)")
-            return ""
-        }
-        return serial.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
+        return try OpenSSLProbe.presentedSerial(port: node.port, clientChainPEM: controller.certificatePEM,
+                                                clientKeyPEM: controller.keyPEM, rootPEM: try node.pki.rootPEM)
     }
 
     @Test func renewalKeepsTheOpenConnectionAndNewHandshakesPresentTheNewLeaf() async throws {

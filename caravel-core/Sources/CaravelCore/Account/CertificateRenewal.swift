@@ -15,11 +15,6 @@ extension Account {
         case renewed(notAfter: Date)
     }
 
-    /// Two thirds into the leaf's life.
-    static func renewAt(_ leaf: Certificate) -> Date {
-        leaf.notValidBefore + leaf.notValidAfter.timeIntervalSince(leaf.notValidBefore) * 2 / 3
-    }
-
     /// Renews when due (or now, with `force`): a fresh P-256 key and its CSR go to
     /// RenewDeviceCertificate over the current certificate; the answer must certify that key,
     /// for the same device (subject) from the same CA (issuer and its key ID), and be in date.
@@ -30,14 +25,10 @@ extension Account {
         guard let (name, identity) = try store.identity() else {
             throw .notFound("this device is not enrolled: run `caravel enroll '<join link>'` first")
         }
-        let current: Certificate
-        do {
-            guard let der = PEM.decodeAll(type: "CERTIFICATE", from: identity.deviceCertificate).first else { throw CaravelError.io("no certificate") }
-            current = try Certificate(derEncoded: der)
-        } catch {
-            throw .untrusted("the device certificate in the identity does not parse: \(error); enroll again")
+        guard let current = Certificate(firstIn: identity.deviceCertificate) else {
+            throw .untrusted("the device certificate in the identity does not parse; enroll again")
         }
-        guard force || now >= Self.renewAt(current) else { return .notDue(renewAt: Self.renewAt(current)) }
+        guard force || now >= current.renewalDate else { return .notDue(renewAt: current.renewalDate) }
 
         let key = P256.Signing.PrivateKey()
         let csrPEM: String
@@ -87,12 +78,8 @@ extension Account {
     /// What the controller answered must certify our new key for the same device and CA.
     static func check(_ pem: String, replacing current: Certificate, key: P256.Signing.PrivateKey,
                       now: Date) throws(CaravelError) -> Certificate {
-        let leaf: Certificate
-        do {
-            guard let der = PEM.decodeAll(type: "CERTIFICATE", from: pem).first else { throw CaravelError.io("no PEM certificate") }
-            leaf = try Certificate(derEncoded: der)
-        } catch {
-            throw .untrusted("the renewed certificate does not parse: \(error); kept the current one")
+        guard let leaf = Certificate(firstIn: pem) else {
+            throw .untrusted("the renewed certificate does not parse; kept the current one")
         }
         let issuerKeyID = { (certificate: Certificate) in try? certificate.extensions.authorityKeyIdentifier?.keyIdentifier }
         var problems: [String] = []

@@ -25,7 +25,8 @@ public actor NodeClientPool {
         var runner: Task<Void, Never>
     }
 
-    private var certificateChainPEM: String
+    /// The controller leaf (and Fleet CA) new connections present.
+    public private(set) var certificateChainPEM: String
     private var keyPEM: String
     /// The serial of the controller leaf new connections present.
     public private(set) var identitySerial: String
@@ -47,7 +48,7 @@ public actor NodeClientPool {
 
     /// The serial of the first certificate in a PEM chain ("" when none parses).
     public static func serial(of chainPEM: String) -> String {
-        PEM.decodeAll(type: "CERTIFICATE", from: chainPEM).first.flatMap { try? Certificate(derEncoded: $0) }?.serialHex ?? ""
+        Certificate(firstIn: chainPEM)?.serialHex ?? ""
     }
 
     /// A renewed controller leaf: connections made from now on present it; each open one is

@@ -60,7 +60,7 @@ extension StoreTransaction {
         }
         for relay in try relays() where relay.kind == .remote && !relay.certSerial.isEmpty {
             entries.append(CertificateEntry(kind: .relay, name: relay.name, serial: relay.certSerial,
-                                            notBefore: relay.certNotAfter - Int64(FleetService.relayCertificateValidity * 1_000_000),
+                                            notBefore: relay.certNotBefore,
                                             notAfter: relay.certNotAfter, revoked: false))
         }
         for row in try Row.fetchAll(db, sql: """
@@ -89,7 +89,7 @@ extension StoreTransaction {
     /// The first certificate of a stored chain; nil when it does not parse (then it cannot
     /// be in use either).
     static func entry(_ kind: CertificateEntry.Kind, name: String, pem: String, revoked: Bool) -> CertificateEntry? {
-        guard let der = PEM.decodeAll(type: "CERTIFICATE", from: pem).first, let leaf = try? Certificate(derEncoded: der) else { return nil }
+        guard let leaf = Certificate(firstIn: pem) else { return nil }
         return CertificateEntry(kind: kind, name: name, serial: leaf.serialHex, notBefore: FleetPKI.micros(leaf.notValidBefore),
                                 notAfter: FleetPKI.micros(leaf.notValidAfter), revoked: revoked)
     }

@@ -43,10 +43,7 @@ public struct FleetPKI: Sendable {
         }
 
         var controller = try tx.controllerCertificate()
-        // Due at two thirds of its life; a leaf longer than the policy (issued before it
-        // shortened to a week) is replaced at once.
-        if let current = controller, current.notAfter - micros(now) < Int64(controllerValidity / 3 * 1_000_000)
-            || current.notAfter - micros(now) > Int64((controllerValidity + 86400) * 1_000_000) { controller = nil }
+        if let current = controller, controllerLeafIsDue(notAfter: current.notAfter, now: now) { controller = nil }
         if controller == nil {
             guard creatingMissing else { return nil }
             controller = try issueControllerLeaf(tx, authority: authority, now: now)
@@ -87,8 +84,7 @@ public struct FleetPKI: Sendable {
         try store.writeNow { tx in
             let authority = try CertificateAuthority(stored: try tx.authorities())
             var inDate = try tx.controllerLeaves(inDateAt: tx.now)
-            if let stored = try tx.controllerCertificate(), let leaf = PEM.decodeAll(type: "CERTIFICATE", from: stored.certificatePEM).first
-                .flatMap({ try? Certificate(derEncoded: $0) }), leaf.notValidAfter > now {
+            if let stored = try tx.controllerCertificate(), let leaf = Certificate(firstIn: stored.certificatePEM), leaf.notValidAfter > now {
                 // A leaf issued before controller_leaves existed.
                 inDate[leaf.serialHex] = (micros(leaf.notValidBefore), micros(leaf.notValidAfter))
             }
@@ -106,6 +102,13 @@ public struct FleetPKI: Sendable {
                                                                        "replacement": newSerial])), by: actor)
             return (revoked, newSerial)
         }
+    }
+
+    /// Due at two thirds of its life; a leaf longer than the policy (issued before it
+    /// shortened to a week) is replaced at once.
+    static func controllerLeafIsDue(notAfter: Int64, now: Date) -> Bool {
+        let left = notAfter - micros(now)
+        return left < Int64(controllerValidity / 3 * 1_000_000) || left > Int64((controllerValidity + 86400) * 1_000_000)
     }
 
     static func micros(_ date: Date) -> Int64 { Int64(date.timeIntervalSince1970 * 1_000_000) }

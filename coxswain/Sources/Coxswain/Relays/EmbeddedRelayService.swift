@@ -1,6 +1,7 @@
 import Foundation
 import PharosLifecycle
 import Relay
+import PharosTLS
 import ServiceLifecycle
 import X509
 
@@ -26,8 +27,7 @@ struct EmbeddedRelayService: Service {
         await cancelWhenGracefulShutdown {
             var leaf = first
             while (try? await Task.sleep(for: check)) != nil {
-                let renewAt = leaf.notValidBefore + leaf.notValidAfter.timeIntervalSince(leaf.notValidBefore) * 2 / 3
-                guard Date() >= renewAt else { continue }
+                guard Date() >= leaf.renewalDate else { continue }
                 do {
                     let identity = try tier.embeddedRelayIdentity()
                     try listener.replaceIdentity(identity)

@@ -51,7 +51,7 @@ extension FleetService {
             if relay.kind == .remote, !relay.certSerial.isEmpty, relay.certNotAfter > tx.now {
                 try tx.insertRevoked(RevokedCertificate(
                     serial: relay.certSerial, kind: .relay, name: relay.name,
-                    notBefore: relay.certNotAfter - Int64(Self.relayCertificateValidity * 1_000_000),
+                    notBefore: relay.certNotBefore,
                     notAfter: relay.certNotAfter, revokedAt: tx.now, reason: "relay removed"))
             }
             try tx.deleteRelay(relay.id)
@@ -60,4 +60,10 @@ extension FleetService {
             return relay
         }
     }
+}
+
+extension RelayRecord {
+    /// The store keeps a relay leaf's expiry only; every relay leaf lives
+    /// `FleetService.relayCertificateValidity`, which gives its start.
+    var certNotBefore: Int64 { certNotAfter - Int64(FleetService.relayCertificateValidity * 1_000_000) }
 }

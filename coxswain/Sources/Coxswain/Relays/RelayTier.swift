@@ -142,22 +142,25 @@ public final class RelayTier: Sendable {
     func superviseTunnels() async throws {
         var running: [String: (relay: RelayRecord, task: Task<Void, Never>)] = [:]
         let roots = try TrustRoots(certificates: [controller.pki.authority.root.certificate])
-        var identity = try controllerIdentity()
+        var (identity, identityPEM) = try controllerIdentity(controller.store.readNow { tx in try tx.controllerCertificate() })
         let denied = DeniedCertificates()
         while !Task.isCancelled {
-            if let revoked = try? await controller.store.read({ tx in try tx.revokedCertificates(kind: .relay) }) {
+            // One read a round: revoked relay leaves, the controller's leaf, the relays.
+            if let (revoked, stored, relays) = try? await controller.store.read({ tx in
+                (try tx.revokedCertificates(kind: .relay), try tx.controllerCertificate(), try tx.relays())
+            }) {
                 denied.replace(with: Set(revoked.map(\.serial)))
-            }
-            if let renewed = try? controllerIdentity(), renewed.leaf != identity.leaf {
-                if !running.isEmpty {
-                    logger.info("relay tunnels redialed with the renewed controller certificate", metadata: ["serial": "\(renewed.leaf.serialHex)"])
+                // Parsed only when it changed (a renewal every few days).
+                if let stored, stored.certificatePEM != identityPEM, let renewed = try? controllerIdentity(stored) {
+                    if !running.isEmpty {
+                        logger.info("relay tunnels redialed with the renewed controller certificate",
+                                    metadata: ["serial": "\(renewed.identity.leaf.serialHex)"])
+                    }
+                    (identity, identityPEM) = renewed
+                    for entry in running.values { entry.task.cancel() }
+                    running.removeAll()
+                    dialers.withLock { $0.removeAll() }
                 }
-                identity = renewed
-                for entry in running.values { entry.task.cancel() }
-                running.removeAll()
-                dialers.withLock { $0.removeAll() }
-            }
-            if let relays = try? await controller.store.read({ tx in try tx.relays() }) {
                 let wanted = Dictionary(relays.filter { $0.kind == .remote }.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
                 for (id, entry) in running where wanted[id] != entry.relay {
                     entry.task.cancel()
@@ -181,13 +184,12 @@ public final class RelayTier: Sendable {
         dialers.withLock { $0.removeAll() }
     }
 
-    /// The controller's current leaf, from the store (`cox serve` renews it there).
-    func controllerIdentity() throws -> TLSIdentity {
+    /// The controller's leaf as the store holds it (`cox serve` renews it there), and its PEM.
+    func controllerIdentity(_ stored: (certificatePEM: String, keyPEM: String, notAfter: Int64)?) throws -> (identity: TLSIdentity, pem: String) {
         do {
-            guard let stored = try controller.store.readNow({ tx in try tx.controllerCertificate() }) else {
-                throw StoreError.damaged("the controller_cert table is empty")
-            }
-            return try TLSIdentity(certificatePEM: stored.certificatePEM, keyPEM: stored.keyPEM, source: "controller leaf")
+            guard let stored else { throw StoreError.damaged("the controller_cert table is empty") }
+            return (try TLSIdentity(certificatePEM: stored.certificatePEM, keyPEM: stored.keyPEM, source: "controller leaf"),
+                    stored.certificatePEM)
         } catch {
             // Loudly: a controller that silently dials no relay would strand every client behind them.
             logger.error("relay tunnels not dialed: the controller's TLS identity does not load", metadata: ["error": "\(error)"])

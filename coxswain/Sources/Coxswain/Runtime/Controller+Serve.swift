@@ -97,8 +97,13 @@ extension Controller {
     /// and hands a changed one to the node pool; the relay tunnels read it from the store.
     static func renewControllerLeaf(_ store: Store, pool: NodeClientPool, logger: Logger) async {
         do {
+            // Most passes: the pool already presents the stored leaf and it is not due; the
+            // CAs are not loaded.
+            if let stored = try await store.read({ tx in try tx.controllerCertificate() }),
+               !FleetPKI.controllerLeafIsDue(notAfter: stored.notAfter, now: Date()),
+               stored.certificatePEM == (await pool.certificateChainPEM) { return }
             let pki = try FleetPKI.loadOrCreate(in: store)
-            guard NodeClientPool.serial(of: pki.controllerCertificatePEM) != (await pool.identitySerial) else { return }
+            guard pki.controllerCertificatePEM != (await pool.certificateChainPEM) else { return }
             await pool.replaceIdentity(certificateChainPEM: pki.controllerCertificatePEM, keyPEM: pki.controllerKeyPEM)
             let serial = await pool.identitySerial
             logger.info("controller certificate renewed", metadata: ["serial": "\(serial)"])

@@ -80,10 +80,15 @@ extension StoreTransaction {
         try db.execute(sql: "UPDATE device_certs SET revoked_at = ? WHERE device_id = ? AND revoked_at IS NULL",
                        arguments: [now, device.id])
         for revoked in [fingerprint] + (try pendingFingerprint(device: device.id).map { [$0] } ?? []) {
-            try db.execute(sql: """
-                INSERT OR REPLACE INTO revoked_device_certs (fingerprint, device_id, not_after, revoked_at) VALUES (?, ?, ?, ?)
-                """, arguments: [revoked, device.id, notAfter, now])
+            try denyDeviceFingerprint(revoked, device: device.id, notAfter: notAfter)
         }
+    }
+
+    /// A device certificate on the relays' deny list until `notAfter` (when it expires anyway).
+    func denyDeviceFingerprint(_ fingerprint: String, device deviceID: String, notAfter: Int64) throws {
+        try db.execute(sql: """
+            INSERT OR REPLACE INTO revoked_device_certs (fingerprint, device_id, not_after, revoked_at) VALUES (?, ?, ?, ?)
+            """, arguments: [fingerprint, deviceID, notAfter, now])
     }
 
     /// What relays must refuse: revoked certificates still in date, and the certificates of

@@ -16,8 +16,8 @@ public struct NodeCertificateState: Sendable, Equatable {
     /// agent: it keeps its enrolled leaf), or "failed: <reason>".
     public var renewal: String
 
-    /// Renewal starts at two thirds of the leaf's life (DESIGN.md "Trust and identity").
-    public var renewAt: Date { notBefore + (notAfter.timeIntervalSince(notBefore)) * 2 / 3 }
+    /// Renewal starts at two thirds of the leaf's life.
+    public var renewAt: Date { Certificate.renewalDate(notBefore: notBefore, notAfter: notAfter) }
 }
 
 /// A certificate revoked before it expired (`revoked_certs`).
@@ -47,8 +47,7 @@ extension StoreTransaction {
             ORDER BY c.node_id
             """, arguments: [nodeID, nodeID])
         return rows.compactMap { row in
-            guard let der = PEM.decodeAll(type: "CERTIFICATE", from: row["cert_pem"]).first,
-                  let leaf = try? Certificate(derEncoded: der) else { return nil }
+            guard let leaf = Certificate(firstIn: row["cert_pem"]) else { return nil }
             return NodeCertificateState(nodeID: row["node_id"], serial: leaf.serialHex, notBefore: leaf.notValidBefore,
                                         notAfter: leaf.notValidAfter, days: row["cert_days"], renewal: row["cert_renewal"])
         }
@@ -75,8 +74,7 @@ extension StoreTransaction {
     func revokeCertificates(ofNode node: NodeRecord, reason: String) throws {
         for row in try Row.fetchAll(db, sql: "SELECT cert_pem FROM node_certs WHERE node_id = ? AND not_after > ?",
                                     arguments: [node.id, now]) {
-            guard let der = PEM.decodeAll(type: "CERTIFICATE", from: row["cert_pem"]).first,
-                  let leaf = try? Certificate(derEncoded: der) else { continue }
+            guard let leaf = Certificate(firstIn: row["cert_pem"]) else { continue }
             try insertRevoked(RevokedCertificate(serial: leaf.serialHex, kind: .node, name: node.name,
                                                  notBefore: FleetPKI.micros(leaf.notValidBefore),
                                                  notAfter: FleetPKI.micros(leaf.notValidAfter), revokedAt: now, reason: reason))
@@ -149,9 +147,7 @@ extension StoreTransaction {
             notAfter = row["not_after"]
             try db.execute(sql: "UPDATE device_certs SET revoked_at = ? WHERE id = ?", arguments: [now, row["id"] as String])
         }
-        try db.execute(sql: """
-            INSERT OR REPLACE INTO revoked_device_certs (fingerprint, device_id, not_after, revoked_at) VALUES (?, ?, ?, ?)
-            """, arguments: [fingerprint, deviceID, notAfter, now])
+        try denyDeviceFingerprint(fingerprint, device: deviceID, notAfter: notAfter)
     }
 }
 
