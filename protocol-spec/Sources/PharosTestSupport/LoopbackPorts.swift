@@ -1,18 +1,47 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Synchronization
 
-/// Free TCP ports on 127.0.0.1 for tests and benchmarks. Every probe socket stays bound until
-/// all `count` ports are chosen, so the ports are distinct; they are released on return.
+/// Free TCP ports on 127.0.0.1 for tests and benchmarks, for a daemon to listen on a moment
+/// later. They come from below the kernel's ephemeral range (32768-60999), so no outgoing
+/// connection of a test running alongside can take one as its source port in between (it
+/// did: "Address already in use"), and this process never hands out a port twice. Every
+/// probe socket stays bound until all `count` ports are chosen; they are released on return.
 public enum LoopbackPorts {
+    static let range = 20_000...32_767
+    private static let handedOut = Mutex<Set<Int>>([])
+
     public static func free(_ count: Int = 1) -> [Int] {
         var sockets: [Int32] = []
         defer { sockets.forEach { close($0) } }
         return (0..<count).map { _ in
-            let (port, fd) = bound()
+            for _ in 0..<1000 {
+                let port = Int.random(in: range)
+                guard handedOut.withLock({ $0.insert(port).inserted }) else { continue }
+                if let fd = bound(port: port) {
+                    sockets.append(fd)
+                    return port
+                }
+            }
+            let (port, fd) = bound()  // the range is exhausted: let the kernel choose
             sockets.append(fd)
             return port
         }
+    }
+
+    /// A TCP socket bound to 127.0.0.1:`port`, or nil when the port is taken.
+    static func bound(port: Int) -> Int32? {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = loopback(port: port)
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard result == 0 else {
+            close(fd)
+            return nil
+        }
+        return fd
     }
 
     /// A TCP socket bound to 127.0.0.1 on a port the kernel chose, and that port.
