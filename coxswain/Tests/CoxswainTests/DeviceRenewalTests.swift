@@ -43,21 +43,31 @@ import X509
         #expect(try await state.store.read { tx in try tx.pendingFingerprint(device: claimed.device.id) } == new)
         #expect(try await state.store.read { tx in try tx.deniedDeviceFingerprints() }.isEmpty, "the old leaf still works")
 
-        await #expect(throws: AccountError.failedPrecondition("this device renewed its certificate less than an hour ago; try again later")) {
-            _ = try await accounts.renewDeviceCertificate(csrPEM: try NodeCSRFixture.csr(for: P256.Signing.PrivateKey()), deviceFingerprint: old)
-        }
+        // The answer got lost on the way (a relay tunnel redialed): the device asks again at
+        // once and gets another leaf, which replaces the unused one (now refused everywhere).
+        let retryKey = P256.Signing.PrivateKey()
+        let retried = try await accounts.renewDeviceCertificate(csrPEM: try NodeCSRFixture.csr(for: retryKey), deviceFingerprint: old)
+        let newer = Fingerprint.certificate(der: try retried.derBytes())
+        #expect(try await state.store.read { tx in try tx.pendingFingerprint(device: claimed.device.id) } == newer)
+        #expect(try await state.store.read { tx in try tx.deniedDeviceFingerprints() } == [new], "the unused leaf is not revoked")
 
         // The first login with the new leaf makes it current and retires the old one.
-        let session = try await accounts.authenticate(email: "", password: "", deviceFingerprint: new)
+        let session = try await accounts.authenticate(email: "", password: "", deviceFingerprint: newer)
         #expect(session.deviceID == claimed.device.id)
-        #expect(try await state.store.read { tx in try tx.device(claimed.device.id).fingerprint } == new)
+        #expect(try await state.store.read { tx in try tx.device(claimed.device.id).fingerprint } == newer)
         #expect(try await state.store.read { tx in try tx.pendingFingerprint(device: claimed.device.id) } == nil)
-        #expect(try await state.store.read { tx in try tx.deniedDeviceFingerprints() } == [old])
-        await #expect(throws: AccountError.opaqueLoginFailure) {
-            _ = try await accounts.authenticate(email: "", password: "", deviceFingerprint: old)
+        #expect(try await state.store.read { tx in try tx.deniedDeviceFingerprints() } == [old, new])
+        for retired in [old, new] {
+            await #expect(throws: AccountError.opaqueLoginFailure) {
+                _ = try await accounts.authenticate(email: "", password: "", deviceFingerprint: retired)
+            }
+        }
+        // Renewed and in use: the next renewal waits an hour.
+        await #expect(throws: AccountError.failedPrecondition("this device renewed its certificate less than an hour ago; try again later")) {
+            _ = try await accounts.renewDeviceCertificate(csrPEM: try NodeCSRFixture.csr(for: P256.Signing.PrivateKey()), deviceFingerprint: newer)
         }
         let inventory = try await state.store.read { tx in try tx.certificateInventory() }.filter { $0.kind == .device }
-        #expect(inventory.count == 2 && inventory.first { $0.serial == enrolled.serialHex }?.revoked == true)
+        #expect(inventory.count == 3 && inventory.first { $0.serial == enrolled.serialHex }?.revoked == true)
         let audit = try await state.store.read { tx in try tx.auditChain().map(\.action) }
         #expect(audit.contains("device.cert.renew"))
     }

@@ -250,7 +250,8 @@ public final class AccountService: Sendable {
 
     /// RenewDeviceCertificate: a leaf for the CSR's fresh key, for the device whose current
     /// certificate made the call (the fingerprint the relay injected); at most one an hour per
-    /// device (when to renew is the device's decision: at two thirds of its leaf's life). The
+    /// device unless the last one was never used (when to renew is the device's decision: at
+    /// two thirds of its leaf's life). The
     /// current leaf stays valid until the new one is first used (`deviceUsing`).
     public func renewDeviceCertificate(csrPEM: String, deviceFingerprint: String?, now: Date = Date()) async throws -> Certificate {
         guard let fingerprint = deviceFingerprint else {
@@ -264,7 +265,11 @@ public final class AccountService: Sendable {
         let leaf: Certificate? = try await store.write { tx in
             guard let device = try tx.deviceUsing(fingerprint: fingerprint), device.status == .active,
                   try tx.user(device.userID).status == .active else { return nil }
-            if let last = try tx.deviceCertificateRenewedAt(device: device.id), FleetPKI.micros(now) - last < Self.deviceRenewalInterval {
+            // Once an hour, unless the last leaf was never used: its answer was lost on the way
+            // (a relay tunnel redialed mid-call), and the device must not wait an hour for it
+            // with a leaf in its last third. The unused leaf is revoked when it is replaced.
+            if try tx.pendingFingerprint(device: device.id) == nil,
+               let last = try tx.deviceCertificateRenewedAt(device: device.id), FleetPKI.micros(now) - last < Self.deviceRenewalInterval {
                 throw AccountError.failedPrecondition("this device renewed its certificate less than an hour ago; try again later")
             }
             let leaf = try authority.issue(publicKey: key, profile: .device(id: device.id), validity: Self.deviceCertificateValidity, now: now)
