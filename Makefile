@@ -103,7 +103,7 @@ fleet-binaries: deps
 e2e: fleet-binaries
 	$(FLEET_ENV) bash e2e/fleet.sh e2e
 
-# 400 days of certificate renewal (node, device, controller, embedded relay) under libfaketime.
+# 400 days of certificate renewal (node, device, controller, remote and embedded relay) under libfaketime.
 e2e-lifecycle: fleet-binaries
 	$(FLEET_ENV) bash e2e/lifecycle.sh
 

@@ -102,6 +102,9 @@ check "caravel list (empty store)" caravel list
 cd "$top"
 [ "$(stat -c %a /var/lib/pharos/caravel)" = 700 ] || fail "/var/lib/pharos/caravel is $(stat -c %a /var/lib/pharos/caravel)"
 ok "/var/lib/pharos/caravel is 0700"
+[ "$(stat -c '%a %U' /var/lib/pharos/relay)" = "700 pharos-relay" ] \
+	|| fail "/var/lib/pharos/relay is $(stat -c '%a %U' /var/lib/pharos/relay); the relay stores its renewed leaf there as pharos-relay"
+ok "/var/lib/pharos/relay is 0700 pharos-relay (where the relay keeps its renewed leaf)"
 
 echo "==> systemd units"
 units=(/lib/systemd/system/pharos-coxswain.service /lib/systemd/system/pharos-node.service /lib/systemd/system/pharos-relay.service)

@@ -90,7 +90,7 @@ let package = Package(
         ]),
         .executableTarget(name: "PharosSpecBench", dependencies: ["PharosSpec"]),
         .testTarget(name: "PharosSpecTests", dependencies: ["PharosSpec"], resources: [.copy("Vectors")]),
-        .testTarget(name: "PharosProtoTests", dependencies: ["PharosProto"]),
+        .testTarget(name: "PharosProtoTests", dependencies: ["PharosProto", "PharosSpec"]),
         .testTarget(name: "PharosConfigTests", dependencies: ["PharosConfig", "PharosSpec"]),
         .testTarget(name: "PharosRuntimeTests", dependencies: ["PharosRuntime"]),
         .testTarget(name: "PharosLifecycleTests", dependencies: [

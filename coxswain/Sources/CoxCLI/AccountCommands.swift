@@ -19,13 +19,16 @@ struct RelaysCommand: AsyncParsableCommand {
         var publicAddr: String?
         @Option(help: "Name shown in lists (default: the hostname).") var name: String?
         @Option(help: "Directory to write the certificates into (default ./<name>).") var out: String?
+        @Option(help: "Days the relay's leaves live (1-365); the relay renews its leaf over its tunnel two thirds into its life.")
+        var certDays = FleetService.relayCertificateDays
         @OptionGroup var options: ConfigOption
 
         func run() async throws {
             try await userFacing {
                 let controller = try options.open()
                 let enrolled = try await controller.service.enrollRelay(csrPEM: try EnrollmentFiles.readCSR(csr), endpoint: endpoint,
-                                                                        hostname: hostname, name: name, publicAddr: publicAddr, by: .cliUser)
+                                                                        hostname: hostname, name: name, publicAddr: publicAddr,
+                                                                        certificateDays: certDays, by: .cliUser)
                 let dir = out ?? enrolled.relay.name
                 try EnrollmentFiles.write(["relay.crt": enrolled.certificateChainPEM, "ca.crt": enrolled.rootPEM,
                                            "device-ca.crt": enrolled.deviceCAPEM], into: dir)
@@ -64,7 +67,7 @@ struct RelaysCommand: AsyncParsableCommand {
         func run() async throws {
             try await userFacing {
                 let removed = try await options.open().service.removeRelay(relay, by: .cliUser)
-                print("removed relay \(removed.id) (\(removed.name)); its certificate stays valid until \(StoreClock.date(removed.certNotAfter))")
+                print("removed relay \(removed.id) (\(removed.name)); its certificates are revoked: the controller no longer dials it and refuses them if they show up again")
             }
         }
     }

@@ -28,13 +28,18 @@ final class AccountFleet: @unchecked Sendable {
     let state: TestState
     let controller: Controller
     let relayPort: Int
+    /// The remote relay's tunnel port.
+    let tunnelPort: Int
     private var tasks: [Task<Void, any Error>] = []
 
     var relayAddr: String { "127.0.0.1:\(relayPort)" }
 
-    init(transport: Transport) async throws {
+    /// `relayNow`: the wall clock the remote relay judges its leaf's age by, which it looks at
+    /// every `relayRenewalCheckSeconds`.
+    init(transport: Transport, relayNow: @escaping @Sendable () -> Date = { Date() }, relayRenewalCheckSeconds: Int = 300) async throws {
         let ports = LoopbackPorts.free(2)
         relayPort = ports[0]
+        tunnelPort = ports[1]
         var config = CoxConfig()
         config.relayEmbedded = transport == .embedded
         config.relayClientListen = "127.0.0.1:\(ports[0])"
@@ -55,8 +60,11 @@ final class AccountFleet: @unchecked Sendable {
             var relayConfig = RelayConfig()
             relayConfig.clientListen = "127.0.0.1:\(ports[0])"
             relayConfig.tunnelListen = "127.0.0.1:\(ports[1])"
+            relayConfig.renewalCheckSeconds = relayRenewalCheckSeconds
             let relayUp = Mutex(false)
-            tasks.append(Task { try await RelayRunner.run(paths: paths, config: relayConfig, logger: Self.logger) { _ in relayUp.withLock { $0 = true } } })
+            tasks.append(Task {
+                try await RelayRunner.run(paths: paths, config: relayConfig, logger: Self.logger, clock: WallClock(relayNow)) { _ in relayUp.withLock { $0 = true } }
+            })
             for _ in 0..<200 where !relayUp.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(25)) }
         }
         let served = Mutex(false)

@@ -129,11 +129,11 @@ import X509
 
         // Issued before the enrolled leaf (the operator re-enrolled since): the enrolled one wins.
         let older = try pki.leaf(commonName: "node-1", usage: [.serverAuth], notValidBefore: Date() - 86400)
-        try AtomicFile.write(Array(NodeCertificates.bundle(keyPEM: older.keyPEM, chainPEM: older.certificatePEM).utf8), to: paths.renewedIdentity)
+        try RenewedIdentityFile.write(keyPEM: older.keyPEM, chainPEM: older.certificatePEM, to: paths.renewedIdentity)
         #expect(try NodeCertificates.loadIdentity(paths: paths, logger: Support.logger).leaf == enrolled.certificate)
 
         let newer = try pki.leaf(commonName: "node-1", usage: [.serverAuth], notValidBefore: Date())
-        try AtomicFile.write(Array(NodeCertificates.bundle(keyPEM: newer.keyPEM, chainPEM: newer.certificatePEM).utf8), to: paths.renewedIdentity)
+        try RenewedIdentityFile.write(keyPEM: newer.keyPEM, chainPEM: newer.certificatePEM, to: paths.renewedIdentity)
         #expect(try NodeCertificates.loadIdentity(paths: paths, logger: Support.logger).leaf == newer.certificate)
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 import GRPCCore
 import PharosProto
+import PharosSpec
 import SwiftProtobuf
 import Testing
 
@@ -23,10 +24,14 @@ import Testing
     }
 
     /// Our own relay-control service: the path relays refuse to clients (`relayControlPrefix`)
-    /// and the one they call themselves (`deniedDevicesPath`) are the generated ones.
+    /// and the ones they call themselves (`deniedDevicesPath`, `renewRelayCertificatePath`)
+    /// are the generated ones.
     @Test func relayControlIsWhereTheRelayLooksForIt() throws {
         #expect("/" + Pharos_Relay_V1_RelayControl.Method.DeniedDevices.descriptor.fullyQualifiedMethod ==
-                "/pharos.relay.v1.RelayControl/DeniedDevices")
+                PharosIdentity.deniedDevicesPath)
+        #expect("/" + Pharos_Relay_V1_RelayControl.Method.RenewRelayCertificate.descriptor.fullyQualifiedMethod ==
+                PharosIdentity.renewRelayCertificatePath)
+        #expect(PharosIdentity.renewRelayCertificatePath.hasPrefix(PharosIdentity.relayControlPrefix))
         var response = Pharos_Relay_V1_DeniedDevicesResponse()
         response.fingerprints = ["sha256:ab"]
         #expect(try response.serializedBytes() as [UInt8] == [1 << 3 | 2, 9] + Array("sha256:ab".utf8))

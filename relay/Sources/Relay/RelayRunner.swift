@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import NIOCore
 import PharosConfig
@@ -12,6 +13,15 @@ import X509
 /// port or a co-located controller's socket, deny-list sync) and the relay coxswain embeds
 /// (`startEmbedded`): both open their client port through `startClientListener`, with the same
 /// limits and deny list.
+/// A wall clock: the system's, or one a test moves.
+public struct WallClock: Sendable {
+    public let now: @Sendable () -> Date
+
+    public init(_ now: @escaping @Sendable () -> Date) { self.now = now }
+
+    public static let system = WallClock { Date() }
+}
+
 public enum RelayRunner {
     public struct Ports: Sendable {
         public var client: Int
@@ -43,14 +53,16 @@ public enum RelayRunner {
 
     /// `relay run` until SIGTERM/SIGINT (`signals`) or cancellation; `ready` gets the ports
     /// once both listen (and systemd has been told READY=1).
+    /// `clock` is the wall clock the leaf's age is judged by (tests move it).
     public static func run(paths: RelayPaths, config: RelayConfig, logger: Logger, signals: Bool = false,
+                           clock: WallClock = .system,
                            ready: @escaping @Sendable (Ports) -> Void = { _ in }) async throws {
-        let stored = try TLSIdentity(certificatePath: paths.certificate, keyPath: paths.key)
-        guard stored.certificates.count >= 2 else { throw RelayIdentityError.missingFleetCA(path: paths.certificate) }
-        let roots = try TrustRoots(path: paths.rootCertificate)
+        let certificates = try RelayCertificates(paths: paths, logger: logger)
+        warnUnlessWritable(paths.stateDirectory, expires: certificates.leaf.notValidAfter, logger: logger)
+        let roots = certificates.roots
         // Leaf, Fleet CA and root: a device enrolling checks the chain up to the root its join
         // link pins before it sends its token, and it has no other copy of the root.
-        let identity = try stored.presenting(roots.certificates)
+        let identity = try certificates.presented
         let deviceCA = try TrustRoots(path: paths.deviceCACertificate).certificates[0]
         let upstream = Upstream(mode: config.upstreamSocket.isEmpty ? .tunnel : .socket(path: config.upstreamSocket),
                                 settings: config.limits, logger: logger)
@@ -65,6 +77,7 @@ public enum RelayRunner {
             ("client listener", HeldService { try? await clientListener.close() }),
         ]
         var tunnelPort: Int?
+        var tunnelPortListener: TunnelListener?
         if config.upstreamSocket.isEmpty {
             let tunnel: HostPort
             let tunnelListener: TunnelListener
@@ -72,7 +85,7 @@ public enum RelayRunner {
                 tunnel = try RelayConfig.schema.listenAddress(config.tunnelListen, key: "tunnel.listen_addr")
                 tunnelListener = try await RelayConfig.schema.listening("tunnel.listen_addr", tunnel) {
                     try await TunnelListener.start(host: tunnel.host, port: tunnel.port, identity: identity, roots: roots,
-                                                   fleetCA: identity.certificates[1], upstream: upstream, limits: config.limits,
+                                                   fleetCA: certificates.fleetCA, upstream: upstream, limits: config.limits,
                                                    denied: deniedControllers, logger: logger)
                 }
             } catch {
@@ -80,9 +93,15 @@ public enum RelayRunner {
                 throw error
             }
             tunnelPort = tunnelListener.port
+            tunnelPortListener = tunnelListener
             services.append(("tunnel listener", HeldService { try? await tunnelListener.close() }))
         }
         services.append(("deny-list sync", TaskService { await upstream.syncDenyList(denyList, controllers: deniedControllers) }))
+        let renewal = RelayRenewal(certificates: certificates, upstream: upstream, now: clock.now, logger: logger) { [tunnelPortListener] renewed in
+            try clientListener.replaceIdentity(renewed)
+            try tunnelPortListener?.replaceIdentity(renewed)
+        }
+        services.append(("certificate renewal", TaskService { await renewal.run(every: .seconds(Int64(config.renewalCheckSeconds))) }))
         services.append(("watchdog", WatchdogService()))
         let ports = Ports(client: clientListener.port, tunnel: tunnelPort)
         logger.info("relay listening", metadata: ["client": "\(ports.client)", "tunnel": "\(ports.tunnel.map(String.init) ?? "-")",
@@ -91,6 +110,14 @@ public enum RelayRunner {
         ready(ports)
         defer { SystemdNotify.send("STOPPING=1") }
         try await DaemonServiceGroup.make(services, signals: signals, logger: logger).run()
+    }
+
+    /// A relay that cannot store a renewed leaf stops working when its leaf expires: say so at start.
+    static func warnUnlessWritable(_ directory: String, expires: Date, logger: Logger) {
+        try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        guard access(directory, W_OK) != 0 else { return }
+        logger.error("the state directory is not writable: the relay cannot renew its certificate and stops serving when it expires",
+                     metadata: ["state_dir": "\(directory)", "expires": "\(expires)", "hint": "run with --state-dir on a directory the relay's user owns"])
     }
 
     /// The embedded relay's client port, as coxswain runs it; the caller closes it.

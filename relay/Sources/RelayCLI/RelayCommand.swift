@@ -25,8 +25,10 @@ struct VersionCommand: ParsableCommand {
 struct ConfigDirOption: ParsableArguments {
     @Option(help: "Holds relay.key, relay.crt, ca.crt, device-ca.crt and optional relay.yaml.")
     var configDir = RelayPaths.defaultDirectory
+    @Option(help: "Where the relay keeps the leaf it renewed itself to (default: the config dir).")
+    var stateDir: String?
 
-    var paths: RelayPaths { RelayPaths(directory: configDir) }
+    var paths: RelayPaths { RelayPaths(directory: configDir, stateDirectory: stateDir) }
 }
 
 struct GenCSRCommand: ParsableCommand {

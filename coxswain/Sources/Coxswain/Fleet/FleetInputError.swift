@@ -16,6 +16,7 @@ public enum FleetInputError: Error, Equatable, CustomStringConvertible {
     case nonPositiveTokenLifetime
     case unreadableLifetime(String)
     case certificateDays(Int)
+    case relayCertificateDays(Int)
 
     public var description: String {
         switch self {
@@ -35,6 +36,8 @@ public enum FleetInputError: Error, Equatable, CustomStringConvertible {
         case .unreadableLifetime(let text): "\"\(text)\" is not a lifetime such as 30d, 12h, 90m or never"
         case .certificateDays(let days):
             "--cert-days \(days): a node leaf lives 1 to \(FleetService.maximumNodeCertificateDays) days (30 for agents that renew; up to 365 for upstream agents, which cannot)"
+        case .relayCertificateDays(let days):
+            "--cert-days \(days): a relay leaf lives 1 to \(FleetService.maximumRelayCertificateDays) days (30 for relays that renew themselves over their tunnel; longer only for relays that cannot)"
         }
     }
 }

@@ -58,10 +58,12 @@ extension StoreTransaction {
                 entries.append(entry)
             }
         }
-        for relay in try relays() where relay.kind == .remote && !relay.certSerial.isEmpty {
-            entries.append(CertificateEntry(kind: .relay, name: relay.name, serial: relay.certSerial,
-                                            notBefore: relay.certNotBefore,
-                                            notAfter: relay.certNotAfter, revoked: false))
+        for row in try Row.fetchAll(db, sql: """
+            SELECT r.name, l.serial, l.not_before, l.not_after FROM relays r JOIN relay_leaves l ON l.serial = r.cert_serial
+            WHERE r.kind = 'remote'
+            """) {
+            entries.append(CertificateEntry(kind: .relay, name: row["name"], serial: row["serial"], notBefore: row["not_before"],
+                                            notAfter: row["not_after"], revoked: false))
         }
         for row in try Row.fetchAll(db, sql: """
             SELECT d.name, COALESCE(u.email, u.name) AS owner, c.cert_pem, c.revoked_at

@@ -97,7 +97,7 @@ public final class RelayTier: Sendable {
                 $0.http2.maxConcurrentStreams = 20_000
                 $0.connection.keepalive.clientBehavior = .init(minPingIntervalWithoutCalls: .seconds(10), allowWithoutCalls: true)
             }), services: [AccountSyncHandler(accounts: accounts, logger: logger), DeviceLifecycleHandler(accounts: accounts, logger: logger),
-                        RelayControlService(store: controller.store)])
+                        RelayControlService(service: controller.service, logger: logger)])
     }
 
     func setEmbeddedListening(_ up: Bool) {
@@ -162,7 +162,8 @@ public final class RelayTier: Sendable {
                     dialers.withLock { $0.removeAll() }
                 }
                 let wanted = Dictionary(relays.filter { $0.kind == .remote }.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
-                for (id, entry) in running where wanted[id] != entry.relay {
+                // Redialed when where or whom to dial changed; not when a renewal bumped the row.
+                for (id, entry) in running where wanted[id].map({ $0.endpoint != entry.relay.endpoint || $0.hostname != entry.relay.hostname }) ?? true {
                     entry.task.cancel()
                     running[id] = nil
                     _ = dialers.withLock { $0.removeValue(forKey: id) }

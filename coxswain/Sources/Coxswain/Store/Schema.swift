@@ -11,6 +11,7 @@ enum Schema {
         migrator.registerMigration("0003_admin", migrate: admin)
         migrator.registerMigration("0004_lifecycle", migrate: lifecycle)
         migrator.registerMigration("0005_controller_leaves", migrate: controllerLeaves)
+        migrator.registerMigration("0006_relay_leaves", migrate: relayLeaves)
         return migrator
     }
 
@@ -37,6 +38,24 @@ enum Schema {
         try db.execute(sql: """
             CREATE TABLE controller_leaves (
                 serial TEXT PRIMARY KEY, not_before INTEGER NOT NULL, not_after INTEGER NOT NULL, issued_at INTEGER NOT NULL);
+            """)
+    }
+
+    /// Every leaf issued to a remote relay (enrolled or renewed over its tunnel), so the relay
+    /// renewing is known by the leaf it presents, a retried renewal gets the same leaf back
+    /// (`cert_pem`), and removing it revokes every one still in date; and the lifetime its
+    /// renewals get. Relays enrolled before keep their 365-day leaf until it is renewed to
+    /// `cert_days`.
+    private static func relayLeaves(_ db: Database) throws {
+        try db.execute(sql: """
+            ALTER TABLE relays ADD COLUMN cert_days INTEGER NOT NULL DEFAULT 30;
+            CREATE TABLE relay_leaves (
+                serial TEXT PRIMARY KEY, relay_id TEXT NOT NULL, not_before INTEGER NOT NULL, not_after INTEGER NOT NULL,
+                issued_at INTEGER NOT NULL, cert_pem TEXT NOT NULL DEFAULT '');
+            CREATE INDEX relay_leaves_relay ON relay_leaves (relay_id, issued_at);
+            INSERT INTO relay_leaves (serial, relay_id, not_before, not_after, issued_at)
+                SELECT cert_serial, id, cert_not_after - 365 * 86400 * 1000000, cert_not_after, created_at
+                FROM relays WHERE cert_serial != '';
             """)
     }
 

@@ -1,5 +1,7 @@
 import Foundation
 import GRDB
+import PharosTLS
+import X509
 
 /// Join-link tickets, account sessions, device certificates and the revocation list, and
 /// remote relays. Secrets (tickets, session tokens) are stored only as SHA-256 hex.
@@ -144,7 +146,60 @@ extension StoreTransaction {
         throw StoreError.notFound(kind: "relay", id: reference)
     }
 
+    /// The relay and the record of its leaves (revoke those first: `revoked_certs` outlives both).
     public func deleteRelay(_ relayID: String) throws {
         guard try RelayRecord.deleteOne(db, key: relayID) else { throw StoreError.notFound(kind: "relay", id: relayID) }
+        try db.execute(sql: "DELETE FROM relay_leaves WHERE relay_id = ?", arguments: [relayID])
+    }
+
+    // MARK: relay leaves (#20)
+
+    /// One leaf issued to a relay, as `relay_leaves` keeps it.
+    public struct RelayLeaf: Sendable, Equatable {
+        public var serial: String
+        public var notBefore: Int64
+        public var notAfter: Int64
+        public var issuedAt: Int64
+        /// Empty for a leaf issued before the table existed.
+        public var certificatePEM: String
+    }
+
+    /// A leaf issued to `relay` (at enrollment or renewal) becomes its current one.
+    public func recordRelayLeaf(relay relayID: String, leaf: Certificate) throws {
+        let (serial, notAfter) = (leaf.serialHex, FleetPKI.micros(leaf.notValidAfter))
+        try db.execute(sql: """
+            INSERT INTO relay_leaves (serial, relay_id, not_before, not_after, issued_at, cert_pem) VALUES (?, ?, ?, ?, ?, ?)
+            """, arguments: [serial, relayID, FleetPKI.micros(leaf.notValidBefore), notAfter, now, try leaf.pemString()])
+        try db.execute(sql: """
+            UPDATE relays SET cert_serial = ?, cert_not_after = ?, version = version + 1, updated_at = ? WHERE id = ?
+            """, arguments: [serial, notAfter, now, relayID])
+        guard db.changesCount == 1 else { throw StoreError.notFound(kind: "relay", id: relayID) }
+    }
+
+    /// The relay a leaf was issued to, by its serial (lowercase hex).
+    public func relayOwning(serial: String) throws -> RelayRecord? {
+        guard let relayID = try String.fetchOne(db, sql: "SELECT relay_id FROM relay_leaves WHERE serial = ?",
+                                                arguments: [serial.lowercased()]) else { return nil }
+        return try RelayRecord.fetchOne(db, key: relayID)
+    }
+
+    /// `relay`'s leaves still in date, newest first.
+    public func relayLeaves(relay relayID: String) throws -> [RelayLeaf] {
+        try Row.fetchAll(db, sql: """
+            SELECT serial, not_before, not_after, issued_at, cert_pem FROM relay_leaves WHERE relay_id = ? AND not_after > ?
+            ORDER BY issued_at DESC, rowid DESC
+            """, arguments: [relayID, now]).map {
+            RelayLeaf(serial: $0["serial"], notBefore: $0["not_before"], notAfter: $0["not_after"], issuedAt: $0["issued_at"],
+                      certificatePEM: $0["cert_pem"])
+        }
+    }
+
+    /// How many days the leaves issued to `relay` last.
+    public func relayCertificateDays(relay relayID: String) throws -> Int {
+        try Int.fetchOne(db, sql: "SELECT cert_days FROM relays WHERE id = ?", arguments: [relayID]) ?? FleetService.relayCertificateDays
+    }
+
+    public func setRelayCertificateDays(relay relayID: String, days: Int) throws {
+        try db.execute(sql: "UPDATE relays SET cert_days = ? WHERE id = ?", arguments: [days, relayID])
     }
 }

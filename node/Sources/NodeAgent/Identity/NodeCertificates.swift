@@ -73,28 +73,19 @@ public actor NodeCertificates {
     /// The enrolled identity, or the renewed one when it was issued later and loads.
     static func loadIdentity(paths: NodePaths, logger: Logger) throws -> TLSIdentity {
         let enrolled = try TLSIdentity(certificatePath: paths.certificate, keyPath: paths.key)
-        guard let bytes = try? AtomicFile.read(paths.renewedIdentity) else { return enrolled }
-        let text = String(decoding: bytes, as: UTF8.self)
-        do {
-            let renewed = try TLSIdentity(certificatePEM: text, keyPEM: Self.keyBlock(of: text), source: paths.renewedIdentity)
-            if renewed.leaf.notValidBefore >= enrolled.leaf.notValidBefore { return renewed }
+        switch RenewedIdentityFile.choose(path: paths.renewedIdentity, over: enrolled) {
+        case .none:
+            return enrolled
+        case .renewed(let renewed, _):
+            return renewed
+        case .installedIsNewer:
             logger.info("the enrolled certificate is newer than the renewed one (re-enrolled?): using it",
                         metadata: ["renewed": "\(paths.renewedIdentity)"])
-        } catch {
-            logger.warning("renewed certificate ignored", metadata: ["path": "\(paths.renewedIdentity)", "error": "\(error)"])
+            return enrolled
+        case .unreadable(let reason):
+            logger.warning("renewed certificate ignored", metadata: ["path": "\(paths.renewedIdentity)", "error": "\(reason)"])
+            return enrolled
         }
-        return enrolled
-    }
-
-    /// What `node-renewed.pem` holds: the key, then the chain.
-    static func bundle(keyPEM: String, chainPEM: String) -> String {
-        (keyPEM.hasSuffix("\n") ? keyPEM : keyPEM + "\n") + chainPEM
-    }
-
-    static func keyBlock(of text: String) -> String {
-        guard let start = text.range(of: "-----BEGIN PRIVATE KEY-----") ?? text.range(of: "-----BEGIN EC PRIVATE KEY-----"),
-              let end = text.range(of: "PRIVATE KEY-----", range: start.upperBound..<text.endIndex) else { return "" }
-        return String(text[start.lowerBound..<end.upperBound]) + "\n"
     }
 
     static func loadDenied(path: String) throws -> Set<String> {
@@ -139,7 +130,7 @@ public actor NodeCertificates {
         do { context = try Self.serverContext(identity: renewed, roots: roots) } catch { throw .refused("\(error)") }
         do {
             // Key and chain in one file, replaced in one rename: never a chain without its key.
-            try AtomicFile.write(Array(Self.bundle(keyPEM: keyPEM, chainPEM: chainPEM).utf8), to: paths.renewedIdentity, mode: 0o600)
+            try RenewedIdentityFile.write(keyPEM: keyPEM, chainPEM: chainPEM, to: paths.renewedIdentity)
         } catch {
             throw .storage("\(error)")
         }

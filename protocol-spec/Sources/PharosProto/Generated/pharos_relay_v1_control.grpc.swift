@@ -37,9 +37,23 @@ public enum Pharos_Relay_V1_RelayControl: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "RenewRelayCertificate" metadata.
+        public enum RenewRelayCertificate: Sendable {
+            /// Request type for "RenewRelayCertificate".
+            public typealias Input = Pharos_Relay_V1_RenewRelayCertificateRequest
+            /// Response type for "RenewRelayCertificate".
+            public typealias Output = Pharos_Relay_V1_RenewRelayCertificateResponse
+            /// Descriptor for "RenewRelayCertificate".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "pharos.relay.v1.RelayControl"),
+                method: "RenewRelayCertificate",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "pharos.relay.v1.RelayControl" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
-            DeniedDevices.descriptor
+            DeniedDevices.descriptor,
+            RenewRelayCertificate.descriptor
         ]
     }
 }
@@ -84,6 +98,29 @@ extension Pharos_Relay_V1_RelayControl {
             request: GRPCCore.StreamingServerRequest<Pharos_Relay_V1_DeniedDevicesRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Pharos_Relay_V1_DeniedDevicesResponse>
+
+        /// Handle the "RenewRelayCertificate" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The relay renews its own leaf two thirds into its life: a CSR for a fresh key made on
+        /// > the relay, and a proof that the caller holds the key of the leaf it presents now. The
+        /// > controller finds the relay by that leaf's serial (it must be one it issued to an enrolled
+        /// > relay, not revoked, in date) and answers a leaf for the same hostname and lifetime. At
+        /// > most one renewal an hour per relay (RESOURCE_EXHAUSTED). The old leaf stays valid until
+        /// > it expires: an answer lost on the way costs nothing.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Pharos_Relay_V1_RenewRelayCertificateRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Pharos_Relay_V1_RenewRelayCertificateResponse` messages.
+        func renewRelayCertificate(
+            request: GRPCCore.StreamingServerRequest<Pharos_Relay_V1_RenewRelayCertificateRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Pharos_Relay_V1_RenewRelayCertificateResponse>
     }
 
     /// Service protocol for the "pharos.relay.v1.RelayControl" service.
@@ -112,6 +149,29 @@ extension Pharos_Relay_V1_RelayControl {
             request: GRPCCore.ServerRequest<Pharos_Relay_V1_DeniedDevicesRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Pharos_Relay_V1_DeniedDevicesResponse>
+
+        /// Handle the "RenewRelayCertificate" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The relay renews its own leaf two thirds into its life: a CSR for a fresh key made on
+        /// > the relay, and a proof that the caller holds the key of the leaf it presents now. The
+        /// > controller finds the relay by that leaf's serial (it must be one it issued to an enrolled
+        /// > relay, not revoked, in date) and answers a leaf for the same hostname and lifetime. At
+        /// > most one renewal an hour per relay (RESOURCE_EXHAUSTED). The old leaf stays valid until
+        /// > it expires: an answer lost on the way costs nothing.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Pharos_Relay_V1_RenewRelayCertificateRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Pharos_Relay_V1_RenewRelayCertificateResponse` message.
+        func renewRelayCertificate(
+            request: GRPCCore.ServerRequest<Pharos_Relay_V1_RenewRelayCertificateRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Pharos_Relay_V1_RenewRelayCertificateResponse>
     }
 
     /// Simple service protocol for the "pharos.relay.v1.RelayControl" service.
@@ -138,6 +198,29 @@ extension Pharos_Relay_V1_RelayControl {
             request: Pharos_Relay_V1_DeniedDevicesRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Pharos_Relay_V1_DeniedDevicesResponse
+
+        /// Handle the "RenewRelayCertificate" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The relay renews its own leaf two thirds into its life: a CSR for a fresh key made on
+        /// > the relay, and a proof that the caller holds the key of the leaf it presents now. The
+        /// > controller finds the relay by that leaf's serial (it must be one it issued to an enrolled
+        /// > relay, not revoked, in date) and answers a leaf for the same hostname and lifetime. At
+        /// > most one renewal an hour per relay (RESOURCE_EXHAUSTED). The old leaf stays valid until
+        /// > it expires: an answer lost on the way costs nothing.
+        ///
+        /// - Parameters:
+        ///   - request: A `Pharos_Relay_V1_RenewRelayCertificateRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Pharos_Relay_V1_RenewRelayCertificateResponse` to respond with.
+        func renewRelayCertificate(
+            request: Pharos_Relay_V1_RenewRelayCertificateRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Pharos_Relay_V1_RenewRelayCertificateResponse
     }
 }
 
@@ -151,6 +234,17 @@ extension Pharos_Relay_V1_RelayControl.StreamingServiceProtocol {
             serializer: GRPCProtobuf.ProtobufSerializer<Pharos_Relay_V1_DeniedDevicesResponse>(),
             handler: { request, context in
                 try await self.deniedDevices(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Pharos_Relay_V1_RelayControl.Method.RenewRelayCertificate.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Pharos_Relay_V1_RenewRelayCertificateRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Pharos_Relay_V1_RenewRelayCertificateResponse>(),
+            handler: { request, context in
+                try await self.renewRelayCertificate(
                     request: request,
                     context: context
                 )
@@ -172,6 +266,17 @@ extension Pharos_Relay_V1_RelayControl.ServiceProtocol {
         )
         return GRPCCore.StreamingServerResponse(single: response)
     }
+
+    public func renewRelayCertificate(
+        request: GRPCCore.StreamingServerRequest<Pharos_Relay_V1_RenewRelayCertificateRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Pharos_Relay_V1_RenewRelayCertificateResponse> {
+        let response = try await self.renewRelayCertificate(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
 }
 
 // Default implementation of methods from 'ServiceProtocol'.
@@ -183,6 +288,19 @@ extension Pharos_Relay_V1_RelayControl.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Pharos_Relay_V1_DeniedDevicesResponse> {
         return GRPCCore.ServerResponse<Pharos_Relay_V1_DeniedDevicesResponse>(
             message: try await self.deniedDevices(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func renewRelayCertificate(
+        request: GRPCCore.ServerRequest<Pharos_Relay_V1_RenewRelayCertificateRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Pharos_Relay_V1_RenewRelayCertificateResponse> {
+        return GRPCCore.ServerResponse<Pharos_Relay_V1_RenewRelayCertificateResponse>(
+            message: try await self.renewRelayCertificate(
                 request: request.message,
                 context: context
             ),
@@ -222,6 +340,34 @@ extension Pharos_Relay_V1_RelayControl {
             deserializer: some GRPCCore.MessageDeserializer<Pharos_Relay_V1_DeniedDevicesResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Pharos_Relay_V1_DeniedDevicesResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "RenewRelayCertificate" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The relay renews its own leaf two thirds into its life: a CSR for a fresh key made on
+        /// > the relay, and a proof that the caller holds the key of the leaf it presents now. The
+        /// > controller finds the relay by that leaf's serial (it must be one it issued to an enrolled
+        /// > relay, not revoked, in date) and answers a leaf for the same hostname and lifetime. At
+        /// > most one renewal an hour per relay (RESOURCE_EXHAUSTED). The old leaf stays valid until
+        /// > it expires: an answer lost on the way costs nothing.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Pharos_Relay_V1_RenewRelayCertificateRequest` message.
+        ///   - serializer: A serializer for `Pharos_Relay_V1_RenewRelayCertificateRequest` messages.
+        ///   - deserializer: A deserializer for `Pharos_Relay_V1_RenewRelayCertificateResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func renewRelayCertificate<Result>(
+            request: GRPCCore.ClientRequest<Pharos_Relay_V1_RenewRelayCertificateRequest>,
+            serializer: some GRPCCore.MessageSerializer<Pharos_Relay_V1_RenewRelayCertificateRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Pharos_Relay_V1_RenewRelayCertificateResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Pharos_Relay_V1_RenewRelayCertificateResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -275,6 +421,45 @@ extension Pharos_Relay_V1_RelayControl {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "RenewRelayCertificate" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The relay renews its own leaf two thirds into its life: a CSR for a fresh key made on
+        /// > the relay, and a proof that the caller holds the key of the leaf it presents now. The
+        /// > controller finds the relay by that leaf's serial (it must be one it issued to an enrolled
+        /// > relay, not revoked, in date) and answers a leaf for the same hostname and lifetime. At
+        /// > most one renewal an hour per relay (RESOURCE_EXHAUSTED). The old leaf stays valid until
+        /// > it expires: an answer lost on the way costs nothing.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Pharos_Relay_V1_RenewRelayCertificateRequest` message.
+        ///   - serializer: A serializer for `Pharos_Relay_V1_RenewRelayCertificateRequest` messages.
+        ///   - deserializer: A deserializer for `Pharos_Relay_V1_RenewRelayCertificateResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func renewRelayCertificate<Result>(
+            request: GRPCCore.ClientRequest<Pharos_Relay_V1_RenewRelayCertificateRequest>,
+            serializer: some GRPCCore.MessageSerializer<Pharos_Relay_V1_RenewRelayCertificateRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Pharos_Relay_V1_RenewRelayCertificateResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Pharos_Relay_V1_RenewRelayCertificateResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Pharos_Relay_V1_RelayControl.Method.RenewRelayCertificate.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -306,6 +491,40 @@ extension Pharos_Relay_V1_RelayControl.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Pharos_Relay_V1_DeniedDevicesRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Pharos_Relay_V1_DeniedDevicesResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "RenewRelayCertificate" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The relay renews its own leaf two thirds into its life: a CSR for a fresh key made on
+    /// > the relay, and a proof that the caller holds the key of the leaf it presents now. The
+    /// > controller finds the relay by that leaf's serial (it must be one it issued to an enrolled
+    /// > relay, not revoked, in date) and answers a leaf for the same hostname and lifetime. At
+    /// > most one renewal an hour per relay (RESOURCE_EXHAUSTED). The old leaf stays valid until
+    /// > it expires: an answer lost on the way costs nothing.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Pharos_Relay_V1_RenewRelayCertificateRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func renewRelayCertificate<Result>(
+        request: GRPCCore.ClientRequest<Pharos_Relay_V1_RenewRelayCertificateRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Pharos_Relay_V1_RenewRelayCertificateResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.renewRelayCertificate(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Pharos_Relay_V1_RenewRelayCertificateRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Pharos_Relay_V1_RenewRelayCertificateResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -343,6 +562,44 @@ extension Pharos_Relay_V1_RelayControl.ClientProtocol {
             metadata: metadata
         )
         return try await self.deniedDevices(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "RenewRelayCertificate" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The relay renews its own leaf two thirds into its life: a CSR for a fresh key made on
+    /// > the relay, and a proof that the caller holds the key of the leaf it presents now. The
+    /// > controller finds the relay by that leaf's serial (it must be one it issued to an enrolled
+    /// > relay, not revoked, in date) and answers a leaf for the same hostname and lifetime. At
+    /// > most one renewal an hour per relay (RESOURCE_EXHAUSTED). The old leaf stays valid until
+    /// > it expires: an answer lost on the way costs nothing.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func renewRelayCertificate<Result>(
+        _ message: Pharos_Relay_V1_RenewRelayCertificateRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Pharos_Relay_V1_RenewRelayCertificateResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Pharos_Relay_V1_RenewRelayCertificateRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.renewRelayCertificate(
             request: request,
             options: options,
             onResponse: handleResponse

@@ -12,6 +12,11 @@
 /// Compatibility: add fields, never reuse or renumber a tag; a breaking change is
 /// pharos.relay.v2 beside v1.
 
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 import SwiftProtobuf
 
 // If the compiler emits an error on this type, it is because this file
@@ -45,6 +50,41 @@ public nonisolated struct Pharos_Relay_V1_DeniedDevicesResponse: Sendable {
   /// Serials (lowercase hex) of controller leaves revoked before they expire: the relay
   /// refuses them at its tunnel port (`cox pki revoke-controller`).
   public var controllerSerials: [String] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Pharos_Relay_V1_RenewRelayCertificateRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// PKCS#10 for the fresh key (PEM); its subject is cosmetic (the controller assigns it).
+  public var csrPem: String = String()
+
+  /// The leaf the relay presents now, optionally followed by its chain (PEM).
+  public var currentCertificatePem: String = String()
+
+  /// ECDSA P-256 with SHA-256 (DER) by the current leaf's key over the UTF-8 bytes of
+  /// "pharos-relay-renewal-v1\n" followed by csr_pem exactly as sent.
+  public var possessionSignature: Data = Data()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Pharos_Relay_V1_RenewRelayCertificateResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The new leaf followed by the Fleet CA (what relay.crt holds).
+  public var certificateChainPem: String = String()
+
+  public var notAfterUnix: Int64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -104,6 +144,81 @@ nonisolated extension Pharos_Relay_V1_DeniedDevicesResponse: SwiftProtobuf.Messa
   public static func ==(lhs: Pharos_Relay_V1_DeniedDevicesResponse, rhs: Pharos_Relay_V1_DeniedDevicesResponse) -> Bool {
     if lhs.fingerprints != rhs.fingerprints {return false}
     if lhs.controllerSerials != rhs.controllerSerials {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Pharos_Relay_V1_RenewRelayCertificateRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RenewRelayCertificateRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}csr_pem\0\u{3}current_certificate_pem\0\u{3}possession_signature\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.csrPem) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.currentCertificatePem) }()
+      case 3: try { try decoder.decodeSingularBytesField(value: &self.possessionSignature) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.csrPem.isEmpty {
+      try visitor.visitSingularStringField(value: self.csrPem, fieldNumber: 1)
+    }
+    if !self.currentCertificatePem.isEmpty {
+      try visitor.visitSingularStringField(value: self.currentCertificatePem, fieldNumber: 2)
+    }
+    if !self.possessionSignature.isEmpty {
+      try visitor.visitSingularBytesField(value: self.possessionSignature, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Pharos_Relay_V1_RenewRelayCertificateRequest, rhs: Pharos_Relay_V1_RenewRelayCertificateRequest) -> Bool {
+    if lhs.csrPem != rhs.csrPem {return false}
+    if lhs.currentCertificatePem != rhs.currentCertificatePem {return false}
+    if lhs.possessionSignature != rhs.possessionSignature {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Pharos_Relay_V1_RenewRelayCertificateResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RenewRelayCertificateResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}certificate_chain_pem\0\u{3}not_after_unix\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.certificateChainPem) }()
+      case 2: try { try decoder.decodeSingularInt64Field(value: &self.notAfterUnix) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.certificateChainPem.isEmpty {
+      try visitor.visitSingularStringField(value: self.certificateChainPem, fieldNumber: 1)
+    }
+    if self.notAfterUnix != 0 {
+      try visitor.visitSingularInt64Field(value: self.notAfterUnix, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Pharos_Relay_V1_RenewRelayCertificateResponse, rhs: Pharos_Relay_V1_RenewRelayCertificateResponse) -> Bool {
+    if lhs.certificateChainPem != rhs.certificateChainPem {return false}
+    if lhs.notAfterUnix != rhs.notAfterUnix {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -9,12 +9,14 @@ public enum PharosIdentity {
     public static let reservedMetadataPrefix = "x-pharos-"
     /// The only method a relay forwards for a caller without a client certificate.
     public static let certlessMethods: Set<String> = ["/pharos.account.v1.AccountSync/ClaimEnrollment"]
-    /// Our extension (upstream has no equivalent): a relay asks the controller, over its own
-    /// upstream connection, for the fingerprints of revoked device certificates. The unary
-    /// response is one gRPC message of raw bytes, one `sha256:<hex>` per line. Clients can
-    /// never call anything under `relayControlPrefix`.
+    /// Our extension (upstream has no equivalent, `pharos.relay.v1.RelayControl`): a relay
+    /// asks the controller, over its own upstream connection, for the revoked device and
+    /// controller certificates, and renews its own leaf. Clients can never call anything
+    /// under `relayControlPrefix`.
     public static let relayControlPrefix = "/pharos.relay.v1.RelayControl/"
     public static let deniedDevicesPath = "/pharos.relay.v1.RelayControl/DeniedDevices"
+    /// A relay renews its own leaf over the same connection (issue #20).
+    public static let renewRelayCertificatePath = "/pharos.relay.v1.RelayControl/RenewRelayCertificate"
     /// Backend SNI and CN of the controller's AccountSync server leaf.
     public static let controllerGRPCServerName = "coxswain-grpc"
 

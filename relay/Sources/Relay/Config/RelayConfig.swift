@@ -30,6 +30,9 @@ public struct RelayConfig: Sendable, Equatable {
     public var certlessRequestTimeoutSeconds = 10
     /// A device call's open request that sends nothing this long is cancelled.
     public var requestIdleTimeoutSeconds = 60
+    /// How often (seconds) the relay looks at its leaf's age; it renews it over its upstream
+    /// connection two thirds into its life.
+    public var renewalCheckSeconds = 300
 
     public init() {}
 
@@ -50,6 +53,7 @@ public struct RelayConfig: Sendable, Equatable {
         .int("limits.request_idle_timeout_seconds", \.requestIdleTimeoutSeconds, 1...86_400, unit: "seconds"),
         .int("tunnel.keepalive_seconds", \.tunnelKeepaliveSeconds, 1...3600, unit: "seconds"),
         .int("tunnel.keepalive_timeout_seconds", \.tunnelKeepaliveTimeoutSeconds, 1...600, unit: "seconds"),
+        .int("renewal.check_seconds", \.renewalCheckSeconds, 1...86_400, unit: "seconds"),
     ])
 
     public static func load(path: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigError) -> RelayConfig {

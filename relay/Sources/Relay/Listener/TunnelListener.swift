@@ -16,28 +16,43 @@ import X509
 public final class TunnelListener: Sendable {
     public let port: Int
     private let channel: any Channel
+    private let tls: SwappableTLSContext
+    private let roots: TrustRoots
 
     /// `denied`: controller leaves revoked before they expire, refused at the handshake.
     public static func start(host: String, port: Int, identity: TLSIdentity, roots: TrustRoots, fleetCA: Certificate,
                              upstream: Upstream, limits: HTTP2Limits = HTTP2Limits(), denied: DeniedCertificates? = nil, logger: Logger,
                              group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> TunnelListener {
-        let tls = PharosTLSConfiguration.server(identity: identity, roots: roots, clientCertificates: .required, minimumVersion: .tlsv13)
-        let context = try NIOSSLContext(configuration: tls)
+        let tls = SwappableTLSContext(try serverContext(identity: identity, roots: roots))
         let verifier = PeerVerifier(roots: roots, requirements: .controller(fleetCA: [fleetCA], denied: denied)) { rejection in
                 logger.warning("tunnel peer refused", metadata: ["reason": "\(rejection)"])
             }
-        let channel = try await VerifiedTLSListener.bind(host: host, port: port, context: context, verifier: verifier,
-                                                         limits: limits.tunnelListener, group: group, onRefusal: { refusal in
+        let channel = try await VerifiedTLSListener.bind(host: host, port: port, tls: tls, verifier: verifier,
+                                                         budget: ConnectionBudget(limits: limits.tunnelListener), group: group,
+                                                         onRefusal: { refusal in
             logger.warning("tunnel connection refused", metadata: ["reason": "\(refusal)"])
         }) { connection in
             try connection.pipeline.syncOperations.addHandler(TunnelEstablisher(upstream: upstream, limits: limits, logger: logger))
         }
-        return TunnelListener(port: channel.localAddress?.port ?? port, channel: channel)
+        return TunnelListener(port: channel.localAddress?.port ?? port, channel: channel, tls: tls, roots: roots)
     }
 
-    private init(port: Int, channel: any Channel) {
+    private init(port: Int, channel: any Channel, tls: SwappableTLSContext, roots: TrustRoots) {
         self.port = port
         self.channel = channel
+        self.tls = tls
+        self.roots = roots
+    }
+
+    static func serverContext(identity: TLSIdentity, roots: TrustRoots) throws -> NIOSSLContext {
+        try NIOSSLContext(configuration: PharosTLSConfiguration.server(identity: identity, roots: roots, clientCertificates: .required,
+                                                                       minimumVersion: .tlsv13))
+    }
+
+    /// Presents `identity` (a renewed leaf) from the next handshake on; the tunnel already
+    /// open stays. Throws, changing nothing, when the identity does not make a TLS context.
+    public func replaceIdentity(_ identity: TLSIdentity) throws {
+        tls.replace(with: try Self.serverContext(identity: identity, roots: roots))
     }
 
     public func close() async throws { try await channel.close() }

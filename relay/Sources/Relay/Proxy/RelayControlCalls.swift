@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import NIOCore
 import NIOHPACK
@@ -17,20 +18,7 @@ extension Upstream {
 
     /// Both lists of one answer: device fingerprints and revoked controller serials.
     public func fetchDenyLists(timeout: TimeAmount = .seconds(10)) async throws -> (devices: Set<String>, controllers: Set<String>) {
-        let eventLoop = MultiThreadedEventLoopGroup.singleton.next()
-        let promise = eventLoop.makePromise(of: [UInt8].self)
-        let opened = multiplexer(on: eventLoop).flatMap { mux in
-            mux.createStreamChannel { stream in
-                stream.eventLoop.makeCompletedFuture {
-                    try stream.pipeline.syncOperations.addHandler(DenyListFetchHandler(promise: promise))
-                }
-            }
-        }
-        opened.whenFailure { promise.fail($0) }
-        let timer = eventLoop.scheduleTask(in: timeout) { promise.fail(UpstreamUnavailable(reason: "deny list request timed out")) }
-        defer { timer.cancel() }
-        let body = try await promise.futureResult.get()
-        if let stream = try? await opened.get() { stream.close(promise: nil) }
+        let body = try await unaryCall(path: PharosIdentity.deniedDevicesPath, request: [], timeout: timeout)
         let response: Pharos_Relay_V1_DeniedDevicesResponse
         do { response = try Pharos_Relay_V1_DeniedDevicesResponse(serializedBytes: body) } catch {
             throw UpstreamUnavailable(reason: "the deny list answer is not a DeniedDevicesResponse: \(error)")
@@ -67,26 +55,66 @@ extension Upstream {
         }
     }
 
-    private var dialsOnDemand: Bool { if case .socket = mode { true } else { false } }
+    var dialsOnDemand: Bool { if case .socket = mode { true } else { false } }
+
+    /// One unary call of the relay's own (`pharos.relay.v1.RelayControl`) on the upstream
+    /// connection: the serialized request in, the serialized response out. Fails when no
+    /// connection is up, on `timeout`, or when the controller answers a gRPC error
+    /// (`UpstreamCallFailed`).
+    func unaryCall(path: String, request: [UInt8], timeout: TimeAmount = .seconds(10)) async throws -> [UInt8] {
+        let eventLoop = MultiThreadedEventLoopGroup.singleton.next()
+        let promise = eventLoop.makePromise(of: [UInt8].self)
+        let opened = multiplexer(on: eventLoop).flatMap { mux in
+            mux.createStreamChannel { stream in
+                stream.eventLoop.makeCompletedFuture {
+                    try stream.pipeline.syncOperations.addHandler(UnaryCallHandler(path: path, request: request, promise: promise))
+                }
+            }
+        }
+        opened.whenFailure { promise.fail($0) }
+        let timer = eventLoop.scheduleTask(in: timeout) { promise.fail(UpstreamUnavailable(reason: "\(path) timed out")) }
+        defer { timer.cancel() }
+        let body = try await promise.futureResult.get()
+        if let stream = try? await opened.get() { stream.close(promise: nil) }
+        return body
+    }
 }
 
-/// One unary call with an empty request; collects the single response message.
-final class DenyListFetchHandler: ChannelInboundHandler {
+/// The controller answered a relay-control call with a gRPC error.
+public struct UpstreamCallFailed: Error, CustomStringConvertible {
+    public var path: String
+    /// The gRPC status code (7 permission denied, 8 resource exhausted, 12 unimplemented...).
+    public var status: Int
+    public var message: String
+    public var description: String { "the controller refused \(path): grpc-status \(status) \(message)" }
+}
+
+/// One unary call; collects the single response message.
+final class UnaryCallHandler: ChannelInboundHandler {
     typealias InboundIn = HTTP2Frame.FramePayload
     typealias OutboundOut = HTTP2Frame.FramePayload
 
+    private let path: String
+    private let request: [UInt8]
     private let promise: EventLoopPromise<[UInt8]>
     private var body: [UInt8] = []
 
-    init(promise: EventLoopPromise<[UInt8]>) { self.promise = promise }
+    init(path: String, request: [UInt8], promise: EventLoopPromise<[UInt8]>) {
+        self.path = path
+        self.request = request
+        self.promise = promise
+    }
 
     func channelActive(context: ChannelHandlerContext) {
-        let headers: HPACKHeaders = [":method": "POST", ":scheme": "http", ":path": PharosIdentity.deniedDevicesPath,
+        let headers: HPACKHeaders = [":method": "POST", ":scheme": "http", ":path": path,
                                      ":authority": "coxswain", "content-type": "application/grpc", "te": "trailers"]
         context.write(wrapOutboundOut(.headers(.init(headers: headers))), promise: nil)
-        var empty = context.channel.allocator.buffer(capacity: 5)
-        empty.writeBytes([0, 0, 0, 0, 0])
-        context.writeAndFlush(wrapOutboundOut(.data(.init(data: .byteBuffer(empty), endStream: true))), promise: nil)
+        // One length-prefixed, uncompressed gRPC message.
+        var message = context.channel.allocator.buffer(capacity: 5 + request.count)
+        message.writeInteger(UInt8(0))
+        message.writeInteger(UInt32(request.count))
+        message.writeBytes(request)
+        context.writeAndFlush(wrapOutboundOut(.data(.init(data: .byteBuffer(message), endStream: true))), promise: nil)
         context.fireChannelActive()
     }
 
@@ -95,7 +123,8 @@ final class DenyListFetchHandler: ChannelInboundHandler {
         case .headers(let frame):
             if let status = frame.headers.first(name: "grpc-status") {
                 guard status == "0" else {
-                    promise.fail(UpstreamUnavailable(reason: "controller answered grpc-status \(status) \(frame.headers.first(name: "grpc-message") ?? "")"))
+                    let message = frame.headers.first(name: "grpc-message").map { $0.removingPercentEncoding ?? $0 } ?? ""
+                    promise.fail(UpstreamCallFailed(path: path, status: Int(status) ?? -1, message: message))
                     return
                 }
             }
@@ -104,14 +133,14 @@ final class DenyListFetchHandler: ChannelInboundHandler {
             if case .byteBuffer(var buffer) = frame.data, let bytes = buffer.readBytes(length: buffer.readableBytes) { body += bytes }
             if frame.endStream { finish() }
         case .rstStream:
-            promise.fail(UpstreamUnavailable(reason: "deny list request reset"))
+            promise.fail(UpstreamUnavailable(reason: "\(path) was reset"))
         default:
             break
         }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        promise.fail(UpstreamUnavailable(reason: "deny list stream closed early"))
+        promise.fail(UpstreamUnavailable(reason: "\(path) closed before its answer"))
         context.fireChannelInactive()
     }
 
@@ -120,7 +149,7 @@ final class DenyListFetchHandler: ChannelInboundHandler {
         guard body.count >= 5 else { return promise.succeed([]) }
         let length = Int(body[1]) << 24 | Int(body[2]) << 16 | Int(body[3]) << 8 | Int(body[4])
         guard body[0] == 0, body.count >= 5 + length else {
-            return promise.fail(UpstreamUnavailable(reason: "malformed deny list response"))
+            return promise.fail(UpstreamUnavailable(reason: "malformed answer to \(path)"))
         }
         promise.succeed(Array(body[5..<(5 + length)]))
     }
