@@ -85,10 +85,14 @@ import Testing
         defer { scene.remove() }
         let client = try scene.connect()
         #expect(scene.waitFor { scene.output.contains("xray running: SOCKS5 proxy on 127.0.0.1:10808") }, "\(scene.output)")
-        #expect(scene.waitFor { FileManager.default.fileExists(atPath: scene.xrayPIDFile) })
+        // The shell creates the file before it writes the PID into it: wait for the number.
+        func xrayPID() -> Int32 {
+            Int32((try? String(contentsOfFile: scene.xrayPIDFile, encoding: .utf8))?
+                .trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0
+        }
+        #expect(scene.waitFor { xrayPID() > 0 })
         #expect(scene.configs.count == 1, "the rendered config is not where xray reads it")
-        let xray = Int32((try? String(contentsOfFile: scene.xrayPIDFile, encoding: .utf8))?
-            .trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0
+        let xray = xrayPID()
         kill(client.processIdentifier, signal)
         client.waitUntilExit()
         #expect(client.terminationStatus == 0, "\(scene.output)")
