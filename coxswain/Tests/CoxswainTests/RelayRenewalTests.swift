@@ -110,8 +110,7 @@ import X509
         try (try leaf1.pemString() + state.pki.authority.fleet.certificate.pemString())
             .write(toFile: "\(dir)/renewed.crt", atomically: true, encoding: .utf8)
         try state.pki.authority.root.certificate.pemString().write(toFile: "\(dir)/root.crt", atomically: true, encoding: .utf8)
-        let verify = try Tool.run("/usr/bin/openssl", ["verify", "-CAfile", "\(dir)/root.crt", "-untrusted", "\(dir)/renewed.crt",
-                                                       "-purpose", "sslserver", "\(dir)/renewed.crt"])
+        let verify = try OpenSSLProbe.verify("\(dir)/renewed.crt", root: "\(dir)/root.crt", purpose: "sslserver")
         #expect(verify.status == 0, "\(verify.output)")
 
         // The answer got lost: the relay asks again from leaf0 for the same key and gets the

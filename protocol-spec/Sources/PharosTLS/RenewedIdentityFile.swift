@@ -48,3 +48,40 @@ public enum RenewedIdentityFile {
         return String(text[start.lowerBound..<end.upperBound]) + "\n"
     }
 }
+
+/// Why a renewed leaf was not taken (a node's `InstallCertificate`, a relay's renewal answer).
+public enum RenewalFailure: Error, Equatable, CustomStringConvertible {
+    /// No key is waiting for a certificate (it was used or replaced meanwhile).
+    case noPendingKey
+    case wrongKey
+    case unreadableChain(String)
+    case refused(String)
+    case storage(String)
+
+    public var description: String {
+        switch self {
+        case .noPendingKey: "no renewal is pending: its key was used or replaced (start the renewal again)"
+        case .wrongKey: "the renewed certificate is not for the pending key (was the renewal started again since?)"
+        case .unreadableChain(let reason): "the renewed certificate chain does not parse: \(reason)"
+        case .refused(let reason): "the renewed certificate is refused: \(reason)"
+        case .storage(let reason): "the renewed certificate could not be stored: \(reason)"
+        }
+    }
+}
+
+extension RenewedIdentityFile {
+    /// The identity a renewed chain makes with the pending key, once the chain is for that
+    /// key and meets `requirements` under `roots` (in date among them). Nothing is stored.
+    public static func verify(chainPEM: String, keyPEM: String, roots: TrustRoots, requirements: PeerRequirements,
+                              source: String) async throws(RenewalFailure) -> TLSIdentity {
+        let renewed: TLSIdentity
+        do { renewed = try TLSIdentity(certificatePEM: chainPEM, keyPEM: keyPEM, source: source) } catch {
+            if case .keyDoesNotMatchCertificate = error { throw .wrongKey }
+            throw .unreadableChain("\(error)")
+        }
+        if case .failure(let rejection) = await PeerVerifier(roots: roots, requirements: requirements).verify(renewed.certificates) {
+            throw .refused("\(rejection)")
+        }
+        return renewed
+    }
+}

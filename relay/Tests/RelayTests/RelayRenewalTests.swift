@@ -86,7 +86,7 @@ import X509
         let mode = try FileManager.default.attributesOfItem(atPath: paths.renewedIdentity)[.posixPermissions] as? Int
         #expect(mode == 0o600)
         // The stored file is what openssl accepts as a chain to the installed root.
-        #expect(try Self.opensslVerify(paths.renewedIdentity, root: paths.rootCertificate) == "\(paths.renewedIdentity): OK")
+        #expect(try OpenSSLProbe.verify(paths.renewedIdentity, root: paths.rootCertificate).output == "\(paths.renewedIdentity): OK")
         // A restart presents the renewed leaf, with its key.
         let restarted = try RelayCertificates(paths: paths, logger: RelayHarness.logger)
         #expect(restarted.leaf == renewed.leaf)
@@ -121,18 +121,5 @@ import X509
             }
             #expect(certificates.leaf == relay.relayLeaf.certificate)
         }
-    }
-
-    static func opensslVerify(_ path: String, root: String) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-        process.arguments = ["verify", "-CAfile", root, "-untrusted", path, path]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return output.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }

@@ -137,7 +137,7 @@ extension FleetService {
         do {
             return try await store.write { tx in
                 guard let relay = try tx.relayOwning(serial: serial), relay.kind == .remote else { throw RelayRenewalError.unknownLeaf(serial) }
-                guard try !tx.revokedCertificates(kind: .relay).contains(where: { $0.serial == serial }) else {
+                guard try !tx.isRevoked(serial: serial) else {
                     throw RelayRenewalError.revoked(serial)
                 }
                 let leaves = try tx.relayLeaves(relay: relay.id)

@@ -89,6 +89,11 @@ extension StoreTransaction {
                              revoked.revokedAt, revoked.reason])
     }
 
+    /// Whether the leaf with this serial (lowercase hex) was revoked before it expired.
+    public func isRevoked(serial: String) throws -> Bool {
+        try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM revoked_certs WHERE serial = ?)", arguments: [serial.lowercased()]) ?? false
+    }
+
     /// Revoked leaves still in date, of one kind or all.
     public func revokedCertificates(kind: RevokedCertificate.Kind? = nil) throws -> [RevokedCertificate] {
         try Row.fetchAll(db, sql: """

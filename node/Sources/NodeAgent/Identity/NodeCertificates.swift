@@ -21,23 +21,7 @@ import X509
 /// - The controller leaves revoked before they expire (`denied`), kept on disk and checked
 ///   at every handshake.
 public actor NodeCertificates {
-    public enum Failure: Error, Equatable, CustomStringConvertible {
-        case noPendingKey
-        case wrongKey
-        case unreadableChain(String)
-        case refused(String)
-        case storage(String)
-
-        public var description: String {
-            switch self {
-            case .noPendingKey: "no renewal is pending: call BeginRenewal first"
-            case .wrongKey: "the certificate is not for the pending key (was BeginRenewal called again since?)"
-            case .unreadableChain(let reason): "the certificate chain does not parse: \(reason)"
-            case .refused(let reason): "the certificate is refused: \(reason)"
-            case .storage(let reason): "the certificate could not be stored: \(reason)"
-            }
-        }
-    }
+    public typealias Failure = RenewalFailure
 
     let paths: NodePaths
     public nonisolated let roots: TrustRoots
@@ -114,15 +98,11 @@ public actor NodeCertificates {
     public func install(chainPEM: String) async throws(Failure) -> Certificate {
         guard let keyBytes = try? AtomicFile.read(paths.pendingKey) else { throw .noPendingKey }
         let keyPEM = String(decoding: keyBytes, as: UTF8.self)
-        let renewed: TLSIdentity
-        do { renewed = try TLSIdentity(certificatePEM: chainPEM, keyPEM: keyPEM, source: "InstallCertificate") } catch {
-            if case .keyDoesNotMatchCertificate = error { throw .wrongKey }
-            throw .unreadableChain("\(error)")
-        }
-        let verifier = PeerVerifier(roots: roots, requirements: PeerRequirements(
-            usage: .serverAuth, issuers: fleetCA,
-            organizations: [PharosIdentity.Organization.fleet], commonNames: Set(identity.leaf.commonNames)))
-        if case .failure(let rejection) = await verifier.verify(renewed.certificates) { throw .refused("\(rejection)") }
+        let renewed = try await RenewedIdentityFile.verify(
+            chainPEM: chainPEM, keyPEM: keyPEM, roots: roots,
+            requirements: PeerRequirements(usage: .serverAuth, issuers: fleetCA, organizations: [PharosIdentity.Organization.fleet],
+                                           commonNames: Set(identity.leaf.commonNames)),
+            source: "InstallCertificate")
         // The actor may have run another call during that await: another install (which spent
         // the pending key) or a BeginRenewal (which replaced it). Only the key still pending counts.
         guard let stillPending = try? AtomicFile.read(paths.pendingKey), stillPending == keyBytes else { throw .noPendingKey }

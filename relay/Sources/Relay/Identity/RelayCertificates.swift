@@ -20,21 +20,7 @@ import X509
 ///   by our Fleet CA under our root, the same names as the current leaf, a relay leaf, in
 ///   date) and stores it with its key. The key never leaves the host.
 public final class RelayCertificates: Sendable {
-    public enum Failure: Error, Equatable, CustomStringConvertible {
-        case wrongKey
-        case unreadableChain(String)
-        case refused(String)
-        case storage(String)
-
-        public var description: String {
-            switch self {
-            case .wrongKey: "the renewed certificate is not for the key the relay sent a CSR for"
-            case .unreadableChain(let reason): "the renewed certificate chain does not parse: \(reason)"
-            case .refused(let reason): "the renewed certificate is refused: \(reason)"
-            case .storage(let reason): "the renewed certificate could not be stored: \(reason)"
-            }
-        }
-    }
+    public typealias Failure = RenewalFailure
 
     struct Current {
         var identity: TLSIdentity
@@ -118,14 +104,10 @@ public final class RelayCertificates: Sendable {
     /// Checks the chain the controller answered for `key` and makes it the relay's identity,
     /// on disk first (key and chain in one 0600 file). Nothing changes when it is refused.
     public func accept(chainPEM: String, for key: P256.Signing.PrivateKey) async throws(Failure) -> TLSIdentity {
-        let renewed: TLSIdentity
-        do { renewed = try TLSIdentity(certificatePEM: chainPEM, keyPEM: key.pemRepresentation, source: "RenewRelayCertificate") } catch {
-            if case .keyDoesNotMatchCertificate = error { throw .wrongKey }
-            throw .unreadableChain("\(error)")
-        }
-        let verifier = PeerVerifier(roots: roots, requirements: PeerRequirements(
-            usage: .serverAuth, issuers: [fleetCA], organizations: [PharosIdentity.Organization.relay]))
-        if case .failure(let rejection) = await verifier.verify(renewed.certificates) { throw .refused("\(rejection)") }
+        let renewed = try await RenewedIdentityFile.verify(
+            chainPEM: chainPEM, keyPEM: key.pemRepresentation, roots: roots,
+            requirements: PeerRequirements(usage: .serverAuth, issuers: [fleetCA], organizations: [PharosIdentity.Organization.relay]),
+            source: "RenewRelayCertificate")
         let names = leaf.subjectNames
         guard renewed.leaf.subjectNames == names else {
             throw .refused("it names \(renewed.leaf.subjectNames.sorted()), this relay is \(names.sorted())")
