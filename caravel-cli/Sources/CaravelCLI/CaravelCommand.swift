@@ -56,9 +56,23 @@ func failing<T>(_ body: () async throws -> T) async throws -> T {
     }
 }
 
-/// A secret from stdin (first line), never from argv or the environment.
+/// A secret from stdin (first line), never from argv or the environment. On a terminal it
+/// prompts on stderr and does not echo what is typed.
 func readSecret(prompt: String) -> [UInt8]? {
-    if isatty(STDIN_FILENO) == 1 { FileHandle.standardError.write(Data(prompt.utf8)) }
+    var saved = termios()
+    let terminal = isatty(STDIN_FILENO) == 1 && tcgetattr(STDIN_FILENO, &saved) == 0
+    if terminal {
+        FileHandle.standardError.write(Data(prompt.utf8))
+        var quiet = saved
+        quiet.c_lflag &= ~tcflag_t(ECHO)
+        tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet)
+    }
+    defer {
+        if terminal {
+            tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved)
+            FileHandle.standardError.write(Data("\n".utf8))
+        }
+    }
     guard let line = readLine(strippingNewline: true), !line.isEmpty else { return nil }
     return Array(line.utf8)
 }

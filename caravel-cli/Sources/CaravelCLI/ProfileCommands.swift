@@ -31,30 +31,60 @@ struct SyncCommand: AsyncParsableCommand {
         commandName: "sync",
         abstract: "Fetch this device's profile from the controller and replace the synced profiles; renew the device certificate when due.",
         discussion: """
+            Without FILE, the identity stored at enrollment is used. With FILE (a .pharosid your administrator issued with \
+            `cox devices issue`), that identity is checked and, once the sync succeeds, replaces the stored account: \
+            it logs in with its certificate, or with --email and the account password; a device without a key of its \
+            own enrolls the account key on the first sync (wrapped with the passphrase) and needs the passphrase on \
+            every sync. Password and passphrase are one secret, read from stdin or a prompt, never from the command line.
+
             The device certificate lasts 30 days; once two thirds of it have passed, sync renews it (a fresh key, made \
             here). A device that does not sync for a month must enroll again. A failed renewal does not fail the sync.
             """)
-    @Flag(help: "Read the account passphrase from stdin (only for devices without their own key).") var passphraseStdin = false
+    @Argument(help: "A .pharosid identity file (the legacy path); default: the identity in the store.") var file: String?
+    @Option(help: "Log in with this e-mail and the account password instead of the device certificate.") var email: String?
+    @Option(help: "With FILE: store the synced profile under this name (default: the identity's alias, else its user).") var name: String?
+    @Flag(help: "Read the account password (the passphrase of the account key) from stdin.") var passwordStdin = false
+    @Flag(help: .hidden) var passphraseStdin = false
     @OptionGroup var options: StoreOption
 
     func run() async throws {
         try await failing {
             let store = try options.open()
-            let passphrase = passphraseStdin ? readSecret(prompt: "account passphrase: ") : nil
-            let result = try await Account(store: store).sync(passphrase: passphrase)
+            let account = Account(store: store)
+            if let file, let mode = Self.loosePermissions(file) {
+                FileHandle.standardError.write(Data("caravel: warning: \(file) is readable by others (mode \(String(mode, radix: 8))) and holds this device's private key; delete it once synced\n".utf8))
+            }
+            // The secret is read only when it is needed (a login by e-mail, or a device without
+            // a key of its own) or offered on stdin.
+            let identity = try file.map { file throws(CaravelError) in try Account.checkedIdentity(file: file) } ?? store.identity()?.identity
+            let needsSecret = email != nil || identity?.encryptionKey == nil
+            let secret = needsSecret || passwordStdin || passphraseStdin ? readSecret(prompt: "account password: ") : nil
+            let result: Account.SyncResult
+            if let file {
+                result = try await account.sync(identityFile: file, as: name, passphrase: secret, email: email)
+            } else {
+                result = try await account.sync(passphrase: secret, email: email)
+            }
             switch result.previousRevision {
             case nil: print("synced \(result.name): revision \(result.revision), \(result.profiles) profile(s)")
             case let previous? where previous == result.revision: print("\(result.name) is up to date (revision \(result.revision))")
             case let previous?: print("synced \(result.name): revision \(previous) → \(result.revision), \(result.profiles) profile(s)")
             }
             do {
-                if case .renewed(let notAfter) = try await Account(store: store).renewCertificateIfDue() {
+                if case .renewed(let notAfter) = try await account.renewCertificateIfDue() {
                     print("renewed the device certificate: valid until \(notAfter)")
                 }
             } catch {
                 FileHandle.standardError.write(Data("caravel: warning: device certificate not renewed: \(error)\n".utf8))
             }
         }
+    }
+
+    /// The permission bits of `path` when group or others may read it.
+    static func loosePermissions(_ path: String) -> mode_t? {
+        var info = stat()
+        guard stat(path, &info) == 0, info.st_mode & 0o077 != 0 else { return nil }
+        return info.st_mode & 0o777
     }
 }
 

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import PharosSpec
 import Testing
@@ -106,6 +107,95 @@ import Testing
         // A second renewal within the hour is refused and changes nothing.
         await #expect(throws: CaravelError.self) { _ = try await account.renewCertificateIfDue(force: true) }
         #expect(try store.identity()?.identity == renewed)
+    }
+}
+
+/// Issue #25: upstream's legacy path. The operator issues a `.pharosid` (`cox devices issue`);
+/// the device syncs with it by e-mail and password, enrolls the account key on its first sync,
+/// stores the wrapped account key and then opens account-sealed `.pharos` exports offline.
+@Suite(.serialized) struct LegacyIdentityIntegrationTests {
+    static let password: [UInt8] = Array("correct horse 42".utf8)
+
+    static func caravelError(_ error: any Error) -> CaravelError? { error as? CaravelError }
+
+    @Test func anIssuedIdentitySyncsByPasswordEnrollsTheAccountKeyAndOpensAccountExports() async throws {
+        let fleet = try await Fleet()
+        defer { if ProcessInfo.processInfo.environment["KEEP_FLEET"] == nil { fleet.stop() } }
+        try fleet.run(Fleet.cox, ["users", "add", "Ann", "--email", "ann@example.org"])
+        try fleet.run(Fleet.cox, ["profiles", "create", "main", "--user", "ann@example.org", "--node", "n1", "--protocol", "amneziawg"])
+        try fleet.run(Fleet.cox, ["users", "passwd", "ann@example.org"], input: String(decoding: Self.password, as: UTF8.self) + "\n")
+        let file = "\(fleet.dir)/laptop.pharosid"
+        let issued = try fleet.run(Fleet.cox, ["devices", "issue", "ann@example.org", "--name", "laptop", "--relay", fleet.relayAddr, "--out", file])
+        #expect(issued.contains("wrote \(file)"))
+        #expect(try FileManager.default.attributesOfItem(atPath: file)[.posixPermissions] as? Int == 0o600)
+        // An existing file is never overwritten: it may hold another device's key.
+        #expect(throws: Fleet.Failure.self) {
+            try fleet.run(Fleet.cox, ["devices", "issue", "ann@example.org", "--name", "laptop", "--relay", fleet.relayAddr, "--out", file])
+        }
+
+        let scratch = Scratch()
+        let store = try ProfileStore(directory: "\(scratch.path)/store")
+        let account = Account(store: store)
+
+        // A hostile copy: another key beside the certificate. Refused before any network use.
+        var tampered = try DeviceIdentity(jsonBytes: Array(try Data(contentsOf: URL(fileURLWithPath: file))))
+        tampered.deviceKey = P256.Signing.PrivateKey().pemRepresentation
+        let forged = scratch.write("forged.pharosid", tampered.encoded())
+        await #expect { _ = try await account.sync(identityFile: forged, passphrase: Self.password, email: "ann@example.org") } throws: {
+            guard case .untrusted(let why) = Self.caravelError($0) else { return false }
+            return why.contains("device_key does not belong to device_cert")
+        }
+        // No key of its own: the passphrase is required. A wrong password is refused. Nothing stored.
+        await #expect { _ = try await account.sync(identityFile: file, passphrase: nil) } throws: {
+            guard case .refused(let why) = Self.caravelError($0) else { return false }
+            return why.contains("passphrase")
+        }
+        await #expect { _ = try await account.sync(identityFile: file, passphrase: Array("wrong password".utf8), email: "ann@example.org") } throws: {
+            guard case .refused = Self.caravelError($0) else { return false }
+            return true
+        }
+        let nothingStored = try store.identity() == nil
+        #expect(store.names().isEmpty && nothingStored)
+
+        // E-mail and password: the account key is enrolled, the profile sealed to it arrives.
+        let first = try await account.sync(identityFile: file, passphrase: Self.password, email: "ann@example.org")
+        #expect(first.name == "laptop" && first.previousRevision == nil && first.profiles == 1)
+        let (_, stored) = try #require(try store.identity())
+        #expect(stored.encryptionKey == nil && stored.user == "ann@example.org")
+        let wrapped = try #require(store.accountKey("laptop"))
+        #expect(try FileManager.default.attributesOfItem(atPath: "\(store.directory)/laptop.accountkey")[.posixPermissions] as? Int == 0o600)
+        #expect(try wrapped.unwrap(passphrase: Self.password).count == 32)
+        let entry = try store.entry("laptop")
+        #expect(entry.isCloud && entry.bundle.user == "ann@example.org" && entry.bundle.profiles.map(\.name) == ["main"])
+
+        // Later syncs log in with the certificate; the passphrase still opens the account key.
+        #expect(try await account.sync(passphrase: Self.password).revision == first.revision)
+        await #expect { _ = try await account.sync(passphrase: Array("not it".utf8)) } throws: {
+            guard case .refused(let why) = Self.caravelError($0) else { return false }
+            return why.contains("does not open the account key")
+        }
+        #expect(try store.entry("laptop").bundle.revision == first.revision, "a failed sync keeps the stored profile")
+
+        // The operator's account-mode export opens with the stored account key and the passphrase.
+        let export = "\(fleet.dir)/ann.pharos"
+        try fleet.run(Fleet.cox, ["profile", "export", "ann@example.org", "--out", export])
+        #expect(throws: CaravelError.format(.passwordRequired, file: export)) { _ = try store.importFile(at: export, as: "exported") }
+        #expect { _ = try store.importFile(at: export, as: "exported", password: Array("not it".utf8)) } throws: {
+            guard case .refused = Self.caravelError($0) else { return false }
+            return true
+        }
+        #expect(!store.names().contains("exported"))
+        let imported = try store.importFile(at: export, as: "exported", password: Self.password)
+        #expect(imported.bundle.user == "ann@example.org" && imported.bundle.profiles.map(\.name) == ["main"])
+
+        // A second issued device finds the account key enrolled: its certificate login opens it
+        // with the same passphrase, and replace-all makes it the store's only account.
+        let second = "\(fleet.dir)/desktop.pharosid"
+        try fleet.run(Fleet.cox, ["devices", "issue", "ann@example.org", "--name", "desktop", "--relay", fleet.relayAddr, "--out", second])
+        let other = try await account.sync(identityFile: second, passphrase: Self.password)
+        #expect(other.name == "desktop" && other.profiles == 1)
+        #expect(Set(store.names()) == ["desktop", "exported"] && store.accountKey("laptop") == nil && store.accountKey("desktop") != nil)
+        #expect(try store.identity()?.name == "desktop")
     }
 }
 

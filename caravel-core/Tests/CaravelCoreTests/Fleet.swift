@@ -74,8 +74,14 @@ final class Fleet: @unchecked Sendable {
 
     /// Runs a command to completion; its stdout, or a failure with what it printed.
     @discardableResult
-    func run(_ binary: String, _ arguments: [String]) throws -> String {
+    func run(_ binary: String, _ arguments: [String], input: String? = nil) throws -> String {
         let process = Process()
+        if let input {
+            let stdin = Pipe()
+            process.standardInput = stdin
+            stdin.fileHandleForWriting.write(Data(input.utf8))
+            try stdin.fileHandleForWriting.close()
+        }
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = arguments
         process.environment = environment

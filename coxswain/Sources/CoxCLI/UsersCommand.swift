@@ -1,6 +1,8 @@
 import ArgumentParser
 import Coxswain
 import Foundation
+import PharosRuntime
+import PharosSpec
 
 struct UsersCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -69,7 +71,7 @@ struct UsersCommand: AsyncParsableCommand {
 struct DevicesCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "devices", abstract: "Add, import, list and remove devices.",
-        subcommands: [Add.self, Import.self, List.self, Remove.self])
+        subcommands: [Add.self, Issue.self, Import.self, List.self, Remove.self])
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -97,6 +99,44 @@ struct DevicesCommand: AsyncParsableCommand {
                 print("added device \(result.value.id) at \(result.value.tunnelIP) on \(result.affectedNodes.count) node(s)")
                 if !sealed { print("  no bundle sealed: neither the device nor its user has an encryption key yet") }
                 try await PushReport.report(result.pushes, from: controller)
+            }
+        }
+    }
+
+    struct Issue: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Add a device with a key made here and write its .pharosid (the legacy path; prefer `cox enroll`).",
+            discussion: """
+            The controller makes the device's key and 30-day certificate and writes them with the fleet's CA, the relay \
+            and the profile-signing key into a .pharosid (0600) to move to the device out of band; the controller keeps no \
+            copy of the key. On the device, `caravel sync FILE.pharosid` logs in with that certificate (or --email and the \
+            user's password, see `cox users passwd`), enrolls the user's account key if there is none yet, and fetches the \
+            profile sealed to it. A join link (`cox enroll`) is safer: the key never leaves the device.
+            """)
+        @Argument(help: "User ID or e-mail.") var user: String
+        @Option(help: "Device name (unique per user; a suffix is added when taken).") var name: String
+        @Option(help: "Platform label (linux, ios, ...).") var platform = ""
+        @Option(help: "The relay the device syncs through, HOST:PORT (default relay.public_endpoint).") var relay: String?
+        @Option(help: "The relay's TLS name (default: the enrolled relay's hostname for --relay, else the embedded relay's).")
+        var serverName: String?
+        @Option(help: "Output file (default <name>.pharosid); an existing file is not replaced.") var out: String?
+        @OptionGroup var options: ConfigOption
+
+        func run() async throws {
+            try await userFacing {
+                let path = out ?? "\(name.replacingOccurrences(of: "/", with: "_")).pharosid"
+                guard !FileManager.default.fileExists(atPath: path) else {
+                    throw CommandFailure(description: "\(path) exists and may hold another device's key; remove it or pass --out")
+                }
+                let controller = try options.open()
+                let issued = try await AccountService(fleet: controller.service).issueDevice(
+                    user: user, name: name, platform: platform, relay: relay, serverName: serverName, by: .cliUser)
+                do { try AtomicFile.write(issued.identity.encoded(), to: path, mode: 0o600) } catch {
+                    throw CommandFailure(description: "device \(issued.device.id) was added but \(path) could not be written (\(error)); remove it with `cox devices rm \(issued.device.id)` and issue again")
+                }
+                print("issued device \(issued.device.id) (\(issued.device.name)) at \(issued.device.tunnelIP); wrote \(path) (0600, holds its private key)")
+                print("next, on the device: caravel sync \((path as NSString).lastPathComponent) [--email \(issued.identity.user.isEmpty ? "USER" : issued.identity.user)]")
+                try await PushReport.report(issued.pushes, from: controller)
             }
         }
     }

@@ -10,6 +10,7 @@ import PharosTestSupport
 import Relay
 import Synchronization
 import Testing
+import X509
 @testable import Coxswain
 
 /// `cox serve`'s account plane end to end: a real controller (SQLite, CA, AccountSync on its
@@ -354,6 +355,51 @@ func rpcCode(_ error: any Error) -> RPCError.Code? { (error as? RPCError)?.code 
                                       wrappedPrivateKey: wrapped.encoded())
         #expect(try await state.store.read { tx in try tx.user(user.id).publicKey } == account.publicKey.rawRepresentation)
         await #expect(throws: AccountError.self) { _ = try await accounts.profile(session: session) }
+    }
+
+    /// `cox devices issue` (the legacy path): a .pharosid whose key belongs to its certificate,
+    /// which openssl chains to the root through the Device CA as a TLS client, whose device logs in by certificate
+    /// and has no key of its own (its bundle waits for the account key).
+    @Test func anIssuedIdentityHoldsAWorkingCertificateForANewDeviceWithoutAKeyOfItsOwn() async throws {
+        let state = try TestState()
+        let user = try await state.service.addUser(name: "Ann", email: "ann@example.org", by: state.actor)
+        let accounts = AccountService(fleet: state.service)
+        await #expect(throws: AccountError.failedPrecondition(
+            "no relay address for the device identity: set relay.public_endpoint in cox.yaml or pass --relay HOST:PORT")) {
+            _ = try await accounts.issueDevice(user: user.id, name: "laptop", by: state.actor)
+        }
+        let issued = try await accounts.issueDevice(user: "ann@example.org", name: "laptop", relay: "relay.example.org",
+                                                    by: state.actor)
+        let identity = try DeviceIdentity(jsonBytes: issued.identity.encoded())
+        #expect(identity == issued.identity && identity.user == "ann@example.org" && identity.alias == "laptop")
+        #expect(identity.relayAddress == "relay.example.org:8443" && identity.relayServerName == "localhost")
+        #expect(identity.encryptionKey == nil && identity.signingPublicKey == Array(state.pki.signingKey.publicKey.rawRepresentation))
+        let rootFingerprint = Fingerprint.caRoot(der: try state.pki.authority.root.certificate.derBytes())
+        #expect(identity.caFingerprint == rootFingerprint)
+
+        let leaf = try Certificate(pemEncoded: identity.deviceCertificate)
+        #expect(leaf.publicKey == Certificate.PublicKey(try P256.Signing.PrivateKey(pemRepresentation: identity.deviceKey).publicKey))
+        let dir = state.dir
+        try (identity.deviceCertificate + state.pki.authority.device.certificate.pemString())
+            .write(toFile: "\(dir)/device.crt", atomically: true, encoding: .utf8)
+        try state.pki.authority.root.certificate.pemString().write(toFile: "\(dir)/root.crt", atomically: true, encoding: .utf8)
+        let verify = try OpenSSLProbe.verify("\(dir)/device.crt", root: "\(dir)/root.crt", purpose: "sslclient")
+        #expect(verify.status == 0, "\(verify.output)")
+
+        let device = issued.device
+        let leafFingerprint = Fingerprint.certificate(der: try leaf.derBytes())
+        #expect(device.encryptionPubkey == nil && device.fingerprint == leafFingerprint)
+        #expect(try await state.store.read { tx in try tx.profile(device: device.id) } == nil, "nothing to seal to before the account key")
+        let session = try await accounts.authenticate(email: "", password: "", deviceFingerprint: device.fingerprint)
+        #expect(session.deviceID == device.id && session.userID == user.id && !session.keysEnrolled)
+
+        // A second device of that name gets a suffix, and its own key.
+        let second = try await accounts.issueDevice(user: user.id, name: "laptop", relay: "relay.example.org:9443",
+                                                    serverName: "relay.example.org", by: state.actor)
+        #expect(second.device.name == "laptop-2" && second.identity.relayServerName == "relay.example.org")
+        #expect(second.identity.deviceKey != identity.deviceKey)
+        let audit = try await state.store.read { tx in try tx.auditChain().map(\.action) }
+        #expect(audit.filter { $0 == "device.issue" }.count == 2)
     }
 
     @Test func theJoinLinkQRCodeDecodesToTheLink() throws {

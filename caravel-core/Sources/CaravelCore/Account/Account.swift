@@ -129,22 +129,120 @@ public struct Account: Sendable {
         }
     }
 
-    /// `caravel sync`: Authenticate with the device certificate, GetProfile, verify the
-    /// signature with the key pinned at enrollment, open with the device key, and replace
-    /// every cloud profile at once. A revision older than the stored one is refused.
-    public func sync(passphrase: [UInt8]? = nil) async throws(CaravelError) -> SyncResult {
+    /// `caravel sync`: Authenticate with the stored device certificate (or `email` and the
+    /// account password), GetProfile, verify the signature with the key pinned at enrollment,
+    /// open with the device key (or the account key the passphrase unwraps), and replace every
+    /// cloud profile at once. A revision older than the stored one is refused.
+    public func sync(passphrase: [UInt8]? = nil, email: String? = nil) async throws(CaravelError) -> SyncResult {
         guard let (name, stored) = try store.identity() else {
-            throw .notFound("this device is not enrolled: run `caravel enroll '<join link>'` first")
+            throw .notFound("this device is not enrolled: run `caravel enroll '<join link>'`, or `caravel sync FILE.pharosid` with the identity your administrator issued")
         }
+        return try await sync(identity: stored, name: name, previous: (try? store.entry(name))?.bundle.revision,
+                              passphrase: passphrase, email: email)
+    }
+
+    /// `caravel sync FILE.pharosid` (upstream's legacy path, reference §5.6): the identity an
+    /// administrator issued (`cox devices issue`) is checked (its key must belong to its
+    /// certificate, which must be in date; fleet_ca must be a CA), then
+    /// synced as above; for a device without a key of its own the account key is enrolled on
+    /// the first sync (a fresh X25519 key, wrapped with the passphrase). The store changes only
+    /// when the sync succeeds, and then replaces the previous account (one at a time).
+    public func sync(identityFile path: String, as name: String? = nil, passphrase: [UInt8]?, email: String? = nil,
+                     now: Date = Date()) async throws(CaravelError) -> SyncResult {
+        let identity = try Self.loadIdentity(path, now: now)
+        let fallback = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
+        let name = name ?? ProfileStore.sanitized(identity.alias.isEmpty ? (identity.user.isEmpty ? fallback : identity.user) : identity.alias)
+        try ProfileStore.validate(name: name)
+        var previous: Int64?
+        if let entry = try? store.entry(name) {
+            guard entry.isCloud else {
+                throw .alreadyExists("an imported profile named \(name) exists; pass --name to store the synced one under another name")
+            }
+            if let (storedName, stored) = try store.identity(), storedName == name, stored.caFingerprint == identity.caFingerprint,
+               stored.user == identity.user || stored.user.isEmpty || identity.user.isEmpty {
+                previous = entry.bundle.revision
+            }
+        }
+        return try await sync(identity: identity, name: name, previous: previous, passphrase: passphrase, email: email)
+    }
+
+    /// The identity in a `.pharosid` file, checked as `sync(identityFile:)` checks it.
+    public static func checkedIdentity(file path: String, now: Date = Date()) throws(CaravelError) -> DeviceIdentity {
+        try loadIdentity(path, now: now)
+    }
+
+    /// A `.pharosid` from outside the store, refused with a sentence for each way it can be wrong.
+    static func loadIdentity(_ path: String, now: Date) throws(CaravelError) -> DeviceIdentity {
+        let identity: DeviceIdentity
+        do { identity = try DeviceIdentity(jsonBytes: try ProfileStore.read(path)) } catch let error as PharosFormatError {
+            throw .format(error, file: path)
+        } catch let error as CaravelError {
+            throw error
+        } catch {
+            throw .io("\(path): \(error)")
+        }
+        let leaf: Certificate, fleetCA: Certificate, key: P256.Signing.PrivateKey
+        do { leaf = try Certificate(pemEncoded: identity.deviceCertificate) } catch {
+            throw .format(.malformed(format: "device identity", reason: "device_cert is not a PEM certificate"), file: path)
+        }
+        do { key = try P256.Signing.PrivateKey(pemRepresentation: identity.deviceKey) } catch {
+            throw .format(.malformed(format: "device identity", reason: "device_key is not a P-256 private key"), file: path)
+        }
+        do { fleetCA = try Certificate(pemEncoded: identity.fleetCA) } catch {
+            throw .format(.malformed(format: "device identity", reason: "fleet_ca is not a PEM certificate"), file: path)
+        }
+        guard leaf.publicKey == Certificate.PublicKey(key.publicKey) else {
+            throw .untrusted("\(path): device_key does not belong to device_cert (a damaged or tampered identity); ask your administrator for a new one")
+        }
+        // Who issued device_cert is the relay's to judge (the Device CA is not in the file);
+        // fleet_ca must be a CA, as it becomes the root the relay's certificate is checked by.
+        guard case .isCertificateAuthority = try? fleetCA.extensions.basicConstraints else {
+            throw .untrusted("\(path): fleet_ca is not a CA certificate (a damaged or tampered identity); ask your administrator for a new one")
+        }
+        guard now < leaf.notValidAfter else {
+            throw .refused("\(path): the device certificate expired on \(rfc3339(leaf.notValidAfter)); ask your administrator for a new identity (cox devices issue)")
+        }
+        if let signing = identity.signingPublicKey.isEmpty ? nil : identity.signingPublicKey, signing.count != 32 {
+            throw .format(.malformed(format: "device identity", reason: "signing_public_key is not an Ed25519 key"), file: path)
+        }
+        return identity
+    }
+
+    func sync(identity stored: DeviceIdentity, name: String, previous: Int64?, passphrase: [UInt8]?,
+              email rawEmail: String?) async throws(CaravelError) -> SyncResult {
         var identity = stored
-        let previous = (try? store.entry(name))?.bundle.revision
+        let email = rawEmail?.trimmingCharacters(in: .whitespaces) ?? ""
+        // A device without a key of its own needs the passphrase (to enroll or unwrap the
+        // account key); a password login needs the password. Both are the same secret.
+        if (identity.encryptionKey == nil || !email.isEmpty), passphrase == nil {
+            throw .refused(email.isEmpty
+                ? "this device has no key of its own: give the account passphrase (--password-stdin or the prompt)"
+                : "a login with --email needs the account password (--password-stdin or the prompt)")
+        }
+        let hasOwnKey = identity.encryptionKey != nil
         let profile: Pharos_Account_V1_GetProfileResponse
+        let enrolledKey: Curve25519.KeyAgreement.PrivateKey?
         do {
-            profile = try await RelayConnection.withDeviceClient(identity: identity) { client in
-                let session = try await client.authenticate(Pharos_Account_V1_AuthenticateRequest(), options: RelayConnection.options)
+            (profile, enrolledKey) = try await RelayConnection.withDeviceClient(identity: identity) { client in
+                var login = Pharos_Account_V1_AuthenticateRequest()
+                if !email.isEmpty, let passphrase {
+                    login.email = email
+                    login.password = String(decoding: passphrase, as: UTF8.self)
+                }
+                let session = try await client.authenticate(login, options: RelayConnection.options)
                 let metadata: Metadata = [PharosIdentity.sessionMetadataKey: .string(session.sessionToken)]
-                return try await client.getProfile(Pharos_Account_V1_GetProfileRequest(), metadata: metadata,
-                                                   options: RelayConnection.options)
+                var enrolled: Curve25519.KeyAgreement.PrivateKey?
+                if !session.keysEnrolled, !hasOwnKey, let passphrase {
+                    let accountKey = Curve25519.KeyAgreement.PrivateKey()
+                    var request = Pharos_Account_V1_EnrollKeysRequest()
+                    request.publicKey = accountKey.publicKey.rawRepresentation
+                    request.wrappedPrivateKey = Data(try WrappedPrivateKey.wrap(Array(accountKey.rawRepresentation),
+                                                                                passphrase: passphrase).encoded())
+                    _ = try await client.enrollKeys(request, metadata: metadata, options: RelayConnection.options)
+                    enrolled = accountKey
+                }
+                return (try await client.getProfile(Pharos_Account_V1_GetProfileRequest(), metadata: metadata,
+                                                    options: RelayConnection.options), enrolled)
             }
         } catch {
             throw RelayConnection.translate(error, relay: identity.relayAddress)
@@ -155,15 +253,19 @@ public struct Account: Sendable {
             throw .untrusted("the controller now signs with a different key than at enrollment; nothing was replaced (enroll again if the controller was rebuilt)")
         }
         let recipient: Curve25519.KeyAgreement.PrivateKey
+        var accountKey: WrappedPrivateKey?
         if let key = identity.encryptionKey {
             recipient = key
         } else {
-            guard let passphrase else { throw .refused("this device has no key of its own: give the account passphrase (--passphrase-stdin)") }
             do {
                 let wrapped = try WrappedPrivateKey(jsonBytes: Array(profile.wrappedPrivateKey))
-                recipient = try Curve25519.KeyAgreement.PrivateKey(rawRepresentation: try wrapped.unwrap(passphrase: passphrase))
+                recipient = try Curve25519.KeyAgreement.PrivateKey(rawRepresentation: try wrapped.unwrap(passphrase: passphrase ?? []))
+                accountKey = wrapped
             } catch {
                 throw .refused("the account passphrase does not open the account key: \(error)")
+            }
+            if let enrolledKey, enrolledKey.publicKey.rawRepresentation != recipient.publicKey.rawRepresentation {
+                throw .untrusted("the controller returned an account key other than the one this device just enrolled; nothing was stored")
             }
         }
         let bundle: ProfileBundle
@@ -185,7 +287,7 @@ public struct Account: Sendable {
         if identity.user.isEmpty { identity.user = bundle.user }
         let marker = SyncedMarker(user: bundle.user, revision: bundle.revision, relay: identity.relayAddress,
                                   controller: identity.caFingerprint, syncedAt: Self.rfc3339(Date()))
-        try store.replaceCloud(name: name, bundle: bundle, identity: identity, marker: marker)
+        try store.replaceCloud(name: name, bundle: bundle, identity: identity, marker: marker, accountKey: accountKey)
         return SyncResult(name: name, revision: bundle.revision, previousRevision: previous, profiles: bundle.profiles.count)
     }
 

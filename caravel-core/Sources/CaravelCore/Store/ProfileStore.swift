@@ -140,7 +140,7 @@ public struct ProfileStore: Sendable {
             throw .format(.malformed(format: "profile file", reason: "not JSON (truncated or not a profile): \(error)"), file: file)
         }
         if value["fmt"] == .string(DeviceIdentity.formatTag) {
-            throw .invalidName("\(file) is a device identity (.pharosid), not a profile; enroll with a join link instead")
+            throw .invalidName("\(file) is a device identity (.pharosid), not a profile: sync with it instead (`caravel sync \(file)`)")
         }
         do {
             let sealed: SealedBundle
@@ -154,12 +154,25 @@ public struct ProfileStore: Sendable {
                 return try ProfileBundle(json: value)
             }
             try Self.checkSigned(sealed, file: file)
-            // Sealed to this device's key and signed by its controller: only an enrolled store opens it.
-            guard let identity = try? identity()?.identity, let key = identity.encryptionKey,
+            // Sealed to this device's key or its account's, and signed by its controller: only
+            // an enrolled store opens it.
+            guard let (entry, identity) = try? identity(),
                   let signing = try? Curve25519.Signing.PublicKey(rawRepresentation: identity.signingPublicKey) else {
                 throw PharosFormatError.accountKeysRequired
             }
-            return try ProfileBundle(jsonBytes: try sealed.open(with: key, signingPublicKey: signing))
+            let wrapped = accountKey(entry)
+            if let key = identity.encryptionKey {
+                do throws(PharosFormatError) { return try ProfileBundle(jsonBytes: try sealed.open(with: key, signingPublicKey: signing)) } catch {
+                    guard wrapped != nil, error == .notSealedToThisKey else { throw error }
+                }
+            }
+            guard let wrapped else { throw PharosFormatError.accountKeysRequired }
+            guard let password else { throw PharosFormatError.passwordRequired }
+            let accountKey: Curve25519.KeyAgreement.PrivateKey
+            do { accountKey = try .init(rawRepresentation: try wrapped.unwrap(passphrase: password)) } catch {
+                throw CaravelError.refused("\(file): the account passphrase does not open the account key stored at the last sync; nothing was imported")
+            }
+            return try ProfileBundle(jsonBytes: try sealed.open(with: accountKey, signingPublicKey: signing))
         } catch let error as PharosFormatError {
             if case .missingField(_, "sig") = error {
                 throw .untrusted("\(file): the profile is not signed; a controller always signs what it seals, so it was not imported")
@@ -184,20 +197,40 @@ public struct ProfileStore: Sendable {
         }
     }
 
-    /// Sync's replace-all: the new cloud entry (bundle, identity, marker) is written first,
-    /// then every other cloud entry is removed. Imported profiles are left alone.
-    public func replaceCloud(name: String, bundle: ProfileBundle, identity: DeviceIdentity, marker: SyncedMarker) throws(CaravelError) {
+    /// Sync's replace-all: the new cloud entry (bundle, identity, marker, and for a device
+    /// without a key of its own the passphrase-wrapped account key) is written first, then
+    /// every other cloud entry is removed. Imported profiles are left alone.
+    public func replaceCloud(name: String, bundle: ProfileBundle, identity: DeviceIdentity, marker: SyncedMarker,
+                             accountKey: WrappedPrivateKey? = nil) throws(CaravelError) {
         try Self.validate(name: name)
         try Self.write(ProfileEnvelope.plain(bundle).encoded(), to: path(name, ProfileEnvelope.fileExtension))
         try Self.write(identity.encoded(), to: path(name, DeviceIdentity.fileExtension))
+        if let accountKey {
+            try Self.write(accountKey.encoded(), to: path(name, Self.accountKeyExtension))
+        } else {
+            unlink(path(name, Self.accountKeyExtension))
+        }
         try Self.write(marker.encoded(), to: path(name, SyncedMarker.fileExtension))
         for other in names() where other != name && FileManager.default.fileExists(atPath: path(other, SyncedMarker.fileExtension)) {
-            removeFiles(other, including: [ProfileEnvelope.fileExtension, SyncedMarker.fileExtension, DeviceIdentity.fileExtension])
+            removeFiles(other, including: [ProfileEnvelope.fileExtension, SyncedMarker.fileExtension, DeviceIdentity.fileExtension,
+                                           Self.accountKeyExtension])
         }
-        for file in files() where file.hasSuffix(DeviceIdentity.fileExtension) && file != name + DeviceIdentity.fileExtension {
+        for file in files() where (file.hasSuffix(DeviceIdentity.fileExtension) || file.hasSuffix(Self.accountKeyExtension))
+            && file != name + DeviceIdentity.fileExtension && file != name + Self.accountKeyExtension {
             unlink("\(directory)/\(file)")
         }
         AtomicFile.syncDirectory(directory)
+    }
+
+    /// The sidecar holding a legacy account's key as the controller keeps it: wrapped with
+    /// the account passphrase (`{v, salt, n, ct}`), so account-sealed files import offline.
+    public static let accountKeyExtension = ".accountkey"
+
+    /// The wrapped account key stored beside cloud entry `name`, if it is one of a device
+    /// without a key of its own.
+    public func accountKey(_ name: String) -> WrappedPrivateKey? {
+        guard let bytes = try? Self.read(path(name, Self.accountKeyExtension), limit: 4096) else { return nil }
+        return try? WrappedPrivateKey(jsonBytes: bytes)
     }
 
     public func saveIdentity(_ identity: DeviceIdentity, name: String) throws(CaravelError) {
@@ -222,7 +255,8 @@ public struct ProfileStore: Sendable {
             removeFiles(name, including: [ProfileEnvelope.fileExtension, SyncedMarker.fileExtension])
             removed.append(name)
         }
-        for file in files() where file.hasSuffix(DeviceIdentity.fileExtension) || file.hasSuffix(SyncedMarker.fileExtension) {
+        for file in files() where file.hasSuffix(DeviceIdentity.fileExtension) || file.hasSuffix(SyncedMarker.fileExtension)
+            || file.hasSuffix(Self.accountKeyExtension) {
             unlink("\(directory)/\(file)")
         }
         AtomicFile.syncDirectory(directory)

@@ -124,8 +124,6 @@ public final class AccountService: Sendable {
             throw AccountError.invalidArgument("csr_pem is not usable: \(error)")
         }
         let certificatePEM = try leaf.pemString()
-        let fingerprint = Fingerprint.certificate(der: try leaf.derBytes())
-        let (serial, notAfter) = (leaf.serialHex, FleetPKI.micros(leaf.notValidAfter))
         let (config, subnet, fleetID, signingKey) = (config, fleet.subnet, try pki.authority.fingerprint, pki.signingKey)
         let platform = String(claim.platform.prefix(32)), encryptionKey = Data(claim.encryptionKey)
         let outcome: (MutationResult<DeviceRecord>, String)?
@@ -137,25 +135,13 @@ public final class AccountService: Sendable {
                                    by: AuditActor(name: "anonymous", kind: .session, sourceIP: sourceIP))
                 return nil
             }
-            guard let address = subnet.firstFree(excluding: try tx.usedTunnelIPs()) else {
-                throw ProvisioningError.subnetExhausted(subnet.description)
-            }
             let user = try tx.user(ticket.userID)
-            let existing = Set(try tx.devices(user: user.id).map(\.name))
-            var unique = name, n = 2
-            while existing.contains(unique) { unique = "\(name)-\(n)"; n += 1 }
-            let device = DeviceRecord(id: deviceID, userID: user.id, name: unique, platform: platform, fingerprint: fingerprint,
-                                      status: .active, encryptionPubkey: encryptionKey, tunnelIP: address,
-                                      version: 1, createdAt: tx.now, updatedAt: tx.now)
-            try tx.insert(device)
-            try tx.insertDeviceCertificate(deviceID: deviceID, serial: serial, certificatePEM: certificatePEM, notAfter: notAfter)
-            let affected = try FleetService.reprovision(deviceID: deviceID, tx: tx, config: config, fleetID: fleetID, signingKey: signingKey)
-            for nodeID in affected { try tx.bumpRevision(node: nodeID) }
-            try tx.appendAudit(AuditEntry(action: "enroll.claim", targetType: "device", targetID: deviceID,
-                                          detail: FleetService.detail(["user": user.id, "name": unique, "platform": platform,
-                                                                       "fingerprint": fingerprint, "tunnel_ip": address])),
-                               by: AuditActor(name: user.email ?? user.id, kind: .session, sourceIP: sourceIP))
-            return (MutationResult(value: device, affectedNodes: affected), ticket.relayAddr)
+            let result = try Self.insertCertifiedDevice(
+                CertifiedDevice(id: deviceID, name: name, platform: platform, leaf: leaf, certificatePEM: certificatePEM,
+                                encryptionKey: encryptionKey),
+                user: user, action: "enroll.claim", by: AuditActor(name: user.email ?? user.id, kind: .session, sourceIP: sourceIP),
+                tx: tx, config: config, subnet: subnet, fleetID: fleetID, signingKey: signingKey)
+            return (result, ticket.relayAddr)
         }
         guard let (result, relayAddr) = outcome else { throw AccountError.opaqueClaimFailure }
         _ = await fleet.committed(result)
@@ -166,6 +152,94 @@ public final class AccountService: Sendable {
                        caFingerprint: Fingerprint.caRoot(der: try pki.authority.root.certificate.derBytes()),
                        signingPublicKey: signingPublicKey,
                        signingKeyEndorsement: try SigningKeyEndorsement.sign(signingPublicKey, rootKey: pki.authority.root.key))
+    }
+
+    /// A device with its first certificate, as ClaimEnrollment and `cox devices issue` record it.
+    struct CertifiedDevice {
+        var id: String
+        var name: String
+        var platform: String
+        var leaf: Certificate
+        var certificatePEM: String
+        var encryptionKey: Data?
+    }
+
+    /// Records `device` for `user` (a free tunnel address, a name unique for the user, its
+    /// certificate), provisions it on the user's nodes and writes the audit row, in `tx`.
+    static func insertCertifiedDevice(_ certified: CertifiedDevice, user: UserRecord, action: String, by actor: AuditActor,
+                                      tx: StoreTransaction, config: CoxConfig, subnet: IPv4Subnet, fleetID: String,
+                                      signingKey: Curve25519.Signing.PrivateKey) throws -> MutationResult<DeviceRecord> {
+        guard let address = subnet.firstFree(excluding: try tx.usedTunnelIPs()) else {
+            throw ProvisioningError.subnetExhausted(subnet.description)
+        }
+        let existing = Set(try tx.devices(user: user.id).map(\.name))
+        var unique = certified.name, n = 2
+        while existing.contains(unique) { unique = "\(certified.name)-\(n)"; n += 1 }
+        let fingerprint = Fingerprint.certificate(der: try certified.leaf.derBytes())
+        let device = DeviceRecord(id: certified.id, userID: user.id, name: unique, platform: certified.platform,
+                                  fingerprint: fingerprint, status: .active, encryptionPubkey: certified.encryptionKey,
+                                  tunnelIP: address, version: 1, createdAt: tx.now, updatedAt: tx.now)
+        try tx.insert(device)
+        try tx.insertDeviceCertificate(deviceID: device.id, serial: certified.leaf.serialHex, certificatePEM: certified.certificatePEM,
+                                       notAfter: FleetPKI.micros(certified.leaf.notValidAfter))
+        let affected = try FleetService.reprovision(deviceID: device.id, tx: tx, config: config, fleetID: fleetID, signingKey: signingKey)
+        for nodeID in affected { try tx.bumpRevision(node: nodeID) }
+        try tx.appendAudit(AuditEntry(action: action, targetType: "device", targetID: device.id,
+                                      detail: FleetService.detail(["user": user.id, "name": unique, "platform": certified.platform,
+                                                                   "fingerprint": fingerprint, "tunnel_ip": address])), by: actor)
+        return MutationResult(value: device, affectedNodes: affected)
+    }
+
+    // MARK: legacy identities
+
+    public struct Issued: Sendable {
+        public var device: DeviceRecord
+        /// The `.pharosid` to hand over out of band: it holds the device's private key.
+        public var identity: DeviceIdentity
+        public var pushes: [String: FleetReconciler.Outcome]
+    }
+
+    /// `cox devices issue` (upstream's legacy path, reference §5.6): the controller makes the
+    /// device's P-256 key itself, issues its 30-day leaf, records and provisions the device
+    /// without a key of its own (its bundle is sealed to the user's account key, which the
+    /// device enrolls on its first sync), and returns the `.pharosid`. The private key is in
+    /// that answer only; nothing keeps it.
+    public func issueDevice(user reference: String, name rawName: String, platform: String = "", relay: String? = nil,
+                            serverName: String? = nil, by actor: AuditActor) async throws -> Issued {
+        let name = String(rawName.trimmingCharacters(in: .whitespacesAndNewlines).prefix(64))
+        guard !name.isEmpty else { throw AccountError.invalidArgument("the device name is empty") }
+        let requested = (relay ?? config.relayPublicEndpoint).trimmingCharacters(in: .whitespaces)
+        guard !requested.isEmpty else {
+            throw AccountError.failedPrecondition(
+                "no relay address for the device identity: set relay.public_endpoint in cox.yaml or pass --relay HOST:PORT")
+        }
+        let relayAddr = try FleetService.address(requested, defaultPort: PharosPorts.relayClient, flag: "relay").description
+        let key = P256.Signing.PrivateKey()
+        let deviceID = EntityID.make(.device)
+        let leaf = try pki.authority.issue(publicKey: Certificate.PublicKey(key.publicKey), profile: .device(id: deviceID),
+                                           validity: Self.deviceCertificateValidity)
+        let certificatePEM = try leaf.pemString()
+        let (config, subnet, fleetID, signingKey) = (config, fleet.subnet, try pki.authority.fingerprint, pki.signingKey)
+        let platform = String(platform.prefix(32))
+        let (result, user) = try await store.write { tx in
+            let user = try tx.user(reference)
+            let result = try Self.insertCertifiedDevice(
+                CertifiedDevice(id: deviceID, name: name, platform: platform, leaf: leaf, certificatePEM: certificatePEM,
+                                encryptionKey: nil),
+                user: user, action: "device.issue", by: actor, tx: tx, config: config, subnet: subnet, fleetID: fleetID,
+                signingKey: signingKey)
+            return (result, user)
+        }
+        let committed = await fleet.committed(result)
+        var relayName = serverName?.trimmingCharacters(in: .whitespaces) ?? ""
+        if relayName.isEmpty { relayName = try await relayServerName(for: relayAddr) }
+        let identity = DeviceIdentity(
+            user: user.email ?? "", alias: committed.value.name, relayAddress: relayAddr,
+            relayServerName: relayName,
+            caFingerprint: Fingerprint.caRoot(der: try pki.authority.root.certificate.derBytes()),
+            fleetCA: try pki.authority.fleet.certificate.pemString(), deviceCertificate: certificatePEM,
+            deviceKey: key.pemRepresentation, signingPublicKey: Array(signingKey.publicKey.rawRepresentation))
+        return Issued(device: committed.value, identity: identity, pushes: committed.pushes)
     }
 
     /// The TLS name of the relay at `address`: an enrolled relay's hostname when its public
