@@ -32,7 +32,10 @@ ADMIN_EMAIL=admin@pharos.test
 say() { printf '%s\n' "$*"; }
 fail() { printf 'FAILED: %s\n' "$*" >&2; [ -d "$WORK" ] && tail -n 20 "$WORK"/*.log >&2 2>/dev/null || true; exit 1; }
 in_ns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
-COX_ENV=(COX_CONFIG="$WORK/ctrl/cox.yaml" COX_RELAY_EMBEDDED=false COX_FLEET_RECONCILE_INTERVAL=5 COX_UI_LISTEN=10.79.0.2:8443)
+# Endpoint rotation at the shortest interval cox.yaml allows (only nodes with more than one
+# entry address rotate: node-b once step 8 gives it a second one).
+COX_ENV=(COX_CONFIG="$WORK/ctrl/cox.yaml" COX_RELAY_EMBEDDED=false COX_FLEET_RECONCILE_INTERVAL=5 COX_UI_LISTEN=10.79.0.2:8443
+         COX_FLEET_ROTATION_ENABLED=true COX_FLEET_ROTATION_INTERVAL_SECONDS=10 COX_FLEET_ROTATION_JITTER_SECONDS=0)
 cox() { in_ns pv-ctrl env "${COX_ENV[@]}" "$BIN_COX" "$@"; }
 caravel() { in_ns pv-client env CARAVEL_HOME="$WORK/client/store" CARAVEL_RUN_DIR="$WORK/client/run" "$BIN_CARAVEL" "$@"; }
 
@@ -197,9 +200,9 @@ client_enroll() {
   local link; link=$(cox enroll alice@example.org --relay "$RELAY_IP:8443" 2>/dev/null)
   caravel enroll "$link" --name phone >/dev/null || fail "caravel enroll"
 }
-connect() {
+connect() { # [stored profile name]
   start connect pv-client env CARAVEL_HOME="$WORK/client/store" CARAVEL_RUN_DIR="$WORK/client/run" \
-    "$BIN_CARAVEL" connect phone --engine-binary wireguard-go
+    "$BIN_CARAVEL" connect "${1:-phone}" --engine-binary wireguard-go
   wait_for 20 log_has connect "connected:" || fail "caravel connect did not come up"
 }
 disconnect() { caravel down >/dev/null 2>&1 || true; stop connect; }
@@ -274,7 +277,30 @@ e2e() {
   if caravel sync >/dev/null 2>&1; then fail "a revoked device could still sync"; fi
   done_step
 
-  step "8. everything removed"
+  step "8. legacy .pharosid synced by password; the tunnel hops between node-b's addresses"
+  disconnect
+  ip -n pv-node-b addr add 10.80.0.33/24 dev b0
+  in_ns pv-node-b iptables -A INPUT -d 10.80.0.33 -p udp --dport 51820 -j ACCEPT
+  cox nodes endpoints node-b 10.80.0.33 >/dev/null || fail "cox nodes endpoints"
+  cox users add Bob --email bob@example.org >/dev/null
+  (umask 077; head -c 15 /dev/urandom | base64 >"$WORK/bob-password")
+  cox users passwd bob@example.org <"$WORK/bob-password" >/dev/null || fail "cox users passwd bob"
+  cox profiles create bob-main --user bob@example.org --node node-b --protocol amneziawg >/dev/null
+  cox devices issue bob@example.org --name laptop --relay "$RELAY_IP:8443" --server-name relay.pharos.test \
+    --out "$WORK/client/laptop.pharosid" >/dev/null || fail "cox devices issue"
+  caravel sync "$WORK/client/laptop.pharosid" --email bob@example.org --password-stdin <"$WORK/bob-password" >/dev/null \
+    || fail "caravel sync with the issued identity"
+  caravel list | grep -q '^laptop ' || fail "the legacy sync stored no profile named laptop"
+  connect laptop
+  log_has connect "rotating between 10.80.0.32, 10.80.0.33" || fail "the tunnel does not rotate: $(cat "$WORK/connect.log")"
+  expect_seen_as 10.90.0.32 || fail "the legacy device has no traffic through node-b"
+  wait_for 30 sh -c "[ \$(grep -c 'moved to' '$WORK/connect.log') -ge 2 ]" || fail "the tunnel did not move twice in 30 s"
+  expect_seen_as 10.90.0.32 5 || fail "traffic stopped after the tunnel moved"
+  local second; second=$(in_ns pv-node-b iptables -nvx -L INPUT | awk '/10.80.0.33/ {print $1}')
+  [ "${second:-0}" -gt 0 ] || fail "no packet reached node-b's second address"
+  done_step
+
+  step "9. everything removed"
   disconnect
   trap - EXIT
   down

@@ -26,8 +26,13 @@ public final class NetnsLab: @unchecked Sendable {
     public let dir: String
     private var server: Process?
 
-    /// `binaryDirectory`: where `caravel` was built.
-    public init(binaryDirectory: String) throws {
+    /// The server's second address (on its loopback, reached through the same gateway): with
+    /// `rotation`, the profile's endpoint pool holds both.
+    public static let secondEndpoint = "10.78.0.3"
+
+    /// `binaryDirectory`: where `caravel` was built; `rotation`: the endpoint rotation policy
+    /// the profile carries, its pool the server's two addresses.
+    public init(binaryDirectory: String, rotation: RotationPolicy? = nil) throws {
         caravelBinary = "\(binaryDirectory)/caravel"
         dir = "/tmp/caravel-lab-\(tag)"
         try FileManager.default.createDirectory(atPath: "\(dir)/store", withIntermediateDirectories: true)
@@ -42,6 +47,7 @@ public final class NetnsLab: @unchecked Sendable {
         try sh(["ip", "-n", s, "link", "set", "cv1\(tag)", "up"])
         // The endpoint is off-link for the client (reached via its gateway), the target sits behind the server.
         try sh(["ip", "-n", s, "addr", "add", "10.78.0.2/32", "dev", "lo"])
+        try sh(["ip", "-n", s, "addr", "add", "\(Self.secondEndpoint)/32", "dev", "lo"])
         try sh(["ip", "-n", s, "addr", "add", "10.200.0.1/32", "dev", "lo"])
         try sh(["ip", "-n", s, "addr", "add", "1.1.1.1/32", "dev", "lo"])
         // IPv6 the way a home network gives it: a global address and a default route.
@@ -78,8 +84,9 @@ public final class NetnsLab: @unchecked Sendable {
                 ProfileNode(id: "nod_lab", name: "lab-node", region: "lab", endpoints: ["10.78.0.2"], protocols: [
                     .amneziaWG(AmneziaWGParams(privateKey: clientKey.rawRepresentation.base64EncodedString(), address: "10.99.0.2/32",
                                                publicKey: serverKey.publicKey.rawRepresentation.base64EncodedString(), presharedKey: psk,
-                                               endpoints: [EndpointPool(ip: "10.78.0.2", portMin: 51820, portMax: 51820)],
-                                               allowedIPs: ["0.0.0.0/0", "::/0"], obfuscation: Obfuscation())),
+                                               endpoints: [EndpointPool(ip: "10.78.0.2", portMin: 51820, portMax: 51820)]
+                                                   + (rotation == nil ? [] : [EndpointPool(ip: Self.secondEndpoint, portMin: 51820, portMax: 51820)]),
+                                               rotation: rotation, allowedIPs: ["0.0.0.0/0", "::/0"], obfuscation: Obfuscation())),
                 ]),
             ]),
         ])
@@ -112,6 +119,20 @@ public final class NetnsLab: @unchecked Sendable {
         try sh(["ip", "netns", "exec", cli, "ip6tables", "-w", "-A", "OUTPUT", "-o", "cv0\(tag)", "-d", "fd78::1", "-j", "ACCEPT"])
         try sh(["ip", "netns", "exec", srv, "iptables", "-w", "-A", "INPUT", "-i", serverInterface, "-d", "1.1.1.1", "-p", "udp",
                 "--dport", "53", "-j", "ACCEPT"])
+    }
+
+    /// Counts, per server address, the WireGuard packets that reach it (`endpointPackets`).
+    public func countEndpointPackets() throws {
+        for address in ["10.78.0.2", Self.secondEndpoint] {
+            try sh(["ip", "netns", "exec", srv, "iptables", "-w", "-A", "INPUT", "-d", address, "-p", "udp", "--dport", "51820", "-j", "ACCEPT"])
+        }
+    }
+
+    /// WireGuard packets that reached `address` since `countEndpointPackets`.
+    public func endpointPackets(_ address: String) throws -> Int {
+        let out = try sh(["ip", "netns", "exec", srv, "iptables", "-w", "-nvx", "-L", "INPUT"])
+        return out.split(separator: "\n").filter { $0.contains(" \(address) ") }
+            .compactMap { $0.split(separator: " ").first.flatMap { Int($0) } }.reduce(0, +)
     }
 
     public func zeroCounters() throws {

@@ -128,6 +128,53 @@ struct TunnelTests {
         #expect(try lab.routes() == before, "the routes of a dead tunnel were left behind")
         #expect(!lab.interfaceExists())
     }
+
+    /// #25 (upstream's M29): the profile's rotation policy moves the tunnel between the node's
+    /// two addresses on schedule; the session survives every move without a new handshake, and
+    /// both addresses carry the tunnel (counted by the server's firewall).
+    @Test func theTunnelMovesBetweenTheNodesAddressesOnScheduleWithoutANewHandshake() async throws {
+        let lab = try NetnsLab(binaryDirectory: TunnelTests.buildDirectory,
+                               rotation: RotationPolicy(enabled: true, intervalSeconds: 2, jitterSeconds: 0))
+        defer { lab.tearDown() }
+        let before = try lab.settledRoutes()
+        try lab.countEndpointPackets()
+        let client = try lab.connect()
+        #expect(lab.connectOutput.contains("rotating between 10.78.0.2, 10.78.0.3 every 2 s"), "\(lab.connectOutput)")
+        #expect(try lab.ping("10.200.0.1"))
+        let handshake = try Self.status(lab)["last_handshake"]
+
+        // 50 pings 0.2 s apart: about five moves.
+        let ping = try Tool.run("/usr/sbin/ip", ["netns", "exec", lab.cli, "ping", "-n", "-c", "50", "-i", "0.2", "-W", "1", "10.200.0.1"]).output
+        let received = ping.split(separator: "\n").first { $0.contains("received") }
+            .flatMap { $0.split(separator: ",").first { $0.contains("received") } }
+            .flatMap { Int($0.split(separator: " ").first ?? "") } ?? 0
+        let moves = lab.connectOutput.components(separatedBy: "moved to ").count - 1
+        #expect(moves >= 3, "\(lab.connectOutput)")
+        #expect(received >= 48, "\(ping)")
+        #expect(try lab.endpointPackets("10.78.0.2") > 0 && lab.endpointPackets(NetnsLab.secondEndpoint) > 0)
+        // The daemon stays where it was moved (the node answers from the address it was sent
+        // to, so WireGuard's roaming does not pull it back); read between two identical logs.
+        var status = JSONValue.null, lastMove = "", settled = false
+        for _ in 0..<5 where !settled {
+            let log = lab.connectOutput
+            status = try Self.status(lab)
+            lastMove = log.components(separatedBy: "moved to ").last?.split(separator: "\n").first.map(String.init) ?? ""
+            settled = lab.connectOutput == log
+        }
+        #expect(status["endpoint"] == .string(lastMove), "\(status) after moving to \(lastMove)")
+        #expect(["10.78.0.2:51820", "10.78.0.3:51820"].contains(lastMove))
+        #expect(status["last_handshake"] == handshake, "a move cost a handshake")
+
+        // The pins of both addresses go with the tunnel.
+        _ = try lab.caravel(["down", "--interface", lab.interface])
+        client.waitUntilExit()
+        #expect(client.terminationStatus == 0)
+        #expect(try lab.routes() == before, "down did not restore the routing table")
+    }
+
+    static func status(_ lab: NetnsLab) throws -> JSONValue {
+        try JSONValue(parsing: Array(try lab.caravel(["status", "--json", "--interface", lab.interface]).utf8))
+    }
 }
 
 /// A stand-in for systemd's notification socket: binds a datagram socket and collects what

@@ -48,6 +48,36 @@ import Testing
         #expect(plan.daemon == "/usr/bin/wireguard-go" && plan.socketPath == "/var/run/wireguard/pharos0.sock")
     }
 
+    /// #25: a profile that rotates its endpoint pins every address of the pool before the
+    /// tunnel takes the routes, rotates only between pinned ones, and moves with a UAPI
+    /// transaction that touches nothing but the peer's endpoint.
+    @Test func aRotatingProfilePinsEveryAddressOfThePoolAndMovesOnlyTheEndpoint() throws {
+        var connect = Self.connect()
+        connect.wireGuard?.endpoints = ["10.78.0.2", "10.78.0.3", "10.78.0.4", "2001:db8::7"].map {
+            EndpointPool(ip: $0, portMin: 51820, portMax: 51820)
+        }
+        connect.wireGuard?.rotation = RotationPolicy(enabled: true, intervalSeconds: 600, jitterSeconds: 120)
+        #expect(TunnelPlan.rotationHostsToObserve(for: connect, defaultRoute: true, ipv6: false) == ["10.78.0.3", "10.78.0.4"])
+        #expect(TunnelPlan.rotationHostsToObserve(for: connect, defaultRoute: false, ipv6: false) == [])
+        // 10.78.0.4's path could not be observed: it is pinned nowhere and never moved to.
+        let plan = try TunnelPlan.make(connect, interface: "pharos0", defaultRoute: true, daemon: "/usr/bin/wireguard-go",
+                                       host: TunnelPlan.Host(endpointRoute: Self.viaGateway, ipv6: false,
+                                                             rotationRoutes: ["10.78.0.3": Self.viaGateway]))
+        #expect(plan.teardown == [["ip", "route", "del", "10.78.0.3/32", "via", "10.77.0.2", "dev", "eth0"],
+                                  ["ip", "route", "del", "10.78.0.2/32", "via", "10.77.0.2", "dev", "eth0"]])
+        let rotation = try #require(plan.rotation)
+        #expect(rotation.hosts == ["10.78.0.2", "10.78.0.3"] && rotation.intervalSeconds == 600 && rotation.jitterSeconds == 120)
+
+        let move = plan.moving(to: "10.78.0.3:51820").render()
+        #expect(!move.contains("private_key") && !move.contains("replace_peers"))
+        #expect(move.contains("endpoint=10.78.0.3:51820\n") && move.contains("allowed_ip=0.0.0.0/0\n"))
+        let psk = try #require(WireGuardKey.hex(fromBase64: Self.psk))
+        #expect(move.contains("preshared_key=\(psk)\n"), "the PSK must stay, not be cleared")
+
+        // Without rotation in the profile nothing changes.
+        #expect(try Self.make(Self.connect()).rotation == nil)
+    }
+
     @Test func withoutTheDefaultRouteOnlyTheProfilesOwnIPv4NetworksGoIntoTheTunnel() throws {
         let connect = Self.connect(routes: ["0.0.0.0/0", "::/0", "10.200.0.0/24", "fd00::/64", "10.99.0.2/32", "192.168.7.0/24"])
         #expect(TunnelPlan.endpointToObserve(for: connect, defaultRoute: false, ipv6: false) == nil, "no pin, so nothing to look up")

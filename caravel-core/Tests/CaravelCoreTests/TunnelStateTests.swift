@@ -24,6 +24,28 @@ import Testing
         #expect(blocked.untrustworthy(as: "pharos9") == nil)
     }
 
+    /// Endpoint rotation: each address of the pool may be pinned once, and only those.
+    @Test func aRotatingTunnelMayUndoThePinOfEachOfItsAddressesOnce() {
+        var rotating = Self.genuine()
+        rotating.endpoint = "10.78.0.3:51820"  // moved since connect
+        rotating.rotationHosts = ["10.78.0.2", "10.78.0.3"]
+        rotating.undo = [["ip", "route", "del", "10.78.0.2/32", "via", "10.77.0.2", "dev", "eth0"],
+                         ["ip", "route", "del", "10.78.0.3/32", "via", "10.77.0.2", "dev", "eth0"]]
+        #expect(rotating.untrustworthy(as: "pharos9") == nil)
+
+        var foreign = rotating
+        foreign.undo.append(["ip", "route", "del", "192.0.2.1/32", "dev", "eth0"])
+        #expect(foreign.untrustworthy(as: "pharos9") != nil, "a pin of an address outside the pool")
+        var twice = rotating
+        twice.undo.append(["ip", "route", "del", "10.78.0.3/32", "dev", "eth1"])
+        #expect(twice.untrustworthy(as: "pharos9") != nil, "two pins of one address")
+        for hosts in [["10.78.0.2", "0.0.0.0/0"], ["10.78.0.2", "eth0"], Array(repeating: "10.78.0.9", count: 65)] {
+            var bad = rotating
+            bad.rotationHosts = hosts
+            #expect(bad.untrustworthy(as: "pharos9") != nil, "\(hosts.prefix(2))")
+        }
+    }
+
     @Test func aResolvConfChangeCaravelCouldNotHaveRecordedIsRefused() {
         let written = ResolvConf.contents(servers: ["1.1.1.1"], interface: "pharos9")
         for change in [

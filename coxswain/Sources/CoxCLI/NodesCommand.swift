@@ -5,7 +5,7 @@ import Foundation
 struct NodesCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "nodes", abstract: "Enroll, inspect, push to and remove VPN nodes.",
-        subcommands: [Enroll.self, List.self, Status.self, Push.self, Renew.self, Remove.self])
+        subcommands: [Enroll.self, List.self, Status.self, Push.self, Endpoints.self, Renew.self, Remove.self])
 
     struct Enroll: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -92,6 +92,37 @@ struct NodesCommand: AsyncParsableCommand {
                 let outcome = result.pushes[result.value.id] ?? .failed("not pushed")
                 print(PushReport.line(node: result.value.name, outcome))
                 if case .failed = outcome { throw ExitCode(1) }
+            }
+        }
+    }
+
+    struct Endpoints: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show or set a node's extra entry addresses (clients pick one per connect and rotate between them).",
+            discussion: """
+            The node's own public address always comes first. Setting the list reseals the bundle of every device \
+            placed on the node and pushes it; an empty string ("") removes every extra address. With \
+            fleet.rotation.enabled in cox.yaml, caravel moves between the addresses every interval ± jitter.
+            """)
+        @Argument(help: "Node ID or name.") var node: String
+        @Argument(help: "Comma-separated IPv4 addresses, e.g. 203.0.113.7,203.0.113.8.") var addresses: String?
+        @OptionGroup var options: ConfigOption
+
+        func run() async throws {
+            try await userFacing {
+                let controller = try options.open()
+                let record = try await controller.store.read { tx in try tx.node(node) }
+                guard let addresses else {
+                    let main = record.publicIP.isEmpty ? record.host : record.publicIP
+                    let extra = record.endpointIPs.split(separator: ",").map(String.init).filter { $0 != main }
+                    print(([main] + extra).joined(separator: "\n"))
+                    return
+                }
+                let edit = try await controller.service.updateNode(record.id, FleetService.NodePatch(endpointIPs: addresses),
+                                                                   expectedVersion: record.version, by: .cliUser)
+                let list = edit.node.endpointIPs.isEmpty ? "none" : edit.node.endpointIPs
+                print("\(edit.node.name): extra entry addresses \(list); \(edit.affectedNodes.count) node(s) to push")
+                try await PushReport.report(edit.pushes, from: controller)
             }
         }
     }

@@ -110,6 +110,33 @@ import Coxswain
         #expect(aging.output.split(separator: "\n")[1].hasPrefix("fleet-ca"), "soonest expiry first: \(aging.output)")
     }
 
+    /// `cox nodes endpoints`: the node's own address first, then the extra entry addresses
+    /// clients pick from and rotate between; a bad address is refused and changes nothing.
+    @Test func nodesEndpointsShowsAndSetsTheEntryAddresses() throws {
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        #expect(try cox(["init"]).status == 0)
+        let openssl = Process()
+        openssl.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+        openssl.arguments = ["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                             "-keyout", "\(dir)/n1.key", "-out", "\(dir)/n1.csr", "-subj", "/CN=n1"]
+        openssl.standardError = FileHandle.nullDevice
+        try openssl.run()
+        openssl.waitUntilExit()
+        let enrolled = try cox(["nodes", "enroll", "--csr", "\(dir)/n1.csr", "--addr", "198.51.100.4:8444", "--name", "n1",
+                                "--out", "\(dir)/n1"])
+        #expect(enrolled.status == 0, "\(enrolled.output)")
+        #expect(try cox(["nodes", "endpoints", "n1"]).output == "198.51.100.4\n")
+        let set = try cox(["nodes", "endpoints", "n1", "203.0.113.7, 203.0.113.8"])
+        #expect(set.status == 0 && set.output.contains("extra entry addresses 203.0.113.7,203.0.113.8"), "\(set.output)")
+        #expect(try cox(["nodes", "endpoints", "n1"]).output == "198.51.100.4\n203.0.113.7\n203.0.113.8\n")
+        let bad = try cox(["nodes", "endpoints", "n1", "203.0.113.9,bogus"])
+        #expect(bad.status != 0 && bad.output.contains("bogus"), "\(bad.output)")
+        #expect(try cox(["nodes", "endpoints", "n1"]).output == "198.51.100.4\n203.0.113.7\n203.0.113.8\n")
+        #expect(try cox(["nodes", "endpoints", "n1", ""]).status == 0)
+        #expect(try cox(["nodes", "endpoints", "n1"]).output == "198.51.100.4\n")
+    }
+
     @Test func runtimeErrorsAreOneSentenceWithoutUsage() throws {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import PharosSpec
 import PharosTLS
+import PharosTestSupport
 import SwiftASN1
 import Testing
 import X509

@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import PharosProto
 import PharosSpec
+import PharosTestSupport
 import Testing
 @testable import Coxswain
 

@@ -64,22 +64,6 @@ enum NodeCSRFixture {
     }
 }
 
-/// An external tool (openssl, wg, ip, node): exit status and stdout (+ stderr when merged).
-enum Tool {
-    static func run(_ path: String, _ arguments: [String], mergingStandardError: Bool = true) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = mergingStandardError ? pipe : FileHandle.nullDevice
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, output)
-    }
-}
-
 /// A test harness could not set up what the test needs (a process that did not start, say).
 struct HarnessError: Error, CustomStringConvertible {
     let description: String

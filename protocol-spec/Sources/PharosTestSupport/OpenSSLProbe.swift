@@ -36,15 +36,7 @@ public enum OpenSSLProbe {
     /// certificate in `path` chains to `root` through the others in that file (a key block in
     /// it is skipped); the exit status and what openssl printed, trimmed.
     public static func verify(_ path: String, root: String, purpose: String? = nil) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-        process.arguments = ["verify", "-CAfile", root, "-untrusted", path] + (purpose.map { ["-purpose", $0] } ?? []) + [path]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, output.trimmingCharacters(in: .whitespacesAndNewlines))
+        let result = try Tool.run("/usr/bin/openssl", ["verify", "-CAfile", root, "-untrusted", path] + (purpose.map { ["-purpose", $0] } ?? []) + [path])
+        return (result.status, result.output.trimmingCharacters(in: .whitespacesAndNewlines))
     }
 }

@@ -22,6 +22,7 @@ struct ConnectCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("DNS while connected: comma-separated resolver addresses, or `system` to leave the host's DNS alone.",
                                discussion: "Default: the profile's resolver (1.1.1.1) when all traffic goes through the tunnel."))
     var dns: String?
+    @Flag(help: "Stay on the first endpoint even when the profile asks to rotate between the node's addresses.") var noRotation = false
     @Option(help: "Tunnel interface name.") var interface = "pharos0"
     @Option(help: "The WireGuard or xray binary (default: amneziawg-go, else wireguard-go; xray).") var engineBinary: String?
     @OptionGroup var options: StoreOption
@@ -55,7 +56,7 @@ struct ConnectCommand: AsyncParsableCommand {
             // pharos-caravel@.service sets WatchdogSec=: fed while the tunnel is up and its daemon runs.
             ("watchdog", WatchdogService(healthy: { tunnel.isUp })),
             // Last, so a graceful shutdown reaches it first: the watchdog beats until it has said STOPPING.
-            ("tunnel", TunnelService(tunnel: tunnel, started: .now)),
+            ("tunnel", TunnelService(tunnel: tunnel, started: .now, rotate: !noRotation)),
         ]
         try await Self.runUntilShutdown(services) { await tunnel.down() }
         print("disconnected; routes restored")

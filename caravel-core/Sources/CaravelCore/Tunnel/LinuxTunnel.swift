@@ -1,5 +1,6 @@
 import Foundation
 import PharosRuntime
+import PharosSpec
 import PharosWireGuard
 import Synchronization
 
@@ -31,6 +32,44 @@ public final class LinuxTunnel: Sendable {
 
     private let applied = Mutex("")
 
+    /// The plan `up` ran (its UAPI transaction holds the keys: memory only) and where the
+    /// peer is now; what a rotation starts from.
+    private struct Live {
+        var plan: TunnelPlan
+        var host: String
+        var port: Int
+    }
+    private let live = Mutex<Live?>(nil)
+
+    /// The endpoint rotation this tunnel follows, once up; nil: it stays where it is.
+    public var rotation: EndpointRotation? { live.withLock { $0?.plan.rotation } }
+
+    /// Where the peer is now (`host:port`).
+    public var endpoint: String {
+        live.withLock { $0.map { HostPort(host: $0.host, port: $0.port).description } } ?? plan.endpoint
+    }
+
+    /// Moves the peer to the next endpoint of the rotation (one UAPI transaction; the session
+    /// and its keys stay) and records it for `caravel status`. Returns the new `host:port`.
+    @discardableResult
+    public func rotate<R: RandomNumberGenerator>(using rng: inout R) throws(CaravelError) -> String {
+        guard let now = live.withLock({ $0 }), let rotation = now.plan.rotation else {
+            throw .tunnel("this tunnel does not rotate its endpoint")
+        }
+        let (host, port) = rotation.next(after: now.host, port: now.port, using: &rng)
+        let endpoint = HostPort(host: host, port: port).description
+        do { try UAPISocket(path: now.plan.socketPath).set(now.plan.moving(to: endpoint)) } catch {
+            throw .tunnel("cannot move the tunnel to \(endpoint): \(error); it stays at \(HostPort(host: now.host, port: now.port))")
+        }
+        live.withLock { $0?.host = host; $0?.port = port }
+        let updated = current.withLock { slot -> TunnelState? in
+            slot?.endpoint = endpoint
+            return slot
+        }
+        try? updated?.save()
+        return endpoint
+    }
+
     var state: TunnelState? { current.withLock { $0 } }
 
     /// Routes and DNS as `up` set them (`TunnelPlan.summary`).
@@ -52,6 +91,9 @@ public final class LinuxTunnel: Sendable {
         var host = TunnelPlan.Host(ipv6: FileManager.default.fileExists(atPath: "/proc/net/if_inet6"), resolved: Self.resolvedServesThisNamespace)
         host.endpointRoute = try TunnelPlan.endpointToObserve(for: plan, defaultRoute: options.defaultRoute, ipv6: host.ipv6)
             .flatMap(Self.route(to:))
+        for other in TunnelPlan.rotationHostsToObserve(for: plan, defaultRoute: options.defaultRoute, ipv6: host.ipv6) {
+            host.rotationRoutes[other] = try? Self.route(to: other)
+        }
         let tunnelPlan: TunnelPlan
         do {
             tunnelPlan = try TunnelPlan.make(plan, interface: options.interface, defaultRoute: options.defaultRoute, daemon: binary,
@@ -64,7 +106,8 @@ public final class LinuxTunnel: Sendable {
         }
         var state = TunnelState(pid: getpid(), daemonPID: 0, interface: options.interface, socketPath: tunnelPlan.socketPath,
                                 entry: plan.entry, profile: plan.profileName, node: plan.nodeName, endpoint: plan.endpoint,
-                                address: plan.wireGuard?.address ?? "", undo: [], startedAt: Date())
+                                address: plan.wireGuard?.address ?? "", undo: [], startedAt: Date(),
+                                rotationHosts: tunnelPlan.rotation?.hosts)
         do {
             try await startDaemon(tunnelPlan, state: &state)
             try state.save()
@@ -89,6 +132,7 @@ public final class LinuxTunnel: Sendable {
             }
             current.withLock { $0 = state }
             applied.withLock { $0 = tunnelPlan.summary }
+            live.withLock { $0 = Live(plan: tunnelPlan, host: plan.endpointHost, port: plan.endpointPort) }
         } catch {
             current.withLock { $0 = state }
             await down()
@@ -136,6 +180,7 @@ public final class LinuxTunnel: Sendable {
 
     /// Stops the daemon and removes everything `up` added. Safe to call twice.
     public func down() async {
+        live.withLock { $0 = nil }
         guard let state = current.withLock({ slot -> TunnelState? in defer { slot = nil }; return slot }) else { return }
         await daemon.stop(grace: .seconds(1))
         Self.teardown(state)

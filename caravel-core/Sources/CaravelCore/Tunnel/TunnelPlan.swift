@@ -41,6 +41,9 @@ public struct TunnelPlan: Sendable, Equatable {
     public var nameservers: [String]
     /// All IPv4 goes into the tunnel (the default route's halves).
     public var takesAllTraffic = false
+    /// The endpoint rotation the profile asks for, narrowed to the addresses this plan can
+    /// move to (with the default route: those pinned to their present path); nil: none.
+    public var rotation: EndpointRotation?
     public enum IPv6: Sendable, Equatable { case untouched, carried, blocked }
     public var ipv6 = IPv6.untouched
 
@@ -62,11 +65,17 @@ public struct TunnelPlan: Sendable, Equatable {
         public var ipv6: Bool
         /// systemd-resolved serves this network namespace: its per-link DNS is set too.
         public var resolved: Bool
+        /// How the other addresses the endpoint may rotate to (`rotationHostsToObserve`) are
+        /// reached now; an address missing here is not rotated to while the tunnel holds the
+        /// default route (its packets would loop into the tunnel).
+        public var rotationRoutes: [String: EndpointRoute]
 
-        public init(endpointRoute: EndpointRoute? = nil, ipv6: Bool, resolved: Bool = false) {
+        public init(endpointRoute: EndpointRoute? = nil, ipv6: Bool, resolved: Bool = false,
+                    rotationRoutes: [String: EndpointRoute] = [:]) {
             self.endpointRoute = endpointRoute
             self.ipv6 = ipv6
             self.resolved = resolved
+            self.rotationRoutes = rotationRoutes
         }
     }
 
@@ -81,6 +90,14 @@ public struct TunnelPlan: Sendable, Equatable {
         guard connect.engine == .amneziaWG, takesDefaultRoute(connect, defaultRoute) else { return nil }
         guard isIPv4(connect.endpointHost) || (ipv6 && isIPv6(connect.endpointHost)) else { return nil }
         return connect.endpointHost
+    }
+
+    /// The other addresses of the endpoint pool whose present route `make` needs when the
+    /// profile rotates endpoints and the tunnel takes the default route.
+    public static func rotationHostsToObserve(for connect: ConnectPlan, defaultRoute: Bool, ipv6: Bool) -> [String] {
+        guard connect.engine == .amneziaWG, takesDefaultRoute(connect, defaultRoute),
+              let rotation = connect.wireGuard.flatMap(EndpointRotation.init) else { return [] }
+        return rotation.hosts.filter { $0 != connect.endpointHost && (isIPv4($0) || (ipv6 && isIPv6($0))) }
     }
 
     /// - Parameters: `daemon` is the located binary (amneziawg-go or wireguard-go); `host`
@@ -136,6 +153,12 @@ public struct TunnelPlan: Sendable, Equatable {
             if let pin = pin(connect.endpointHost, to: host.endpointRoute) {
                 steps.append(Step(apply: ["ip", "route", "add"] + pin, teardown: ["ip", "route", "del"] + pin))
             }
+            // Every address the endpoint may rotate to keeps its present path too.
+            for (other, route) in host.rotationRoutes.sorted(by: { $0.key < $1.key }) where other != connect.endpointHost {
+                if let pin = pin(other, to: route) {
+                    steps.append(Step(apply: ["ip", "route", "add"] + pin, teardown: ["ip", "route", "del"] + pin))
+                }
+            }
             for half in ["0.0.0.0/1", "128.0.0.0/1"] {
                 steps.append(Step(apply: ["ip", "route", "add", half, "dev", interface]))
             }
@@ -164,8 +187,27 @@ public struct TunnelPlan: Sendable, Equatable {
                 Step(apply: ["resolvectl", "default-route", interface, "yes"]),
             ]
         }
+        // Rotation moves only between addresses: with the default route, the pinned ones.
+        var rotation = EndpointRotation(params)
+        if let current = rotation {
+            let reachable = Set([connect.endpointHost] + (fullTunnel ? Array(host.rotationRoutes.keys) : current.hosts))
+            rotation = current.restricted(to: reachable.filter { isIPv4($0) || isIPv6($0) })
+        }
         return TunnelPlan(interface: interface, daemon: daemon, socketPath: "\(socketDirectory)/\(interface).sock",
-                          configuration: configuration, steps: steps, nameservers: nameservers, takesAllTraffic: fullTunnel, ipv6: ipv6)
+                          configuration: configuration, steps: steps, nameservers: nameservers, takesAllTraffic: fullTunnel,
+                          rotation: rotation, ipv6: ipv6)
+    }
+
+    /// The UAPI transaction that moves the tunnel's peer to `endpoint` (`host:port`) and
+    /// changes nothing else: the same peer, PSK, AllowedIPs and keepalive, without the private
+    /// key, the device lines or `replace_peers` (the session and its keys stay).
+    public func moving(to endpoint: String) -> UAPI.Set {
+        var set = configuration
+        set.privateKeyHex = nil
+        set.deviceLines = []
+        set.replacePeers = false
+        for index in set.peers.indices { set.peers[index].endpoint = endpoint }
+        return set
     }
 
     /// What connect tells the user about routes and DNS, e.g. "all IPv4 traffic routed

@@ -21,6 +21,12 @@ public struct TunnelState: Codable, Sendable, Equatable {
     public var startedAt: Date
     /// The change to `/etc/resolv.conf`, recorded before the file is written.
     public var resolvConf: ResolvConf? = nil
+    /// With endpoint rotation: every address the tunnel may move to, each pinned to its
+    /// path like the endpoint (so `endpoint` may be any of them).
+    public var rotationHosts: [String]? = nil
+
+    /// A state names at most this many rotation addresses.
+    static let maximumRotationHosts = 64
 
     public static var directory: String {
         ProcessInfo.processInfo.environment["CARAVEL_RUN_DIR"] ?? "/run/pharos/caravel"
@@ -57,8 +63,9 @@ public struct TunnelState: Codable, Sendable, Equatable {
     }
 
     /// Why this state must not be acted on, or nil: its interface is the file's, its socket is
-    /// a WireGuard daemon's socket of that interface, and every undo step is `ip route del` of a
-    /// network, optionally via an address, on a device.
+    /// a WireGuard daemon's socket of that interface, and every undo step is `ip route del` of
+    /// the endpoint's (or a rotation address's) host route, optionally via an address, on a
+    /// device, once per address, or the removal of an IPv6 block.
     public func untrustworthy(as expectedInterface: String) -> String? {
         guard interface == expectedInterface, TunnelPlan.isInterfaceName(interface) else { return "interface \(String(reflecting: interface))" }
         guard socketPath == "/var/run/amneziawg/\(interface).sock" || socketPath == "/var/run/wireguard/\(interface).sock" else {
@@ -67,10 +74,17 @@ public struct TunnelState: Codable, Sendable, Equatable {
         guard pid > 0, daemonPID >= 0 else { return "pid \(pid), daemon pid \(daemonPID)" }
         // The steps that outlive the interface: the pin of this tunnel's own endpoint and the
         // routes that keep IPv6 from going around the tunnel.
-        let host = (try? HostPort.parse(endpoint))?.host ?? ""
-        for step in undo where !Self.isRouteDeletion(step, of: host) && !Self.isIPv6Unblock(step) { return "undo step \(step)" }
-        let pins = undo.filter { Self.isRouteDeletion($0, of: host) }.count, unblocks = undo.filter(Self.isIPv6Unblock)
-        guard pins <= 1, Set(unblocks).count == unblocks.count else { return "\(undo.count) undo steps" }
+        let rotating = rotationHosts ?? []
+        guard rotating.count <= Self.maximumRotationHosts, rotating.allSatisfy({ TunnelPlan.isIPv4($0) || TunnelPlan.isIPv6($0) }) else {
+            return "rotation hosts \(rotating.prefix(4))"
+        }
+        let hosts = Set([(try? HostPort.parse(endpoint))?.host ?? ""] + rotating).subtracting([""])
+        for step in undo where !hosts.contains(where: { Self.isRouteDeletion(step, of: $0) }) && !Self.isIPv6Unblock(step) {
+            return "undo step \(step)"
+        }
+        let unblocks = undo.filter(Self.isIPv6Unblock)
+        guard hosts.allSatisfy({ host in undo.filter { Self.isRouteDeletion($0, of: host) }.count <= 1 }),
+              Set(unblocks).count == unblocks.count else { return "\(undo.count) undo steps" }
         if let reason = resolvConf?.untrustworthy { return reason }
         return nil
     }
