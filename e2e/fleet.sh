@@ -288,7 +288,14 @@ e2e() {
   cox profiles create bob-main --user bob@example.org --node node-b --protocol amneziawg >/dev/null
   cox devices issue bob@example.org --name laptop --relay "$RELAY_IP:8443" --server-name relay.pharos.test \
     --out "$WORK/client/laptop.pharosid" >/dev/null || fail "cox devices issue"
-  caravel sync "$WORK/client/laptop.pharosid" --email bob@example.org --password-stdin <"$WORK/bob-password" >/dev/null \
+  # Two secrets on stdin: the account password (the relay and controller see it), then the
+  # passphrase that wraps the account key (they never do).
+  (umask 077; printf '%s\nbob passphrase %s\n' "$(cat "$WORK/bob-password")" "$RANDOM" >"$WORK/bob-secrets")
+  # The store still holds Alice's (revoked) account: another user's identity does not replace it unasked.
+  if caravel sync "$WORK/client/laptop.pharosid" --email bob@example.org --password-stdin <"$WORK/bob-secrets" >/dev/null 2>&1; then
+    fail "another user's identity replaced the stored account without --replace"
+  fi
+  caravel sync "$WORK/client/laptop.pharosid" --replace --email bob@example.org --password-stdin <"$WORK/bob-secrets" >/dev/null \
     || fail "caravel sync with the issued identity"
   caravel list | grep -q '^laptop ' || fail "the legacy sync stored no profile named laptop"
   connect laptop

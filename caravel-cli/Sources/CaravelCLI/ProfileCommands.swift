@@ -32,19 +32,23 @@ struct SyncCommand: AsyncParsableCommand {
         abstract: "Fetch this device's profile from the controller and replace the synced profiles; renew the device certificate when due.",
         discussion: """
             Without FILE, the identity stored at enrollment is used. With FILE (a .pharosid your administrator issued with \
-            `cox devices issue`), that identity is checked and, once the sync succeeds, replaces the stored account: \
-            it logs in with its certificate, or with --email and the account password; a device without a key of its \
-            own enrolls the account key on the first sync (wrapped with the passphrase) and needs the passphrase on \
-            every sync. Password and passphrase are one secret, read from stdin or a prompt, never from the command line.
-
-            The device certificate lasts 30 days; once two thirds of it have passed, sync renews it (a fresh key, made \
+            `cox devices issue`), that identity is checked and, once the sync succeeds, replaces the stored account. It \
+            logs in with its certificate, or with --email and the account password. A device without a key of its own \
+            needs the account passphrase, a second secret that the relay and the controller never see: on the account's \
+            first sync it wraps the new account key (asked twice at a terminal), later it opens it. Secrets are read from \
+            the terminal without echo, or from stdin one per line (password first, then passphrase), never from the \
+            command line. The device certificate lasts 30 days; once two thirds of it have passed, sync renews it (a fresh key, made \
             here). A device that does not sync for a month must enroll again. A failed renewal does not fail the sync.
             """)
     @Argument(help: "A .pharosid identity file (the legacy path); default: the identity in the store.") var file: String?
     @Option(help: "Log in with this e-mail and the account password instead of the device certificate.") var email: String?
     @Option(help: "With FILE: store the synced profile under this name (default: the identity's alias, else its user).") var name: String?
-    @Flag(help: "Read the account password (the passphrase of the account key) from stdin.") var passwordStdin = false
+    @Flag(help: "Read the secrets from stdin, one per line: the account password (with --email), then the passphrase.")
+    var passwordStdin = false
     @Flag(help: .hidden) var passphraseStdin = false
+    @Flag(help: "With FILE: let it replace the stored account of another fleet or user.") var replace = false
+    @Flag(help: "With FILE naming no profile-signing key (an upstream identity): accept the key the first answer carries.")
+    var trustFirstSigningKey = false
     @OptionGroup var options: StoreOption
 
     func run() async throws {
@@ -54,16 +58,23 @@ struct SyncCommand: AsyncParsableCommand {
             if let file, let mode = Self.loosePermissions(file) {
                 FileHandle.standardError.write(Data("caravel: warning: \(file) is readable by others (mode \(String(mode, radix: 8))) and holds this device's private key; delete it once synced\n".utf8))
             }
-            // The secret is read only when it is needed (a login by e-mail, or a device without
-            // a key of its own) or offered on stdin.
+            // Checked before any secret is asked for; the secrets only when needed.
             let identity = try file.map { file throws(CaravelError) in try Account.checkedIdentity(file: file) } ?? store.identity()?.identity
-            let needsSecret = email != nil || identity?.encryptionKey == nil
-            let secret = needsSecret || passwordStdin || passphraseStdin ? readSecret(prompt: "account password: ") : nil
+            var credentials = Account.Credentials(email: email, trustFirstSigningKey: trustFirstSigningKey, replaceAccount: replace)
+            if identity != nil {
+                if let email { credentials.password = readSecret(prompt: "password for \(email): ") }
+                if identity?.encryptionKey == nil {
+                    credentials.passphrase = readSecret(prompt: "account passphrase: ")
+                    if isatty(STDIN_FILENO) == 1 {
+                        credentials.confirmNewPassphrase = { readSecret(prompt: "this account has no key yet: repeat the passphrase to enroll one: ") }
+                    }
+                }
+            }
             let result: Account.SyncResult
             if let file {
-                result = try await account.sync(identityFile: file, as: name, passphrase: secret, email: email)
+                result = try await account.sync(identityFile: file, as: name, credentials)
             } else {
-                result = try await account.sync(passphrase: secret, email: email)
+                result = try await account.sync(credentials)
             }
             switch result.previousRevision {
             case nil: print("synced \(result.name): revision \(result.revision), \(result.profiles) profile(s)")
@@ -104,7 +115,7 @@ struct ImportCommand: AsyncParsableCommand {
                 let entry = try store.importFile(at: file, as: name, replacing: replace)
                 print("imported \(entry.name): \(entry.bundle.profiles.count) profile(s)")
             } catch let error as CaravelError where error == .format(.passwordRequired, file: file) {
-                guard let password = readSecret(prompt: "password for \(file): ") else {
+                guard let password = readSecret(prompt: "password (for an account-sealed file: the account passphrase) for \(file): ") else {
                     throw CaravelError.format(.passwordRequired, file: file)
                 }
                 let entry = try store.importFile(at: file, as: name, password: password, replacing: replace)

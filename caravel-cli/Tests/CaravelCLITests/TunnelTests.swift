@@ -150,7 +150,7 @@ struct TunnelTests {
             .flatMap { Int($0.split(separator: " ").first ?? "") } ?? 0
         let moves = lab.connectOutput.components(separatedBy: "moved to ").count - 1
         #expect(moves >= 3, "\(lab.connectOutput)")
-        #expect(received >= 48, "\(ping)")
+        #expect(received >= 49, "a move lost packets: \(ping)")
         #expect(try lab.endpointPackets("10.78.0.2") > 0 && lab.endpointPackets(NetnsLab.secondEndpoint) > 0)
         // The daemon stays where it was moved (the node answers from the address it was sent
         // to, so WireGuard's roaming does not pull it back); read between two identical logs.

@@ -111,12 +111,21 @@ import Testing
 }
 
 /// Issue #25: upstream's legacy path. The operator issues a `.pharosid` (`cox devices issue`);
-/// the device syncs with it by e-mail and password, enrolls the account key on its first sync,
-/// stores the wrapped account key and then opens account-sealed `.pharos` exports offline.
+/// the device syncs with it by e-mail and password, enrolls the account key (wrapped with a
+/// passphrase the relay and controller never see) on its first sync, stores the wrapped key
+/// and then opens account-sealed `.pharos` exports offline.
 @Suite(.serialized) struct LegacyIdentityIntegrationTests {
     static let password: [UInt8] = Array("correct horse 42".utf8)
+    static let passphrase: [UInt8] = Array("sea shells by the shore".utf8)
 
     static func caravelError(_ error: any Error) -> CaravelError? { error as? CaravelError }
+
+    static func address(_ entry: ProfileStore.Entry) -> String? {
+        for node in entry.bundle.profiles.first?.nodes ?? [] {
+            for proto in node.protocols { if case .amneziaWG(let params) = proto { return params.address } }
+        }
+        return nil
+    }
 
     @Test func anIssuedIdentitySyncsByPasswordEnrollsTheAccountKeyAndOpensAccountExports() async throws {
         let fleet = try await Fleet()
@@ -129,48 +138,72 @@ import Testing
         #expect(issued.contains("wrote \(file)"))
         #expect(try FileManager.default.attributesOfItem(atPath: file)[.posixPermissions] as? Int == 0o600)
         // An existing file is never overwritten: it may hold another device's key.
+        let before = try Data(contentsOf: URL(fileURLWithPath: file))
         #expect(throws: Fleet.Failure.self) {
             try fleet.run(Fleet.cox, ["devices", "issue", "ann@example.org", "--name", "laptop", "--relay", fleet.relayAddr, "--out", file])
         }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: file)) == before)
 
         let scratch = Scratch()
         let store = try ProfileStore(directory: "\(scratch.path)/store")
         let account = Account(store: store)
+        let login = Account.Credentials(email: "ann@example.org", password: Self.password, passphrase: Self.passphrase)
 
-        // A hostile copy: another key beside the certificate. Refused before any network use.
-        var tampered = try DeviceIdentity(jsonBytes: Array(try Data(contentsOf: URL(fileURLWithPath: file))))
+        // Hostile copies, refused before any network use: another key beside the certificate;
+        // no profile-signing key (the first answer's would be trusted).
+        var tampered = try DeviceIdentity(jsonBytes: Array(before))
         tampered.deviceKey = P256.Signing.PrivateKey().pemRepresentation
         let forged = scratch.write("forged.pharosid", tampered.encoded())
-        await #expect { _ = try await account.sync(identityFile: forged, passphrase: Self.password, email: "ann@example.org") } throws: {
+        await #expect { _ = try await account.sync(identityFile: forged, login) } throws: {
             guard case .untrusted(let why) = Self.caravelError($0) else { return false }
             return why.contains("device_key does not belong to device_cert")
         }
-        // No key of its own: the passphrase is required. A wrong password is refused. Nothing stored.
-        await #expect { _ = try await account.sync(identityFile: file, passphrase: nil) } throws: {
+        var unsigned = try DeviceIdentity(jsonBytes: Array(before))
+        unsigned.signingPublicKey = []
+        let unpinned = scratch.write("unpinned.pharosid", unsigned.encoded())
+        await #expect { _ = try await account.sync(identityFile: unpinned, login) } throws: {
+            guard case .untrusted(let why) = Self.caravelError($0) else { return false }
+            return why.contains("names no profile-signing key")
+        }
+        // No key of its own: the passphrase is required. A wrong password is refused, and so
+        // is a passphrase not repeated alike. Nothing stored, nothing enrolled.
+        await #expect { _ = try await account.sync(identityFile: file, Account.Credentials()) } throws: {
             guard case .refused(let why) = Self.caravelError($0) else { return false }
             return why.contains("passphrase")
         }
-        await #expect { _ = try await account.sync(identityFile: file, passphrase: Array("wrong password".utf8), email: "ann@example.org") } throws: {
+        var wrongPassword = login
+        wrongPassword.password = Array("wrong password".utf8)
+        await #expect { _ = try await account.sync(identityFile: file, wrongPassword) } throws: {
             guard case .refused = Self.caravelError($0) else { return false }
             return true
+        }
+        var typo = login
+        typo.confirmNewPassphrase = { Array("sea shells by the shorf".utf8) }
+        await #expect { _ = try await account.sync(identityFile: file, typo) } throws: {
+            guard case .refused(let why) = Self.caravelError($0) else { return false }
+            return why.contains("passphrases differ")
         }
         let nothingStored = try store.identity() == nil
         #expect(store.names().isEmpty && nothingStored)
 
         // E-mail and password: the account key is enrolled, the profile sealed to it arrives.
-        let first = try await account.sync(identityFile: file, passphrase: Self.password, email: "ann@example.org")
+        var confirmed = login
+        confirmed.confirmNewPassphrase = { Self.passphrase }
+        let first = try await account.sync(identityFile: file, confirmed)
         #expect(first.name == "laptop" && first.previousRevision == nil && first.profiles == 1)
         let (_, stored) = try #require(try store.identity())
         #expect(stored.encryptionKey == nil && stored.user == "ann@example.org")
         let wrapped = try #require(store.accountKey("laptop"))
         #expect(try FileManager.default.attributesOfItem(atPath: "\(store.directory)/laptop.accountkey")[.posixPermissions] as? Int == 0o600)
-        #expect(try wrapped.unwrap(passphrase: Self.password).count == 32)
+        #expect(try wrapped.unwrap(passphrase: Self.passphrase).count == 32)
+        #expect(throws: PharosFormatError.self) { _ = try wrapped.unwrap(passphrase: Self.password) }
         let entry = try store.entry("laptop")
         #expect(entry.isCloud && entry.bundle.user == "ann@example.org" && entry.bundle.profiles.map(\.name) == ["main"])
+        let laptopAddress = try #require(Self.address(entry))
 
         // Later syncs log in with the certificate; the passphrase still opens the account key.
-        #expect(try await account.sync(passphrase: Self.password).revision == first.revision)
-        await #expect { _ = try await account.sync(passphrase: Array("not it".utf8)) } throws: {
+        #expect(try await account.sync(passphrase: Self.passphrase).revision == first.revision)
+        await #expect { _ = try await account.sync(passphrase: Self.password) } throws: {
             guard case .refused(let why) = Self.caravelError($0) else { return false }
             return why.contains("does not open the account key")
         }
@@ -180,20 +213,34 @@ import Testing
         let export = "\(fleet.dir)/ann.pharos"
         try fleet.run(Fleet.cox, ["profile", "export", "ann@example.org", "--out", export])
         #expect(throws: CaravelError.format(.passwordRequired, file: export)) { _ = try store.importFile(at: export, as: "exported") }
-        #expect { _ = try store.importFile(at: export, as: "exported", password: Array("not it".utf8)) } throws: {
+        #expect { _ = try store.importFile(at: export, as: "exported", password: Self.password) } throws: {
             guard case .refused = Self.caravelError($0) else { return false }
             return true
         }
         #expect(!store.names().contains("exported"))
-        let imported = try store.importFile(at: export, as: "exported", password: Self.password)
+        let imported = try store.importFile(at: export, as: "exported", password: Self.passphrase)
         #expect(imported.bundle.user == "ann@example.org" && imported.bundle.profiles.map(\.name) == ["main"])
 
-        // A second issued device finds the account key enrolled: its certificate login opens it
-        // with the same passphrase, and replace-all makes it the store's only account.
+        // A second device, issued into the working directory (no --out). Another user's copy of
+        // it does not replace Ann's account without asking.
+        try fleet.run(Fleet.cox, ["devices", "issue", "ann@example.org", "--name", "desktop", "--relay", fleet.relayAddr])
         let second = "\(fleet.dir)/desktop.pharosid"
-        try fleet.run(Fleet.cox, ["devices", "issue", "ann@example.org", "--name", "desktop", "--relay", fleet.relayAddr, "--out", second])
-        let other = try await account.sync(identityFile: second, passphrase: Self.password)
+        #expect(try FileManager.default.attributesOfItem(atPath: second)[.posixPermissions] as? Int == 0o600)
+        var foreign = try DeviceIdentity(jsonBytes: Array(try Data(contentsOf: URL(fileURLWithPath: second))))
+        foreign.user = "mallory@example.org"
+        let foreignFile = scratch.write("foreign.pharosid", foreign.encoded())
+        await #expect { _ = try await account.sync(identityFile: foreignFile, login) } throws: {
+            guard case .alreadyExists = Self.caravelError($0) else { return false }
+            return true
+        }
+        #expect(try store.identity()?.name == "laptop")
+
+        // The second device logs in by e-mail and gets its own profile (its own tunnel
+        // address), not the laptop's; replace-all makes it the store's only account.
+        let other = try await account.sync(identityFile: second, login)
         #expect(other.name == "desktop" && other.profiles == 1)
+        let desktopAddress = try #require(Self.address(try store.entry("desktop")))
+        #expect(desktopAddress != laptopAddress, "the e-mail session fetched another device's profile")
         #expect(Set(store.names()) == ["desktop", "exported"] && store.accountKey("laptop") == nil && store.accountKey("desktop") != nil)
         #expect(try store.identity()?.name == "desktop")
     }

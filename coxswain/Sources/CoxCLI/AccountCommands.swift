@@ -19,7 +19,7 @@ struct RelaysCommand: AsyncParsableCommand {
         var publicAddr: String?
         @Option(help: "Name shown in lists (default: the hostname).") var name: String?
         @Option(help: "Directory to write the certificates into (default ./<name>).") var out: String?
-        @Option(help: "Days the relay's leaves live (1-365); the relay renews its leaf over its tunnel two thirds into its life.")
+        @Option(help: "Days the relay's leaves live (1-365); the relay renews its leaf over its tunnel two thirds into its life, at most 20 days in.")
         var certDays = FleetService.relayCertificateDays
         @OptionGroup var options: ConfigOption
 

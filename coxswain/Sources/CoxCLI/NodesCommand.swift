@@ -17,7 +17,7 @@ struct NodesCommand: AsyncParsableCommand {
         @Option(help: "Region label.") var region = ""
         @Option(help: "UDP port clients reach AmneziaWG on (the node's dataplane.listen_port).") var wgPort = 443
         @Option(help: "Directory to write node.crt and ca.crt into (default ./<name>).") var out: String?
-        @Option(help: "Lifetime of the node's leaves in days; the controller renews them at two thirds of it. Up to 365 for an upstream agent, which cannot renew.")
+        @Option(help: "Lifetime of the node's leaves in days; the controller renews them at two thirds of it, at most 20 days in. Up to 365 for an upstream agent, which cannot renew.")
         var certDays = FleetService.nodeCertificateDays
         @OptionGroup var options: ConfigOption
 

@@ -125,12 +125,24 @@ struct DevicesCommand: AsyncParsableCommand {
         func run() async throws {
             try await userFacing {
                 let path = out ?? "\(name.replacingOccurrences(of: "/", with: "_")).pharosid"
-                guard !FileManager.default.fileExists(atPath: path) else {
-                    throw CommandFailure(description: "\(path) exists and may hold another device's key; remove it or pass --out")
+                // Claimed before anything is issued (O_EXCL: never over another device's key),
+                // and given back when issuing fails.
+                let claim = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+                guard claim >= 0 else {
+                    let reason = errno == EEXIST ? "exists and may hold another device's key; remove it or pass --out"
+                        : "cannot be created: \(String(cString: strerror(errno)))"
+                    throw CommandFailure(description: "\(path) \(reason)")
                 }
-                let controller = try options.open()
-                let issued = try await AccountService(fleet: controller.service).issueDevice(
-                    user: user, name: name, platform: platform, relay: relay, serverName: serverName, by: .cliUser)
+                close(claim)
+                let controller: Controller, issued: AccountService.Issued
+                do {
+                    controller = try options.open()
+                    issued = try await AccountService(fleet: controller.service).issueDevice(
+                        user: user, name: name, platform: platform, relay: relay, serverName: serverName, by: .cliUser)
+                } catch {
+                    unlink(path)
+                    throw error
+                }
                 do { try AtomicFile.write(issued.identity.encoded(), to: path, mode: 0o600) } catch {
                     throw CommandFailure(description: "device \(issued.device.id) was added but \(path) could not be written (\(error)); remove it with `cox devices rm \(issued.device.id)` and issue again")
                 }

@@ -393,13 +393,25 @@ func rpcCode(_ error: any Error) -> RPCError.Code? { (error as? RPCError)?.code 
         let session = try await accounts.authenticate(email: "", password: "", deviceFingerprint: device.fingerprint)
         #expect(session.deviceID == device.id && session.userID == user.id && !session.keysEnrolled)
 
+        // A password login through this device's certificate is this device's session (its
+        // GetProfile is its own bundle); another user's certificate binds nothing.
+        try await state.store.write { tx in try tx.setPasswordHash(user: user.id, hash: try PasswordHash.make(password: "correct horse")) }
+        let byPassword = try await accounts.authenticate(email: "ann@example.org", password: "correct horse",
+                                                         deviceFingerprint: device.fingerprint)
+        #expect(byPassword.deviceID == device.id && byPassword.userID == user.id)
+        let bob = try await state.service.addUser(name: "Bob", email: "bob@example.org", by: state.actor)
+        let bobs = try await accounts.issueDevice(user: bob.id, name: "phone", relay: "relay.example.org", by: state.actor)
+        let crossed = try await accounts.authenticate(email: "ann@example.org", password: "correct horse",
+                                                      deviceFingerprint: bobs.device.fingerprint)
+        #expect(crossed.deviceID == nil && crossed.userID == user.id)
+
         // A second device of that name gets a suffix, and its own key.
         let second = try await accounts.issueDevice(user: user.id, name: "laptop", relay: "relay.example.org:9443",
                                                     serverName: "relay.example.org", by: state.actor)
         #expect(second.device.name == "laptop-2" && second.identity.relayServerName == "relay.example.org")
         #expect(second.identity.deviceKey != identity.deviceKey)
         let audit = try await state.store.read { tx in try tx.auditChain().map(\.action) }
-        #expect(audit.filter { $0 == "device.issue" }.count == 2)
+        #expect(audit.filter { $0 == "device.issue" }.count == 3)
     }
 
     @Test func theJoinLinkQRCodeDecodesToTheLink() throws {

@@ -7,7 +7,9 @@ import Glibc
 /// the directory. A reader sees the old file or the new one, never half of either.
 public enum AtomicFile {
     public static func write(_ bytes: [UInt8], to path: String, mode: mode_t = 0o600) throws(AtomicFileError) {
-        let directory = (path as NSString).deletingLastPathComponent
+        // A bare file name lives in the working directory, and so must its temporary file
+        // (not "/", where the rename would cross file systems or the write be refused).
+        let parent = (path as NSString).deletingLastPathComponent, directory = parent.isEmpty ? "." : parent
         let temp = "\(directory)/.\((path as NSString).lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
         guard fd >= 0 else { throw .failed(path: path, step: "create \(temp)", errno: errno) }
@@ -34,7 +36,7 @@ public enum AtomicFile {
         close(fd)
         guard rename(temp, path) == 0 else { throw .failed(path: path, step: "rename", errno: errno) }
         ok = true
-        syncDirectory(directory.isEmpty ? "." : directory)
+        syncDirectory(directory)
     }
 
     /// Makes renames and unlinks in `directory` durable.

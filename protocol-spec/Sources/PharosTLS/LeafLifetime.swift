@@ -16,10 +16,17 @@ extension Certificate {
     public var renewalDate: Date { Self.renewalDate(notBefore: notValidBefore, notAfter: notValidAfter) }
 
     /// Every leaf of the fleet is renewed two thirds into its life (DESIGN.md "Trust and
-    /// identity"): the last third is what survives a controller or client that is away.
+    /// identity"): the last third is what survives a controller or client that is away. A leaf
+    /// is never kept longer than `longestRenewalInterval` either: a longer one (a relay
+    /// enrolled with `--cert-days 365`, a leaf issued before leaves lasted 30 days) is renewed
+    /// 20 days into its life like a 30-day one, and its extra length only lets its holder stay
+    /// away longer.
     public static func renewalDate(notBefore: Date, notAfter: Date) -> Date {
-        notBefore + notAfter.timeIntervalSince(notBefore) * 2 / 3
+        notBefore + Swift.min(notAfter.timeIntervalSince(notBefore) * 2 / 3, longestRenewalInterval)
     }
+
+    /// Two thirds of the 30 days no leaf should live past without renewal.
+    public static let longestRenewalInterval: TimeInterval = 20 * 86400
 }
 
 extension Certificate {

@@ -31,15 +31,19 @@ public enum UAPI {
         /// `host:port` (IPv6 in brackets) the client sends to; servers leave it nil.
         public var endpoint: String?
         public var persistentKeepaliveSeconds: Int?
+        /// Changes an existing peer's endpoint and keepalive only (`update_only=true`): its
+        /// PSK and AllowedIPs are neither sent nor touched.
+        public var updateOnly = false
 
         public init(publicKeyHex: String, presharedKeyHex: String? = nil, allowedIPs: [String] = [], remove: Bool = false,
-                    endpoint: String? = nil, persistentKeepaliveSeconds: Int? = nil) {
+                    endpoint: String? = nil, persistentKeepaliveSeconds: Int? = nil, updateOnly: Bool = false) {
             self.publicKeyHex = publicKeyHex
             self.presharedKeyHex = presharedKeyHex
             self.allowedIPs = allowedIPs
             self.remove = remove
             self.endpoint = endpoint
             self.persistentKeepaliveSeconds = persistentKeepaliveSeconds
+            self.updateOnly = updateOnly
         }
     }
 
@@ -76,6 +80,12 @@ extension UAPI.Set {
             lines.append("public_key=\(peer.publicKeyHex)")
             if peer.remove {
                 lines.append("remove=true")
+                continue
+            }
+            if peer.updateOnly {
+                lines.append("update_only=true")
+                if let endpoint = peer.endpoint { lines.append("endpoint=\(endpoint)") }
+                if let keepalive = peer.persistentKeepaliveSeconds { lines.append("persistent_keepalive_interval=\(keepalive)") }
                 continue
             }
             // An all-zero key clears a previous PSK on upsert.

@@ -129,41 +129,88 @@ public struct Account: Sendable {
         }
     }
 
-    /// `caravel sync`: Authenticate with the stored device certificate (or `email` and the
+    /// What a sync may need besides the device certificate. The account password (an e-mail
+    /// login) and the account passphrase (the key the account's profiles are sealed to) are
+    /// separate secrets: the relay and the controller see the password, and must not be able
+    /// to unwrap the account key they also hold. (Upstream used one secret for both; type it
+    /// twice for an account it enrolled.)
+    public struct Credentials: Sendable {
+        /// Log in with this e-mail and `password` instead of the device certificate.
+        public var email: String?
+        public var password: [UInt8]?
+        /// Opens the account key, or wraps a new one on the account's first sync; needed by a
+        /// device without a key of its own.
+        public var passphrase: [UInt8]?
+        /// Asked before a new account key is enrolled; must repeat `passphrase` (a typo would
+        /// lock the account key until an operator resets it). nil: not asked.
+        public var confirmNewPassphrase: (@Sendable () -> [UInt8]?)?
+        /// Accept the profile-signing key the first answer carries when the identity names
+        /// none (an upstream `.pharosid` may not): trust on first use, which a hostile relay on
+        /// that first sync could abuse.
+        public var trustFirstSigningKey = false
+        /// Let a `.pharosid` of another fleet or user replace the stored account.
+        public var replaceAccount = false
+
+        public init(email: String? = nil, password: [UInt8]? = nil, passphrase: [UInt8]? = nil,
+                    confirmNewPassphrase: (@Sendable () -> [UInt8]?)? = nil, trustFirstSigningKey: Bool = false,
+                    replaceAccount: Bool = false) {
+            self.email = email
+            self.password = password
+            self.passphrase = passphrase
+            self.confirmNewPassphrase = confirmNewPassphrase
+            self.trustFirstSigningKey = trustFirstSigningKey
+            self.replaceAccount = replaceAccount
+        }
+    }
+
+    /// `caravel sync`: Authenticate with the stored device certificate (or an e-mail and the
     /// account password), GetProfile, verify the signature with the key pinned at enrollment,
     /// open with the device key (or the account key the passphrase unwraps), and replace every
     /// cloud profile at once. A revision older than the stored one is refused.
-    public func sync(passphrase: [UInt8]? = nil, email: String? = nil) async throws(CaravelError) -> SyncResult {
+    public func sync(_ credentials: Credentials = Credentials()) async throws(CaravelError) -> SyncResult {
         guard let (name, stored) = try store.identity() else {
             throw .notFound("this device is not enrolled: run `caravel enroll '<join link>'`, or `caravel sync FILE.pharosid` with the identity your administrator issued")
         }
-        return try await sync(identity: stored, name: name, previous: (try? store.entry(name))?.bundle.revision,
-                              passphrase: passphrase, email: email)
+        return try await sync(identity: stored, name: name, previous: (try? store.entry(name))?.bundle.revision, credentials)
+    }
+
+    /// `sync` with only the account passphrase (a device without a key of its own).
+    public func sync(passphrase: [UInt8]?) async throws(CaravelError) -> SyncResult {
+        try await sync(Credentials(passphrase: passphrase))
     }
 
     /// `caravel sync FILE.pharosid` (upstream's legacy path, reference §5.6): the identity an
     /// administrator issued (`cox devices issue`) is checked (its key must belong to its
-    /// certificate, which must be in date; fleet_ca must be a CA), then
-    /// synced as above; for a device without a key of its own the account key is enrolled on
-    /// the first sync (a fresh X25519 key, wrapped with the passphrase). The store changes only
-    /// when the sync succeeds, and then replaces the previous account (one at a time).
-    public func sync(identityFile path: String, as name: String? = nil, passphrase: [UInt8]?, email: String? = nil,
+    /// certificate, which must be in date; fleet_ca must be a CA; it must name the
+    /// profile-signing key unless `trustFirstSigningKey`), then synced as above; for a device
+    /// without a key of its own the account key is enrolled on the account's first sync (a
+    /// fresh X25519 key, wrapped with the passphrase). The store changes only when the sync
+    /// succeeds, and then replaces the previous account (one at a time; one of another fleet
+    /// or user only with `replaceAccount`).
+    public func sync(identityFile path: String, as name: String? = nil, _ credentials: Credentials,
                      now: Date = Date()) async throws(CaravelError) -> SyncResult {
         let identity = try Self.loadIdentity(path, now: now)
+        if identity.signingPublicKey.isEmpty, !credentials.trustFirstSigningKey {
+            throw .untrusted("\(path) names no profile-signing key (signing_public_key), so the first answer could carry anyone's: ask your administrator for an identity from `cox devices issue`, or accept the key the first sync sees with --trust-first-signing-key")
+        }
         let fallback = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
         let name = name ?? ProfileStore.sanitized(identity.alias.isEmpty ? (identity.user.isEmpty ? fallback : identity.user) : identity.alias)
         try ProfileStore.validate(name: name)
+        let stored = try store.identity()
+        if let (storedName, current) = stored, !credentials.replaceAccount,
+           current.caFingerprint != identity.caFingerprint || (!current.user.isEmpty && !identity.user.isEmpty && current.user != identity.user) {
+            throw .alreadyExists("this store holds the account \(current.user.isEmpty ? storedName : current.user) of another fleet or user; `caravel logout` first, or pass --replace")
+        }
         var previous: Int64?
         if let entry = try? store.entry(name) {
-            guard entry.isCloud else {
+            guard entry.isCloud || stored?.name == name else {
                 throw .alreadyExists("an imported profile named \(name) exists; pass --name to store the synced one under another name")
             }
-            if let (storedName, stored) = try store.identity(), storedName == name, stored.caFingerprint == identity.caFingerprint,
-               stored.user == identity.user || stored.user.isEmpty || identity.user.isEmpty {
+            if let (storedName, current) = stored, storedName == name, current.caFingerprint == identity.caFingerprint {
                 previous = entry.bundle.revision
             }
         }
-        return try await sync(identity: identity, name: name, previous: previous, passphrase: passphrase, email: email)
+        return try await sync(identity: identity, name: name, previous: previous, credentials)
     }
 
     /// The identity in a `.pharosid` file, checked as `sync(identityFile:)` checks it.
@@ -199,6 +246,9 @@ public struct Account: Sendable {
         guard case .isCertificateAuthority = try? fleetCA.extensions.basicConstraints else {
             throw .untrusted("\(path): fleet_ca is not a CA certificate (a damaged or tampered identity); ask your administrator for a new one")
         }
+        guard now >= leaf.notValidBefore else {
+            throw .refused("\(path): the device certificate is not valid before \(rfc3339(leaf.notValidBefore)); is this device's clock right?")
+        }
         guard now < leaf.notValidAfter else {
             throw .refused("\(path): the device certificate expired on \(rfc3339(leaf.notValidAfter)); ask your administrator for a new identity (cox devices issue)")
         }
@@ -208,31 +258,34 @@ public struct Account: Sendable {
         return identity
     }
 
-    func sync(identity stored: DeviceIdentity, name: String, previous: Int64?, passphrase: [UInt8]?,
-              email rawEmail: String?) async throws(CaravelError) -> SyncResult {
+    func sync(identity stored: DeviceIdentity, name: String, previous: Int64?,
+              _ credentials: Credentials) async throws(CaravelError) -> SyncResult {
         var identity = stored
-        let email = rawEmail?.trimmingCharacters(in: .whitespaces) ?? ""
-        // A device without a key of its own needs the passphrase (to enroll or unwrap the
-        // account key); a password login needs the password. Both are the same secret.
-        if (identity.encryptionKey == nil || !email.isEmpty), passphrase == nil {
-            throw .refused(email.isEmpty
-                ? "this device has no key of its own: give the account passphrase (--password-stdin or the prompt)"
-                : "a login with --email needs the account password (--password-stdin or the prompt)")
+        let email = credentials.email?.trimmingCharacters(in: .whitespaces) ?? ""
+        let passphrase = credentials.passphrase, hasOwnKey = identity.encryptionKey != nil
+        if !email.isEmpty, credentials.password == nil {
+            throw .refused("a login with --email needs the account password (on stdin with --password-stdin, or at the prompt)")
         }
-        let hasOwnKey = identity.encryptionKey != nil
+        if !hasOwnKey, passphrase == nil {
+            throw .refused("this device has no key of its own: give the account passphrase (on stdin with --password-stdin, or at the prompt)")
+        }
+        let confirm = credentials.confirmNewPassphrase
         let profile: Pharos_Account_V1_GetProfileResponse
         let enrolledKey: Curve25519.KeyAgreement.PrivateKey?
         do {
             (profile, enrolledKey) = try await RelayConnection.withDeviceClient(identity: identity) { client in
                 var login = Pharos_Account_V1_AuthenticateRequest()
-                if !email.isEmpty, let passphrase {
+                if !email.isEmpty, let password = credentials.password {
                     login.email = email
-                    login.password = String(decoding: passphrase, as: UTF8.self)
+                    login.password = String(decoding: password, as: UTF8.self)
                 }
                 let session = try await client.authenticate(login, options: RelayConnection.options)
                 let metadata: Metadata = [PharosIdentity.sessionMetadataKey: .string(session.sessionToken)]
                 var enrolled: Curve25519.KeyAgreement.PrivateKey?
                 if !session.keysEnrolled, !hasOwnKey, let passphrase {
+                    if let confirm, confirm() != passphrase {
+                        throw CaravelError.refused("the passphrases differ; no account key was enrolled")
+                    }
                     let accountKey = Curve25519.KeyAgreement.PrivateKey()
                     var request = Pharos_Account_V1_EnrollKeysRequest()
                     request.publicKey = accountKey.publicKey.rawRepresentation

@@ -18,7 +18,12 @@ public struct EndpointRotation: Sendable, Equatable {
     /// nil when the profile does not ask for rotation, or offers nowhere else to go.
     public init?(_ params: AmneziaWGParams) {
         guard let policy = params.rotation, policy.enabled else { return nil }
-        pool = params.endpoints.filter { !$0.ip.isEmpty && (1...65535).contains(min($0.portMin, $0.portMax)) && max($0.portMin, $0.portMax) <= 65535 }
+        // Usable entries, each once (a pool naming one address twice has nowhere else to go).
+        var seen = Set<String>()
+        pool = params.endpoints.filter {
+            !$0.ip.isEmpty && (1...65535).contains(min($0.portMin, $0.portMax)) && max($0.portMin, $0.portMax) <= 65535
+                && seen.insert("\($0.ip) \(min($0.portMin, $0.portMax)) \(max($0.portMin, $0.portMax))").inserted
+        }
         intervalSeconds = max(Self.minimumIntervalSeconds, policy.intervalSeconds)
         jitterSeconds = max(0, min(policy.jitterSeconds, intervalSeconds - Self.minimumIntervalSeconds))
         guard choices > 1 else { return nil }

@@ -203,14 +203,24 @@ public struct ProfileStore: Sendable {
     public func replaceCloud(name: String, bundle: ProfileBundle, identity: DeviceIdentity, marker: SyncedMarker,
                              accountKey: WrappedPrivateKey? = nil) throws(CaravelError) {
         try Self.validate(name: name)
-        try Self.write(ProfileEnvelope.plain(bundle).encoded(), to: path(name, ProfileEnvelope.fileExtension))
-        try Self.write(identity.encoded(), to: path(name, DeviceIdentity.fileExtension))
-        if let accountKey {
-            try Self.write(accountKey.encoded(), to: path(name, Self.accountKeyExtension))
-        } else {
-            unlink(path(name, Self.accountKeyExtension))
+        // All four files or none: what was there before comes back when one cannot be written.
+        let written: [(path: String, bytes: [UInt8]?)] = [
+            (path(name, ProfileEnvelope.fileExtension), ProfileEnvelope.plain(bundle).encoded()),
+            (path(name, DeviceIdentity.fileExtension), identity.encoded()),
+            (path(name, Self.accountKeyExtension), accountKey?.encoded()),
+            (path(name, SyncedMarker.fileExtension), marker.encoded()),
+        ]
+        let before = written.map { (try? AtomicFile.read($0.path)) ?? nil }
+        do throws(CaravelError) {
+            for file in written {
+                if let bytes = file.bytes { try Self.write(bytes, to: file.path) } else { unlink(file.path) }
+            }
+        } catch {
+            for (file, old) in zip(written, before) {
+                if let old { try? AtomicFile.write(old, to: file.path) } else { unlink(file.path) }
+            }
+            throw error
         }
-        try Self.write(marker.encoded(), to: path(name, SyncedMarker.fileExtension))
         for other in names() where other != name && FileManager.default.fileExists(atPath: path(other, SyncedMarker.fileExtension)) {
             removeFiles(other, including: [ProfileEnvelope.fileExtension, SyncedMarker.fileExtension, DeviceIdentity.fileExtension,
                                            Self.accountKeyExtension])

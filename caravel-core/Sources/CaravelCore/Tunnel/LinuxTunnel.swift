@@ -62,11 +62,12 @@ public final class LinuxTunnel: Sendable {
             throw .tunnel("cannot move the tunnel to \(endpoint): \(error); it stays at \(HostPort(host: now.host, port: now.port))")
         }
         live.withLock { $0?.host = host; $0?.port = port }
-        let updated = current.withLock { slot -> TunnelState? in
+        // Under the lock: `down` takes the state out of it before it removes the file, so a
+        // save here can never bring a torn-down tunnel's file back.
+        current.withLock { slot in
             slot?.endpoint = endpoint
-            return slot
+            try? slot?.save()
         }
-        try? updated?.save()
         return endpoint
     }
 

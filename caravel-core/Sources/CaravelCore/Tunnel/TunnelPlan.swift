@@ -191,7 +191,7 @@ public struct TunnelPlan: Sendable, Equatable {
         var rotation = EndpointRotation(params)
         if let current = rotation {
             let reachable = Set([connect.endpointHost] + (fullTunnel ? Array(host.rotationRoutes.keys) : current.hosts))
-            rotation = current.restricted(to: reachable.filter { isIPv4($0) || isIPv6($0) })
+            rotation = current.restricted(to: reachable.filter { isIPv4($0) || (host.ipv6 && isIPv6($0)) || $0 == connect.endpointHost })
         }
         return TunnelPlan(interface: interface, daemon: daemon, socketPath: "\(socketDirectory)/\(interface).sock",
                           configuration: configuration, steps: steps, nameservers: nameservers, takesAllTraffic: fullTunnel,
@@ -199,15 +199,10 @@ public struct TunnelPlan: Sendable, Equatable {
     }
 
     /// The UAPI transaction that moves the tunnel's peer to `endpoint` (`host:port`) and
-    /// changes nothing else: the same peer, PSK, AllowedIPs and keepalive, without the private
-    /// key, the device lines or `replace_peers` (the session and its keys stay).
+    /// changes nothing else (`update_only`: no key, PSK or AllowedIPs is sent, so the session,
+    /// its keys and its routes stay as they are).
     public func moving(to endpoint: String) -> UAPI.Set {
-        var set = configuration
-        set.privateKeyHex = nil
-        set.deviceLines = []
-        set.replacePeers = false
-        for index in set.peers.indices { set.peers[index].endpoint = endpoint }
-        return set
+        UAPI.Set(peers: configuration.peers.map { UAPI.Peer(publicKeyHex: $0.publicKeyHex, endpoint: endpoint, updateOnly: true) })
     }
 
     /// What connect tells the user about routes and DNS, e.g. "all IPv4 traffic routed

@@ -214,6 +214,11 @@ public final class AccountService: Sendable {
                 "no relay address for the device identity: set relay.public_endpoint in cox.yaml or pass --relay HOST:PORT")
         }
         let relayAddr = try FleetService.address(requested, defaultPort: PharosPorts.relayClient, flag: "relay").description
+        // Everything that can fail is done before the device is committed.
+        var relayName = serverName?.trimmingCharacters(in: .whitespaces) ?? ""
+        if relayName.isEmpty { relayName = try await relayServerName(for: relayAddr) }
+        let caFingerprint = Fingerprint.caRoot(der: try pki.authority.root.certificate.derBytes())
+        let fleetCAPEM = try pki.authority.fleet.certificate.pemString()
         let key = P256.Signing.PrivateKey()
         let deviceID = EntityID.make(.device)
         let leaf = try pki.authority.issue(publicKey: Certificate.PublicKey(key.publicKey), profile: .device(id: deviceID),
@@ -231,13 +236,9 @@ public final class AccountService: Sendable {
             return (result, user)
         }
         let committed = await fleet.committed(result)
-        var relayName = serverName?.trimmingCharacters(in: .whitespaces) ?? ""
-        if relayName.isEmpty { relayName = try await relayServerName(for: relayAddr) }
         let identity = DeviceIdentity(
-            user: user.email ?? "", alias: committed.value.name, relayAddress: relayAddr,
-            relayServerName: relayName,
-            caFingerprint: Fingerprint.caRoot(der: try pki.authority.root.certificate.derBytes()),
-            fleetCA: try pki.authority.fleet.certificate.pemString(), deviceCertificate: certificatePEM,
+            user: user.email ?? "", alias: committed.value.name, relayAddress: relayAddr, relayServerName: relayName,
+            caFingerprint: caFingerprint, fleetCA: fleetCAPEM, deviceCertificate: certificatePEM,
             deviceKey: key.pemRepresentation, signingPublicKey: Array(signingKey.publicKey.rawRepresentation))
         return Issued(device: committed.value, identity: identity, pushes: committed.pushes)
     }
@@ -316,10 +317,19 @@ public final class AccountService: Sendable {
         // between guesses at others must not reset its own budget.
         accountLogins.succeeded(email)
         deviceLogins.giveBack(device)
-        try await store.write { tx in
-            try tx.insertSession(userID: user.id, deviceID: nil, tokenHash: tokenHash, expiresAt: tx.now + Self.sessionLifetime)
+        // Through a relay with this user's device certificate, the session is that device's:
+        // its GetProfile is its own bundle, not the newest keyless device's.
+        let session: Session = try await store.write { tx in
+            var bound: DeviceRecord?
+            if let deviceFingerprint, let device = try tx.deviceUsing(fingerprint: deviceFingerprint),
+               device.userID == user.id, device.status == .active {
+                bound = device
+            }
+            try tx.insertSession(userID: user.id, deviceID: bound?.id, tokenHash: tokenHash, expiresAt: tx.now + Self.sessionLifetime)
+            return Session(token: token, userID: user.id, deviceID: bound?.id,
+                           keysEnrolled: user.publicKey != nil || bound?.encryptionPubkey != nil)
         }
-        return Session(token: token, userID: user.id, deviceID: nil, keysEnrolled: user.publicKey != nil)
+        return session
     }
 
     /// RenewDeviceCertificate: a leaf for the CSR's fresh key, for the device whose current
