@@ -189,7 +189,7 @@ public struct Account: Sendable {
     /// or user only with `replaceAccount`).
     public func sync(identityFile path: String, as name: String? = nil, _ credentials: Credentials,
                      now: Date = Date()) async throws(CaravelError) -> SyncResult {
-        let identity = try Self.loadIdentity(path, now: now)
+        let identity = try Self.checkedIdentity(file: path, now: now)
         if identity.signingPublicKey.isEmpty, !credentials.trustFirstSigningKey {
             throw .untrusted("\(path) names no profile-signing key (signing_public_key), so the first answer could carry anyone's: ask your administrator for an identity from `cox devices issue`, or accept the key the first sync sees with --trust-first-signing-key")
         }
@@ -213,13 +213,9 @@ public struct Account: Sendable {
         return try await sync(identity: identity, name: name, previous: previous, credentials)
     }
 
-    /// The identity in a `.pharosid` file, checked as `sync(identityFile:)` checks it.
+    /// A `.pharosid` from outside the store, refused with a sentence for each way it can be
+    /// wrong (what `sync(identityFile:)` checks first).
     public static func checkedIdentity(file path: String, now: Date = Date()) throws(CaravelError) -> DeviceIdentity {
-        try loadIdentity(path, now: now)
-    }
-
-    /// A `.pharosid` from outside the store, refused with a sentence for each way it can be wrong.
-    static func loadIdentity(_ path: String, now: Date) throws(CaravelError) -> DeviceIdentity {
         let identity: DeviceIdentity
         do { identity = try DeviceIdentity(jsonBytes: try ProfileStore.read(path)) } catch let error as PharosFormatError {
             throw .format(error, file: path)

@@ -12,18 +12,18 @@ public struct EndpointRotation: Sendable, Equatable {
 
     public var intervalSeconds: Int
     public var jitterSeconds: Int
-    /// Only usable entries: an address, and a port range inside 1...65535.
+    /// Only usable entries, each once: an address, and a port range inside 1...65535 with
+    /// `portMin <= portMax`.
     public var pool: [EndpointPool]
 
     /// nil when the profile does not ask for rotation, or offers nowhere else to go.
     public init?(_ params: AmneziaWGParams) {
         guard let policy = params.rotation, policy.enabled else { return nil }
-        // Usable entries, each once (a pool naming one address twice has nowhere else to go).
+        // Ordered once here; a pool naming one address twice has nowhere else to go.
         var seen = Set<String>()
-        pool = params.endpoints.filter {
-            !$0.ip.isEmpty && (1...65535).contains(min($0.portMin, $0.portMax)) && max($0.portMin, $0.portMax) <= 65535
-                && seen.insert("\($0.ip) \(min($0.portMin, $0.portMax)) \(max($0.portMin, $0.portMax))").inserted
-        }
+        pool = params.endpoints
+            .map { EndpointPool(ip: $0.ip, portMin: min($0.portMin, $0.portMax), portMax: max($0.portMin, $0.portMax)) }
+            .filter { !$0.ip.isEmpty && $0.portMin >= 1 && $0.portMax <= 65535 && seen.insert("\($0.ip) \($0.portMin) \($0.portMax)").inserted }
         intervalSeconds = max(Self.minimumIntervalSeconds, policy.intervalSeconds)
         jitterSeconds = max(0, min(policy.jitterSeconds, intervalSeconds - Self.minimumIntervalSeconds))
         guard choices > 1 else { return nil }
@@ -37,7 +37,7 @@ public struct EndpointRotation: Sendable, Equatable {
         return narrowed.choices > 1 ? narrowed : nil
     }
 
-    var choices: Int { pool.reduce(0) { $0 + abs($1.portMax - $1.portMin) + 1 } }
+    var choices: Int { pool.reduce(0) { $0 + $1.portMax - $1.portMin + 1 } }
 
     /// How long until the next move: uniform in interval ± jitter (never under the minimum).
     public func nextDelay<R: RandomNumberGenerator>(using rng: inout R) -> Duration {
@@ -50,14 +50,11 @@ public struct EndpointRotation: Sendable, Equatable {
     public func next<R: RandomNumberGenerator>(after host: String, port: Int, using rng: inout R) -> (host: String, port: Int) {
         let others = pool.filter { $0.ip != host }
         if let entry = others.randomElement(using: &rng) {
-            let low = min(entry.portMin, entry.portMax), high = max(entry.portMin, entry.portMax)
-            return (entry.ip, Int.random(in: low...high, using: &rng))
+            return (entry.ip, Int.random(in: entry.portMin...entry.portMax, using: &rng))
         }
-        let ranges = pool.filter { min($0.portMin, $0.portMax) != max($0.portMin, $0.portMax) }
-        guard let entry = ranges.randomElement(using: &rng) else { return (host, port) }
-        let low = min(entry.portMin, entry.portMax), high = max(entry.portMin, entry.portMax)
-        var next = Int.random(in: low...(high - 1), using: &rng)
-        if next >= port, (low...high).contains(port) { next += 1 }
+        guard let entry = pool.filter({ $0.portMin < $0.portMax }).randomElement(using: &rng) else { return (host, port) }
+        var next = Int.random(in: entry.portMin...(entry.portMax - 1), using: &rng)
+        if next >= port, (entry.portMin...entry.portMax).contains(port) { next += 1 }
         return (entry.ip, next)
     }
 
