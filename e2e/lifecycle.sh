@@ -105,7 +105,9 @@ lifecycle() {
 
   step "3. day $DAYS: traffic flows, the client syncs, every leaf renewed at least 10 times"
   expect_seen_as 10.90.0.31 10 || fail "day $DAYS: the client no longer reaches the internet through node-a"
-  caravel sync >/dev/null || fail "day $DAYS: caravel sync failed"
+  # The last jump may have renewed the controller's 7-day leaf, which redials the relay's
+  # tunnel: the sync waits for it as every step's does.
+  wait_for 20 caravel sync || fail "day $DAYS: caravel sync failed: $(caravel sync 2>&1 | tail -1)"
   local node device controller relay embedded
   node=$(cox audit --action node.cert.renew --limit 1000 2>/dev/null | grep -c node.cert.renew || true)
   device=$(cox audit --action device.cert.renew --limit 1000 2>/dev/null | grep -c device.cert.renew || true)
