@@ -20,6 +20,6 @@ public enum SourceBucket {
         withUnsafeMutableBytes(of: &v6) { $0.copyBytes(from: bytes) }
         var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
         guard inet_ntop(AF_INET6, &v6, &text, socklen_t(text.count)) != nil else { return address }
-        return String(cString: text) + "/64"
+        return String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) + "/64"
     }
 }
