@@ -58,6 +58,15 @@ relay_leaf_fresh() {
   [ -s "$leaf" ] || leaf="$WORK/relay/relay.crt"
   openssl x509 -noout -checkend $((10 * 86400)) -in "$leaf" >/dev/null
 }
+# The controller saw the relay present the leaf it issued it last (it redials the tunnel once
+# after a renewal to look), and the serial it records is the one on the relay's disk.
+relay_presents_newest() {
+  local line serial
+  line=$(cox relays list 2>/dev/null | grep ' relay.pharos.test ') || return 1
+  grep -q 'renewed, next due' <<<"$line" || return 1
+  serial=$(openssl x509 -noout -serial -in "$WORK/relay/state/relay-renewed.pem" | cut -d= -f2 | tr 'A-F' 'a-f')
+  cox pki status | grep -E '^relay +relay.pharos.test ' | grep -q "${serial:0:16}"
+}
 # A sync whose certificate renewal, when one was due, went through (a call can fail while the
 # controller redials the relay's tunnel with its own renewed leaf: the next try fixes it).
 sync_and_renew() { local out; out=$(caravel sync 2>&1) || return 1; ! grep -q "not renewed" <<<"$out"; }
@@ -123,6 +132,8 @@ lifecycle() {
     [ "${pair#*:}" -ge 10 ] || fail "the ${pair%%:*} leaf was renewed only ${pair#*:} times in $DAYS days"
   done
   cox pki status | grep -E ' (expired|expiring) *$' | grep -v revoked && fail "a leaf in use is expired or expiring at day $DAYS"
+  wait_for 20 relay_presents_newest \
+    || fail "day $DAYS: the controller does not count the relay's newest leaf as served: $(cox relays list 2>&1 | grep relay.pharos.test)"
   printf '%-84s' ""
   done_step
 

@@ -40,21 +40,35 @@ struct RelaysCommand: AsyncParsableCommand {
     }
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List remote relays.")
+        static let configuration = CommandConfiguration(
+            abstract: "List remote relays.",
+            discussion: """
+                CERT UNTIL is the expiry of the leaf the relay serves: the one it presented at the controller's last \
+                tunnel handshake (a renewed leaf shows there from the relay's next handshake; cox serve redials once \
+                to see it). RENEWAL: renewed, "renewed leaf issued, not presented yet", failed: <why the controller \
+                refused the relay's last request>, enrolled leaf (never renewed), or not seen yet (not dialed since \
+                it was enrolled).
+                """)
         @OptionGroup var options: ConfigOption
 
         func run() async throws {
             try await userFacing {
                 let controller = try options.open()
-                let relays = try await controller.store.read { tx in try tx.relays() }
+                let relays = try await controller.store.read { tx in try tx.relays().map { ($0, try tx.servedRelayLeaf($0)) } }
                 var rows: [[String]] = []
                 if controller.config.relayEmbedded {
                     rows.append(["(embedded)", "embedded", controller.config.relayClientListen, "-",
-                                 controller.config.relayPublicEndpoint, "in cox serve"])
+                                 controller.config.relayPublicEndpoint, "-", "in cox serve: re-issued in memory"])
                 }
-                rows += relays.map { [$0.id, $0.name, $0.publicAddr, $0.endpoint, $0.hostname,
-                                      "cert until \(StoreClock.date($0.certNotAfter).formatted(.iso8601.year().month().day()))"] }
-                print(Table.render(header: ["ID", "NAME", "CLIENTS", "TUNNEL", "HOSTNAME", "NOTE"], rows: rows))
+                rows += relays.map { relay, served in
+                    var renewal = relay.renewalNote
+                    if relay.presentsIssuedLeaf, let served, !relay.certRenewal.hasPrefix("failed") {
+                        renewal += ", next due \(PKIFormat.day(served.renewAt))"
+                    }
+                    return [relay.id, relay.name, relay.publicAddr, relay.endpoint, relay.hostname,
+                            PKIFormat.day(StoreClock.date(served?.notAfter ?? relay.certNotAfter)), renewal]
+                }
+                print(Table.render(header: ["ID", "NAME", "CLIENTS", "TUNNEL", "HOSTNAME", "CERT UNTIL", "RENEWAL"], rows: rows))
             }
         }
     }

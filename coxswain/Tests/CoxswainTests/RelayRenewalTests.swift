@@ -137,6 +137,64 @@ import X509
         #expect(await refusal(try Self.request(current: leaf2, signedBy: key2)) == .unknownLeaf(leaf2.serialHex))
     }
 
+    /// A leaf issued is not a leaf served: the controller counts a relay's renewed leaf as the
+    /// one it serves only once the relay presents it. Until then `cox pki status` and the
+    /// expiry alert follow the old one, and the holder's refused request shows as a failure.
+    @Test func aRenewedRelayLeafCountsOnlyOnceTheRelayPresentsIt() async throws {
+        let state = try TestState()
+        let key0 = P256.Signing.PrivateKey()
+        let (relay, leaf0) = try await Self.enroll(state, key: key0)
+        let store = state.store
+        func fetched() async throws -> RelayRecord { try await store.read { tx in try tx.relay(relay.id) } }
+        func relayEntries() async throws -> [CertificateEntry] {
+            try await store.read { tx in try tx.certificateInventory() }.filter { $0.kind == .relay && $0.name.hasPrefix("edge-1") }
+        }
+        #expect(try await fetched().renewalNote == "not seen yet")
+        #expect(try await relayEntries().map(\.serial) == [leaf0.serialHex], "never seen: the issued leaf stands for it")
+
+        // Another relay's leaf (a host re-enrolled under the same name) is not recorded as this one's.
+        let (_, other) = try await Self.enroll(state, key: P256.Signing.PrivateKey(), name: "edge-2")
+        #expect(try await store.write { tx in try tx.recordPresentedRelayLeaf(relay: relay.id, serial: other.serialHex) } == false)
+        #expect(try await store.write { tx in try tx.recordPresentedRelayLeaf(relay: relay.id, serial: leaf0.serialHex.uppercased()) })
+        let seen = try await fetched()
+        #expect(seen.presentsIssuedLeaf && seen.renewalNote == "enrolled leaf")
+        #expect(try await store.write { tx in try tx.recordPresentedRelayLeaf(relay: relay.id, serial: leaf0.serialHex) } == false,
+                "the same leaf again is not a change")
+
+        try store.executeRawForTesting("UPDATE relay_leaves SET issued_at = issued_at - 7200000000")
+        let key1 = P256.Signing.PrivateKey()
+        let leaf1 = try await Self.renew(state.service, try Self.request(current: leaf0, signedBy: key0, newKey: key1))
+        var stored = try await fetched()
+        #expect(stored.certSerial == leaf1.serialHex && stored.presentedSerial == leaf0.serialHex)
+        #expect(stored.renewalNote == "renewed leaf issued, not presented yet")
+        // Both listed: the served one under the relay's name, the new one beside it.
+        var entries = try await relayEntries()
+        #expect(Set(entries.map { "\($0.name) \($0.serial)" }) == ["edge-1 \(leaf0.serialHex)", "edge-1 (not presented yet) \(leaf1.serialHex)"])
+
+        // Leaf 0 in its last fifth and the relay never installed leaf 1: the alert names leaf 0.
+        try store.executeRawForTesting("UPDATE relay_leaves SET not_before = not_before - ?, not_after = not_after - ? WHERE serial = ?",
+                                       [Int64(25 * 86_400_000_000), Int64(25 * 86_400_000_000), leaf0.serialHex])
+        let opened = try await CertificateWatch.check(store)
+        #expect(opened.contains { $0.detail.contains(leaf0.serialHex) && $0.detail.contains("\"name\":\"edge-1\"") }, "\(opened.map(\.detail))")
+        #expect(!opened.contains { $0.detail.contains(leaf1.serialHex) })
+
+        // A request only the leaf's holder can make, refused: recorded as the relay's failure.
+        // A forged one (someone else's proof) is not: it would let anyone fake that state.
+        #expect(await Self.refusal(state.service, try Self.request(current: leaf0, signedBy: P256.Signing.PrivateKey())) == .badProof)
+        #expect(try await fetched().certRenewal == "renewed")
+        #expect(await Self.refusal(state.service, try Self.request(current: leaf0, signedBy: key0)) == .superseded(leaf0.serialHex))
+        stored = try await fetched()
+        #expect(stored.certRenewal == "failed: \(RelayRenewalError.superseded(leaf0.serialHex))" && stored.renewalNote == stored.certRenewal)
+
+        // The relay presents leaf 1 (its next handshake): leaf 0 drops out and its alert resolves.
+        #expect(try await store.write { tx in try tx.recordPresentedRelayLeaf(relay: relay.id, serial: leaf1.serialHex) })
+        entries = try await relayEntries()
+        #expect(entries.map(\.serial) == [leaf1.serialHex] && entries[0].name == "edge-1")
+        try await CertificateWatch.check(store)
+        let open = try await store.read { tx in try tx.alerts(AlertQuery(status: .open, kind: CertificateWatch.alertKind, limit: 100)).items }
+        #expect(!open.contains { $0.detail.contains(leaf0.serialHex) })
+    }
+
     @Test func relayLeafLifetimesAreBounded() async throws {
         let state = try TestState()
         await #expect(throws: FleetInputError.relayCertificateDays(0)) { _ = try await Self.enroll(state, key: P256.Signing.PrivateKey(), days: 0) }
@@ -178,6 +236,13 @@ import X509
             }
             #expect(claimed, "no call reached the controller through the relay")
             #expect(!FileManager.default.fileExists(atPath: paths.renewedIdentity), "renewed before it was due")
+            // The controller's handshake recorded the leaf the relay presents.
+            var seen = false
+            for _ in 0..<50 where !seen {
+                seen = try await store.read { tx in try tx.relay(relay.id) }.presentedSerial == relay.certSerial
+                if !seen { try await Task.sleep(for: .milliseconds(100)) }
+            }
+            #expect(seen, "the enrolled leaf was not recorded as presented")
 
             // Enrolled less than an hour ago: the controller's hourly limit applies; move that back too.
             try store.executeRawForTesting("UPDATE relay_leaves SET issued_at = issued_at - 7200000000")
@@ -201,6 +266,27 @@ import X509
             // Clients still reach the controller through it, over the tunnel that was up before.
             let session = try await fleet.withClient(device: device) { client in try await client.session() }
             #expect(!session.sessionToken.isEmpty)
+
+            // A reconcile interval later the controller redials once and sees the new leaf: it
+            // counts as served from then on, and clients go on through the new tunnel.
+            var served: RelayRecord?
+            for _ in 0..<100 where served == nil {
+                try await Task.sleep(for: .milliseconds(100))
+                let stored = try await store.read { tx in try tx.relay(relay.id) }
+                if stored.presentedSerial == serial { served = stored }
+            }
+            #expect(served?.renewalNote == "renewed", "the renewed leaf was not seen at a handshake within 10 s")
+            let entries = try await store.read { tx in try tx.certificateInventory() }.filter { $0.kind == .relay }
+            #expect(entries.map(\.serial) == [serial])
+            var again = false
+            for _ in 0..<40 where !again {
+                do {
+                    again = try await !fleet.withClient(device: device) { client in try await client.session() }.sessionToken.isEmpty
+                } catch where rpcCode(error) == .unavailable {
+                    try await Task.sleep(for: .milliseconds(250))
+                }
+            }
+            #expect(again, "no call through the redialed tunnel")
         } catch {
             await fleet.stop()
             throw error

@@ -148,12 +148,21 @@ import X509
             }
         }
         #expect(try await status(node, leaked) == "node test")
-        try await ControlPlaneTests.withConnection(pki: node.pki, port: node.port, leaf: current) { client in
-            let lifecycle = Lifecycle(wrapping: client)
-            let bad = await #expect(throws: RPCError.self) { _ = try await lifecycle.setDeniedCertificates(.with { $0.serials = ["not-hex"] }) }
-            #expect(bad?.code == .invalidArgument)
-            let set = try await lifecycle.setDeniedCertificates(.with { $0.serials = [leaked.certificate.serialHex.uppercased()] })
-            #expect(set.count == 1)
+        // The leaked leaf holds a connection while the list arrives over another: it loses it.
+        try await ControlPlaneTests.withController(node, leaf: leaked) { held in
+            var options = CallOptions.defaults
+            options.timeout = .seconds(5)
+            #expect(try await held.getStatus(.init(), options: options).agentVersion == "node test")
+            try await ControlPlaneTests.withConnection(pki: node.pki, port: node.port, leaf: current) { client in
+                let lifecycle = Lifecycle(wrapping: client)
+                let bad = await #expect(throws: RPCError.self) { _ = try await lifecycle.setDeniedCertificates(.with { $0.serials = ["not-hex"] }) }
+                #expect(bad?.code == .invalidArgument)
+                let set = try await lifecycle.setDeniedCertificates(.with { $0.serials = [leaked.certificate.serialHex.uppercased()] })
+                #expect(set.count == 1)
+            }
+            await #expect(throws: (any Error).self, "the revoked leaf's open connection still answered") {
+                _ = try await held.getStatus(.init(), options: options)
+            }
         }
         await #expect(throws: (any Error).self, "a revoked controller leaf was let in") { _ = try await status(node, leaked) }
         #expect(try await status(node, current) == "node test")

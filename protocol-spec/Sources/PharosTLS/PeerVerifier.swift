@@ -62,13 +62,18 @@ public struct PeerVerifier: Sendable {
     /// their leaf; the relay knows the Device CA).
     public let intermediates: [Certificate]
     let onRejection: @Sendable (PeerRejection) -> Void
+    let onAcceptance: @Sendable ([Certificate]) -> Void
 
+    /// `onAcceptance` gets each chain `callback` accepted, leaf first (the controller records
+    /// which leaf a relay presents).
     public init(roots: TrustRoots, requirements: PeerRequirements, intermediates: [Certificate] = [],
-                onRejection: @escaping @Sendable (PeerRejection) -> Void = { _ in }) {
+                onRejection: @escaping @Sendable (PeerRejection) -> Void = { _ in },
+                onAcceptance: @escaping @Sendable ([Certificate]) -> Void = { _ in }) {
         self.roots = roots
         self.requirements = requirements
         self.intermediates = intermediates
         self.onRejection = onRejection
+        self.onAcceptance = onAcceptance
     }
 
     /// The validated chain, leaf first and root last.
@@ -108,6 +113,7 @@ public struct PeerVerifier: Sendable {
                 }
                 switch await verifier.verify(presented) {
                 case .success(let chain):
+                    verifier.onAcceptance(chain)
                     let nioChain = try chain.map { try NIOSSLCertificate(bytes: $0.derBytes(), format: .der) }
                     return .certificateVerified(VerificationMetadata(ValidatedCertificateChain(nioChain)))
                 case .failure(let rejection):
@@ -174,22 +180,60 @@ struct PharosPeerPolicy: VerifierPolicy {
 }
 
 /// Serials (lowercase hex) of leaves revoked before they expired, consulted at every
-/// handshake; replaced as a whole when the controller sends a new list.
+/// handshake; replaced as a whole when the controller sends a new list. Connections already
+/// open on a leaf are watched (`watch`): the list that names their leaf closes them, so a
+/// revoked leaf keeps no connection it opened before (a leaked controller leaf's hold on a
+/// node's control port or a relay's tunnel port ends when the list arrives).
 public final class DeniedCertificates: Sendable {
-    private let serials: Mutex<Set<String>>
+    private struct State {
+        var serials: Set<String>
+        var watched: [UInt64: (serial: String, close: @Sendable () -> Void)] = [:]
+        var nextWatch: UInt64 = 0
+    }
+
+    private let state: Mutex<State>
 
     public init(_ serials: Set<String> = []) {
-        self.serials = Mutex(Set(serials.map { $0.lowercased() }))
+        state = Mutex(State(serials: Set(serials.map { $0.lowercased() })))
     }
 
-    public func contains(_ serial: String) -> Bool { serials.withLock { $0.contains(serial.lowercased()) } }
+    public func contains(_ serial: String) -> Bool { state.withLock { $0.serials.contains(serial.lowercased()) } }
 
+    /// The new list; every watched connection whose leaf it names is closed (once).
     public func replace(with serials: Set<String>) {
         let normalized = Set(serials.map { $0.lowercased() })
-        self.serials.withLock { $0 = normalized }
+        let revoked = state.withLock { state in
+            state.serials = normalized
+            let hit = state.watched.filter { normalized.contains($0.value.serial) }
+            for id in hit.keys { state.watched[id] = nil }
+            return hit.values.map(\.close)
+        }
+        for close in revoked { close() }
     }
 
-    public var all: Set<String> { serials.withLock { $0 } }
+    public var all: Set<String> { state.withLock { $0.serials } }
+
+    /// Calls `close` when a list names `serial` (at once when the current one does). The
+    /// returned ID ends the watch (`unwatch`) when the connection closes by itself.
+    @discardableResult
+    public func watch(serial: String, close: @escaping @Sendable () -> Void) -> UInt64? {
+        let serial = serial.lowercased()
+        let id: UInt64? = state.withLock { state in
+            guard !state.serials.contains(serial) else { return nil }
+            state.nextWatch += 1
+            state.watched[state.nextWatch] = (serial, close)
+            return state.nextWatch
+        }
+        if id == nil { close() }
+        return id
+    }
+
+    public func unwatch(_ id: UInt64) {
+        _ = state.withLock { $0.watched.removeValue(forKey: id) }
+    }
+
+    /// Connections being watched (tests, and a leak check: closed ones are unwatched).
+    public var watchedCount: Int { state.withLock { $0.watched.count } }
 }
 
 extension Certificate {

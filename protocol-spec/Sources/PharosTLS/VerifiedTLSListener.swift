@@ -4,6 +4,7 @@ import NIOPosix
 import NIOSSL
 import NIOTLS
 import Synchronization
+import X509
 
 /// What every TLS listener of ours enforces before a connection reaches its own handlers.
 public struct ListenerLimits: Sendable, Equatable {
@@ -147,10 +148,44 @@ public enum VerifiedTLSListener {
                         NIOSSLServerHandler(context: tls.current, customVerificationCallbackWithMetadata: callback))
                     // After the TLS handler, which is what announces a completed handshake.
                     try connection.pipeline.syncOperations.addHandler(HandshakeDeadline(timeout: limits.handshakeTimeout))
+                    if let denied = verifier.requirements.denied {
+                        try connection.pipeline.syncOperations.addHandler(RevocationWatch(denied: denied))
+                    }
                     try configure(connection)
                 }
             }
             .bind(host: host, port: port).get()
+    }
+}
+
+/// Once the handshake completes, has the connection closed when a deny list names the
+/// peer's leaf (`DeniedCertificates.watch`); it must sit after the TLS handler, as
+/// `HandshakeDeadline` does, and leaves the pipeline once it registered.
+final class RevocationWatch: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = NIOAny
+    private let denied: DeniedCertificates
+
+    init(denied: DeniedCertificates) { self.denied = denied }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        context.fireUserInboundEventTriggered(event)
+        guard case .handshakeCompleted = event as? TLSUserEvent else { return }
+        let channel = context.channel
+        // A listener whose clients may come without a certificate has nothing to watch there.
+        guard let peer = try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self).peerCertificate else {
+            context.pipeline.syncOperations.removeHandler(self, promise: nil)
+            return
+        }
+        // The serial as the verifier computed it (X509's bytes, not OpenSSL's integer's).
+        guard let leaf = try? Certificate(derEncoded: peer.toDERBytes()) else {
+            channel.close(promise: nil)  // the verifier parsed it; a leaf that does not parse now is refused
+            return
+        }
+        if let id = denied.watch(serial: leaf.serialHex, close: { channel.close(promise: nil) }) {
+            let denied = self.denied
+            channel.closeFuture.whenComplete { _ in denied.unwatch(id) }
+        }
+        context.pipeline.syncOperations.removeHandler(self, promise: nil)
     }
 }
 

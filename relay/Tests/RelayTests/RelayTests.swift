@@ -214,14 +214,25 @@ extension LoadSensitiveTests {
         }
     }
 
-    @Test func theTunnelOpensOnlyBetweenAnUnrevokedRelayAndAnUnrevokedController() async throws {
-        let pki = try TestPKI()
+    /// A fresh directory for the controller's socket of a tunnel test.
+    static func echoSocketDirectory() throws -> String {
         let dir = "/tmp/relay-test-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        return dir
+    }
+
+    /// The stand-in for the controller's gRPC socket behind a tunnel.
+    static func serveEcho(socket path: String) -> Task<Void, any Error> {
+        let service = GRPCServer(transport: HTTP2ServerTransport.Posix(address: .unixDomainSocket(path: path), transportSecurity: .plaintext),
+                                 services: [EchoService()])
+        return Task { try await service.serve() }
+    }
+
+    @Test func theTunnelOpensOnlyBetweenAnUnrevokedRelayAndAnUnrevokedController() async throws {
+        let pki = try TestPKI()
+        let dir = try Self.echoSocketDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let service = GRPCServer(transport: HTTP2ServerTransport.Posix(address: .unixDomainSocket(path: "\(dir)/c.sock"),
-                                                                       transportSecurity: .plaintext), services: [EchoService()])
-        let serving = Task { try await service.serve() }
+        let serving = Self.serveEcho(socket: "\(dir)/c.sock")
         defer { serving.cancel() }
         let controller = try pki.leaf(commonName: "coxswain-controller", usage: [.clientAuth])
         // Fleet-issued, ServerAuth and valid for localhost like a node's leaf, but O=PharosVPN.
@@ -255,6 +266,38 @@ extension LoadSensitiveTests {
             await task.value
             try await listener.close()
         }
+    }
+
+    /// A controller leaf revoked while it holds the tunnel loses it when the list arrives (a
+    /// leaked leaf's tunnel would otherwise carry every client's calls until it dropped), and
+    /// its redials are refused.
+    @Test func aControllerLeafRevokedWhileItHoldsTheTunnelLosesIt() async throws {
+        let pki = try TestPKI()
+        let dir = try Self.echoSocketDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let serving = Self.serveEcho(socket: "\(dir)/c.sock")
+        defer { serving.cancel() }
+        let leaked = try pki.leaf(commonName: "coxswain-controller", usage: [.clientAuth])
+        let relayLeaf = try pki.leaf(commonName: PharosIdentity.Organization.relay, organization: PharosIdentity.Organization.relay,
+                                     usage: [.serverAuth, .clientAuth])
+        let upstream = Upstream(mode: .tunnel, logger: RelayHarness.logger)
+        let deniedControllers = DeniedCertificates()
+        let listener = try await TunnelListener.start(host: "127.0.0.1", port: 0, identity: try relayLeaf.identity(), roots: try pki.roots(),
+                                                      fleetCA: pki.fleet, upstream: upstream, denied: deniedControllers, logger: RelayHarness.logger)
+        let dialer = TunnelDialer(host: "127.0.0.1", port: listener.port, serverName: "localhost", identity: try leaked.identity(),
+                                  roots: try pki.roots(), socketPath: "\(dir)/c.sock", logger: RelayHarness.logger)
+        let task = Task { await dialer.run() }
+        for _ in 0..<80 where !upstream.isConnected { try await Task.sleep(for: .milliseconds(25)) }
+        #expect(upstream.isConnected)
+        // What `syncDenyList` does with the controller's answer.
+        deniedControllers.replace(with: deniedControllers.all.union([leaked.certificate.serialHex]))
+        for _ in 0..<80 where upstream.isConnected { try await Task.sleep(for: .milliseconds(25)) }
+        #expect(!upstream.isConnected, "the revoked leaf kept the tunnel")
+        try await Task.sleep(for: .milliseconds(1500))  // the dialer's first redial comes after 1 s
+        #expect(!upstream.isConnected, "the revoked leaf dialed the tunnel again")
+        task.cancel()
+        await task.value
+        try await listener.close()
     }
 
     @Test func aRevokedDeviceIsRefusedOnItsNextCallOnAnOpenConnection() async throws {

@@ -55,18 +55,23 @@ struct NodeDTO: ResponseEncodable, Sendable {
 struct RelayDTO: ResponseEncodable, Sendable {
     var id, name, kind, endpoint, hostname, publicAddr, status: String
     var tunnelUp: Bool?
+    /// The leaf last issued to the relay; the one it was last seen presenting, and where its
+    /// renewal stands (`RelayRecord.renewalNote`).
+    var certSerial, presentedSerial, certRenewal: String
     var certNotAfter: String?
     var version: Int64
 
     init(_ r: RelayRecord, tunnelUp: Bool?) {
         (id, name, kind, endpoint, hostname, publicAddr, status) = (r.id, r.name, r.kind.rawValue, r.endpoint, r.hostname, r.publicAddr, r.status.rawValue)
         self.tunnelUp = tunnelUp
+        (certSerial, presentedSerial, certRenewal) = (r.certSerial, r.presentedSerial, r.renewalNote)
         (certNotAfter, version) = (APITime.format(r.certNotAfter), r.version)
     }
 
     enum CodingKeys: String, CodingKey {
         case id, name, kind, endpoint, hostname, status, version
         case publicAddr = "public_addr", tunnelUp = "tunnel_up", certNotAfter = "cert_not_after"
+        case certSerial = "cert_serial", presentedSerial = "presented_serial", certRenewal = "cert_renewal"
     }
 }
 

@@ -64,11 +64,18 @@ public actor NodeCertificateRenewer {
             return [:]
         }
         pool.denied.replace(with: snapshot.deniedNodes)
+        // A node closes every connection of a leaf the list names: one that names the leaf the
+        // pool still dials with (revoked after this pass picked it up) waits for the next pass,
+        // which dials with the replacement first.
+        let ownLeafDenied = snapshot.deniedControllers.contains(await pool.identitySerial)
+        if ownLeafDenied {
+            logger.warning("the controller's own leaf is revoked; the deny list goes to the nodes once its replacement is picked up")
+        }
         var outcomes: [String: Outcome] = [:]
         for node in snapshot.nodes where node.status != .stopped && node.status != .pending {
             guard let certificate = snapshot.certificates[node.id] else { continue }
             outcomes[node.id] = await renew(node, certificate: certificate, now: now)
-            await sendDenied(snapshot.deniedControllers, to: node)
+            if !ownLeafDenied { await sendDenied(snapshot.deniedControllers, to: node) }
         }
         return outcomes
     }

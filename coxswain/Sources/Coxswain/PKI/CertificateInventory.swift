@@ -58,12 +58,19 @@ extension StoreTransaction {
                 entries.append(entry)
             }
         }
+        // A relay's leaf is the one it serves: the one it was last seen presenting (so a renewal
+        // it never installed still runs into an expiry alert). A newer one issued to it and not
+        // seen yet is listed beside it.
         for row in try Row.fetchAll(db, sql: """
-            SELECT r.name, l.serial, l.not_before, l.not_after FROM relays r JOIN relay_leaves l ON l.serial = r.cert_serial
+            SELECT r.name, r.presented_serial, l.serial, l.not_before, l.not_after,
+                   EXISTS (SELECT 1 FROM revoked_certs v WHERE v.serial = l.serial) AS revoked FROM relays r
+            JOIN relay_leaves l ON l.relay_id = r.id AND (l.serial = r.cert_serial OR l.serial = r.presented_serial)
             WHERE r.kind = 'remote'
             """) {
-            entries.append(CertificateEntry(kind: .relay, name: row["name"], serial: row["serial"], notBefore: row["not_before"],
-                                            notAfter: row["not_after"], revoked: false))
+            let presented: String = row["presented_serial"], serial: String = row["serial"]
+            let name: String = presented.isEmpty || presented == serial ? row["name"] : "\(row["name"] as String) (not presented yet)"
+            entries.append(CertificateEntry(kind: .relay, name: name, serial: serial, notBefore: row["not_before"],
+                                            notAfter: row["not_after"], revoked: row["revoked"]))
         }
         for row in try Row.fetchAll(db, sql: """
             SELECT d.name, COALESCE(u.email, u.name) AS owner, c.cert_pem, c.revoked_at
@@ -99,17 +106,21 @@ extension StoreTransaction {
 
 /// Run hourly by `cox serve`: one open `certificate_expiry` alert per certificate in the last
 /// fifth of its life (warning) or past its end (critical); the alert resolves itself once the
-/// certificate is replaced, removed or revoked. Nothing renews leaves yet (#20), so this is
-/// how an operator hears of an expiry before the fleet does.
+/// certificate is replaced, removed or revoked. Leaves renew themselves long before their
+/// last fifth (#20), so an alert means a renewal did not happen: a node that cannot be
+/// reached or refuses, a relay that never installed the leaf it was issued, a CA to rotate.
 public enum CertificateWatch {
     public static let alertKind = "certificate_expiry"
 
     /// The alerts it opened.
     @discardableResult
     public static func check(_ store: Store, now: Int64 = StoreClock.now()) async throws -> [AlertRecord] {
-        try await store.write { tx in
+        // Every stored leaf is parsed: in a read, so writers (a thousand devices' leaves) do not
+        // wait on it. A leaf replaced in between gets its alert resolved by the next check.
+        let inventory = try await store.read { tx in try tx.certificateInventory() }
+        return try await store.write { tx in
             var opened: [AlertRecord] = [], raised = Set<String>()
-            for entry in try tx.certificateInventory() {
+            for entry in inventory {
                 let state = entry.state(at: now)
                 guard state == .expiring || state == .expired else { continue }
                 let key = "\(alertKind):\(state.rawValue):\(entry.kind.rawValue):\(entry.serial)"

@@ -129,6 +129,28 @@ extension FleetService {
         }
         if case .failure(let rejection) = await verifier.verify([current, fleetCA]) { throw .refused("\(rejection)") }
         guard PossessionProof.verify(proof, csrPEM: csrPEM, by: current) else { throw .badProof }
+        // From here on the request is the holder's of `current`: its relay serves that leaf, and
+        // a refusal is that relay's failed renewal (`cox relays list`). Before, anyone holding a
+        // copy of the leaf could have sent it.
+        let serial = current.serialHex
+        do {
+            return try await renewRelayLeaf(current: current, csrPEM: csrPEM, fleetCA: fleetCA)
+        } catch {
+            if error != .tooSoon {
+                try? await store.write { tx in
+                    if let relay = try tx.relayOwning(serial: serial) {
+                        try tx.recordPresentedRelayLeaf(relay: relay.id, serial: serial)
+                        try tx.recordRelayRenewal(relay: relay.id, outcome: "failed: \(error)")
+                    }
+                }
+            }
+            throw error
+        }
+    }
+
+    private func renewRelayLeaf(current: Certificate, csrPEM: String, fleetCA: Certificate)
+        async throws(RelayRenewalError) -> (chainPEM: String, leaf: Certificate) {
+        let authority = pki.authority
         let key: Certificate.PublicKey
         do { key = try CertificateAuthority.verifiedKey(ofCSR: csrPEM) } catch { throw .unusableCSR("\(error)") }
         guard P256.Signing.PublicKey(key) != nil else { throw .unusableCSR("a relay key must be P-256") }
@@ -142,6 +164,7 @@ extension FleetService {
                 }
                 let leaves = try tx.relayLeaves(relay: relay.id)
                 guard let newest = leaves.first else { throw RelayRenewalError.unknownLeaf(serial) }
+                try tx.recordPresentedRelayLeaf(relay: relay.id, serial: serial)
                 if newest.serial != serial {
                     // A retry from the leaf before the newest: the newest again, if it is for this key.
                     guard leaves.count > 1, leaves[1].serial == serial, let issued = Certificate(firstIn: newest.certificatePEM),
@@ -156,6 +179,7 @@ extension FleetService {
                 let days = try tx.relayCertificateDays(relay: relay.id)
                 let leaf = try authority.issue(publicKey: key, profile: .relay(hostname: relay.hostname), validity: TimeInterval(days) * 86400)
                 try tx.recordRelayLeaf(relay: relay.id, leaf: leaf)
+                try tx.recordRelayRenewal(relay: relay.id, outcome: "renewed")
                 try tx.appendAudit(AuditEntry(action: "relay.cert.renew", targetType: "relay", targetID: relay.id,
                                               detail: Self.detail(["serial": leaf.serialHex, "previous": serial])),
                                    by: AuditActor(name: relay.name, kind: .system))

@@ -138,9 +138,15 @@ public final class RelayTier: Sendable {
 
     /// One `TunnelDialer` per enrolled relay; relays added or removed with `cox relays` are
     /// picked up within `fleet.reconcile_interval`, and so is a renewed controller leaf (the
-    /// dialers restart with it: each relay's tunnel is redialed once per renewal).
+    /// dialers restart with it: each relay's tunnel is redialed once per renewal). Every
+    /// handshake records the leaf the relay presented; a relay presents a renewed leaf from
+    /// its next handshake on, so a tunnel still on an older one is redialed once, a reconcile
+    /// interval after the renewal: the store then knows whether the relay serves its new leaf
+    /// (`cox relays list`; `cox pki status` and the expiry alert follow the leaf it serves).
     func superviseTunnels() async throws {
         var running: [String: (relay: RelayRecord, task: Task<Void, Never>)] = [:]
+        var redialedFor: [String: String] = [:]  // relay ID → the issued serial a redial went looking for
+        let grace = Int64(controller.config.reconcileInterval) * 1_000_000
         let roots = try TrustRoots(certificates: [controller.pki.authority.root.certificate])
         var (identity, identityPEM) = try controllerIdentity(controller.store.readNow { tx in try tx.controllerCertificate() })
         let denied = DeniedCertificates()
@@ -163,7 +169,19 @@ public final class RelayTier: Sendable {
                 }
                 let wanted = Dictionary(relays.filter { $0.kind == .remote }.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
                 // Redialed when where or whom to dial changed; not when a renewal bumped the row.
-                for (id, entry) in running where wanted[id].map({ $0.endpoint != entry.relay.endpoint || $0.hostname != entry.relay.hostname }) ?? true {
+                let now = StoreClock.now()
+                for (id, entry) in running {
+                    let moved = wanted[id].map { $0.endpoint != entry.relay.endpoint || $0.hostname != entry.relay.hostname } ?? true
+                    let unseen = wanted[id].flatMap { relay in
+                        !relay.presentedSerial.isEmpty && !relay.presentsIssuedLeaf && redialedFor[id] != relay.certSerial
+                            && now - relay.updatedAt >= grace ? relay : nil
+                    }
+                    guard moved || unseen != nil else { continue }
+                    if let unseen, !moved {
+                        redialedFor[id] = unseen.certSerial
+                        logger.info("relay tunnel redialed to see the relay's renewed certificate",
+                                    metadata: ["relay": "\(unseen.name)", "serial": "\(unseen.certSerial)"])
+                    }
                     entry.task.cancel()
                     running[id] = nil
                     _ = dialers.withLock { $0.removeValue(forKey: id) }
@@ -174,7 +192,9 @@ public final class RelayTier: Sendable {
                         continue
                     }
                     let dialer = TunnelDialer(host: target.host, port: target.port, serverName: relay.hostname, identity: identity,
-                                              roots: roots, socketPath: socketPath, logger: logger, denied: denied)
+                                              roots: roots, socketPath: socketPath, logger: logger, denied: denied) { [store = controller.store, logger] leaf in
+                        Task { await Self.recordPresented(leaf, relay: relay, store: store, logger: logger) }
+                    }
                     running[id] = (relay, Task { await dialer.run() })
                     dialers.withLock { $0[id] = dialer }
                 }
@@ -183,6 +203,24 @@ public final class RelayTier: Sendable {
         }
         for entry in running.values { entry.task.cancel() }
         dialers.withLock { $0.removeAll() }
+    }
+
+    /// The relay presented `leaf` at a handshake the dialer accepted.
+    static func recordPresented(_ leaf: Certificate, relay: RelayRecord, store: Store, logger: Logger) async {
+        let serial = leaf.serialHex
+        do {
+            let owned = try await store.write { tx in
+                try tx.recordPresentedRelayLeaf(relay: relay.id, serial: serial) || tx.relay(relay.id).presentedSerial == serial
+            }
+            if !owned {
+                // Ours (the dialer checked the chain), in date, not revoked, for its hostname, but
+                // not issued to this relay: another relay enrolled under the same hostname.
+                logger.warning("relay presents a certificate issued to another relay",
+                               metadata: ["relay": "\(relay.name)", "serial": "\(serial)"])
+            }
+        } catch {
+            logger.warning("could not record the relay's certificate", metadata: ["relay": "\(relay.name)", "error": "\(error)"])
+        }
     }
 
     /// The controller's leaf as the store holds it (`cox serve` renews it there), and its PEM.

@@ -12,6 +12,7 @@ enum Schema {
         migrator.registerMigration("0004_lifecycle", migrate: lifecycle)
         migrator.registerMigration("0005_controller_leaves", migrate: controllerLeaves)
         migrator.registerMigration("0006_relay_leaves", migrate: relayLeaves)
+        migrator.registerMigration("0007_relay_presented", migrate: relayPresented)
         return migrator
     }
 
@@ -56,6 +57,16 @@ enum Schema {
             INSERT INTO relay_leaves (serial, relay_id, not_before, not_after, issued_at)
                 SELECT cert_serial, id, cert_not_after - 365 * 86400 * 1000000, cert_not_after, created_at
                 FROM relays WHERE cert_serial != '';
+            """)
+    }
+
+    /// A leaf issued to a relay is not yet a leaf it serves (#20): the one each relay was last
+    /// seen presenting, since when, and how its last renewal went.
+    private static func relayPresented(_ db: Database) throws {
+        try db.execute(sql: """
+            ALTER TABLE relays ADD COLUMN presented_serial TEXT NOT NULL DEFAULT '';
+            ALTER TABLE relays ADD COLUMN presented_at INTEGER NOT NULL DEFAULT 0;
+            ALTER TABLE relays ADD COLUMN cert_renewal TEXT NOT NULL DEFAULT '';
             """)
     }
 

@@ -162,6 +162,9 @@ extension StoreTransaction {
         public var issuedAt: Int64
         /// Empty for a leaf issued before the table existed.
         public var certificatePEM: String
+
+        /// When the relay renews it (`LeafLifetime`: two thirds into its life, at most 20 days in).
+        public var renewAt: Date { Certificate.renewalDate(notBefore: StoreClock.date(notBefore), notAfter: StoreClock.date(notAfter)) }
     }
 
     /// A leaf issued to `relay` (at enrollment or renewal) becomes its current one.
@@ -189,6 +192,35 @@ extension StoreTransaction {
             SELECT serial, not_before, not_after, issued_at, cert_pem FROM relay_leaves WHERE relay_id = ? AND not_after > ?
             ORDER BY issued_at DESC, rowid DESC
             """, arguments: [relayID, now]).map {
+            RelayLeaf(serial: $0["serial"], notBefore: $0["not_before"], notAfter: $0["not_after"], issuedAt: $0["issued_at"],
+                      certificatePEM: $0["cert_pem"])
+        }
+    }
+
+    /// The relay presented this leaf of its own (at a tunnel handshake, or as the current leaf
+    /// of a renewal request). False, and nothing recorded, when the serial is not one of
+    /// `relay`'s leaves or is the one already recorded.
+    @discardableResult
+    public func recordPresentedRelayLeaf(relay relayID: String, serial: String) throws -> Bool {
+        let serial = serial.lowercased()
+        try db.execute(sql: """
+            UPDATE relays SET presented_serial = ?, presented_at = ? WHERE id = ? AND presented_serial != ?
+              AND EXISTS (SELECT 1 FROM relay_leaves WHERE serial = ? AND relay_id = ?)
+            """, arguments: [serial, now, relayID, serial, serial, relayID])
+        return db.changesCount == 1
+    }
+
+    public func recordRelayRenewal(relay relayID: String, outcome: String) throws {
+        try db.execute(sql: "UPDATE relays SET cert_renewal = ? WHERE id = ?", arguments: [outcome, relayID])
+    }
+
+    /// The leaf `relay` serves as far as the controller knows: the one it was last seen
+    /// presenting, else (never seen) the one issued to it last, expired or not.
+    public func servedRelayLeaf(_ relay: RelayRecord) throws -> RelayLeaf? {
+        let serial = relay.presentedSerial.isEmpty ? relay.certSerial : relay.presentedSerial
+        return try Row.fetchOne(db, sql: """
+            SELECT serial, not_before, not_after, issued_at, cert_pem FROM relay_leaves WHERE relay_id = ? AND serial = ?
+            """, arguments: [relay.id, serial]).map {
             RelayLeaf(serial: $0["serial"], notBefore: $0["not_before"], notAfter: $0["not_after"], issuedAt: $0["issued_at"],
                       certificatePEM: $0["cert_pem"])
         }

@@ -75,10 +75,10 @@ enum PageTemplates {
         <section aria-labelledby="relays-title">
         <h2 id="relays-title">Relays</h2>
         <table>
-          <thead><tr><th scope="col">Name</th><th scope="col">Tunnel endpoint</th><th scope="col">Client address</th><th scope="col">Tunnel</th></tr></thead>
+          <thead><tr><th scope="col">Name</th><th scope="col">Tunnel endpoint</th><th scope="col">Client address</th><th scope="col">Tunnel</th><th scope="col">Certificate</th></tr></thead>
           <tbody>
-          {{#relays}}<tr><th scope="row">{{name}}</th><td>{{endpoint}}</td><td>{{publicAddr}}</td><td>{{tunnel}}</td></tr>{{/relays}}
-          {{^relays}}<tr><td colspan="4">No remote relay. {{#embedded}}The embedded relay is listening.{{/embedded}}{{^embedded}}The embedded relay is off.{{/embedded}}</td></tr>{{/relays}}
+          {{#relays}}<tr><th scope="row">{{name}}</th><td>{{endpoint}}</td><td>{{publicAddr}}</td><td>{{tunnel}}</td><td>{{certificate}}</td></tr>{{/relays}}
+          {{^relays}}<tr><td colspan="5">No remote relay. {{#embedded}}The embedded relay is listening.{{/embedded}}{{^embedded}}The embedded relay is off.{{/embedded}}</td></tr>{{/relays}}
           </tbody>
         </table>
         </section>

@@ -24,7 +24,7 @@ extension AdminAPI {
             },
             "relays": relays.map { r -> [String: Any] in
                 ["name": r.name, "endpoint": r.endpoint, "publicAddr": r.publicAddr,
-                 "tunnel": tunnels[r.id].map { $0 ? "up" : "down" } ?? "not dialed"]
+                 "tunnel": tunnels[r.id].map { $0 ? "up" : "down" } ?? "not dialed", "certificate": r.renewalNote]
             },
             "embedded": relayTier?.embeddedListening ?? false,
         ])

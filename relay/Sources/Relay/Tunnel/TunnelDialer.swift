@@ -4,6 +4,7 @@ import NIOSSL
 import PharosSpec
 import PharosTLS
 import Synchronization
+import X509
 
 /// The controller's side of a remote relay: dials the relay's tunnel port over mTLS 1.3 with
 /// the controller's Fleet-CA client leaf, checks the relay's certificate (our root, issued by
@@ -21,9 +22,11 @@ public final class TunnelDialer: Sendable {
     private let connected = Mutex(false)
 
     /// `denied`: serials of relay leaves revoked before they expire (a removed relay's),
-    /// refused even when they name `serverName`.
+    /// refused even when they name `serverName`. `presented` gets the relay's leaf at every
+    /// handshake that accepted it (a renewed leaf shows up at the first dial after it).
     public init(host: String, port: Int, serverName: String, identity: TLSIdentity, roots: TrustRoots,
-                socketPath: String, logger: Logger, denied: DeniedCertificates? = nil) {
+                socketPath: String, logger: Logger, denied: DeniedCertificates? = nil,
+                presented: @escaping @Sendable (Certificate) -> Void = { _ in }) {
         self.host = host
         self.port = port
         self.serverName = serverName
@@ -31,9 +34,9 @@ public final class TunnelDialer: Sendable {
         let fleetCA = Array(identity.certificates.dropFirst().prefix(1))
         self.verifier = PeerVerifier(roots: roots, requirements: PeerRequirements(
             usage: .serverAuth, issuers: fleetCA.isEmpty ? nil : fleetCA,
-            organizations: [PharosIdentity.Organization.relay], hostname: serverName, denied: denied)) { rejection in
+            organizations: [PharosIdentity.Organization.relay], hostname: serverName, denied: denied), onRejection: { rejection in
                 logger.warning("relay certificate refused", metadata: ["relay": "\(host):\(port)", "reason": "\(rejection)"])
-            }
+            }, onAcceptance: { chain in if let leaf = chain.first { presented(leaf) } })
         self.socketPath = socketPath
         self.logger = logger
     }

@@ -23,10 +23,31 @@ public struct RelayRecord: Codable, Sendable, Equatable, FetchableRecord, Persis
     public var version: Int64
     public var createdAt: Int64
     public var updatedAt: Int64
+    /// The leaf the relay was last seen presenting (at a tunnel handshake, or as the current
+    /// leaf of a renewal request; "" until then) and since when. `certSerial` is the leaf last
+    /// issued to it, which the relay may not have installed yet.
+    public var presentedSerial = ""
+    public var presentedAt: Int64 = 0
+    /// How its last renewal went: "" (none yet), "renewed", or "failed: <reason>".
+    public var certRenewal = ""
 
     enum CodingKeys: String, CodingKey {
         case id, name, kind, endpoint, hostname, status, region, version
         case publicAddr = "public_addr", agentVersion = "agent_version", certSerial = "cert_serial"
         case certNotAfter = "cert_not_after", createdAt = "created_at", updatedAt = "updated_at"
+        case presentedSerial = "presented_serial", presentedAt = "presented_at", certRenewal = "cert_renewal"
+    }
+
+    /// Whether the relay serves the leaf issued to it last. False while a renewed leaf has not
+    /// been seen at a handshake yet (the relay presents it from its next one on).
+    public var presentsIssuedLeaf: Bool { presentedSerial == certSerial }
+
+    /// Where its certificate stands, in a few words (`cox relays list`, the admin API).
+    public var renewalNote: String {
+        if presentedSerial.isEmpty { return "not seen yet" }
+        if !presentsIssuedLeaf {
+            return certRenewal.hasPrefix("failed") ? certRenewal : "renewed leaf issued, not presented yet"
+        }
+        return certRenewal.isEmpty ? "enrolled leaf" : certRenewal
     }
 }
