@@ -145,4 +145,43 @@ import Coxswain
         #expect(missing.status != 0)
         #expect(missing.output.contains("no user nobody@example.com") && !missing.output.contains("Usage"), "\(missing.output)")
     }
+
+    /// `cox alerts`: unresolved ones listed by default; ack keeps one listed, resolve moves it
+    /// to the resolved ones; a stale --version changes nothing; a bad flag or ID is one sentence.
+    @Test func alertsAreListedAcknowledgedAndResolved() async throws {
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        #expect(try cox(["init"]).status == 0)
+        let store = try Store.open(path: "\(dir)/state/app.db")
+        let (alert, _) = try await store.write { tx in
+            try tx.raiseAlert(kind: "certificate_expiry", severity: .warning, dedupKey: "cli-test", detail: #"{"name":"edge-1"}"#)
+        }
+        func row(_ arguments: [String]) throws -> String? {
+            try cox(["alerts", "list"] + arguments).output.split(separator: "\n").first { $0.hasPrefix(alert.id) }.map(String.init)
+        }
+        let open = try #require(try row([]))
+        #expect(open.contains("certificate_expiry") && open.contains("warning") && open.contains(" open ") && open.contains("edge-1"), "\(open)")
+
+        let stale = try cox(["alerts", "ack", alert.id, "--version", "7"])
+        #expect(stale.status != 0 && !stale.output.contains("Usage"), "\(stale.output)")
+        #expect(try row([])?.contains(" open ") == true, "a stale ack changed the alert")
+        let acked = try cox(["alerts", "ack", alert.id, "--version", "1"])
+        #expect(acked.status == 0 && acked.output.contains("acknowledged \(alert.id)"), "\(acked.output)")
+        #expect(try row([])?.contains("acknowledged") == true)
+
+        #expect(try cox(["alerts", "resolve", alert.id]).status == 0)
+        #expect(try row([]) == nil, "a resolved alert is not listed by default")
+        #expect(try row(["--status", "resolved"])?.contains("resolved") == true)
+        #expect(try row(["--status", "all", "--kind", "fleet_health"]) == nil)
+        #expect(try row(["--status", "all", "--device", "dev_other"]) == nil)
+        // As upstream: `cox alerts --status ...` lists without the subcommand's name.
+        #expect(try cox(["alerts", "--status", "all"]).output.contains(alert.id))
+
+        let badStatus = try cox(["alerts", "list", "--status", "closed"])
+        #expect(badStatus.status != 0 && badStatus.output.contains("--status must be"), "\(badStatus.output)")
+        let unknown = try cox(["alerts", "resolve", "alert_nope"])
+        #expect(unknown.status != 0 && unknown.output.contains("alert_nope") && !unknown.output.contains("Usage"), "\(unknown.output)")
+        let audit = try await store.read { tx in try tx.auditChain() }.filter { $0.targetID == alert.id }.map(\.action)
+        #expect(audit == ["alert.ack", "alert.resolve"])
+    }
 }

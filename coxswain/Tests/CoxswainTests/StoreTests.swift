@@ -1,8 +1,35 @@
 import Foundation
+import Logging
 import Testing
 @testable import Coxswain
 
 @Suite struct StoreTests {
+    /// `retention.metrics_days`: the daily purge drops connection history and resolved alerts
+    /// older than it; newer rows, and unresolved alerts however old, stay.
+    @Test func historyRetentionDropsOldEventsAndOldResolvedAlertsOnly() async throws {
+        let state = try TestState()
+        var config = CoxConfig()
+        config.metricsRetentionDays = 7
+        let day: Int64 = 86_400_000_000, now = StoreClock.now()
+        for (id, at) in [("ev_old", now - 8 * day), ("ev_new", now - day)] {
+            try state.store.executeRawForTesting("""
+                INSERT INTO connection_events (id, at, node_id, peer_id, protocol, event_type) VALUES (?, ?, 'node_1', 'peer_1', 'amneziawg', 'connect')
+                """, [id, at])
+        }
+        for (id, status, updated) in [("al_old_resolved", "resolved", now - 8 * day), ("al_new_resolved", "resolved", now - day),
+                                      ("al_old_open", "open", now - 30 * day)] {
+            try state.store.executeRawForTesting("""
+                INSERT INTO alerts (id, at, kind, severity, status, dedup_key, created_at, updated_at) VALUES (?, ?, 'fleet_health', 'warning', ?, ?, ?, ?)
+                """, [id, updated, status, id, updated, updated])
+        }
+        await Controller.purgeExpired(state.store, config, Logger(label: "test"))
+        let (events, alerts) = try await state.store.read { tx in
+            (try tx.connectionEvents().map(\.id), try tx.alerts(AlertQuery(limit: 100)).items.map(\.id))
+        }
+        #expect(events == ["ev_new"])
+        #expect(Set(alerts) == ["al_new_resolved", "al_old_open"])
+    }
+
     @Test func databaseIsAPrivateWALFile() async throws {
         let state = try TestState()
         let attributes = try FileManager.default.attributesOfItem(atPath: state.store.path)

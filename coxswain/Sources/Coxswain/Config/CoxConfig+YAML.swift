@@ -55,6 +55,10 @@ extension CoxConfig {
         .bool("analytics.disabled", \.analyticsDisabled),
         .int("analytics.interval_seconds", \.analyticsIntervalSeconds, 5...86400),
         .int("analytics.window_hours", \.analyticsWindowHours, 1...8760),
+        .bool("analytics.leaked_profile.enabled", \.leakedProfileEnabled),
+        .int("analytics.leaked_profile.window_minutes", \.leakedProfileWindowMinutes, 1...1440),
+        .int("analytics.leaked_profile.min_ips", \.leakedProfileMinIPs, 2...100),
+        .bool("analytics.concurrent_sessions.enabled", \.concurrentSessionsEnabled),
     ])
 
     /// The commented file `cox init` writes.
@@ -103,6 +107,12 @@ extension CoxConfig {
           disabled: \(analyticsDisabled)
           interval_seconds: \(analyticsIntervalSeconds)
           window_hours: \(analyticsWindowHours)
+          leaked_profile:             # one device key from min_ips addresses within window_minutes
+            enabled: \(leakedProfileEnabled)
+            window_minutes: \(leakedProfileWindowMinutes)
+            min_ips: \(leakedProfileMinIPs)
+          concurrent_sessions:        # one device's sessions open on two nodes at once
+            enabled: \(concurrentSessionsEnabled)
 
         """
     }

@@ -43,6 +43,21 @@ public struct CoxConfig: Sendable, Equatable {
     public var analyticsDisabled = false
     public var analyticsIntervalSeconds = 60
     public var analyticsWindowHours = 24
+    /// Tier 1 rules without GeoIP (`AnomalyRules`).
+    public var leakedProfileEnabled = true
+    public var leakedProfileWindowMinutes = 10
+    public var leakedProfileMinIPs = 2
+    public var concurrentSessionsEnabled = true
+
+    /// The rules' settings as the anomaly sweep takes them.
+    public var anomalySettings: AnomalySettings {
+        var settings = AnomalySettings()
+        settings.leakedProfile = leakedProfileEnabled
+        settings.leakedProfileWindow = Int64(leakedProfileWindowMinutes) * 60_000_000
+        settings.leakedProfileMinIPs = leakedProfileMinIPs
+        settings.concurrentSessions = concurrentSessionsEnabled
+        return settings
+    }
 
     public init() {}
 

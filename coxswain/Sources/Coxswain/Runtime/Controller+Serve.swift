@@ -79,6 +79,21 @@ extension Controller {
             }),
             ("watchdog", WatchdogService()),
         ]
+        if !config.analyticsDisabled {
+            let (settings, window) = (config.anomalySettings, Int64(config.analyticsWindowHours) * 3_600_000_000)
+            // Before the watchdog, which stays last.
+            services.insert(("anomaly sweep", PeriodicService(every: .seconds(config.analyticsIntervalSeconds)) {
+                do {
+                    for alert in try await AnomalyEngine.sweep(store, settings: settings, window: window) {
+                        logger.warning("anomaly", metadata: ["kind": "\(alert.kind)", "device": "\(alert.deviceID ?? "")",
+                                                             "detail": "\(alert.detail)"])
+                        live.publish(.alert(alert))
+                    }
+                } catch {
+                    logger.error("anomaly sweep failed", metadata: ["error": "\(error)"])
+                }
+            }), at: services.count - 1)
+        }
         readiness.checkNothingToWaitFor()
         defer { SystemdNotify.send("STOPPING=1") }
         // Whatever ended the group, the event streams and node connections are closed.
@@ -112,11 +127,19 @@ extension Controller {
         }
     }
 
-    /// Audit rows past `retention.audit_days`, expired device and admin sessions.
+    /// Audit rows past `retention.audit_days`; connection history and resolved alerts past
+    /// `retention.metrics_days`; expired device and admin sessions.
     static func purgeExpired(_ store: Store, _ config: CoxConfig, _ logger: Logger) async {
         let cutoff = StoreClock.now() - Int64(config.auditRetentionDays) * 86_400_000_000
         if let purged = try? await store.write({ tx in try tx.purgeAudit(olderThan: cutoff) }), purged > 0 {
             logger.info("audit retention", metadata: ["purged_rows": "\(purged)", "days": "\(config.auditRetentionDays)"])
+        }
+        let history = StoreClock.now() - Int64(config.metricsRetentionDays) * 86_400_000_000
+        if let (events, alerts) = try? await store.write({ tx in
+            (try tx.purgeConnectionEvents(olderThan: history), try tx.purgeResolvedAlerts(olderThan: history))
+        }), events + alerts > 0 {
+            logger.info("history retention", metadata: ["connection_events": "\(events)", "resolved_alerts": "\(alerts)",
+                                                        "days": "\(config.metricsRetentionDays)"])
         }
         _ = try? await store.write { tx in
             try tx.purgeExpiredSessions()

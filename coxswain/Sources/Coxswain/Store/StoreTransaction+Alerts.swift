@@ -1,4 +1,5 @@
 import GRDB
+import PharosSpec
 
 /// Filters of `GET /api/alerts`.
 public struct AlertQuery: Sendable {
@@ -6,15 +7,17 @@ public struct AlertQuery: Sendable {
     public var kind: String?
     public var severity: AlertSeverity?
     public var nodeID: String?
+    public var deviceID: String?
     public var limit: Int
     public var offset: Int
 
     public init(status: AlertStatus? = nil, kind: String? = nil, severity: AlertSeverity? = nil, nodeID: String? = nil,
-                limit: Int = 100, offset: Int = 0) {
+                deviceID: String? = nil, limit: Int = 100, offset: Int = 0) {
         self.status = status
         self.kind = kind
         self.severity = severity
         self.nodeID = nodeID
+        self.deviceID = deviceID
         self.limit = min(max(limit, 1), 1000)
         self.offset = max(offset, 0)
     }
@@ -25,17 +28,20 @@ extension StoreTransaction {
     /// as open). Returns the row and whether it is new.
     @discardableResult
     public func raiseAlert(kind: String, severity: AlertSeverity, dedupKey: String, nodeID: String? = nil,
-                           deviceID: String? = nil, userID: String? = nil, detail: String = "{}") throws -> (AlertRecord, isNew: Bool) {
+                           deviceID: String? = nil, userID: String? = nil, sourceIPs: [String] = [],
+                           detail: String = "{}") throws -> (AlertRecord, isNew: Bool) {
+        let addresses = String(decoding: JSONValue.array(sourceIPs.map { .string($0) }).compactBytes(), as: UTF8.self)
         if var open = try AlertRecord.filter(Column("dedup_key") == dedupKey && Column("status") != AlertStatus.resolved.rawValue)
             .fetchOne(db) {
             open.at = now
             open.detail = detail
+            if !sourceIPs.isEmpty { open.sourceIPs = addresses }
             open.updatedAt = now
             try open.update(db)
             return (open, false)
         }
         let alert = AlertRecord(id: EntityID.make(.alert), at: now, kind: kind, severity: severity, deviceID: deviceID,
-                                userID: userID, nodeID: nodeID, sourceIPs: "[]", detail: detail, status: .open,
+                                userID: userID, nodeID: nodeID, sourceIPs: addresses, detail: detail, status: .open,
                                 dedupKey: dedupKey, version: 1, createdAt: now, updatedAt: now)
         try alert.insert(db)
         return (alert, true)
@@ -68,6 +74,18 @@ extension StoreTransaction {
         return alert
     }
 
+    /// When the last alert of `dedupKey` was resolved (µs); nil when none was.
+    public func lastResolvedAt(dedupKey: String) throws -> Int64? {
+        try Int64.fetchOne(db, sql: "SELECT MAX(updated_at) FROM alerts WHERE dedup_key = ? AND status = 'resolved'", arguments: [dedupKey])
+    }
+
+    /// `retention.metrics_days`: resolved alerts last changed before `cutoff` go (open and
+    /// acknowledged ones stay however old); how many rows.
+    public func purgeResolvedAlerts(olderThan cutoff: Int64) throws -> Int {
+        try db.execute(sql: "DELETE FROM alerts WHERE status = 'resolved' AND updated_at < ?", arguments: [cutoff])
+        return db.changesCount
+    }
+
     /// Newest first, and how many match.
     public func alerts(_ query: AlertQuery) throws -> (items: [AlertRecord], total: Int) {
         var request = AlertRecord.all()
@@ -75,6 +93,7 @@ extension StoreTransaction {
         if let kind = query.kind { request = request.filter(Column("kind") == kind) }
         if let severity = query.severity { request = request.filter(Column("severity") == severity.rawValue) }
         if let nodeID = query.nodeID { request = request.filter(Column("node_id") == nodeID) }
+        if let deviceID = query.deviceID { request = request.filter(Column("device_id") == deviceID) }
         let total = try request.fetchCount(db)
         let items = try request.order(Column("at").desc, Column("id").desc).limit(query.limit, offset: query.offset).fetchAll(db)
         return (items, total)

@@ -71,6 +71,18 @@ extension StoreTransaction {
         return record
     }
 
+    /// `retention.metrics_days`: connection history older than `cutoff` goes; how many rows.
+    public func purgeConnectionEvents(olderThan cutoff: Int64) throws -> Int {
+        try db.execute(sql: "DELETE FROM connection_events WHERE at < ?", arguments: [cutoff])
+        return db.changesCount
+    }
+
+    /// Events of known devices since `time`, oldest first (the anomaly sweep's window).
+    public func deviceConnectionEvents(since time: Int64) throws -> [ConnectionEventRecord] {
+        try ConnectionEventRecord.filter(Column("device_id") != nil && Column("at") >= time)
+            .order(Column("at"), Column("id")).fetchAll(db)
+    }
+
     public func connectionEvents(node nodeID: String? = nil, limit: Int = 1000) throws -> [ConnectionEventRecord] {
         var request = ConnectionEventRecord.order(Column("at"), Column("id"))
         if let nodeID { request = request.filter(Column("node_id") == nodeID) }

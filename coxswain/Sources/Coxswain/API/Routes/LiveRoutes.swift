@@ -42,7 +42,9 @@ extension AdminAPI {
         }
         monitor.get("api/analytics/status") { _, _ -> Response in
             let counters = live.counters
-            return try Self.json(AnalyticsStatusDTO(rules: ["fleet_health"], liveSubscribers: counters.subscribers,
+            let config = service.config
+            let rules = ["fleet_health", "certificate_expiry"] + (config.analyticsDisabled ? [] : config.anomalySettings.enabledRules)
+            return try Self.json(AnalyticsStatusDTO(rules: rules, liveSubscribers: counters.subscribers,
                                                     liveEventsPublished: counters.published, liveEventsDropped: counters.dropped))
         }
         monitor.get("metrics") { _, _ -> Response in
