@@ -5,6 +5,7 @@
 #   pv-node-a  a node (wireguard-go, UDP 51820), also on the "internet" side
 #   pv-node-b  a second node
 #   pv-client  caravel (reaches only the relay and the nodes' data-plane ports)
+#   pv-client2 a second machine the client's profile is copied to (a leaked profile)
 #   pv-inet    the "internet": an HTTP server that answers with the caller's address
 #   pv-pub     the public segment's switch (a bridge, no addresses)
 # The host reaches the controller's admin API and UI on 10.79.0.2:8443 over its own veth
@@ -23,7 +24,7 @@ BIN_COX=${PHAROS_COX_BINARY:-$ROOT/coxswain/.build/debug/cox}
 BIN_NODE=${PHAROS_NODE_BINARY:-$ROOT/node/.build/debug/node}
 BIN_RELAY=${PHAROS_RELAY_BINARY:-$ROOT/relay/.build/debug/relay}
 BIN_CARAVEL=${PHAROS_CARAVEL_BINARY:-$ROOT/caravel-cli/.build/debug/caravel}
-NAMESPACES=(pv-ctrl pv-relay pv-node-a pv-node-b pv-client pv-inet pv-pub)
+NAMESPACES=(pv-ctrl pv-relay pv-node-a pv-node-b pv-client pv-client2 pv-inet pv-pub)
 RELAY_IP=10.80.0.20
 INET_URL=http://10.90.0.50:8080/
 ADMIN_URL=http://10.79.0.2:8443
@@ -35,7 +36,8 @@ in_ns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 # Endpoint rotation at the shortest interval cox.yaml allows (only nodes with more than one
 # entry address rotate: node-b once step 8 gives it a second one).
 COX_ENV=(COX_CONFIG="$WORK/ctrl/cox.yaml" COX_RELAY_EMBEDDED=false COX_FLEET_RECONCILE_INTERVAL=5 COX_UI_LISTEN=10.79.0.2:8443
-         COX_FLEET_ROTATION_ENABLED=true COX_FLEET_ROTATION_INTERVAL_SECONDS=10 COX_FLEET_ROTATION_JITTER_SECONDS=0)
+         COX_FLEET_ROTATION_ENABLED=true COX_FLEET_ROTATION_INTERVAL_SECONDS=10 COX_FLEET_ROTATION_JITTER_SECONDS=0
+         COX_ANALYTICS_INTERVAL_SECONDS=5)
 cox() { in_ns pv-ctrl env "${COX_ENV[@]}" "$BIN_COX" "$@"; }
 caravel() { in_ns pv-client env CARAVEL_HOME="$WORK/client/store" CARAVEL_RUN_DIR="$WORK/client/run" "$BIN_CARAVEL" "$@"; }
 
@@ -64,11 +66,11 @@ down() {
     [ -e "$pidfile" ] || continue
     kill -KILL "$(cat "$pidfile")" 2>/dev/null || true
   done
-  pkill -f 'wireguard-go (awga|awgb|pharos0)' 2>/dev/null || true
+  pkill -f 'wireguard-go (awga|awgb|pharos0|pharos1)' 2>/dev/null || true
   for ns in "${NAMESPACES[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
-  rm -rf /etc/netns/pv-client
+  rm -rf /etc/netns/pv-client /etc/netns/pv-client2
   ip link del pvadm0 2>/dev/null || true
-  rm -f /var/run/wireguard/awga.sock /var/run/wireguard/awgb.sock /var/run/wireguard/pharos0.sock
+  rm -f /var/run/wireguard/awga.sock /var/run/wireguard/awgb.sock /var/run/wireguard/pharos0.sock /var/run/wireguard/pharos1.sock
   rm -rf "$WORK"
 }
 
@@ -85,8 +87,10 @@ topology() {
   for ns in "${NAMESPACES[@]}"; do ip netns add "$ns"; ip -n "$ns" link set lo up; done
   # caravel connect points /etc/resolv.conf at the profile's resolver: the client's own
   # file (ip netns exec mounts it over /etc/resolv.conf), so the host's is never touched.
-  mkdir -p /etc/netns/pv-client
-  printf 'nameserver 10.80.0.1\n' >/etc/netns/pv-client/resolv.conf
+  for client in pv-client pv-client2; do
+    mkdir -p /etc/netns/$client
+    printf 'nameserver 10.80.0.1\n' >/etc/netns/$client/resolv.conf
+  done
   for hub in pv-pub pv-inet; do
     ip -n "$hub" link add br0 type bridge
     ip -n "$hub" link set br0 up
@@ -96,6 +100,7 @@ topology() {
   link pv-node-a a0 10.80.0.31/24 pv-pub
   link pv-node-b b0 10.80.0.32/24 pv-pub
   link pv-client k0 10.80.0.40/24 pv-pub
+  link pv-client2 k1 10.80.0.41/24 pv-pub
   link pv-node-a a1 10.90.0.31/24 pv-inet
   link pv-node-b b1 10.90.0.32/24 pv-inet
   ip -n pv-inet addr add 10.90.0.50/24 dev br0
@@ -206,6 +211,11 @@ connect() { # [stored profile name]
   wait_for 20 log_has connect "connected:" || fail "caravel connect did not come up"
 }
 disconnect() { caravel down >/dev/null 2>&1 || true; stop connect; }
+# One open leaked_profile alert naming both client machines' addresses.
+leak_alerted() {
+  local alerts; alerts=$(cox alerts list --kind leaked_profile 2>/dev/null) || return 1
+  grep -q '10.80.0.40' <<<"$alerts" && grep -q '10.80.0.41' <<<"$alerts" && grep -q ' open ' <<<"$alerts"
+}
 fetch() { in_ns pv-client curl -s --max-time 3 "$INET_URL"; }
 # Waits until the internet server sees $1 as the caller.
 expect_seen_as() { wait_for "${2:-20}" sh -c "ip netns exec pv-client curl -s --max-time 2 $INET_URL | grep -q 'you are $1$'"; }
@@ -236,7 +246,30 @@ e2e() {
   expect_seen_as 10.90.0.31 || fail "the internet did not see node-a's address (saw: $(fetch || echo nothing))"
   done_step
 
-  step "4. controller SIGKILLed: the tunnel carries on; a fresh client connects from cache"
+  step "4. the profile copied to a second machine: both send; leaked_profile names both"
+  mkdir -p "$WORK/client2"
+  cp -a "$WORK/client/store" "$WORK/client2/store"
+  start connect2 pv-client2 env CARAVEL_HOME="$WORK/client2/store" CARAVEL_RUN_DIR="$WORK/client2/run" \
+    "$BIN_CARAVEL" connect phone --engine-binary wireguard-go --interface pharos1
+  wait_for 20 log_has connect2 "connected:" || fail "the copied profile did not connect: $(cat "$WORK/connect2.log")"
+  # One key, two machines: each one's handshake takes the node's peer from the other. They
+  # send in turns of 6 s, longer than the node's 5 s poll, so each turn's endpoint is seen.
+  local deadline=$(( $(date +%s) + 90 )) turn=0
+  until leak_alerted; do
+    [ "$(date +%s)" -lt "$deadline" ] || fail "no leaked_profile alert in 90 s: $(cox alerts list --status all 2>&1 | tail -3)"
+    local ns=pv-client; [ $((turn % 2)) = 1 ] && ns=pv-client2
+    for _ in 1 2 3 4 5 6; do in_ns "$ns" curl -s --max-time 1 "$INET_URL" >/dev/null || sleep 0.5; sleep 0.5; done
+    turn=$((turn + 1))
+  done
+  in_ns pv-client2 env CARAVEL_HOME="$WORK/client2/store" CARAVEL_RUN_DIR="$WORK/client2/run" \
+    "$BIN_CARAVEL" down --interface pharos1 >/dev/null 2>&1 || true
+  stop connect2
+  # Its session was replaced by the copy's last handshake: WireGuard starts a new one after
+  # 15 s without an answer.
+  expect_seen_as 10.90.0.31 45 || fail "the first machine has no traffic once the copy is gone"
+  done_step
+
+  step "5. controller SIGKILLed: the tunnel carries on; a fresh client connects from cache"
   stop cox KILL
   expect_seen_as 10.90.0.31 5 || fail "traffic stopped when the controller died"
   disconnect
@@ -244,7 +277,7 @@ e2e() {
   expect_seen_as 10.90.0.31 || fail "a client restarted from its cached profile has no traffic"
   done_step
 
-  step "5. node-a restarted with the controller down: peers restored from disk"
+  step "6. node-a restarted with the controller down: peers restored from disk"
   stop node-a KILL
   pkill -KILL -f 'wireguard-go awga' || true
   ip -n pv-node-a link del awga 2>/dev/null || true
@@ -253,7 +286,7 @@ e2e() {
   expect_seen_as 10.90.0.31 40 || fail "the tunnel did not come back after node-a restarted"
   done_step
 
-  step "6. controller back: re-reconciles; moving the device to node-b reaches the client"
+  step "7. controller back: re-reconciles; moving the device to node-b reaches the client"
   log_reset relay
   serve
   wait_for 30 log_has relay "controller tunnel up" || fail "the tunnel to the relay did not come back"
@@ -267,7 +300,7 @@ e2e() {
   expect_seen_as 10.90.0.32 || fail "traffic does not leave through node-b after the move"
   done_step
 
-  step "7. device revoked: its peers leave both nodes, its next sync is refused"
+  step "8. device revoked: its peers leave both nodes, its next sync is refused"
   local device; device=$(cox devices list | awk '$3 == "phone" {print $1}' | head -1)
   [ -n "$device" ] || fail "no device named phone"
   cox devices rm "$device" >/dev/null
@@ -277,7 +310,7 @@ e2e() {
   if caravel sync >/dev/null 2>&1; then fail "a revoked device could still sync"; fi
   done_step
 
-  step "8. legacy .pharosid synced by password; the tunnel hops between node-b's addresses"
+  step "9. legacy .pharosid synced by password; the tunnel hops between node-b's addresses"
   disconnect
   ip -n pv-node-b addr add 10.80.0.33/24 dev b0
   in_ns pv-node-b iptables -A INPUT -d 10.80.0.33 -p udp --dport 51820 -j ACCEPT
@@ -307,12 +340,12 @@ e2e() {
   [ "${second:-0}" -gt 0 ] || fail "no packet reached node-b's second address"
   done_step
 
-  step "9. everything removed"
+  step "10. everything removed"
   disconnect
   trap - EXIT
   down
   for ns in "${NAMESPACES[@]}"; do ip netns list | grep -qw "$ns" && fail "namespace $ns left behind"; done
-  pgrep -f 'wireguard-go (awga|awgb|pharos0)' >/dev/null && fail "a wireguard-go process was left behind"
+  pgrep -f 'wireguard-go (awga|awgb|pharos0|pharos1)' >/dev/null && fail "a wireguard-go process was left behind"
   [ -e "$WORK" ] && fail "$WORK left behind"
   ip link show pvadm0 >/dev/null 2>&1 && fail "the admin veth was left behind"
   done_step

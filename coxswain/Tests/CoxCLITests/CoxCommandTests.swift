@@ -154,7 +154,8 @@ import Coxswain
         #expect(try cox(["init"]).status == 0)
         let store = try Store.open(path: "\(dir)/state/app.db")
         let (alert, _) = try await store.write { tx in
-            try tx.raiseAlert(kind: "certificate_expiry", severity: .warning, dedupKey: "cli-test", detail: #"{"name":"edge-1"}"#)
+            try tx.raiseAlert(kind: "certificate_expiry", severity: .warning, dedupKey: "cli-test", deviceID: "dev_cli",
+                              detail: #"{"name":"edge-1"}"#)
         }
         func row(_ arguments: [String]) throws -> String? {
             try cox(["alerts", "list"] + arguments).output.split(separator: "\n").first { $0.hasPrefix(alert.id) }.map(String.init)
@@ -174,6 +175,7 @@ import Coxswain
         #expect(try row(["--status", "resolved"])?.contains("resolved") == true)
         #expect(try row(["--status", "all", "--kind", "fleet_health"]) == nil)
         #expect(try row(["--status", "all", "--device", "dev_other"]) == nil)
+        #expect(try row(["--status", "all", "--device", "dev_cli"]) != nil)
         // As upstream: `cox alerts --status ...` lists without the subcommand's name.
         #expect(try cox(["alerts", "--status", "all"]).output.contains(alert.id))
 

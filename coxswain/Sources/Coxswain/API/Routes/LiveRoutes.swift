@@ -19,7 +19,8 @@ extension AdminAPI {
         monitor.get("api/alerts") { request, _ -> Page<AlertDTO> in
             let query = request.uri.queryParameters
             let (limit, offset) = try Self.paging(request)
-            var filter = AlertQuery(kind: query.get("kind"), nodeID: query.get("node"), limit: limit, offset: offset)
+            var filter = AlertQuery(kind: query.get("kind"), nodeID: query.get("node"), deviceID: query.get("device"),
+                                    limit: limit, offset: offset)
             if let status = query.get("status") {
                 guard let parsed = AlertStatus(rawValue: status) else { throw Problem(.badRequest, "status must be open, acknowledged or resolved") }
                 filter.status = parsed
