@@ -12,6 +12,14 @@ struct AlertsCommand: AsyncParsableCommand {
         commandName: "alerts", abstract: "List, acknowledge and resolve alerts.",
         subcommands: [List.self, Ack.self, Resolve.self], defaultSubcommand: List.self)
 
+    /// `ack` and `resolve`: audited as the CLI user; a stale `version` changes nothing.
+    static func set(_ id: String, to status: AlertStatus, version: Int64?, options: ConfigOption) async throws {
+        try await userFacing {
+            let alert = try await options.open().service.setAlertStatus(id, to: status, expectedVersion: version, by: .cliUser)
+            print("\(status.rawValue) \(alert.id) (\(alert.kind)), version \(alert.version)")
+        }
+    }
+
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List alerts, newest first (by default the unresolved ones).")
         @Option(help: "open, acknowledged, resolved, unresolved (open and acknowledged) or all.") var status = "unresolved"
@@ -67,10 +75,7 @@ struct AlertsCommand: AsyncParsableCommand {
         @OptionGroup var options: ConfigOption
 
         func run() async throws {
-            try await userFacing {
-                let alert = try await options.open().service.setAlertStatus(id, to: .acknowledged, expectedVersion: version, by: .cliUser)
-                print("acknowledged \(alert.id) (\(alert.kind)), version \(alert.version)")
-            }
+            try await AlertsCommand.set(id, to: .acknowledged, version: version, options: options)
         }
     }
 
@@ -81,10 +86,7 @@ struct AlertsCommand: AsyncParsableCommand {
         @OptionGroup var options: ConfigOption
 
         func run() async throws {
-            try await userFacing {
-                let alert = try await options.open().service.setAlertStatus(id, to: .resolved, expectedVersion: version, by: .cliUser)
-                print("resolved \(alert.id) (\(alert.kind)), version \(alert.version)")
-            }
+            try await AlertsCommand.set(id, to: .resolved, version: version, options: options)
         }
     }
 }

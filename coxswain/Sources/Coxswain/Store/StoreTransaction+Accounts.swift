@@ -163,6 +163,11 @@ extension StoreTransaction {
         /// Empty for a leaf issued before the table existed.
         public var certificatePEM: String
 
+        init(row: Row) {
+            (serial, notBefore, notAfter, issuedAt, certificatePEM) = (row["serial"], row["not_before"], row["not_after"], row["issued_at"],
+                                                                       row["cert_pem"])
+        }
+
         /// When the relay renews it (`LeafLifetime`: two thirds into its life, at most 20 days in).
         public var renewAt: Date { Certificate.renewalDate(notBefore: StoreClock.date(notBefore), notAfter: StoreClock.date(notAfter)) }
     }
@@ -191,10 +196,7 @@ extension StoreTransaction {
         try Row.fetchAll(db, sql: """
             SELECT serial, not_before, not_after, issued_at, cert_pem FROM relay_leaves WHERE relay_id = ? AND not_after > ?
             ORDER BY issued_at DESC, rowid DESC
-            """, arguments: [relayID, now]).map {
-            RelayLeaf(serial: $0["serial"], notBefore: $0["not_before"], notAfter: $0["not_after"], issuedAt: $0["issued_at"],
-                      certificatePEM: $0["cert_pem"])
-        }
+            """, arguments: [relayID, now]).map(RelayLeaf.init(row:))
     }
 
     /// The relay presented this leaf of its own (at a tunnel handshake, or as the current leaf
@@ -220,10 +222,7 @@ extension StoreTransaction {
         let serial = relay.presentedSerial.isEmpty ? relay.certSerial : relay.presentedSerial
         return try Row.fetchOne(db, sql: """
             SELECT serial, not_before, not_after, issued_at, cert_pem FROM relay_leaves WHERE relay_id = ? AND serial = ?
-            """, arguments: [relay.id, serial]).map {
-            RelayLeaf(serial: $0["serial"], notBefore: $0["not_before"], notAfter: $0["not_after"], issuedAt: $0["issued_at"],
-                      certificatePEM: $0["cert_pem"])
-        }
+            """, arguments: [relay.id, serial]).map(RelayLeaf.init(row:))
     }
 
     /// How many days the leaves issued to `relay` last.
