@@ -8,8 +8,9 @@
 #   pv-client2 a second machine the client's profile is copied to (a leaked profile)
 #   pv-inet    the "internet": an HTTP server that answers with the caller's address
 #   pv-pub     the public segment's switch (a bridge, no addresses)
-# The host reaches the controller's admin API and UI on 10.79.0.2:8443 over its own veth
-# (pvadm0, 10.79.0.1), as an operator would through an SSH tunnel; nothing else gets in.
+# The host reaches the controller's admin API and UI on 10.79.0.2:8443 (and its SIEM stream
+# on 9443) over its own veth (pvadm0, 10.79.0.1), as an operator would through an SSH
+# tunnel; nothing else gets in.
 # Public segment 10.80.0.0/24; internet segment 10.90.0.0/24 (reached by the client only
 # through a tunnel, leaving a node masqueraded).
 #
@@ -37,7 +38,7 @@ in_ns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 # entry address rotate: node-b once step 8 gives it a second one).
 COX_ENV=(COX_CONFIG="$WORK/ctrl/cox.yaml" COX_RELAY_EMBEDDED=false COX_FLEET_RECONCILE_INTERVAL=5 COX_UI_LISTEN=10.79.0.2:8443
          COX_FLEET_ROTATION_ENABLED=true COX_FLEET_ROTATION_INTERVAL_SECONDS=10 COX_FLEET_ROTATION_JITTER_SECONDS=0
-         COX_ANALYTICS_INTERVAL_SECONDS=5)
+         COX_ANALYTICS_INTERVAL_SECONDS=5 COX_SIEM_LISTEN=10.79.0.2:9443)
 cox() { in_ns pv-ctrl env "${COX_ENV[@]}" "$BIN_COX" "$@"; }
 caravel() { in_ns pv-client env CARAVEL_HOME="$WORK/client/store" CARAVEL_RUN_DIR="$WORK/client/run" "$BIN_CARAVEL" "$@"; }
 
@@ -107,14 +108,16 @@ topology() {
   # The nodes' way out (their masquerade leaves through the default route's interface).
   ip -n pv-node-a route add default via 10.90.0.50
   ip -n pv-node-b route add default via 10.90.0.50
-  # The operator's way to the admin API: a veth from the host, accepted on port 8443 only.
+  # The operator's way to the admin API (8443) and the SIEM stream (9443): a veth from the
+  # host, accepted on those ports only.
   ip link add pvadm0 type veth peer name adm0 netns pv-ctrl
   ip addr add 10.79.0.1/30 dev pvadm0
   ip link set pvadm0 up
   ip -n pv-ctrl addr add 10.79.0.2/30 dev adm0
   ip -n pv-ctrl link set adm0 up
-  # The controller accepts nothing it did not ask for, but the operator's admin port.
+  # The controller accepts nothing it did not ask for, but the operator's two ports.
   in_ns pv-ctrl iptables -A INPUT -i adm0 -s 10.79.0.1 -p tcp --dport 8443 -j ACCEPT
+  in_ns pv-ctrl iptables -A INPUT -i adm0 -s 10.79.0.1 -p tcp --dport 9443 -j ACCEPT
   in_ns pv-ctrl iptables -A INPUT -i lo -j ACCEPT
   in_ns pv-ctrl iptables -A INPUT -m state --state ESTABLISHED,RELATED -j ACCEPT
   in_ns pv-ctrl iptables -A INPUT -j DROP
@@ -246,7 +249,18 @@ e2e() {
   expect_seen_as 10.90.0.31 || fail "the internet did not see node-a's address (saw: $(fetch || echo nothing))"
   done_step
 
-  step "4. the profile copied to a second machine: both send; leaked_profile names both"
+  step "4. a copied profile on a second machine: leaked_profile names both, also via SIEM"
+  # The operator's SIEM (Python grpcio, on the operator's host) subscribes to alerts first.
+  cox tokens create siem --scope monitor >"$WORK/siem.token" 2>/dev/null || fail "cox tokens create --scope monitor"
+  chmod 600 "$WORK/siem.token"
+  cox pki root >"$WORK/fleet-root.pem" 2>/dev/null || fail "cox pki root"
+  log_reset cox
+  /usr/bin/python3 "$ROOT/coxswain/Tests/SIEM/monitor_client.py" --address 10.79.0.2:9443 --root "$WORK/fleet-root.pem" \
+    --server-name 10.79.0.2 --protos "$ROOT/protocol-spec/Protos" --kinds alert --count 1 --timeout 150 \
+    <"$WORK/siem.token" >"$WORK/siem.log" 2>&1 &
+  echo $! >"$WORK/siem.pid"
+  disown $!
+  wait_for 20 log_has cox "SIEM consumer subscribed" || fail "the SIEM consumer did not subscribe: $(cat "$WORK/siem.log")"
   mkdir -p "$WORK/client2"
   cp -a "$WORK/client/store" "$WORK/client2/store"
   start connect2 pv-client2 env CARAVEL_HOME="$WORK/client2/store" CARAVEL_RUN_DIR="$WORK/client2/run" \
@@ -261,6 +275,8 @@ e2e() {
     for _ in 1 2 3 4 5 6; do in_ns "$ns" curl -s --max-time 1 "$INET_URL" >/dev/null || sleep 0.5; sleep 0.5; done
     turn=$((turn + 1))
   done
+  wait_for 10 log_has siem '"kind": "leaked_profile"' || fail "the SIEM stream did not deliver the alert: $(cat "$WORK/siem.log")"
+  grep -q '10.80.0.40' "$WORK/siem.log" && grep -q '10.80.0.41' "$WORK/siem.log" || fail "the SIEM alert lacks an address: $(cat "$WORK/siem.log")"
   in_ns pv-client2 env CARAVEL_HOME="$WORK/client2/store" CARAVEL_RUN_DIR="$WORK/client2/run" \
     "$BIN_CARAVEL" down --interface pharos1 >/dev/null 2>&1 || true
   stop connect2

@@ -5,7 +5,23 @@ import Foundation
 struct PKICommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pki", abstract: "Inspect the fleet's certificates; revoke a leaked controller leaf.",
-        subcommands: [Status.self, RevokeController.self])
+        subcommands: [Status.self, Root.self, RevokeController.self])
+
+    struct Root: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print the fleet's root certificate (PEM): what a SIEM consumer of siem.listen trusts.",
+            discussion: "Public: it holds no key. Its SHA-256 fingerprint is printed to stderr to compare out of band.")
+        @OptionGroup var options: ConfigOption
+
+        func run() async throws {
+            try await userFacing {
+                let authority = try options.open().pki.authority
+                print(try authority.root.certificate.pemString())
+                fflush(nil)  // the PEM before the fingerprint line, also into one pipe
+                FileHandle.standardError.write(Data("sha256 fingerprint: \(try authority.fingerprint)\n".utf8))
+            }
+        }
+    }
 
     struct RevokeController: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

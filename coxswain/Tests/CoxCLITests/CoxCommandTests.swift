@@ -112,6 +112,34 @@ import Coxswain
 
     /// `cox nodes endpoints`: the node's own address first, then the extra entry addresses
     /// clients pick from and rotate between; a bad address is refused and changes nothing.
+    /// `cox pki root` prints the fleet's root; openssl reads it, and its SHA-256 is the one
+    /// printed beside it and the one every join link pins.
+    @Test func pkiRootPrintsTheRootAConsumerPins() throws {
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        #expect(try cox(["init"]).status == 0)
+        let printed = try cox(["pki", "root"])
+        #expect(printed.status == 0, "\(printed.output)")
+        let begin = try #require(printed.output.range(of: "-----BEGIN CERTIFICATE-----"))
+        let end = try #require(printed.output.range(of: "-----END CERTIFICATE-----"))
+        let pem = String(printed.output[begin.lowerBound..<end.upperBound]) + "\n"
+        try pem.write(toFile: "\(dir)/root.pem", atomically: true, encoding: .utf8)
+        let openssl = Process()
+        openssl.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+        openssl.arguments = ["x509", "-in", "\(dir)/root.pem", "-noout", "-fingerprint", "-sha256"]
+        let pipe = Pipe()
+        openssl.standardOutput = pipe
+        try openssl.run()
+        let line = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        openssl.waitUntilExit()
+        let fromOpenSSL = line.split(separator: "=").last.map { $0.replacingOccurrences(of: ":", with: "").lowercased() }?
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let pki = try FleetPKI.loadOrCreate(in: try Store.open(path: "\(dir)/state/app.db"))
+        let pinned = try pki.authority.fingerprint
+        #expect(openssl.terminationStatus == 0 && fromOpenSSL == pinned, "\(line) \(printed.output)")
+        #expect(printed.output.contains("sha256 fingerprint: \(pinned)"), "\(printed.output)")
+    }
+
     @Test func nodesEndpointsShowsAndSetsTheEntryAddresses() throws {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -33,6 +33,22 @@ import Testing
         #expect(config.vpnSubnet == "10.2.0.0/20" && config.rotationEnabled)
     }
 
+    @Test func everyAnomalyRuleIsSetUnderAnalytics() throws {
+        let path = try write("""
+            analytics:
+              off_hours_access:
+                enabled: false
+              data_volume:
+                min_mib: 64
+            """)
+        let config = try CoxConfig.load(path: path, environment: ["COX_ANALYTICS_AUTH_FAILURE_SPIKE_THRESHOLD": "9"])
+        #expect(!config.anomaly.offHoursAccess && config.anomaly.dataVolumeMinMiB == 64 && config.anomaly.authFailureThreshold == 9)
+        #expect(!config.anomaly.enabledRules.contains("off_hours_access") && config.anomaly.enabledRules.count == 6)
+        #expect(throws: ConfigError.self) {
+            try CoxConfig.load(path: try write("analytics:\n  dormant_then_active:\n    days: 0\n"), environment: [:])
+        }
+    }
+
     @Test func badInputIsNamed() throws {
         #expect(throws: ConfigError.invalid(component: "cox", key: "fleet.vpn_subnet", value: "10.1.0.1/24",
                                                expected: "an IPv4 CIDR of /30 or larger, e.g. 10.86.0.0/16")) {

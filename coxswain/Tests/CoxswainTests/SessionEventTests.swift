@@ -10,11 +10,7 @@ import Testing
 @Suite struct ConnectionEventRecorderTests {
     @Test func sessionsAreResolvedAndClosedWhenTheStreamIsLost() async throws {
         let state = try TestState()
-        let node = try await state.readyNode(name: "n1")
-        _ = try await state.service.addUser(name: "A", email: "a@example.com", by: state.actor)
-        _ = try await state.service.createProfileSpec(user: "a@example.com", name: "p", node: node.id, protocol: .amneziawg, by: state.actor)
-        let device = try await state.service.addDevice(user: "a@example.com", name: "d", by: state.actor)
-        let peer = try await state.store.read { tx in try tx.peers(device: device.value.id)[0] }
+        let (node, device, peer) = try await state.deviceWithPeer()
         let recorder = ConnectionEventRecorder(nodeID: node.id, store: state.store)
 
         func event(_ type: Pharos_Node_V1_EventType, peer: String, second: Int64) -> Pharos_Node_V1_Event {
@@ -36,7 +32,7 @@ import Testing
 
         let rows = try await state.store.read { tx in try tx.connectionEvents(node: node.id) }
         #expect(rows.map(\.eventType) == ["connect", "connect", "disconnect", "disconnect"], "the last one is the synthetic stream-lost, at now")
-        #expect(rows[0].deviceID == device.value.id && rows[0].userID == device.value.userID)
+        #expect(rows[0].deviceID == device.id && rows[0].userID == device.userID)
         #expect(rows[0].sourceIP == "203.0.113.5" && rows[0].at == 1_700_000_000_000_005)
         #expect(rows[1].deviceID == nil, "an unknown peer is recorded without an owner")
         #expect(rows[3].reason == "stream-lost" && rows[3].peerID == peer.id)

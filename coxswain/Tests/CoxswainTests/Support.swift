@@ -36,6 +36,17 @@ final class TestState: @unchecked Sendable {
         return try await store.read { tx in try tx.node(enrolled.node.id) }
     }
 
+    /// One node, one user with a spec on it, and one device: its peer on that node (the
+    /// session and analytics tests' fixture).
+    func deviceWithPeer() async throws -> (node: NodeRecord, device: DeviceRecord, peer: PeerRecord) {
+        let node = try await readyNode(name: "n1")
+        _ = try await service.addUser(name: "A", email: "a@example.com", by: actor)
+        _ = try await service.createProfileSpec(user: "a@example.com", name: "p", node: node.id, protocol: .amneziawg, by: actor)
+        let device = try await service.addDevice(user: "a@example.com", name: "d", by: actor).value
+        let peer = try await store.read { tx in try tx.peers(device: device.id)[0] }
+        return (node, device, peer)
+    }
+
     /// The provisioning tests' fleet: n1 (AmneziaWG) and n2 (also XRay), and Alice with the
     /// spec "one" on n1 (amneziawg) and "two" on n2 (both).
     func aliceWithTwoSpecs() async throws -> (n1: NodeRecord, n2: NodeRecord, user: UserRecord) {

@@ -3,7 +3,7 @@ import PharosSpec
 
 /// `cox serve`'s anomaly sweep (upstream's engine, reference §7): every
 /// `analytics.interval_seconds` it reads the last `analytics.window_hours` of connection
-/// events of known devices and runs the enabled rules per device. A finding opens its alert
+/// events of known devices (and failed admin logins) and runs the enabled rules. A finding opens its alert
 /// or refreshes the open one; security findings never resolve themselves (an operator
 /// resolves them, `cox alerts resolve`), and a resolved alert is not reopened by the evidence
 /// it was resolved on, only by newer events.
@@ -12,8 +12,8 @@ public enum AnomalyEngine {
     @discardableResult
     public static func sweep(_ store: Store, settings: AnomalySettings, window: Int64,
                              now: Int64 = StoreClock.now()) async throws -> [AlertRecord] {
-        let events = try await store.read { tx in try tx.deviceConnectionEvents(since: now - window) }
-        let findings = Self.findings(events, settings: settings)
+        let evidence = try await store.read { tx in try tx.anomalyEvidence(since: now - window, settings: settings) }
+        let findings = Self.findings(evidence, settings: settings)
         guard !findings.isEmpty else { return [] }
         return try await store.write { tx in
             var opened: [AlertRecord] = []
@@ -28,13 +28,29 @@ public enum AnomalyEngine {
         }
     }
 
-    /// Every enabled rule over each device's events (`events` oldest first, any devices).
-    public static func findings(_ events: [ConnectionEventRecord], settings: AnomalySettings) -> [AnomalyFinding] {
-        let byDevice = Dictionary(grouping: events.filter { $0.deviceID != nil }, by: { $0.deviceID ?? "" })
-        return byDevice.keys.sorted().flatMap { device -> [AnomalyFinding] in
+    /// Every enabled rule: the device rules over each device's events, then the address rules.
+    public static func findings(_ evidence: AnomalyEvidence, settings: AnomalySettings) -> [AnomalyFinding] {
+        let byDevice = Dictionary(grouping: evidence.events.filter { $0.deviceID != nil }, by: { $0.deviceID ?? "" })
+        let perDevice = byDevice.keys.sorted().flatMap { device -> [AnomalyFinding] in
             let history = byDevice[device] ?? []
-            return [settings.leakedProfile ? AnomalyRules.leakedProfile(history, settings: settings) : nil,
-                    settings.concurrentSessions ? AnomalyRules.concurrentSessions(history, settings: settings) : nil].compactMap { $0 }
+            var found = [
+                settings.leakedProfile ? AnomalyRules.leakedProfile(history, settings: settings) : nil,
+                settings.concurrentSessions ? AnomalyRules.concurrentSessions(history, settings: settings) : nil,
+                settings.dormantThenActive ? AnomalyRules.dormantThenActive(history, settings: settings) : nil,
+            ].compactMap { $0 }
+            if settings.revokedProfileActive, let removedAt = evidence.removedAt[device],
+               let finding = AnomalyRules.revokedProfileActive(history, removedAt: removedAt, settings: settings) {
+                found.append(finding)
+            }
+            if settings.offHoursAccess, let before = evidence.connectHours[device] {
+                found += AnomalyRules.offHoursAccess(history, before: before, settings: settings)
+            }
+            if settings.dataVolume, let uploads = evidence.sessionUploads[device],
+               let finding = AnomalyRules.dataVolume(history, uploads: uploads, settings: settings) {
+                found.append(finding)
+            }
+            return found
         }
+        return perDevice + (settings.authFailureSpike ? AnomalyRules.authFailureSpikes(evidence.failedLogins, settings: settings) : [])
     }
 }

@@ -1,11 +1,12 @@
 import Foundation
 
-/// What one rule found in one device's connection history: `AnomalyEngine` turns it into an
-/// alert, one open per `dedupKey` and refreshed in place while the finding lasts.
+/// What one rule found: `AnomalyEngine` turns it into an alert, one open per `dedupKey` and
+/// refreshed in place while the finding lasts.
 public struct AnomalyFinding: Sendable, Equatable {
     public var kind: String
     public var severity: AlertSeverity
-    public var deviceID: String
+    /// nil for a finding about an address, not a device (`auth_failure_spike`).
+    public var deviceID: String?
     public var userID: String?
     public var nodeID: String?
     public var sourceIPs: [String]
@@ -13,34 +14,79 @@ public struct AnomalyFinding: Sendable, Equatable {
     /// resolved is that alert again, not a new one.
     public var lastSeen: Int64
     public var detail: [String: String]
+    /// One open alert per key: per rule and device (upstream's), per address, or per device
+    /// and day (`off_hours_access`).
+    public var dedupKey: String
 
-    /// One open alert per rule and device (upstream's dedup key).
-    public var dedupKey: String { "\(kind):\(deviceID)" }
-}
-
-/// The rules' settings (`analytics.*` in cox.yaml).
-public struct AnomalySettings: Sendable, Equatable {
-    /// Tier 1 `leaked_profile`: one device key seen from at least `leakedProfileMinIPs`
-    /// distinct source addresses within `leakedProfileWindow` (µs).
-    public var leakedProfile = true
-    public var leakedProfileWindow: Int64 = 10 * 60_000_000
-    public var leakedProfileMinIPs = 2
-    /// Tier 1 `concurrent_sessions`: one device's sessions open on two nodes at once.
-    public var concurrentSessions = true
-    /// Clocks of different nodes disagree this much (µs) before an overlap counts.
-    public var clockSkew: Int64 = 60_000_000
-    /// A connect with no disconnect is taken as closed this long after it (µs).
-    public var sessionAssumedClosedAfter: Int64 = 30 * 60_000_000
-
-    public init() {}
-
-    /// The rules these settings run, by name (`GET /api/analytics/status`).
-    public var enabledRules: [String] {
-        (leakedProfile ? ["leaked_profile"] : []) + (concurrentSessions ? ["concurrent_sessions"] : [])
+    public init(kind: String, severity: AlertSeverity, deviceID: String?, userID: String?, nodeID: String?, sourceIPs: [String],
+                lastSeen: Int64, detail: [String: String], dedupKey: String? = nil) {
+        self.kind = kind
+        self.severity = severity
+        self.deviceID = deviceID
+        self.userID = userID
+        self.nodeID = nodeID
+        self.sourceIPs = sourceIPs
+        self.lastSeen = lastSeen
+        self.detail = detail
+        self.dedupKey = dedupKey ?? "\(kind):\(deviceID ?? "")"
     }
 }
 
-/// Upstream's Tier 1 rules that need no GeoIP, as pure functions of one device's connection
+/// The rules' settings, in cox.yaml's units (`analytics.*`).
+public struct AnomalySettings: Sendable, Equatable {
+    /// Tier 1 `leaked_profile`: one device key seen from at least `leakedProfileMinIPs`
+    /// distinct source addresses within `leakedProfileWindowMinutes`.
+    public var leakedProfile = true
+    public var leakedProfileWindowMinutes = 10
+    public var leakedProfileMinIPs = 2
+    /// Tier 1 `concurrent_sessions`: one device's sessions open on two nodes at once.
+    public var concurrentSessions = true
+    /// Tier 2 `revoked_profile_active`: a removed device's key still let in by a node this
+    /// long after the removal (the push has had its time).
+    public var revokedProfileActive = true
+    public var revokedProfileGraceSeconds = 120
+    /// Tier 2 `auth_failure_spike`: this many failed admin logins from one address within
+    /// the window.
+    public var authFailureSpike = true
+    public var authFailureThreshold = 5
+    public var authFailureWindowMinutes = 10
+    /// Tier 2 `dormant_then_active`: a device active again after this many idle days.
+    public var dormantThenActive = true
+    public var dormantDays = 30
+    /// Tier 2 `off_hours_access`: a connect in a UTC hour that holds at most this share of
+    /// the device's earlier connects, once it has at least `offHoursMinConnects` of them over
+    /// at least `offHoursMinDays`.
+    public var offHoursAccess = true
+    public var offHoursMaxSharePercent = 2
+    public var offHoursMinConnects = 20
+    public var offHoursMinDays = 7
+    /// Tier 2 `data_volume` (experimental, as upstream's): a session that uploaded more than
+    /// `dataVolumeMinMiB` and more than `dataVolumeFactor` times the device's median session,
+    /// with at least `dataVolumeMinSessions` sessions before it.
+    public var dataVolume = true
+    public var dataVolumeMinMiB = 1024
+    public var dataVolumeFactor = 10
+    public var dataVolumeMinSessions = 20
+
+    public init() {}
+
+    static let second: Int64 = 1_000_000
+    /// Clocks of different nodes disagree this much (µs) before an overlap counts.
+    var clockSkew: Int64 { 60 * Self.second }
+    /// A connect with no disconnect is taken as closed this long after it (µs).
+    var sessionAssumedClosedAfter: Int64 { 30 * 60 * Self.second }
+    var leakedProfileWindow: Int64 { Int64(leakedProfileWindowMinutes) * 60 * Self.second }
+
+    /// The rules these settings run, by name (`GET /api/analytics/status`).
+    public var enabledRules: [String] {
+        [(leakedProfile, "leaked_profile"), (concurrentSessions, "concurrent_sessions"),
+         (revokedProfileActive, "revoked_profile_active"), (authFailureSpike, "auth_failure_spike"),
+         (dormantThenActive, "dormant_then_active"), (offHoursAccess, "off_hours_access"),
+         (dataVolume, "data_volume")].filter(\.0).map(\.1)
+    }
+}
+
+/// Upstream's rules that need no GeoIP, as pure functions of one device's connection
 /// events (oldest first). Each returns at most one finding: the alert is per device.
 public enum AnomalyRules {
     /// `leaked_profile` (critical): the device's key connected from `minIPs` or more distinct

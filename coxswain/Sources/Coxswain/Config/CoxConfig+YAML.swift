@@ -52,13 +52,31 @@ extension CoxConfig {
         .int("fleet.reconcile_interval", \.reconcileInterval, 1...3600),
         .int("fleet.unreachable_after_polls", \.unreachableAfterPolls, 1...100),
         .int("fleet.node_call_timeout_seconds", \.nodeCallTimeoutSeconds, 1...300),
+        .listen("siem.listen", \.siemListen, allowEmpty: true,
+                expected: "HOST:PORT such as 127.0.0.1:9443, or empty to keep the SIEM stream off"),
+        .text("siem.server_names", \.siemServerNames),
         .bool("analytics.disabled", \.analyticsDisabled),
         .int("analytics.interval_seconds", \.analyticsIntervalSeconds, 5...86400),
         .int("analytics.window_hours", \.analyticsWindowHours, 1...8760),
-        .bool("analytics.leaked_profile.enabled", \.leakedProfileEnabled),
-        .int("analytics.leaked_profile.window_minutes", \.leakedProfileWindowMinutes, 1...1440),
-        .int("analytics.leaked_profile.min_ips", \.leakedProfileMinIPs, 2...100),
-        .bool("analytics.concurrent_sessions.enabled", \.concurrentSessionsEnabled),
+        .bool("analytics.leaked_profile.enabled", \.anomaly.leakedProfile),
+        .int("analytics.leaked_profile.window_minutes", \.anomaly.leakedProfileWindowMinutes, 1...1440),
+        .int("analytics.leaked_profile.min_ips", \.anomaly.leakedProfileMinIPs, 2...100),
+        .bool("analytics.concurrent_sessions.enabled", \.anomaly.concurrentSessions),
+        .bool("analytics.revoked_profile_active.enabled", \.anomaly.revokedProfileActive),
+        .int("analytics.revoked_profile_active.grace_seconds", \.anomaly.revokedProfileGraceSeconds, 0...86400),
+        .bool("analytics.auth_failure_spike.enabled", \.anomaly.authFailureSpike),
+        .int("analytics.auth_failure_spike.threshold", \.anomaly.authFailureThreshold, 2...10000),
+        .int("analytics.auth_failure_spike.window_minutes", \.anomaly.authFailureWindowMinutes, 1...1440),
+        .bool("analytics.dormant_then_active.enabled", \.anomaly.dormantThenActive),
+        .int("analytics.dormant_then_active.days", \.anomaly.dormantDays, 1...3650),
+        .bool("analytics.off_hours_access.enabled", \.anomaly.offHoursAccess),
+        .int("analytics.off_hours_access.max_share_percent", \.anomaly.offHoursMaxSharePercent, 0...100),
+        .int("analytics.off_hours_access.min_connects", \.anomaly.offHoursMinConnects, 1...100_000),
+        .int("analytics.off_hours_access.min_days", \.anomaly.offHoursMinDays, 0...3650),
+        .bool("analytics.data_volume.enabled", \.anomaly.dataVolume),
+        .int("analytics.data_volume.min_mib", \.anomaly.dataVolumeMinMiB, 1...10_000_000),
+        .int("analytics.data_volume.factor", \.anomaly.dataVolumeFactor, 1...1000),
+        .int("analytics.data_volume.min_sessions", \.anomaly.dataVolumeMinSessions, 1...100_000),
     ])
 
     /// The commented file `cox init` writes.
@@ -103,16 +121,39 @@ extension CoxConfig {
             enabled: \(rotationEnabled)
             interval_seconds: \(rotationIntervalSeconds)
             jitter_seconds: \(rotationJitterSeconds)
+        siem:                         # pharos.monitor.v1.MonitorStream over TLS 1.3, for a monitor-scope API token
+          listen: "\(siemListen)"       # HOST:PORT; empty = off
+          server_names: "\(siemServerNames)" # comma-separated names of its certificate besides the listen host
         analytics:
           disabled: \(analyticsDisabled)
           interval_seconds: \(analyticsIntervalSeconds)
           window_hours: \(analyticsWindowHours)
           leaked_profile:             # one device key from min_ips addresses within window_minutes
-            enabled: \(leakedProfileEnabled)
-            window_minutes: \(leakedProfileWindowMinutes)
-            min_ips: \(leakedProfileMinIPs)
+            enabled: \(anomaly.leakedProfile)
+            window_minutes: \(anomaly.leakedProfileWindowMinutes)
+            min_ips: \(anomaly.leakedProfileMinIPs)
           concurrent_sessions:        # one device's sessions open on two nodes at once
-            enabled: \(concurrentSessionsEnabled)
+            enabled: \(anomaly.concurrentSessions)
+          revoked_profile_active:     # a removed device's key still let in grace_seconds after the removal
+            enabled: \(anomaly.revokedProfileActive)
+            grace_seconds: \(anomaly.revokedProfileGraceSeconds)
+          auth_failure_spike:         # threshold failed admin logins from one address within window_minutes
+            enabled: \(anomaly.authFailureSpike)
+            threshold: \(anomaly.authFailureThreshold)
+            window_minutes: \(anomaly.authFailureWindowMinutes)
+          dormant_then_active:        # a device active again after days without any activity
+            enabled: \(anomaly.dormantThenActive)
+            days: \(anomaly.dormantDays)
+          off_hours_access:           # a connect in a UTC hour that held at most max_share_percent of its earlier ones
+            enabled: \(anomaly.offHoursAccess)
+            max_share_percent: \(anomaly.offHoursMaxSharePercent)
+            min_connects: \(anomaly.offHoursMinConnects)
+            min_days: \(anomaly.offHoursMinDays)
+          data_volume:                # a session uploading over min_mib and factor times the device's median (experimental)
+            enabled: \(anomaly.dataVolume)
+            min_mib: \(anomaly.dataVolumeMinMiB)
+            factor: \(anomaly.dataVolumeFactor)
+            min_sessions: \(anomaly.dataVolumeMinSessions)
 
         """
     }

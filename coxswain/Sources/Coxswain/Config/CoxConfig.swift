@@ -43,21 +43,12 @@ public struct CoxConfig: Sendable, Equatable {
     public var analyticsDisabled = false
     public var analyticsIntervalSeconds = 60
     public var analyticsWindowHours = 24
-    /// Tier 1 rules without GeoIP (`AnomalyRules`).
-    public var leakedProfileEnabled = true
-    public var leakedProfileWindowMinutes = 10
-    public var leakedProfileMinIPs = 2
-    public var concurrentSessionsEnabled = true
-
-    /// The rules' settings as the anomaly sweep takes them.
-    public var anomalySettings: AnomalySettings {
-        var settings = AnomalySettings()
-        settings.leakedProfile = leakedProfileEnabled
-        settings.leakedProfileWindow = Int64(leakedProfileWindowMinutes) * 60_000_000
-        settings.leakedProfileMinIPs = leakedProfileMinIPs
-        settings.concurrentSessions = concurrentSessionsEnabled
-        return settings
-    }
+    /// The SIEM stream (`pharos.monitor.v1.MonitorStream`, TLS 1.3): off while empty.
+    public var siemListen = ""
+    /// Comma-separated names (DNS or IP) its certificate is issued for, besides the listen host.
+    public var siemServerNames = ""
+    /// The anomaly rules (`analytics.<rule>.*`).
+    public var anomaly = AnomalySettings()
 
     public init() {}
 

@@ -36,9 +36,7 @@ public actor ConnectionEventRecorder {
         let input = ConnectionEventInput(at: at, nodeID: nodeID, peerID: event.peerID, protocol: proto, eventType: type,
                                          sourceEndpoint: event.sourceEndpoint, rxBytes: event.rxBytes, txBytes: event.txBytes)
         let record = try await store.write { tx in try tx.recordConnectionEvent(input) }
-        live?.publish(.node(.init(nodeID: nodeID, at: at, type: Self.upstreamName(event.type), protocol: proto, peerID: event.peerID,
-                                  message: event.message, sourceEndpoint: event.sourceEndpoint, deviceID: record.deviceID,
-                                  userID: record.userID)))
+        live?.publish(.node(Self.liveEvent(record, type: Self.upstreamName(event.type), message: event.message)))
         switch type {
         case "connect": connected[event.peerID] = (proto, event.sourceEndpoint)
         case "disconnect": connected[event.peerID] = nil
@@ -66,13 +64,25 @@ public actor ConnectionEventRecorder {
         guard !open.isEmpty else { return 0 }
         let nodeID = self.nodeID
         let now = StoreClock.now()
-        try await store.write { tx in
-            for (peerID, session) in open.sorted(by: { $0.key < $1.key }) {
+        let records = try await store.write { tx in
+            try open.sorted(by: { $0.key < $1.key }).map { peerID, session in
                 try tx.recordConnectionEvent(ConnectionEventInput(at: now, nodeID: nodeID, peerID: peerID, protocol: session.protocol,
                                                                   eventType: "disconnect", sourceEndpoint: session.endpoint,
                                                                   reason: "stream-lost"))
             }
         }
+        for record in records { live?.publish(.node(Self.liveEvent(record, type: "PEER_DISCONNECTED"))) }
         return open.count
+    }
+
+    /// The live plane's (and the SIEM stream's) view of a recorded event.
+    static func liveEvent(_ record: ConnectionEventRecord, type: String, message: String = "") -> LiveEvent.NodeEvent {
+        var event = LiveEvent.NodeEvent(nodeID: record.nodeID, at: record.at, type: type, protocol: record.protocol, peerID: record.peerID,
+                                        message: message, sourceEndpoint: record.sourceEndpoint, deviceID: record.deviceID,
+                                        userID: record.userID)
+        event.rxBytes = record.rxBytes
+        event.txBytes = record.txBytes
+        event.reason = record.reason
+        return event
     }
 }

@@ -21,6 +21,11 @@ public enum LiveEvent: Sendable {
         public var sourceEndpoint: String
         public var deviceID: String?
         public var userID: String?
+        /// A disconnect's session bytes (rx: what the device sent), and why a synthetic one
+        /// was written (`stream-lost`).
+        public var rxBytes: Int64 = 0
+        public var txBytes: Int64 = 0
+        public var reason = ""
 
         public init(nodeID: String, at: Int64, type: String, protocol: String, peerID: String, message: String = "",
                     sourceEndpoint: String = "", deviceID: String? = nil, userID: String? = nil) {

@@ -1,14 +1,14 @@
 import Foundation
 import Synchronization
 
-/// The live plane: node events and alerts fanned out to every WebSocket subscriber
-/// (`GET /ws/events`). Each message is encoded once and shared by all subscribers. A
+/// The live plane: node events and alerts fanned out to every subscriber (`GET /ws/events`,
+/// the SIEM stream). Each message is encoded once and shared by all subscribers. A
 /// subscriber that cannot keep up loses its oldest undelivered messages (its buffer holds
 /// `bufferSize`), never slows the publisher or the others; drops are counted.
 public final class LiveHub: Sendable {
     public let bufferSize: Int
     private struct State {
-        var subscribers: [UInt64: AsyncStream<String>.Continuation] = [:]
+        var subscribers: [UInt64: AsyncStream<Message>.Continuation] = [:]
         var nextID: UInt64 = 0
         var published: UInt64 = 0
         var dropped: UInt64 = 0
@@ -19,13 +19,19 @@ public final class LiveHub: Sendable {
         self.bufferSize = bufferSize
     }
 
+    /// One published event, with its JSON text (encoded once, for every WebSocket).
+    public struct Message: Sendable {
+        public let event: LiveEvent
+        public let json: String
+    }
+
     public struct Subscription: Sendable {
         public let id: UInt64
-        public let messages: AsyncStream<String>
+        public let messages: AsyncStream<Message>
     }
 
     public func subscribe() -> Subscription {
-        let (stream, continuation) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingNewest(bufferSize))
+        let (stream, continuation) = AsyncStream.makeStream(of: Message.self, bufferingPolicy: .bufferingNewest(bufferSize))
         let id = state.withLock { state in
             state.nextID += 1
             state.subscribers[state.nextID] = continuation
@@ -41,11 +47,11 @@ public final class LiveHub: Sendable {
     }
 
     public func publish(_ event: LiveEvent) {
-        let text = event.json
+        let message = Message(event: event, json: event.json)
         state.withLock { state in
             state.published += 1
             for continuation in state.subscribers.values {
-                if case .dropped = continuation.yield(text) { state.dropped += 1 }
+                if case .dropped = continuation.yield(message) { state.dropped += 1 }
             }
         }
     }

@@ -14,12 +14,14 @@ public enum LeafProfile: Sendable, Equatable {
     case controller
     /// A device's client certificate, from the Device CA.
     case device(id: String)
+    /// The SIEM stream's server certificate (`siem.listen`); SANs = the names consumers dial.
+    case monitor(names: [String])
 
     var issuedByDeviceCA: Bool { if case .device = self { true } else { false } }
 
     var usages: [ExtendedKeyUsage.Usage] {
         switch self {
-        case .node: [.serverAuth]
+        case .node, .monitor: [.serverAuth]
         case .relay: [.serverAuth, .clientAuth]
         case .controller, .device: [.clientAuth]
         }
@@ -35,6 +37,8 @@ public enum LeafProfile: Sendable, Equatable {
             try DistinguishedName { OrganizationName(PharosIdentity.Organization.fleet); CommonName(PharosIdentity.CommonName.controller) }
         case .device(let id):
             try DistinguishedName { OrganizationName(PharosIdentity.Organization.device); CommonName(id) }
+        case .monitor:
+            try DistinguishedName { OrganizationName(PharosIdentity.Organization.fleet); CommonName("PharosVPN Monitor") }
         }
     }
 
@@ -45,6 +49,9 @@ public enum LeafProfile: Sendable, Equatable {
             return SubjectAlternativeNames(try addresses.map { address throws(CertificateIssueError) in try Self.generalName(address) })
         case .relay(let hostname):
             return SubjectAlternativeNames([try Self.generalName(hostname)])
+        case .monitor(let names):
+            guard !names.isEmpty else { throw .invalidProfile("a monitor certificate needs at least one name") }
+            return SubjectAlternativeNames(try names.map { name throws(CertificateIssueError) in try Self.generalName(name) })
         case .controller, .device:
             return nil
         }

@@ -41,7 +41,8 @@ extension Controller {
         let accounts = AccountService(fleet: controller.service)
         let tier = config.accountsSync ? RelayTier(controller: controller, accounts: accounts, logger: logger) : nil
         let adminAddress = config.uiListen.isEmpty ? nil : try HostPort.listen(config.uiListen)
-        let api = try AdminAPI(controller: controller, admin: AdminService(fleet: controller.service), accounts: accounts,
+        let admin = AdminService(fleet: controller.service)
+        let api = try AdminAPI(controller: controller, admin: admin, accounts: accounts,
                                live: live, metrics: metrics, relayTier: tier, logger: logger)
         let readiness = ServeReadiness(waitingForRelay: tier != nil, waitingForAdmin: adminAddress != nil) { served in
             var status = "reconciling \(nodes.count) nodes"
@@ -54,6 +55,12 @@ extension Controller {
         var services: [(name: String, service: any Service)] = tier?.services { readiness.relayListening($0) } ?? []
         if let adminAddress {
             services.append(("admin API", api.application(host: adminAddress.host, port: adminAddress.port) { readiness.adminListening($0) }))
+        }
+        if !config.siemListen.isEmpty {
+            let socketPath = URL(fileURLWithPath: store.path).deletingLastPathComponent().appendingPathComponent("monitor.sock").path
+            services.append(("SIEM stream", MonitorListener(pki: pki, config: config, socketPath: socketPath,
+                                                             service: MonitorStreamService(live: live, admin: admin, logger: logger),
+                                                             logger: logger)))
         }
         services += [
             ("reconcile sweep", PeriodicService(every: interval, start: .immediately) { await reconciler.sweepAndLog() }),
@@ -80,7 +87,7 @@ extension Controller {
             ("watchdog", WatchdogService()),
         ]
         if !config.analyticsDisabled {
-            let (settings, window) = (config.anomalySettings, Int64(config.analyticsWindowHours) * 3_600_000_000)
+            let (settings, window) = (config.anomaly, Int64(config.analyticsWindowHours) * 3_600_000_000)
             // Before the watchdog, which stays last.
             services.insert(("anomaly sweep", PeriodicService(every: .seconds(config.analyticsIntervalSeconds)) {
                 do {
@@ -127,7 +134,7 @@ extension Controller {
         }
     }
 
-    /// Audit rows past `retention.audit_days`; connection history and resolved alerts past
+    /// Audit rows and removed devices' peers past `retention.audit_days`; connection history and resolved alerts past
     /// `retention.metrics_days`; expired device and admin sessions.
     static func purgeExpired(_ store: Store, _ config: CoxConfig, _ logger: Logger) async {
         let cutoff = StoreClock.now() - Int64(config.auditRetentionDays) * 86_400_000_000
@@ -142,6 +149,8 @@ extension Controller {
                                                         "days": "\(config.metricsRetentionDays)"])
         }
         _ = try? await store.write { tx in
+            // A removed device's peers are remembered as long as the audit row of its removal.
+            _ = try tx.purgeRemovedPeers(olderThan: cutoff)
             try tx.purgeExpiredSessions()
             try tx.purgeExpiredAdminSessions()
         }

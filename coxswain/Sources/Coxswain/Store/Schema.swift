@@ -13,6 +13,7 @@ enum Schema {
         migrator.registerMigration("0005_controller_leaves", migrate: controllerLeaves)
         migrator.registerMigration("0006_relay_leaves", migrate: relayLeaves)
         migrator.registerMigration("0007_relay_presented", migrate: relayPresented)
+        migrator.registerMigration("0008_analytics", migrate: analytics)
         return migrator
     }
 
@@ -67,6 +68,22 @@ enum Schema {
             ALTER TABLE relays ADD COLUMN presented_serial TEXT NOT NULL DEFAULT '';
             ALTER TABLE relays ADD COLUMN presented_at INTEGER NOT NULL DEFAULT 0;
             ALTER TABLE relays ADD COLUMN cert_renewal TEXT NOT NULL DEFAULT '';
+            """)
+    }
+
+    /// The Tier 2 anomaly rules (#23): each device's newest activity and, on every connect, the
+    /// one before it (`dormant_then_active` must see a gap longer than connection history is
+    /// kept); the peers of removed devices, so a key still working after its removal is known
+    /// as that device's (`revoked_profile_active`).
+    private static func analytics(_ db: Database) throws {
+        try db.execute(sql: """
+            ALTER TABLE devices ADD COLUMN last_seen_at INTEGER;
+            ALTER TABLE connection_events ADD COLUMN previous_seen_at INTEGER;
+            CREATE TABLE removed_peers (
+                peer_id TEXT PRIMARY KEY, node_id TEXT NOT NULL, device_id TEXT NOT NULL, user_id TEXT,
+                removed_at INTEGER NOT NULL);
+            CREATE INDEX removed_peers_by_device ON removed_peers(device_id);
+            CREATE INDEX connection_events_by_type ON connection_events(event_type, device_id, at);
             """)
     }
 

@@ -45,28 +45,54 @@ public struct ConnectionEventRecord: Codable, Sendable, Equatable, FetchableReco
     public var eventType: String
     public var sourceIP: String
     public var sourceEndpoint: String
+    /// The node's cumulative counters of the peer on a connect or handshake; on a disconnect
+    /// the bytes of that session (as upstream: rx is what the device sent, its upload).
     public var rxBytes: Int64
     public var txBytes: Int64
     public var reason: String
+    /// On a connect: when the device was last active before it (µs), nil for its first.
+    public var previousSeenAt: Int64? = nil
 
     enum CodingKeys: String, CodingKey {
         case id, at, reason, `protocol`
         case nodeID = "node_id", peerID = "peer_id", deviceID = "device_id", userID = "user_id", eventType = "event_type"
         case sourceIP = "source_ip", sourceEndpoint = "source_endpoint", rxBytes = "rx_bytes", txBytes = "tx_bytes"
+        case previousSeenAt = "previous_seen_at"
     }
 }
 
 extension StoreTransaction {
-    /// Records a session event, resolving the peer to its device and user while they exist.
+    /// Records a session event, resolving the peer to its device and user (a removed device's
+    /// peer still resolves to it). A disconnect carries the session's bytes: the node's
+    /// counters minus those at the peer's last connect on that node (the whole counter when
+    /// it went back, i.e. the node restarted, or no connect is on record). A connect carries
+    /// when the device was last active before it.
     @discardableResult
     public func recordConnectionEvent(_ input: ConnectionEventInput) throws -> ConnectionEventRecord {
         let owner = try Row.fetchOne(db, sql: """
             SELECT p.device_id AS device_id, d.user_id AS user_id FROM peers p JOIN devices d ON d.id = p.device_id WHERE p.id = ?
-            """, arguments: [input.peerID])
+            UNION ALL SELECT device_id, user_id FROM removed_peers WHERE peer_id = ? LIMIT 1
+            """, arguments: [input.peerID, input.peerID])
+        let deviceID: String? = owner?["device_id"]
+        var (rx, tx) = (input.rxBytes, input.txBytes)
+        if input.eventType == "disconnect", rx > 0 || tx > 0, let start = try Row.fetchOne(db, sql: """
+            SELECT rx_bytes, tx_bytes FROM connection_events WHERE node_id = ? AND peer_id = ? AND event_type = 'connect'
+            ORDER BY at DESC, id DESC LIMIT 1
+            """, arguments: [input.nodeID, input.peerID]) {
+            let (startRx, startTx): (Int64, Int64) = (start["rx_bytes"], start["tx_bytes"])
+            if rx >= startRx && tx >= startTx { (rx, tx) = (rx - startRx, tx - startTx) }
+        }
+        var previous: Int64?
+        if let deviceID {
+            previous = try Int64.fetchOne(db, sql: "SELECT last_seen_at FROM devices WHERE id = ?", arguments: [deviceID])
+            try db.execute(sql: "UPDATE devices SET last_seen_at = MAX(COALESCE(last_seen_at, 0), ?) WHERE id = ?",
+                           arguments: [input.at, deviceID])
+        }
         let record = ConnectionEventRecord(id: EntityID.make(.event), at: input.at, nodeID: input.nodeID, peerID: input.peerID,
-                                           deviceID: owner?["device_id"], userID: owner?["user_id"], protocol: input.protocol,
+                                           deviceID: deviceID, userID: owner?["user_id"], protocol: input.protocol,
                                            eventType: input.eventType, sourceIP: input.sourceIP, sourceEndpoint: input.sourceEndpoint,
-                                           rxBytes: input.rxBytes, txBytes: input.txBytes, reason: input.reason)
+                                           rxBytes: rx, txBytes: tx, reason: input.reason,
+                                           previousSeenAt: input.eventType == "connect" ? previous : nil)
         try record.insert(db)
         return record
     }

@@ -27,6 +27,7 @@ extension StoreTransaction {
     }
 
     public func deleteUser(_ userID: String) throws {
+        try rememberRemovedPeers(where: "d.user_id = ?", userID)
         guard try UserRecord.deleteOne(db, key: userID) else { throw StoreError.notFound(kind: "user", id: userID) }
     }
 
@@ -51,7 +52,33 @@ extension StoreTransaction {
     }
 
     public func deleteDevice(_ deviceID: String) throws {
+        try rememberRemovedPeers(where: "d.id = ?", deviceID)
         guard try DeviceRecord.deleteOne(db, key: deviceID) else { throw StoreError.notFound(kind: "device", id: deviceID) }
+    }
+
+    /// The peers about to go with their device: a node that still lets one of their keys in
+    /// after the removal reached it is reported as the device's (`revoked_profile_active`).
+    private func rememberRemovedPeers(where condition: String, _ argument: String) throws {
+        try db.execute(sql: """
+            INSERT OR REPLACE INTO removed_peers (peer_id, node_id, device_id, user_id, removed_at)
+            SELECT p.id, p.node_id, p.device_id, d.user_id, ? FROM peers p JOIN devices d ON d.id = p.device_id WHERE \(condition)
+            """, arguments: [now, argument])
+    }
+
+    /// When each of `deviceIDs` was removed (µs), for those that were.
+    public func removedDevices(_ deviceIDs: Set<String>) throws -> [String: Int64] {
+        guard !deviceIDs.isEmpty else { return [:] }
+        let rows = try Row.fetchAll(db, sql: """
+            SELECT device_id, MIN(removed_at) AS removed_at FROM removed_peers
+            WHERE device_id IN (\(Array(repeating: "?", count: deviceIDs.count).joined(separator: ","))) GROUP BY device_id
+            """, arguments: StatementArguments(deviceIDs.sorted()))
+        return Dictionary(uniqueKeysWithValues: rows.map { ($0["device_id"] as String, $0["removed_at"] as Int64) })
+    }
+
+    /// Removed devices' peers are remembered this long (`retention.audit_days`).
+    public func purgeRemovedPeers(olderThan cutoff: Int64) throws -> Int {
+        try db.execute(sql: "DELETE FROM removed_peers WHERE removed_at < ?", arguments: [cutoff])
+        return db.changesCount
     }
 
     public func usedTunnelIPs() throws -> Set<String> {

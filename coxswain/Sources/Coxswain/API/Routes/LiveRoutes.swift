@@ -44,7 +44,7 @@ extension AdminAPI {
         monitor.get("api/analytics/status") { _, _ -> Response in
             let counters = live.counters
             let config = service.config
-            let rules = ["fleet_health", "certificate_expiry"] + (config.analyticsDisabled ? [] : config.anomalySettings.enabledRules)
+            let rules = ["fleet_health", "certificate_expiry"] + (config.analyticsDisabled ? [] : config.anomaly.enabledRules)
             return try Self.json(AnalyticsStatusDTO(rules: rules, liveSubscribers: counters.subscribers,
                                                     liveEventsPublished: counters.published, liveEventsDropped: counters.dropped))
         }
@@ -69,7 +69,7 @@ extension AdminAPI {
             defer { live.unsubscribe(subscription.id) }
             try await withThrowingTaskGroup(of: Void.self) { tasks in
                 tasks.addTask {
-                    for try await message in subscription.messages { try await outbound.write(.text(message)) }
+                    for try await message in subscription.messages { try await outbound.write(.text(message.json)) }
                 }
                 tasks.addTask {
                     // The client's close (or any message) ends the subscription.

@@ -1,0 +1,101 @@
+import GRDB
+
+/// What one anomaly sweep reads from the store, in one read transaction: the window's device
+/// events, and for the Tier 2 rules the history they compare against, read only for the
+/// devices the window makes candidates.
+public struct AnomalyEvidence: Sendable {
+    /// Events of known devices in the window, oldest first.
+    public var events: [ConnectionEventRecord]
+    /// When each removed device among them was removed (µs).
+    public var removedAt: [String: Int64] = [:]
+    /// Failed admin logins in the window, oldest first.
+    public var failedLogins: [FailedLogin] = []
+    /// Connects before the window by UTC hour, for each device that connects in it.
+    public var connectHours: [String: HourCounts] = [:]
+    /// Every session's upload on record, oldest first, for each device with a session in the
+    /// window above `dataVolumeMinMiB`.
+    public var sessionUploads: [String: [SessionUpload]] = [:]
+
+    public init(events: [ConnectionEventRecord]) {
+        self.events = events
+    }
+
+    public struct FailedLogin: Sendable, Equatable {
+        public var at: Int64
+        public var sourceIP: String
+        /// The e-mail address tried.
+        public var account: String
+
+        public init(at: Int64, sourceIP: String, account: String) {
+            self.at = at
+            self.sourceIP = sourceIP
+            self.account = account
+        }
+    }
+
+    public struct SessionUpload: Sendable, Equatable {
+        /// When the session ended (µs).
+        public var at: Int64
+        public var bytes: Int64
+
+        public init(at: Int64, bytes: Int64) {
+            self.at = at
+            self.bytes = bytes
+        }
+    }
+
+    /// How many connects fell in each UTC hour, and since when.
+    public struct HourCounts: Sendable, Equatable {
+        public var counts = [Int](repeating: 0, count: 24)
+        public var first: Int64?
+
+        public init() {}
+
+        public var total: Int { counts.reduce(0, +) }
+
+        static func hour(_ at: Int64) -> Int { Int((at / 3_600_000_000) % 24) }
+
+        public mutating func add(_ at: Int64, count: Int = 1) {
+            counts[Self.hour(at)] += count
+            first = min(first ?? at, at)
+        }
+    }
+}
+
+extension StoreTransaction {
+    /// The evidence of the sweep over `since`…now, for the rules `settings` enables.
+    public func anomalyEvidence(since: Int64, settings: AnomalySettings) throws -> AnomalyEvidence {
+        var evidence = AnomalyEvidence(events: try deviceConnectionEvents(since: since))
+        if settings.revokedProfileActive {
+            evidence.removedAt = try removedDevices(Set(evidence.events.compactMap(\.deviceID)))
+        }
+        if settings.authFailureSpike {
+            evidence.failedLogins = try Row.fetchAll(db, sql: """
+                SELECT at, source_ip, actor FROM audit_log WHERE action = 'auth.login' AND result = 'error' AND at >= ? ORDER BY at, id
+                """, arguments: [since]).map { AnomalyEvidence.FailedLogin(at: $0["at"], sourceIP: $0["source_ip"], account: $0["actor"]) }
+        }
+        if settings.offHoursAccess {
+            let connecting = Set(evidence.events.filter { $0.eventType == "connect" }.compactMap(\.deviceID))
+            for device in connecting.sorted() {
+                var counts = AnomalyEvidence.HourCounts()
+                for row in try Row.fetchAll(db, sql: """
+                    SELECT MIN(at) AS first, COUNT(*) AS n FROM connection_events
+                    WHERE event_type = 'connect' AND device_id = ? AND at < ? GROUP BY (at / 3600000000) % 24
+                    """, arguments: [device, since]) {
+                    counts.add(row["first"], count: row["n"])
+                }
+                evidence.connectHours[device] = counts
+            }
+        }
+        if settings.dataVolume {
+            let minBytes = Int64(settings.dataVolumeMinMiB) << 20
+            let heavy = Set(evidence.events.filter { $0.eventType == "disconnect" && $0.rxBytes > minBytes }.compactMap(\.deviceID))
+            for device in heavy.sorted() {
+                evidence.sessionUploads[device] = try Row.fetchAll(db, sql: """
+                    SELECT at, rx_bytes FROM connection_events WHERE device_id = ? AND event_type = 'disconnect' ORDER BY at, id
+                    """, arguments: [device]).map { AnomalyEvidence.SessionUpload(at: $0["at"], bytes: $0["rx_bytes"]) }
+            }
+        }
+        return evidence
+    }
+}
