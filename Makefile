@@ -11,7 +11,7 @@ SWIFT_BUILD := swift build --scratch-path $(SCRATCH)
 APT_PACKAGES := libsodium-dev libargon2-dev libsqlite3-dev libsystemd-dev libssl-dev libqrencode-dev \
                 protobuf-compiler pkg-config openssl zbar-tools python3 curl \
                 wireguard-go wireguard-tools iproute2 iputils-ping procps iptables \
-                dpkg-dev binutils faketime python3-grpcio python3-protobuf libprotobuf-dev
+                dpkg-dev binutils faketime python3-grpcio python3-protobuf libprotobuf-dev libmaxminddb-dev
 PLUGIN_DIR := protocol-spec/Tools/protoc-plugins
 
 .PHONY: help deps build test proto proto-plugins proto-check bench clean fleet-binaries e2e e2e-lifecycle demo demo-down deb deb-test ui-test

@@ -32,8 +32,9 @@ let package = Package(
     ],
     targets: [
         .systemLibrary(name: "CQREncode", pkgConfig: "libqrencode", providers: [.apt(["libqrencode-dev"])]),
+        .systemLibrary(name: "CMaxMindDB", pkgConfig: "libmaxminddb", providers: [.apt(["libmaxminddb-dev"])]),
         .target(name: "Coxswain", dependencies: [
-            "CQREncode",
+            "CQREncode", "CMaxMindDB",
             .product(name: "Relay", package: "relay"),
             .product(name: "PharosSpec", package: "protocol-spec"),
             .product(name: "PharosProto", package: "protocol-spec"),

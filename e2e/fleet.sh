@@ -38,7 +38,7 @@ in_ns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 # entry address rotate: node-b once step 8 gives it a second one).
 COX_ENV=(COX_CONFIG="$WORK/ctrl/cox.yaml" COX_RELAY_EMBEDDED=false COX_FLEET_RECONCILE_INTERVAL=5 COX_UI_LISTEN=10.79.0.2:8443
          COX_FLEET_ROTATION_ENABLED=true COX_FLEET_ROTATION_INTERVAL_SECONDS=10 COX_FLEET_ROTATION_JITTER_SECONDS=0
-         COX_ANALYTICS_INTERVAL_SECONDS=5 COX_SIEM_LISTEN=10.79.0.2:9443)
+         COX_ANALYTICS_INTERVAL_SECONDS=5 COX_SIEM_LISTEN=10.79.0.2:9443 COX_GEOIP_DB="$WORK/geo.mmdb")
 cox() { in_ns pv-ctrl env "${COX_ENV[@]}" "$BIN_COX" "$@"; }
 caravel() { in_ns pv-client env CARAVEL_HOME="$WORK/client/store" CARAVEL_RUN_DIR="$WORK/client/run" "$BIN_CARAVEL" "$@"; }
 
@@ -182,6 +182,9 @@ fleet_up() {
   done
   down
   mkdir -p "$WORK/ctrl" "$WORK/relay" "$WORK/client"
+  # A GeoIP database (the tests' writer) placing the two client machines a world apart.
+  /usr/bin/python3 "$ROOT/coxswain/Tests/GeoIP/write_mmdb.py" "$WORK/geo.mmdb" \
+    "10.80.0.40/32=DE,Berlin,52.52,13.405" "10.80.0.41/32=AU,Sydney,-33.8688,151.2093" || fail "write_mmdb.py"
   topology
   internet
   cox init --state-dir "$WORK/ctrl/state" >/dev/null
@@ -219,6 +222,8 @@ leak_alerted() {
   local alerts; alerts=$(cox alerts list --kind leaked_profile 2>/dev/null) || return 1
   grep -q '10.80.0.40' <<<"$alerts" && grep -q '10.80.0.41' <<<"$alerts" && grep -q ' open ' <<<"$alerts"
 }
+# GeoIP puts 10.80.0.40 in Berlin and 10.80.0.41 in Sydney: one key in both within seconds.
+travel_alerted() { cox alerts list --kind impossible_travel 2>/dev/null | grep -q 'Berlin, DE'; }
 fetch() { in_ns pv-client curl -s --max-time 3 "$INET_URL"; }
 # Waits until the internet server sees $1 as the caller.
 expect_seen_as() { wait_for "${2:-20}" sh -c "ip netns exec pv-client curl -s --max-time 2 $INET_URL | grep -q 'you are $1$'"; }
@@ -249,7 +254,7 @@ e2e() {
   expect_seen_as 10.90.0.31 || fail "the internet did not see node-a's address (saw: $(fetch || echo nothing))"
   done_step
 
-  step "4. a copied profile on a second machine: leaked_profile names both, also via SIEM"
+  step "4. a copied profile elsewhere: leaked_profile, impossible_travel; SIEM gets it"
   # The operator's SIEM (Python grpcio, on the operator's host) subscribes to alerts first.
   cox tokens create siem --scope monitor >"$WORK/siem.token" 2>/dev/null || fail "cox tokens create --scope monitor"
   chmod 600 "$WORK/siem.token"
@@ -275,6 +280,8 @@ e2e() {
     for _ in 1 2 3 4 5 6; do in_ns "$ns" curl -s --max-time 1 "$INET_URL" >/dev/null || sleep 0.5; sleep 0.5; done
     turn=$((turn + 1))
   done
+  # GeoIP places the copy in Sydney, seconds after Berlin.
+  wait_for 15 travel_alerted || fail "no impossible_travel alert: $(cox alerts list --status all 2>&1 | tail -4)"
   wait_for 10 log_has siem '"kind": "leaked_profile"' || fail "the SIEM stream did not deliver the alert: $(cat "$WORK/siem.log")"
   grep -q '10.80.0.40' "$WORK/siem.log" && grep -q '10.80.0.41' "$WORK/siem.log" || fail "the SIEM alert lacks an address: $(cat "$WORK/siem.log")"
   in_ns pv-client2 env CARAVEL_HOME="$WORK/client2/store" CARAVEL_RUN_DIR="$WORK/client2/run" \

@@ -4,6 +4,7 @@
 //   - device created → its peers applied on every affected node (2 nodes), p50/p99
 //   - a full sweep over N nodes × 100 peers that must heal every node, and a steady-state sweep
 //   - the controller's RSS (this process; the simulated nodes live in the helper)
+//   - one anomaly sweep (every rule but GeoIP's) over a day of sessions of every load device
 // Usage: cox-bench --nodes N [--node-bench PATH]
 import Crypto
 import Foundation
@@ -149,6 +150,44 @@ for i in 0..<200 {
 let sorted = latencies.sorted()
 func percentile(_ p: Double) -> Double { sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] }
 
+// The anomaly sweep over a day of sessions: every load device connects and disconnects 20
+// times from its own address over 24 h (no rule fires), 1 in 50 also from a second address
+// within minutes (leaked_profile); then one sweep with every rule on, as `cox serve` runs it.
+let loadDevices = try await store.read { tx in try tx.devices().filter { $0.name.hasPrefix("d") } }
+let dayStart = StoreClock.now() - 86_400_000_000 + 60_000_000
+var recorded = 0
+for chunk in stride(from: 0, to: loadDevices.count, by: 100) {
+    recorded += try await store.write { tx in
+        var rows = 0
+        for (offset, device) in loadDevices[chunk..<min(chunk + 100, loadDevices.count)].enumerated() {
+            let index = chunk + offset
+            guard let peer = try tx.peers(device: device.id).first else { continue }
+            let home = "198.18.\(index / 250).\(index % 250 + 1)"
+            for session in 0..<20 {
+                let start = dayStart + Int64(session) * 4_200_000_000 + Int64(index % 60) * 1_000_000
+                for (at, type, rx) in [(start, "connect", Int64(session) * 1000), (start + 1_800_000_000, "disconnect", Int64(session + 1) * 1000)] {
+                    try tx.recordConnectionEvent(ConnectionEventInput(at: at, nodeID: peer.nodeID, peerID: peer.id, protocol: "amneziawg",
+                                                                      eventType: type, sourceEndpoint: "\(home):51820", rxBytes: rx, txBytes: rx))
+                    rows += 1
+                }
+            }
+            if index % 50 == 0 {
+                try tx.recordConnectionEvent(ConnectionEventInput(at: dayStart + 3_000_000_000, nodeID: peer.nodeID, peerID: peer.id,
+                                                                  protocol: "amneziawg", eventType: "connect",
+                                                                  sourceEndpoint: "203.0.113.\(index % 250 + 1):51820"))
+                rows += 1
+            }
+        }
+        return rows
+    }
+}
+t = clock.now
+let anomalies = try await AnomalyEngine.sweep(store, settings: AnomalySettings(), window: 86_400_000_000)
+let anomalySweep = clock.now - t
+t = clock.now
+let anomaliesAgain = try await AnomalyEngine.sweep(store, settings: AnomalySettings(), window: 86_400_000_000)
+let anomalyResweep = clock.now - t
+
 emit([("bench", .string("cox.device_to_peer_live")), ("nodes", .integer(count)), ("affected_nodes", .integer(2)),
       ("peers_per_node", .integer(peersPerNode)), ("devices", .integer(latencies.count)),
       ("p50_ms", rounded(percentile(0.5), 100)), ("p99_ms", rounded(percentile(0.99), 100)), ("goal_p99_ms", .integer(50))])
@@ -160,6 +199,10 @@ emit([("bench", .string("cox.sweep")), ("nodes", .integer(count)), ("peers_per_n
 emit([("bench", .string("cox.rss")), ("nodes", .integer(count)), ("connections", .integer(count)),
       ("rss_mib", rounded(Double(statusKiB("VmRSS")) / 1024)), ("peak_rss_mib", rounded(Double(statusKiB("VmHWM")) / 1024)),
       ("goal_mib", .integer(300))])
+emit([("bench", .string("cox.anomaly_sweep")), ("devices", .integer(loadDevices.count)), ("events_24h", .integer(recorded)),
+      ("rules", .integer(AnomalySettings().enabledRules(geoIP: false).count)), ("first_ms", rounded(milliseconds(anomalySweep))),
+      ("alerts_opened", .integer(anomalies.count)), ("repeat_ms", rounded(milliseconds(anomalyResweep))),
+      ("repeat_opened", .integer(anomaliesAgain.count))])
 emit([("bench", .string("cox.provisioning")), ("nodes", .integer(count)), ("devices", .integer(count / peersPerNode * peersPerNode)),
       ("peers", .integer(count * peersPerNode)), ("ms", rounded(milliseconds(provisioning)))])
 

@@ -140,6 +140,41 @@ import Coxswain
         #expect(printed.output.contains("sha256 fingerprint: \(pinned)"), "\(printed.output)")
     }
 
+    /// `cox geoip`: a database that is not there, or a file that is not one, is named and
+    /// nothing is installed; a real one (the tests' writer) is installed, shown and looked up.
+    @Test func geoipInstallsShowsAndLooksUp() throws {
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        #expect(try cox(["init"]).status == 0)
+        let none = try cox(["geoip"])
+        #expect(none.status != 0 && none.output.contains("set geoip_db in cox.yaml"), "\(none.output)")
+        let yaml = try String(contentsOfFile: "\(dir)/cox.yaml", encoding: .utf8)
+        try yaml.replacingOccurrences(of: "geoip_db: \"\"", with: "geoip_db: \"geo.mmdb\"")
+            .write(toFile: "\(dir)/cox.yaml", atomically: true, encoding: .utf8)
+        let missing = try cox(["geoip"])
+        #expect(missing.status != 0 && missing.output.contains("geoip_db: cannot open \(dir)/geo.mmdb"), "\(missing.output)")
+
+        try Data("not a database".utf8).write(to: URL(fileURLWithPath: "\(dir)/garbage.mmdb"))
+        let refused = try cox(["geoip", "update", "--from", "\(dir)/garbage.mmdb"])
+        #expect(refused.status != 0 && refused.output.contains("not installed"), "\(refused.output)")
+        #expect(!FileManager.default.fileExists(atPath: "\(dir)/geo.mmdb"), "a bad file was installed")
+
+        let writer = Process()
+        writer.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        writer.arguments = [URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("GeoIP/write_mmdb.py").path, "\(dir)/download.mmdb"]
+        try writer.run()
+        writer.waitUntilExit()
+        let installed = try cox(["geoip", "update", "--from", "\(dir)/download.mmdb"])
+        #expect(installed.status == 0 && installed.output.contains("installed PharosTest-City"), "\(installed.output)")
+        let shown = try cox(["geoip"])
+        #expect(shown.status == 0 && shown.output.contains("PharosTest-City") && shown.output.contains("\(dir)/geo.mmdb"), "\(shown.output)")
+        #expect(try cox(["geoip", "lookup", "203.0.113.9"]).output.contains("203.0.113.9: Sydney, AU (-33.8688, 151.2093)"))
+        #expect(try cox(["geoip", "lookup", "8.8.8.8"]).output.contains("not in the database"))
+        let bad = try cox(["geoip", "lookup", "nowhere"])
+        #expect(bad.status != 0 && bad.output.contains("is not an IP address"), "\(bad.output)")
+    }
+
     @Test func nodesEndpointsShowsAndSetsTheEntryAddresses() throws {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -43,7 +43,8 @@ import Testing
             """)
         let config = try CoxConfig.load(path: path, environment: ["COX_ANALYTICS_AUTH_FAILURE_SPIKE_THRESHOLD": "9"])
         #expect(!config.anomaly.offHoursAccess && config.anomaly.dataVolumeMinMiB == 64 && config.anomaly.authFailureThreshold == 9)
-        #expect(!config.anomaly.enabledRules.contains("off_hours_access") && config.anomaly.enabledRules.count == 6)
+        #expect(!config.anomaly.enabledRules(geoIP: false).contains("off_hours_access") && config.anomaly.enabledRules(geoIP: false).count == 6)
+        #expect(config.anomaly.enabledRules(geoIP: true).count == 8)
         #expect(throws: ConfigError.self) {
             try CoxConfig.load(path: try write("analytics:\n  dormant_then_active:\n    days: 0\n"), environment: [:])
         }

@@ -10,12 +10,23 @@ import PharosSpec
 public enum AnomalyEngine {
     /// The alerts it opened.
     @discardableResult
-    public static func sweep(_ store: Store, settings: AnomalySettings, window: Int64,
-                             now: Int64 = StoreClock.now()) async throws -> [AlertRecord] {
-        let evidence = try await store.read { tx in try tx.anomalyEvidence(since: now - window, settings: settings) }
+    public static func sweep(_ store: Store, settings: AnomalySettings, window: Int64, now: Int64 = StoreClock.now(),
+                             geo: GeoIPDatabase? = nil) async throws -> [AlertRecord] {
+        var evidence = try await store.read { tx in try tx.anomalyEvidence(since: now - window, settings: settings) }
+        if let geo, settings.impossibleTravel || settings.newGeo {
+            for address in Set(evidence.events.map(\.sourceIP)) where !address.isEmpty {
+                if let location = try? geo.lookup(address) { evidence.locations[address] = location }
+            }
+        }
         let findings = Self.findings(evidence, settings: settings)
-        guard !findings.isEmpty else { return [] }
+        let countries = settings.newGeo ? evidence.events.compactMap { event -> (deviceID: String, country: String, at: Int64)? in
+            guard let device = event.deviceID, let country = evidence.locations[event.sourceIP]?.country, !country.isEmpty,
+                  evidence.knownCountries[device]?.contains(country) != true else { return nil }
+            return (device, country, event.at)
+        } : []
+        guard !findings.isEmpty || !countries.isEmpty else { return [] }
         return try await store.write { tx in
+            try tx.recordDeviceCountries(countries)
             var opened: [AlertRecord] = []
             for finding in findings {
                 if let resolved = try tx.lastResolvedAt(dedupKey: finding.dedupKey), finding.lastSeen <= resolved { continue }
@@ -44,6 +55,13 @@ public enum AnomalyEngine {
             }
             if settings.offHoursAccess, let before = evidence.connectHours[device] {
                 found += AnomalyRules.offHoursAccess(history, before: before, settings: settings)
+            }
+            if settings.impossibleTravel,
+               let finding = AnomalyRules.impossibleTravel(history, locations: evidence.locations, settings: settings) {
+                found.append(finding)
+            }
+            if settings.newGeo {
+                found += AnomalyRules.newGeo(history, locations: evidence.locations, known: evidence.knownCountries[device] ?? [])
             }
             if settings.dataVolume, let uploads = evidence.sessionUploads[device],
                let finding = AnomalyRules.dataVolume(history, uploads: uploads, settings: settings) {

@@ -15,6 +15,10 @@ public struct AnomalyEvidence: Sendable {
     /// Every session's upload on record, oldest first, for each device with a session in the
     /// window above `dataVolumeMinMiB`.
     public var sessionUploads: [String: [SessionUpload]] = [:]
+    /// Where each source address of the window is (GeoIP), for those the database knows.
+    public var locations: [String: GeoLocation] = [:]
+    /// The countries each device of the window was seen in before (`new_geo`).
+    public var knownCountries: [String: Set<String>] = [:]
 
     public init(events: [ConnectionEventRecord]) {
         self.events = events
@@ -87,6 +91,17 @@ extension StoreTransaction {
                 evidence.connectHours[device] = counts
             }
         }
+        if settings.newGeo {
+            let devices = Set(evidence.events.compactMap(\.deviceID))
+            if !devices.isEmpty {
+                for row in try Row.fetchAll(db, sql: """
+                    SELECT device_id, country FROM device_countries
+                    WHERE device_id IN (\(Array(repeating: "?", count: devices.count).joined(separator: ",")))
+                    """, arguments: StatementArguments(devices.sorted())) {
+                    evidence.knownCountries[row["device_id"], default: []].insert(row["country"])
+                }
+            }
+        }
         if settings.dataVolume {
             let minBytes = Int64(settings.dataVolumeMinMiB) << 20
             let heavy = Set(evidence.events.filter { $0.eventType == "disconnect" && $0.rxBytes > minBytes }.compactMap(\.deviceID))
@@ -97,5 +112,16 @@ extension StoreTransaction {
             }
         }
         return evidence
+    }
+
+    /// Remembers the countries devices were seen in (`new_geo`'s baseline); removed devices'
+    /// are not kept.
+    public func recordDeviceCountries(_ seen: [(deviceID: String, country: String, at: Int64)]) throws {
+        for entry in seen {
+            try db.execute(sql: """
+                INSERT OR IGNORE INTO device_countries (device_id, country, first_seen_at)
+                SELECT ?, ?, ? WHERE EXISTS (SELECT 1 FROM devices WHERE id = ?)
+                """, arguments: [entry.deviceID, entry.country, entry.at, entry.deviceID])
+        }
     }
 }

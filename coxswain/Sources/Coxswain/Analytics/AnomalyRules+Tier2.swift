@@ -106,3 +106,47 @@ extension AnomalyRules {
         return nil
     }
 }
+
+/// Upstream's Tier 1 rules that need GeoIP (`geoip_db`).
+extension AnomalyRules {
+    /// `impossible_travel` (critical): two consecutive signs of life of the device from
+    /// addresses more than `impossibleTravelMinKm` apart, closer in time (plus the clock skew
+    /// nodes may have) than `impossibleTravelMaxKmh` allows. The latest such jump is reported.
+    public static func impossibleTravel(_ events: [ConnectionEventRecord], locations: [String: GeoLocation],
+                                        settings: AnomalySettings) -> AnomalyFinding? {
+        let placed = events.filter { $0.eventType != "disconnect" }.compactMap { event in locations[event.sourceIP].map { (event, $0) } }
+        var jump: (from: (ConnectionEventRecord, GeoLocation), to: (ConnectionEventRecord, GeoLocation), km: Double, kmh: Double)?
+        for (from, to) in zip(placed, placed.dropFirst()) where from.0.sourceIP != to.0.sourceIP {
+            guard let km = from.1.kilometres(to: to.1), km > Double(settings.impossibleTravelMinKm) else { continue }
+            let hours = Double(to.0.at - from.0.at + settings.clockSkew) / 3_600_000_000
+            let kmh = km / hours
+            if kmh > Double(settings.impossibleTravelMaxKmh) { jump = (from, to, km, kmh) }
+        }
+        guard let jump, let deviceID = jump.to.0.deviceID else { return nil }
+        return AnomalyFinding(kind: "impossible_travel", severity: .critical, deviceID: deviceID, userID: jump.to.0.userID,
+                              nodeID: jump.to.0.nodeID, sourceIPs: [jump.from.0.sourceIP, jump.to.0.sourceIP], lastSeen: jump.to.0.at,
+                              detail: [
+                                "from": jump.from.1.place, "to": jump.to.1.place, "km": "\(Int(jump.km.rounded()))",
+                                "kmh": "\(Int(jump.kmh.rounded()))", "seconds_apart": "\((jump.to.0.at - jump.from.0.at) / AnomalySettings.second)",
+                              ])
+    }
+
+    /// `new_geo` (warning): the device connected from a country it was never seen in; one
+    /// alert per device and country. A device's first country is its baseline, not news.
+    public static func newGeo(_ events: [ConnectionEventRecord], locations: [String: GeoLocation],
+                              known: Set<String>) -> [AnomalyFinding] {
+        var seen = known
+        var found: [AnomalyFinding] = []
+        for event in events where event.eventType != "disconnect" {
+            guard let location = locations[event.sourceIP], !location.country.isEmpty, let deviceID = event.deviceID else { continue }
+            if seen.isEmpty { seen.insert(location.country) }
+            guard seen.insert(location.country).inserted else { continue }
+            found.append(AnomalyFinding(kind: "new_geo", severity: .warning, deviceID: deviceID, userID: event.userID, nodeID: event.nodeID,
+                                        sourceIPs: [event.sourceIP], lastSeen: event.at,
+                                        detail: ["country": location.country, "place": location.place,
+                                                 "known": seen.subtracting([location.country]).sorted().joined(separator: ",")],
+                                        dedupKey: "new_geo:\(deviceID):\(location.country)"))
+        }
+        return found
+    }
+}

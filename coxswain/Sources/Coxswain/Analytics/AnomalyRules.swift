@@ -41,6 +41,13 @@ public struct AnomalySettings: Sendable, Equatable {
     public var leakedProfileMinIPs = 2
     /// Tier 1 `concurrent_sessions`: one device's sessions open on two nodes at once.
     public var concurrentSessions = true
+    /// Tier 1 `impossible_travel` (GeoIP): two consecutive addresses of one device more than
+    /// `impossibleTravelMinKm` apart, reached faster than `impossibleTravelMaxKmh`.
+    public var impossibleTravel = true
+    public var impossibleTravelMaxKmh = 900
+    public var impossibleTravelMinKm = 100
+    /// Tier 1 `new_geo` (GeoIP): a device connecting from a country it was never seen in.
+    public var newGeo = true
     /// Tier 2 `revoked_profile_active`: a removed device's key still let in by a node this
     /// long after the removal (the push has had its time).
     public var revokedProfileActive = true
@@ -77,9 +84,11 @@ public struct AnomalySettings: Sendable, Equatable {
     var sessionAssumedClosedAfter: Int64 { 30 * 60 * Self.second }
     var leakedProfileWindow: Int64 { Int64(leakedProfileWindowMinutes) * 60 * Self.second }
 
-    /// The rules these settings run, by name (`GET /api/analytics/status`).
-    public var enabledRules: [String] {
+    /// The rules these settings run, by name (`GET /api/analytics/status`); the GeoIP ones
+    /// only with a database.
+    public func enabledRules(geoIP: Bool) -> [String] {
         [(leakedProfile, "leaked_profile"), (concurrentSessions, "concurrent_sessions"),
+         (impossibleTravel && geoIP, "impossible_travel"), (newGeo && geoIP, "new_geo"),
          (revokedProfileActive, "revoked_profile_active"), (authFailureSpike, "auth_failure_spike"),
          (dormantThenActive, "dormant_then_active"), (offHoursAccess, "off_hours_access"),
          (dataVolume, "data_volume")].filter(\.0).map(\.1)

@@ -25,6 +25,7 @@ extension CoxConfig {
             c.backend = v
         },
         .text("state_dir", \.stateDir),
+        .text("geoip_db", \.geoipDB),
         .logLevel("log.level", \.logLevel),
         .listen("ui.listen", \.uiListen, allowEmpty: true,
                 expected: "HOST:PORT such as 127.0.0.1:8443, or empty to turn the admin API off"),
@@ -62,6 +63,10 @@ extension CoxConfig {
         .int("analytics.leaked_profile.window_minutes", \.anomaly.leakedProfileWindowMinutes, 1...1440),
         .int("analytics.leaked_profile.min_ips", \.anomaly.leakedProfileMinIPs, 2...100),
         .bool("analytics.concurrent_sessions.enabled", \.anomaly.concurrentSessions),
+        .bool("analytics.impossible_travel.enabled", \.anomaly.impossibleTravel),
+        .int("analytics.impossible_travel.max_kmh", \.anomaly.impossibleTravelMaxKmh, 100...100_000),
+        .int("analytics.impossible_travel.min_km", \.anomaly.impossibleTravelMinKm, 1...20_000),
+        .bool("analytics.new_geo.enabled", \.anomaly.newGeo),
         .bool("analytics.revoked_profile_active.enabled", \.anomaly.revokedProfileActive),
         .int("analytics.revoked_profile_active.grace_seconds", \.anomaly.revokedProfileGraceSeconds, 0...86400),
         .bool("analytics.auth_failure_spike.enabled", \.anomaly.authFailureSpike),
@@ -87,6 +92,7 @@ extension CoxConfig {
         posture: \(posture.rawValue)
         backend: \(backend)            # sqlite (PostgreSQL is planned)
         state_dir: \(stateDir)         # app.db (0600) lives here; relative to this file
+        geoip_db: "\(geoipDB)"             # a GeoLite2-City / DB-IP City Lite .mmdb for the GeoIP rules; empty = none
         log:
           level: \(logLevel)
         ui:
@@ -134,6 +140,12 @@ extension CoxConfig {
             min_ips: \(anomaly.leakedProfileMinIPs)
           concurrent_sessions:        # one device's sessions open on two nodes at once
             enabled: \(anomaly.concurrentSessions)
+          impossible_travel:          # two addresses of one device further apart than min_km at over max_kmh (needs geoip_db)
+            enabled: \(anomaly.impossibleTravel)
+            max_kmh: \(anomaly.impossibleTravelMaxKmh)
+            min_km: \(anomaly.impossibleTravelMinKm)
+          new_geo:                    # a device connecting from a country it was never seen in (needs geoip_db)
+            enabled: \(anomaly.newGeo)
           revoked_profile_active:     # a removed device's key still let in grace_seconds after the removal
             enabled: \(anomaly.revokedProfileActive)
             grace_seconds: \(anomaly.revokedProfileGraceSeconds)

@@ -43,6 +43,9 @@ public struct CoxConfig: Sendable, Equatable {
     public var analyticsDisabled = false
     public var analyticsIntervalSeconds = 60
     public var analyticsWindowHours = 24
+    /// A MaxMind DB (GeoLite2-City or DB-IP City Lite) for the GeoIP rules and `cox geoip`;
+    /// relative to the config file's directory; empty = no GeoIP.
+    public var geoipDB = ""
     /// The SIEM stream (`pharos.monitor.v1.MonitorStream`, TLS 1.3): off while empty.
     public var siemListen = ""
     /// Comma-separated names (DNS or IP) its certificate is issued for, besides the listen host.

@@ -88,10 +88,16 @@ extension Controller {
         ]
         if !config.analyticsDisabled {
             let (settings, window) = (config.anomaly, Int64(config.analyticsWindowHours) * 3_600_000_000)
+            // A database that does not open stops `cox serve` with the reason, as a bad key does.
+            let geo = config.geoipDB.isEmpty ? nil : try GeoIPSource(path: config.geoipDB)
+            if let geo {
+                let meta = await geo.current()?.metadata
+                logger.info("GeoIP rules on", metadata: ["geoip_db": "\(geo.path)", "type": "\(meta?.databaseType ?? "")"])
+            }
             // Before the watchdog, which stays last.
             services.insert(("anomaly sweep", PeriodicService(every: .seconds(config.analyticsIntervalSeconds)) {
                 do {
-                    for alert in try await AnomalyEngine.sweep(store, settings: settings, window: window) {
+                    for alert in try await AnomalyEngine.sweep(store, settings: settings, window: window, geo: await geo?.current()) {
                         logger.warning("anomaly", metadata: ["kind": "\(alert.kind)", "device": "\(alert.deviceID ?? "")",
                                                              "detail": "\(alert.detail)"])
                         live.publish(.alert(alert))

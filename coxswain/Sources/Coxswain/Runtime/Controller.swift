@@ -24,9 +24,12 @@ public struct Controller: Sendable {
         Controller(config: config, store: store, pki: pki, service: service.with(effects: effects))
     }
 
-    /// `configPath`'s directory anchors a relative `state_dir`.
+    /// `configPath`'s directory anchors a relative `state_dir` and `geoip_db`.
     public static func open(configPath: String) throws -> Controller {
-        let config = try CoxConfig.load(path: configPath)
+        var config = try CoxConfig.load(path: configPath)
+        if !config.geoipDB.isEmpty, !config.geoipDB.hasPrefix("/") {
+            config.geoipDB = URL(fileURLWithPath: base(of: configPath)).appendingPathComponent(config.geoipDB).standardizedFileURL.path
+        }
         let store = try Store.open(path: config.databasePath(relativeTo: base(of: configPath)))
         let pki = try FleetPKI.loadOrCreate(in: store)
         return Controller(config: config, store: store, pki: pki, service: FleetService(store: store, pki: pki, config: config))

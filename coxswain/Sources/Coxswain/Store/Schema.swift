@@ -74,7 +74,8 @@ enum Schema {
     /// The Tier 2 anomaly rules (#23): each device's newest activity and, on every connect, the
     /// one before it (`dormant_then_active` must see a gap longer than connection history is
     /// kept); the peers of removed devices, so a key still working after its removal is known
-    /// as that device's (`revoked_profile_active`).
+    /// as that device's (`revoked_profile_active`); the countries each device was seen in
+    /// (`new_geo`).
     private static func analytics(_ db: Database) throws {
         try db.execute(sql: """
             ALTER TABLE devices ADD COLUMN last_seen_at INTEGER;
@@ -84,6 +85,9 @@ enum Schema {
                 removed_at INTEGER NOT NULL);
             CREATE INDEX removed_peers_by_device ON removed_peers(device_id);
             CREATE INDEX connection_events_by_type ON connection_events(event_type, device_id, at);
+            CREATE TABLE device_countries (
+                device_id TEXT NOT NULL REFERENCES devices(id) ON DELETE CASCADE, country TEXT NOT NULL,
+                first_seen_at INTEGER NOT NULL, PRIMARY KEY (device_id, country));
             """)
     }
 

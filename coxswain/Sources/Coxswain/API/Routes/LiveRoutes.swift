@@ -44,9 +44,21 @@ extension AdminAPI {
         monitor.get("api/analytics/status") { _, _ -> Response in
             let counters = live.counters
             let config = service.config
-            let rules = ["fleet_health", "certificate_expiry"] + (config.analyticsDisabled ? [] : config.anomaly.enabledRules)
+            let rules = ["fleet_health", "certificate_expiry"] + (config.analyticsDisabled ? [] : config.anomaly.enabledRules(geoIP: !config.geoipDB.isEmpty))
             return try Self.json(AnalyticsStatusDTO(rules: rules, liveSubscribers: counters.subscribers,
                                                     liveEventsPublished: counters.published, liveEventsDropped: counters.dropped))
+        }
+        monitor.get("api/geoip") { _, _ -> Response in
+            let path = service.config.geoipDB
+            guard !path.isEmpty else { return try Self.json(GeoIPStatusDTO(enabled: false, path: "")) }
+            do {
+                let meta = try GeoIPDatabase(path: path).metadata
+                return try Self.json(GeoIPStatusDTO(enabled: true, path: path, databaseType: meta.databaseType,
+                                                    buildEpoch: meta.buildEpoch, ipVersion: meta.ipVersion,
+                                                    description: meta.description))
+            } catch {
+                return try Self.json(GeoIPStatusDTO(enabled: false, path: path, error: "\(error)"))
+            }
         }
         monitor.get("metrics") { _, _ -> Response in
             let text = metrics.exposition(try await metricsSnapshot())
@@ -100,6 +112,22 @@ extension AdminAPI {
             case rules
             case liveSubscribers = "live_subscribers", liveEventsPublished = "live_events_published"
             case liveEventsDropped = "live_events_dropped"
+        }
+    }
+
+    /// `GET /api/geoip`: the database the GeoIP rules use, if any.
+    struct GeoIPStatusDTO: Encodable, Sendable {
+        var enabled: Bool
+        var path: String
+        var databaseType: String?
+        var buildEpoch: UInt64?
+        var ipVersion: Int?
+        var description: String?
+        var error: String?
+
+        enum CodingKeys: String, CodingKey {
+            case enabled, path, description, error
+            case databaseType = "database_type", buildEpoch = "build_epoch", ipVersion = "ip_version"
         }
     }
 
