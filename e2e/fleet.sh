@@ -255,13 +255,14 @@ e2e() {
   done_step
 
   step "4. a copied profile elsewhere: leaked_profile, impossible_travel; SIEM gets it"
-  # The operator's SIEM (Python grpcio, on the operator's host) subscribes to alerts first.
+  # The operator's SIEM (Python grpcio, on the operator's host) subscribes to alerts first
+  # (leaked_profile, impossible_travel and new_geo arrive, in whatever order the sweeps find them).
   cox tokens create siem --scope monitor >"$WORK/siem.token" 2>/dev/null || fail "cox tokens create --scope monitor"
   chmod 600 "$WORK/siem.token"
   cox pki root >"$WORK/fleet-root.pem" 2>/dev/null || fail "cox pki root"
   log_reset cox
   /usr/bin/python3 "$ROOT/coxswain/Tests/SIEM/monitor_client.py" --address 10.79.0.2:9443 --root "$WORK/fleet-root.pem" \
-    --server-name 10.79.0.2 --protos "$ROOT/protocol-spec/Protos" --kinds alert --count 1 --timeout 150 \
+    --server-name 10.79.0.2 --protos "$ROOT/protocol-spec/Protos" --kinds alert --count 10 --timeout 300 \
     <"$WORK/siem.token" >"$WORK/siem.log" 2>&1 &
   echo $! >"$WORK/siem.pid"
   disown $!

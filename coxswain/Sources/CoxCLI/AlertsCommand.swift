@@ -25,7 +25,7 @@ struct AlertsCommand: AsyncParsableCommand {
         @Option(help: "open, acknowledged, resolved, unresolved (open and acknowledged) or all.") var status = "unresolved"
         @Option(help: "Only this kind (fleet_health, certificate_expiry).") var kind: String?
         @Option(help: "info, warning or critical.") var severity: String?
-        @Option(help: "Only this device's (its ID).") var device: String?
+        @Option(help: "Only this device's: its ID, or its name when only one device has it.") var device: String?
         @Option(help: "At most this many rows (1–1000).") var limit = 100
         @OptionGroup var options: ConfigOption
 
@@ -47,9 +47,10 @@ struct AlertsCommand: AsyncParsableCommand {
                 default: [AlertStatus(rawValue: status)]
                 }
                 let severity = self.severity.flatMap(AlertSeverity.init(rawValue:))
-                let (kind, device, limit) = (self.kind, self.device, self.limit)
+                let (kind, reference, limit) = (self.kind, self.device, self.limit)
                 let alerts = try await options.open().store.read { tx in
-                    try statuses.flatMap { status in
+                    let device = try reference.map { try Self.deviceID($0, among: try tx.devices()) }
+                    return try statuses.flatMap { status in
                         try tx.alerts(AlertQuery(status: status, kind: kind, severity: severity, deviceID: device, limit: limit)).items
                     }
                 }.sorted { ($0.at, $0.id) > ($1.at, $1.id) }.prefix(limit)
@@ -59,6 +60,20 @@ struct AlertsCommand: AsyncParsableCommand {
                      "\($0.version)", Self.shortened($0.detail)]
                 }))
             }
+        }
+
+        /// A device ID as given (a removed device's alerts stay listable by it), or the one
+        /// device with that name.
+        static func deviceID(_ reference: String, among devices: [DeviceRecord]) throws -> String {
+            if devices.contains(where: { $0.id == reference }) || reference.hasPrefix("dev_") { return reference }
+            let named = devices.filter { $0.name == reference }
+            guard named.count <= 1 else {
+                throw CommandFailure(description: "\(named.count) devices are named \(reference): give its ID (cox devices list)")
+            }
+            guard let device = named.first else {
+                throw CommandFailure(description: "no device has the ID or name \(reference) (cox devices list)")
+            }
+            return device.id
         }
 
         /// The detail object on one line, cut at 100 characters.

@@ -239,6 +239,21 @@ import Coxswain
         #expect(try row(["--status", "all", "--kind", "fleet_health"]) == nil)
         #expect(try row(["--status", "all", "--device", "dev_other"]) == nil)
         #expect(try row(["--status", "all", "--device", "dev_cli"]) != nil)
+        // By name: one device has it; two devices of two users share one.
+        for email in ["a@example.com", "b@example.com"] {
+            #expect(try cox(["users", "add", "U", "--email", email]).status == 0)
+            #expect(try cox(["devices", "add", email, "--name", email == "a@example.com" ? "laptop" : "phone"]).status == 0)
+        }
+        let laptop = try #require(try await store.read { tx in try tx.devices().first { $0.name == "laptop" } })
+        let (named, _) = try await store.write { tx in
+            try tx.raiseAlert(kind: "dormant_then_active", severity: .info, dedupKey: "cli-named", deviceID: laptop.id)
+        }
+        #expect(try cox(["alerts", "list", "--device", "laptop"]).output.contains(named.id))
+        #expect(try cox(["devices", "add", "b@example.com", "--name", "laptop"]).status == 0)
+        let ambiguous = try cox(["alerts", "list", "--device", "laptop"])
+        #expect(ambiguous.status != 0 && ambiguous.output.contains("2 devices are named laptop"), "\(ambiguous.output)")
+        let nameless = try cox(["alerts", "list", "--device", "tablet"])
+        #expect(nameless.status != 0 && nameless.output.contains("no device has the ID or name tablet"), "\(nameless.output)")
         // As upstream: `cox alerts --status ...` lists without the subcommand's name.
         #expect(try cox(["alerts", "--status", "all"]).output.contains(alert.id))
 

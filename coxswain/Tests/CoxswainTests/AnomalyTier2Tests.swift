@@ -61,10 +61,15 @@ import Testing
         var office = AnomalyEvidence.HourCounts()
         for i in 0..<20 { office.add(Self.t0 - Int64(10 - i / 2) * Self.day + Int64(60 + (i % 8) * 60) * Self.minute) }
         let night = Self.event(19 * 60)  // 03:00 UTC the next day
-        let found = AnomalyRules.offHoursAccess([night, Self.event(19 * 60 + 30), Self.event(44 * 60)], before: office, settings: settings)
+        // 03:00 and 04:00 that day each qualify on their own (an hour never used), 05:00 the
+        // day after too: two alerts, the first day's refreshed by its later connect.
+        let found = AnomalyRules.offHoursAccess([night, Self.event(20 * 60), Self.event(45 * 60)], before: office, settings: settings)
         #expect(found.count == 2, "one alert per device and day: \(found.map(\.dedupKey))")
-        #expect(found.first?.detail["hour_utc"] == "3" && found.first?.dedupKey.hasSuffix(":2027-01-16") == true,
+        #expect(found.first?.detail["hour_utc"] == "4" && found.first?.dedupKey.hasSuffix(":2027-01-16") == true,
                 "\(found.map(\.dedupKey))")
+        #expect(found.last?.detail["hour_utc"] == "5" && found.last?.dedupKey.hasSuffix(":2027-01-17") == true)
+        #expect(AnomalyRules.offHoursAccess([night, Self.event(19 * 60 + 30)], before: office, settings: settings).count == 1,
+                "03:30 after 03:00 is an hour used once in 21: not off hours")
         #expect(AnomalyRules.offHoursAccess([Self.event(2 * 60)], before: office, settings: settings).isEmpty, "10:00 is office hours")
 
         var short = AnomalyEvidence.HourCounts()
@@ -87,6 +92,45 @@ import Testing
         #expect(AnomalyRules.dataVolume([big], uploads: heavy, settings: settings) == nil, "under 10 times a 300 MiB median")
         #expect(AnomalyRules.dataVolume([Self.event(0, "disconnect", rx: 1000 * mib)], uploads: usual, settings: settings) == nil,
                 "under 1 GiB")
+    }
+
+    /// The history rules read their baselines from SQLite: 20 office-hours sessions of 50 MiB
+    /// over ten days through the real recorder, then a 2 GiB session at an hour never used.
+    @Test func offHoursAndDataVolumeReadTheirBaselineFromRecordedSessions() async throws {
+        let state = try TestState()
+        let (node, device, peer) = try await state.deviceWithPeer()
+        let recorder = ConnectionEventRecorder(nodeID: node.id, store: state.store)
+        let mib: Int64 = 1 << 20
+        var counter: Int64 = 0
+        // Midnight UTC today, from the wall clock (the sweep's window ends now).
+        let today = StoreClock.now() / 86_400_000_000 * 86_400
+        func session(startingAt second: Int64, uploading bytes: Int64) async throws {
+            for (type, at) in [(Pharos_Node_V1_EventType.peerConnected, second), (.peerDisconnected, second + 1200)] {
+                var e = Pharos_Node_V1_Event()
+                (e.type, e.protocol, e.peerID, e.sourceEndpoint) = (type, .amneziawg, peer.id, "198.51.100.7:51000")
+                if type == .peerDisconnected { counter += bytes }
+                (e.at, e.rxBytes, e.txBytes) = (.init(seconds: at, nanos: 0), counter, 0)
+                try await recorder.ingest(e)
+            }
+        }
+        for day in 0..<10 {
+            for hour: Int64 in [10, 14] { try await session(startingAt: today - Int64(12 - day) * 86_400 + hour * 3600, uploading: 50 * mib) }
+        }
+        var settings = AnomalySettings()
+        (settings.leakedProfile, settings.concurrentSessions, settings.dormantThenActive) = (false, false, false)
+        let day: Int64 = 86_400_000_000
+        #expect(try await AnomalyEngine.sweep(state.store, settings: settings, window: day).isEmpty, "office hours raised something")
+        // Two hours ago (three when that is one of the office hours): inside the window, in an
+        // hour the device never used.
+        var night = StoreClock.now() / 1_000_000 - 2 * 3600
+        if [10, 14].contains(night / 3600 % 24) { night -= 3600 }
+        try await session(startingAt: night, uploading: 2048 * mib)
+        let opened = try await AnomalyEngine.sweep(state.store, settings: settings, window: day)
+        #expect(Set(opened.map(\.kind)) == ["off_hours_access", "data_volume"], "\(opened.map(\.dedupKey))")
+        let volume = try #require(opened.first { $0.kind == "data_volume" })
+        #expect(volume.detail.contains("\"median_bytes\":\"\(50 * mib)\"") && volume.detail.contains("\"sessions_before\":\"20\""),
+                "\(volume.detail)")
+        #expect(opened.allSatisfy { $0.deviceID == device.id })
     }
 
     /// The real recorder on SQLite: a disconnect carries its session's bytes, a connect the

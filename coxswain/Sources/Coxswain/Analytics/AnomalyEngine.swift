@@ -20,7 +20,7 @@ public enum AnomalyEngine {
         }
         let findings = Self.findings(evidence, settings: settings)
         let countries = settings.newGeo ? evidence.events.compactMap { event -> (deviceID: String, country: String, at: Int64)? in
-            guard let device = event.deviceID, let country = evidence.locations[event.sourceIP]?.country, !country.isEmpty,
+            guard event.eventType != "disconnect", let device = event.deviceID, let country = evidence.locations[event.sourceIP]?.country, !country.isEmpty,
                   evidence.knownCountries[device]?.contains(country) != true else { return nil }
             return (device, country, event.at)
         } : []

@@ -13,7 +13,8 @@ public struct AnomalyEvidence: Sendable {
     /// Connects before the window by UTC hour, for each device that connects in it.
     public var connectHours: [String: HourCounts] = [:]
     /// Every session's upload on record, oldest first, for each device with a session in the
-    /// window above `dataVolumeMinMiB`.
+    /// window above `dataVolumeMinMiB` (not the synthetic `stream-lost` ends: their bytes are
+    /// unknown, not zero).
     public var sessionUploads: [String: [SessionUpload]] = [:]
     /// Where each source address of the window is (GeoIP), for those the database knows.
     public var locations: [String: GeoLocation] = [:]
@@ -107,7 +108,8 @@ extension StoreTransaction {
             let heavy = Set(evidence.events.filter { $0.eventType == "disconnect" && $0.rxBytes > minBytes }.compactMap(\.deviceID))
             for device in heavy.sorted() {
                 evidence.sessionUploads[device] = try Row.fetchAll(db, sql: """
-                    SELECT at, rx_bytes FROM connection_events WHERE device_id = ? AND event_type = 'disconnect' ORDER BY at, id
+                    SELECT at, rx_bytes FROM connection_events
+                    WHERE device_id = ? AND event_type = 'disconnect' AND reason != 'stream-lost' ORDER BY at, id
                     """, arguments: [device]).map { AnomalyEvidence.SessionUpload(at: $0["at"], bytes: $0["rx_bytes"]) }
             }
         }

@@ -95,7 +95,7 @@ extension AnomalyRules {
             guard earlier.count >= settings.dataVolumeMinSessions, let deviceID = session.deviceID else { continue }
             let median = earlier.count % 2 == 1 ? earlier[earlier.count / 2]
                 : (earlier[earlier.count / 2 - 1] + earlier[earlier.count / 2]) / 2
-            guard session.rxBytes / Int64(settings.dataVolumeFactor) > median else { continue }
+            guard Double(session.rxBytes) > Double(settings.dataVolumeFactor) * Double(median) else { continue }
             return AnomalyFinding(kind: "data_volume", severity: .warning, deviceID: deviceID, userID: session.userID,
                                   nodeID: session.nodeID, sourceIPs: session.sourceIP.isEmpty ? [] : [session.sourceIP],
                                   lastSeen: session.at, detail: [

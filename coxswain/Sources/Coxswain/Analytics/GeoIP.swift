@@ -60,10 +60,21 @@ public final class GeoIPDatabase: @unchecked Sendable {
         public var description: String
     }
 
-    public init(path: String) throws(GeoIPError) {
+    /// With `privateCopy`, the file is copied first and the copy opened and unlinked: the
+    /// mapping then cannot be changed under a long-lived reader by someone rewriting `path` in
+    /// place (a truncated mapping is a SIGBUS at the next lookup, not an error).
+    public init(path: String, privateCopy: Bool = false) throws(GeoIPError) {
+        var opened = path
+        if privateCopy {
+            opened = NSTemporaryDirectory() + "pharos-geoip-\(UUID().uuidString).mmdb"
+            do { try FileManager.default.copyItem(atPath: path, toPath: opened) } catch {
+                throw .cannotOpen(path: path, reason: "cannot copy it: \(error.localizedDescription)")
+            }
+        }
+        defer { if privateCopy { unlink(opened) } }
         // Opened before any stored property is set: a throw here runs no deinit.
         let handle = UnsafeMutablePointer<MMDB_s>.allocate(capacity: 1)
-        let status = MMDB_open(path, UInt32(MMDB_MODE_MMAP), handle)
+        let status = MMDB_open(opened, UInt32(MMDB_MODE_MMAP), handle)
         guard status == MMDB_SUCCESS else {
             handle.deallocate()
             throw .cannotOpen(path: path, reason: String(cString: MMDB_strerror(status)))
@@ -130,8 +141,9 @@ public final class GeoIPDatabase: @unchecked Sendable {
 }
 
 /// `geoip_db` for `cox serve`: opened at start, and opened again when the file changes (a
-/// `cox geoip update`, a cron job replacing it), so a new database needs no restart. A file
-/// that stops opening keeps the last good one in use.
+/// `cox geoip update`, a cron job replacing it), so a new database needs no restart. Each is
+/// a private copy, so rewriting the file in place cannot pull the mapping from under a
+/// sweep. A file that stops opening keeps the last good one in use.
 public actor GeoIPSource {
     public let path: String
     private var database: GeoIPDatabase?
@@ -139,13 +151,13 @@ public actor GeoIPSource {
 
     public init(path: String) throws(GeoIPError) {
         self.path = path
-        database = try GeoIPDatabase(path: path)
         modified = Self.modificationDate(path)
+        database = try GeoIPDatabase(path: path, privateCopy: true)
     }
 
     public func current() -> GeoIPDatabase? {
         let now = Self.modificationDate(path)
-        if now != modified, let reopened = try? GeoIPDatabase(path: path) {
+        if now != modified, let reopened = try? GeoIPDatabase(path: path, privateCopy: true) {
             database = reopened
             modified = now
         }

@@ -11,7 +11,7 @@ import X509
 /// `pharos.monitor.v1.MonitorStream` (upstream's SIEM stream, reference §4.3): the live
 /// plane's session connects and disconnects and its alerts, as protobuf, to a consumer that
 /// sends a monitor- or admin-scope API token (`authorization: Bearer cox_mon_…`). The token is
-/// checked when the stream opens and again at least every `recheck` while it runs, so a
+/// checked when the stream opens and again every `recheck` while it runs, events or not, so a
 /// revoked or expired token loses its stream. A consumer that falls `LiveHub.bufferSize`
 /// messages behind loses the oldest, as a WebSocket does.
 public struct MonitorStreamService: Pharos_Monitor_V1_MonitorStream.ServiceProtocol {
@@ -40,20 +40,30 @@ public struct MonitorStreamService: Pharos_Monitor_V1_MonitorStream.ServiceProto
         // Subscribed before the call is answered: nothing published from now on is missed.
         let subscription = live.subscribe()
         let (live, logger, recheck) = (self.live, self.logger, self.recheck)
+        let service = self
         logger.info("SIEM consumer subscribed", metadata: ["token": "\(principal.name)", "kinds": "\(kinds.sorted())"])
         return StreamingServerResponse { writer in
             defer {
                 live.unsubscribe(subscription.id)
                 logger.info("SIEM consumer gone", metadata: ["token": "\(principal.name)"])
             }
-            var checked = ContinuousClock.now
-            for await message in subscription.messages {
-                guard let event = Self.monitorEvent(message.event), kinds.isEmpty || kinds.contains(event.type) else { continue }
-                if ContinuousClock.now - checked >= recheck {
-                    _ = try await authorize(secret)
-                    checked = ContinuousClock.now
+            // The token is checked again every `recheck` whether events flow or not: a refusal
+            // ends the stream with its status, the stream's end stops the checks.
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    for await message in subscription.messages {
+                        guard let event = Self.monitorEvent(message.event), kinds.isEmpty || kinds.contains(event.type) else { continue }
+                        try await writer.write(event)
+                    }
                 }
-                try await writer.write(event)
+                group.addTask {
+                    while true {
+                        try await Task.sleep(for: recheck)
+                        _ = try await service.authorize(secret)
+                    }
+                }
+                _ = try await group.next()
+                group.cancelAll()
             }
             return [:]
         }

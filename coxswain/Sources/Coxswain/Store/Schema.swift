@@ -79,6 +79,7 @@ enum Schema {
     private static func analytics(_ db: Database) throws {
         try db.execute(sql: """
             ALTER TABLE devices ADD COLUMN last_seen_at INTEGER;
+            UPDATE devices SET last_seen_at = (SELECT MAX(at) FROM connection_events WHERE device_id = devices.id);
             ALTER TABLE connection_events ADD COLUMN previous_seen_at INTEGER;
             CREATE TABLE removed_peers (
                 peer_id TEXT PRIMARY KEY, node_id TEXT NOT NULL, device_id TEXT NOT NULL, user_id TEXT,

@@ -76,9 +76,9 @@ extension StoreTransaction {
         let deviceID: String? = owner?["device_id"]
         var (rx, tx) = (input.rxBytes, input.txBytes)
         if input.eventType == "disconnect", rx > 0 || tx > 0, let start = try Row.fetchOne(db, sql: """
-            SELECT rx_bytes, tx_bytes FROM connection_events WHERE node_id = ? AND peer_id = ? AND event_type = 'connect'
+            SELECT rx_bytes, tx_bytes FROM connection_events WHERE node_id = ? AND peer_id = ? AND at <= ? AND event_type = 'connect'
             ORDER BY at DESC, id DESC LIMIT 1
-            """, arguments: [input.nodeID, input.peerID]) {
+            """, arguments: [input.nodeID, input.peerID, input.at]) {
             let (startRx, startTx): (Int64, Int64) = (start["rx_bytes"], start["tx_bytes"])
             if rx >= startRx && tx >= startTx { (rx, tx) = (rx - startRx, tx - startTx) }
         }
