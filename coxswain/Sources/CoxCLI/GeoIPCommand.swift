@@ -1,6 +1,7 @@
 import ArgumentParser
 import Coxswain
 import Foundation
+import PharosRuntime
 
 /// `cox geoip`: the database the GeoIP rules (`impossible_travel`, `new_geo`) read, a lookup
 /// through it, and installing a new one. `cox serve` picks a replaced file up at its next
@@ -70,11 +71,7 @@ struct GeoIPCommand: AsyncParsableCommand {
                 guard !target.isEmpty else { throw CommandFailure(description: "set geoip_db in cox.yaml first (e.g. geoip_db: geoip.mmdb)") }
                 let meta: GeoIPDatabase.Metadata
                 do { meta = try GeoIPDatabase(path: from).metadata } catch { throw CommandFailure(description: "not installed: \(error)") }
-                let staging = target + ".new"
-                try? FileManager.default.removeItem(atPath: staging)
-                try FileManager.default.copyItem(atPath: from, toPath: staging)
-                try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: staging)
-                guard rename(staging, target) == 0 else { throw CommandFailure(description: "cannot replace \(target): \(String(cString: strerror(errno)))") }
+                try AtomicFile.write(Array(try Data(contentsOf: URL(fileURLWithPath: from))), to: target, mode: 0o644)
                 print("installed \(meta.databaseType) (\(meta.nodeCount) nodes) as \(target)")
             }
         }

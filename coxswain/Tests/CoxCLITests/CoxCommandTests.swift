@@ -124,19 +124,13 @@ import Coxswain
         let end = try #require(printed.output.range(of: "-----END CERTIFICATE-----"))
         let pem = String(printed.output[begin.lowerBound..<end.upperBound]) + "\n"
         try pem.write(toFile: "\(dir)/root.pem", atomically: true, encoding: .utf8)
-        let openssl = Process()
-        openssl.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-        openssl.arguments = ["x509", "-in", "\(dir)/root.pem", "-noout", "-fingerprint", "-sha256"]
-        let pipe = Pipe()
-        openssl.standardOutput = pipe
-        try openssl.run()
-        let line = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        openssl.waitUntilExit()
+        let (opensslStatus, line) = try Tool.run("/usr/bin/openssl", ["x509", "-in", "\(dir)/root.pem", "-noout", "-fingerprint", "-sha256"],
+                                                 mergingStandardError: false)
         let fromOpenSSL = line.split(separator: "=").last.map { $0.replacingOccurrences(of: ":", with: "").lowercased() }?
             .trimmingCharacters(in: .whitespacesAndNewlines)
         let pki = try FleetPKI.loadOrCreate(in: try Store.open(path: "\(dir)/state/app.db"))
         let pinned = try pki.authority.fingerprint
-        #expect(openssl.terminationStatus == 0 && fromOpenSSL == pinned, "\(line) \(printed.output)")
+        #expect(opensslStatus == 0 && fromOpenSSL == pinned, "\(line) \(printed.output)")
         #expect(printed.output.contains("sha256 fingerprint: \(pinned)"), "\(printed.output)")
     }
 
@@ -159,12 +153,8 @@ import Coxswain
         #expect(refused.status != 0 && refused.output.contains("not installed"), "\(refused.output)")
         #expect(!FileManager.default.fileExists(atPath: "\(dir)/geo.mmdb"), "a bad file was installed")
 
-        let writer = Process()
-        writer.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        writer.arguments = [URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("GeoIP/write_mmdb.py").path, "\(dir)/download.mmdb"]
-        try writer.run()
-        writer.waitUntilExit()
+        _ = try Tool.run("/usr/bin/python3", [URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("GeoIP/write_mmdb.py").path, "\(dir)/download.mmdb"])
         let installed = try cox(["geoip", "update", "--from", "\(dir)/download.mmdb"])
         #expect(installed.status == 0 && installed.output.contains("installed PharosTest-City"), "\(installed.output)")
         let shown = try cox(["geoip"])

@@ -1,5 +1,6 @@
 import Foundation
 import PharosProto
+import PharosTestSupport
 import Testing
 @testable import Coxswain
 
@@ -11,12 +12,8 @@ import Testing
 
     /// Writes the test database to `path`.
     static func writeDatabase(to path: String) throws {
-        let writer = Process()
-        writer.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        writer.arguments = [package.appendingPathComponent("Tests/GeoIP/write_mmdb.py").path, path]
-        try writer.run()
-        writer.waitUntilExit()
-        try #require(writer.terminationStatus == 0, "write_mmdb.py failed")
+        let written = try Tool.run("/usr/bin/python3", [package.appendingPathComponent("Tests/GeoIP/write_mmdb.py").path, path])
+        try #require(written.status == 0, "write_mmdb.py failed: \(written.output)")
     }
 
     static func database() throws -> (GeoIPDatabase, String) {

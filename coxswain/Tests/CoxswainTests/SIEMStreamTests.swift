@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import PharosProto
+import PharosTestSupport
 import ServiceLifecycle
 import Testing
 @testable import Coxswain
@@ -45,17 +46,7 @@ import Testing
     }
 
     static func openssl(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-        process.arguments = arguments
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        try Tool.run("/usr/bin/openssl", arguments)
     }
 
     static func until(_ what: String, _ condition: () -> Bool) async throws {
@@ -71,12 +62,8 @@ import Testing
     }
 
     @Test func aGrpcioConsumerWithAMonitorTokenGetsSessionsAndAlertsAndNobodyElseDoes() async throws {
-        let probe = Process()
-        probe.executableURL = URL(fileURLWithPath: Self.python)
-        probe.arguments = ["-c", "import grpc, google.protobuf"]
-        try probe.run()
-        probe.waitUntilExit()
-        try #require(probe.terminationStatus == 0, "the SIEM test needs Debian's python3-grpcio and python3-protobuf (make deps)")
+        try #require(try Tool.run(Self.python, ["-c", "import grpc, google.protobuf"]).status == 0,
+                     "the SIEM test needs Debian's python3-grpcio and python3-protobuf (make deps)")
 
         var config = CoxConfig()
         config.siemListen = "127.0.0.1:0"

@@ -81,26 +81,20 @@ extension StoreTransaction {
         }
         if settings.offHoursAccess {
             let connecting = Set(evidence.events.filter { $0.eventType == "connect" }.compactMap(\.deviceID))
-            for device in connecting.sorted() {
-                var counts = AnomalyEvidence.HourCounts()
-                for row in try Row.fetchAll(db, sql: """
-                    SELECT MIN(at) AS first, COUNT(*) AS n FROM connection_events
-                    WHERE event_type = 'connect' AND device_id = ? AND at < ? GROUP BY (at / 3600000000) % 24
-                    """, arguments: [device, since]) {
-                    counts.add(row["first"], count: row["n"])
-                }
-                evidence.connectHours[device] = counts
+            // One grouped read for every device that connects in the window.
+            for device in connecting { evidence.connectHours[device] = AnomalyEvidence.HourCounts() }
+            for row in try SQLRequest<Row>(literal: """
+                SELECT device_id, MIN(at) AS first, COUNT(*) AS n FROM connection_events
+                WHERE event_type = 'connect' AND device_id IN \(connecting) AND at < \(since)
+                GROUP BY device_id, (at / 3600000000) % 24
+                """).fetchAll(db) {
+                evidence.connectHours[row["device_id"] as String]?.add(row["first"], count: row["n"])
             }
         }
         if settings.newGeo {
             let devices = Set(evidence.events.compactMap(\.deviceID))
-            if !devices.isEmpty {
-                for row in try Row.fetchAll(db, sql: """
-                    SELECT device_id, country FROM device_countries
-                    WHERE device_id IN (\(Array(repeating: "?", count: devices.count).joined(separator: ",")))
-                    """, arguments: StatementArguments(devices.sorted())) {
-                    evidence.knownCountries[row["device_id"], default: []].insert(row["country"])
-                }
+            for row in try SQLRequest<Row>(literal: "SELECT device_id, country FROM device_countries WHERE device_id IN \(devices)").fetchAll(db) {
+                evidence.knownCountries[row["device_id"], default: []].insert(row["country"])
             }
         }
         if settings.dataVolume {

@@ -17,7 +17,7 @@ public struct GeoLocation: Sendable, Equatable {
     }
 
     /// "Berlin, DE", "DE", or "?".
-    public var place: String { [city, country].filter { !$0.isEmpty }.joined(separator: ", ").ifEmpty("?") }
+    public var place: String { city.isEmpty && country.isEmpty ? "?" : [city, country].filter { !$0.isEmpty }.joined(separator: ", ") }
 
     /// Great-circle distance in km (haversine, mean Earth radius); nil without coordinates.
     public func kilometres(to other: GeoLocation) -> Double? {
@@ -167,8 +167,4 @@ public actor GeoIPSource {
     static func modificationDate(_ path: String) -> Date? {
         (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date
     }
-}
-
-extension String {
-    func ifEmpty(_ other: String) -> String { isEmpty ? other : self }
 }

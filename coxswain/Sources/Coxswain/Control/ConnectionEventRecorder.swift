@@ -83,6 +83,7 @@ public actor ConnectionEventRecorder {
         event.rxBytes = record.rxBytes
         event.txBytes = record.txBytes
         event.reason = record.reason
+        event.sourceIP = record.sourceIP
         return event
     }
 }

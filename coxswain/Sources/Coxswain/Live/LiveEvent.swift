@@ -26,6 +26,8 @@ public enum LiveEvent: Sendable {
         public var rxBytes: Int64 = 0
         public var txBytes: Int64 = 0
         public var reason = ""
+        /// The IP of `sourceEndpoint`, as the store resolved it.
+        public var sourceIP = ""
 
         public init(nodeID: String, at: Int64, type: String, protocol: String, peerID: String, message: String = "",
                     sourceEndpoint: String = "", deviceID: String? = nil, userID: String? = nil) {

@@ -1,12 +1,7 @@
-import Crypto
 import Foundation
 import GRPCCore
-import GRPCNIOTransportHTTP2
 import Logging
 import PharosProto
-import PharosSpec
-import PharosTLS
-import X509
 
 /// `pharos.monitor.v1.MonitorStream` (upstream's SIEM stream, reference §4.3): the live
 /// plane's session connects and disconnects and its alerts, as protobuf, to a consumer that
@@ -107,7 +102,7 @@ public struct MonitorStreamService: Pharos_Monitor_V1_MonitorStream.ServiceProto
             out.session.deviceID = node.deviceID ?? ""
             out.session.userID = node.userID ?? ""
             out.session.protocol = node.protocol == "xray-reality" ? "XRAY_REALITY" : "AMNEZIAWG"
-            out.session.sourceIp = (try? HostPort.parse(node.sourceEndpoint))?.host ?? node.sourceEndpoint
+            out.session.sourceIp = node.sourceIP
             out.session.sourceEndpoint = node.sourceEndpoint
             out.session.reason = node.reason
             if type == "disconnect" {

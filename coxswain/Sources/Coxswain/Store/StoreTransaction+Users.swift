@@ -67,11 +67,9 @@ extension StoreTransaction {
 
     /// When each of `deviceIDs` was removed (µs), for those that were.
     public func removedDevices(_ deviceIDs: Set<String>) throws -> [String: Int64] {
-        guard !deviceIDs.isEmpty else { return [:] }
-        let rows = try Row.fetchAll(db, sql: """
-            SELECT device_id, MIN(removed_at) AS removed_at FROM removed_peers
-            WHERE device_id IN (\(Array(repeating: "?", count: deviceIDs.count).joined(separator: ","))) GROUP BY device_id
-            """, arguments: StatementArguments(deviceIDs.sorted()))
+        let rows = try SQLRequest<Row>(literal: """
+            SELECT device_id, MIN(removed_at) AS removed_at FROM removed_peers WHERE device_id IN \(deviceIDs) GROUP BY device_id
+            """).fetchAll(db)
         return Dictionary(uniqueKeysWithValues: rows.map { ($0["device_id"] as String, $0["removed_at"] as Int64) })
     }
 
