@@ -74,11 +74,7 @@ import Testing
     @Test func theDeviceCertificateRenewsThroughTheRelayAndTheOldOneIsRetired() async throws {
         let fleet = try await Fleet()
         defer { if ProcessInfo.processInfo.environment["KEEP_FLEET"] == nil { fleet.stop() } }
-        let link = try fleet.annWithAProfile()
-        let scratch = Scratch()
-        let store = try ProfileStore(directory: "\(scratch.path)/store")
-        let account = Account(store: store)
-        _ = try await account.enroll(link: link, deviceName: "laptop")
+        let (scratch, store, account) = try await fleet.annsEnrolledLaptop()
         let (_, enrolled) = try #require(try store.identity())
 
         guard case .notDue(let renewAt) = try await account.renewCertificateIfDue() else {
@@ -247,6 +243,16 @@ import Testing
 }
 
 extension Fleet {
+    /// Ann with one profile, and her laptop enrolled with her join link into a fresh store.
+    func annsEnrolledLaptop() async throws -> (scratch: Scratch, store: ProfileStore, account: Account) {
+        let link = try annWithAProfile()
+        let scratch = Scratch()
+        let store = try ProfileStore(directory: "\(scratch.path)/store")
+        let account = Account(store: store)
+        _ = try await account.enroll(link: link, deviceName: "laptop")
+        return (scratch, store, account)
+    }
+
     /// User Ann with one profile on n1; her join link.
     func annWithAProfile() throws -> String {
         try run(Fleet.cox, ["users", "add", "Ann", "--email", "ann@example.org"])

@@ -426,3 +426,28 @@ func rpcCode(_ error: any Error) -> RPCError.Code? { (error as? RPCError)?.code 
         #expect(decoded.output.trimmingCharacters(in: .whitespacesAndNewlines) == link)
     }
 }
+
+/// Issue #20: GetDeniedRelays — the revoked relay leaves, signed for the fleet, to known devices only.
+@Suite struct DeniedRelaysTests {
+    @Test func aRemovedRelaysLeavesAreListedSignedAndOnlyForAKnownDevice() async throws {
+        let (state, accounts, claimed) = try await DeviceRenewalTests.enrolledPhone()
+        let fingerprint = try #require(claimed.device.fingerprint)
+        let (kept, keptLeaf) = try await RelayRenewalTests.enroll(state, key: P256.Signing.PrivateKey(), name: "kept")
+        let (gone, goneLeaf) = try await RelayRenewalTests.enroll(state, key: P256.Signing.PrivateKey(), name: "gone")
+        _ = try await state.service.removeRelay(gone.id, by: state.actor)
+
+        let signingKey = Array(state.pki.signingKey.publicKey.rawRepresentation)
+        let fleetID = try state.pki.authority.fingerprint
+        let list = try await accounts.deniedRelays(deviceFingerprint: fingerprint).verified(signingKey: signingKey, fleetID: fleetID)
+        #expect(list.serials == [goneLeaf.serialHex], "\(kept.name)'s leaf \(keptLeaf.serialHex) stays trusted")
+        let later = try await accounts.deniedRelays(deviceFingerprint: fingerprint, now: Date().addingTimeInterval(60))
+            .verified(signingKey: signingKey, fleetID: fleetID)
+        #expect(later.issuedAtMilliseconds > list.issuedAtMilliseconds)
+
+        await #expect(throws: AccountError.opaqueLoginFailure) { _ = try await accounts.deniedRelays(deviceFingerprint: String(repeating: "0", count: 64)) }
+        await #expect(throws: AccountError.self) { _ = try await accounts.deniedRelays(deviceFingerprint: nil) }
+        // A removed device gets nothing either.
+        _ = try await state.service.removeDevice(claimed.device.id, by: state.actor)
+        await #expect(throws: AccountError.opaqueLoginFailure) { _ = try await accounts.deniedRelays(deviceFingerprint: fingerprint) }
+    }
+}

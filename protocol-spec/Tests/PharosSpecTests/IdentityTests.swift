@@ -115,3 +115,58 @@ import Testing
         #expect([PharosPorts.nodeControl, PharosPorts.relayClient, PharosPorts.relayTunnel] == [8444, 8443, 8444])
     }
 }
+
+/// Issue #20: the relay deny list a device keeps is the controller's, whole, for its fleet.
+@Suite struct DeniedRelayListTests {
+    let fleet = String(repeating: "ab", count: 32)
+    let key = Curve25519.Signing.PrivateKey()
+    var publicKey: [UInt8] { Array(key.publicKey.rawRepresentation) }
+
+    func signed(_ serials: [String], at milliseconds: Int64 = 1_800_000_000_000) throws -> DeniedRelayList.Signed {
+        try DeniedRelayList(fleetID: fleet, issuedAtMilliseconds: milliseconds, serials: serials).signed(with: key)
+    }
+
+    @Test func aSignedListVerifiesAndSurvivesTheStoredForm() throws {
+        let signed = try signed(["0A1b", "ff", "0a1b"])
+        let stored = try DeniedRelayList.Signed(jsonBytes: signed.encoded())
+        #expect(stored == signed)
+        let list = try stored.verified(signingKey: publicKey, fleetID: fleet.uppercased())
+        #expect(list.serials == ["0a1b", "ff"] && list.issuedAtMilliseconds == 1_800_000_000_000 && list.fleetID == fleet)
+        #expect(String(decoding: signed.payload, as: UTF8.self)
+                    == #"{"v":1,"fleet":"\#(fleet)","issued_at_ms":1800000000000,"serials":["0a1b","ff"]}"#)
+    }
+
+    @Test func aTrimmedListKeepingTheSignatureIsRefused() throws {
+        let signed = try signed(["0a1b", "ff"])
+        let trimmed = DeniedRelayList(fleetID: fleet, issuedAtMilliseconds: 1_800_000_000_000, serials: ["ff"])
+        let forged = DeniedRelayList.Signed(payload: Array(#"{"v":1,"fleet":"\#(fleet)","issued_at_ms":1800000000000,"serials":["ff"]}"#.utf8),
+                                            signature: signed.signature)
+        #expect(throws: PharosFormatError.signatureInvalid) { _ = try forged.verified(signingKey: publicKey, fleetID: fleet) }
+        // Signed by another key (a relay's own list, say): refused too.
+        let other = try trimmed.signed(with: Curve25519.Signing.PrivateKey())
+        #expect(throws: PharosFormatError.signatureInvalid) { _ = try other.verified(signingKey: publicKey, fleetID: fleet) }
+    }
+
+    @Test func anotherFleetsListIsRefused() throws {
+        let signed = try signed(["ff"])
+        #expect(throws: PharosFormatError.self) { _ = try signed.verified(signingKey: publicKey, fleetID: String(repeating: "cd", count: 32)) }
+    }
+
+    @Test(arguments: [
+        #"{"v":2,"list":"e30=","sig":"\#(String(repeating: "A", count: 86))=="}"#,
+        #"{"v":1,"list":"e30=","sig":"AAAA"}"#,
+        #"{"v":1,"list":"not base64!","sig":"\#(String(repeating: "A", count: 86))=="}"#,
+        "[]", "",
+    ])
+    func aDamagedStoredFileIsRefused(_ text: String) {
+        #expect(throws: PharosFormatError.self) { _ = try DeniedRelayList.Signed(jsonBytes: Array(text.utf8)) }
+    }
+
+    @Test func aSignedPayloadThatIsNotAListIsRefused() throws {
+        for payload in [#"{"v":1,"fleet":"x","issued_at_ms":1,"serials":["NOT-HEX"]}"#, #"{"v":9}"#, "{"] {
+            let bytes = Array(payload.utf8)
+            let signed = DeniedRelayList.Signed(payload: bytes, signature: Array(try key.signature(for: DeniedRelayList.context + bytes)))
+            #expect(throws: PharosFormatError.self) { _ = try signed.verified(signingKey: publicKey, fleetID: "x") }
+        }
+    }
+}

@@ -266,10 +266,14 @@ public struct Account: Sendable {
             throw .refused("this device has no key of its own: give the account passphrase (on stdin with --password-stdin, or at the prompt)")
         }
         let confirm = credentials.confirmNewPassphrase
+        let kept = try keptDeniedRelays(name: name, identity: identity)
         let profile: Pharos_Account_V1_GetProfileResponse
         let enrolledKey: Curve25519.KeyAgreement.PrivateKey?
+        let fetchedDenyList: Pharos_Lifecycle_V1_GetDeniedRelaysResponse?
         do {
-            (profile, enrolledKey) = try await RelayConnection.withDeviceClient(identity: identity) { client in
+            (profile, enrolledKey, fetchedDenyList) = try await RelayConnection.withDeviceConnection(
+                identity: identity, deniedRelays: Set(kept?.list.serials ?? [])) { connection in
+                let client = Pharos_Account_V1_AccountSync.Client(wrapping: connection)
                 var login = Pharos_Account_V1_AuthenticateRequest()
                 if !email.isEmpty, let password = credentials.password {
                     login.email = email
@@ -290,8 +294,16 @@ public struct Account: Sendable {
                     _ = try await client.enrollKeys(request, metadata: metadata, options: RelayConnection.options)
                     enrolled = accountKey
                 }
-                return (try await client.getProfile(Pharos_Account_V1_GetProfileRequest(), metadata: metadata,
-                                                    options: RelayConnection.options), enrolled)
+                let profile = try await client.getProfile(Pharos_Account_V1_GetProfileRequest(), metadata: metadata,
+                                                          options: RelayConnection.options)
+                var denyList: Pharos_Lifecycle_V1_GetDeniedRelaysResponse?
+                do {
+                    denyList = try await Pharos_Lifecycle_V1_DeviceLifecycle.Client(wrapping: connection)
+                        .getDeniedRelays(Pharos_Lifecycle_V1_GetDeniedRelaysRequest(), options: RelayConnection.options)
+                } catch let error as RPCError where error.code == .unimplemented {
+                    denyList = nil  // an older controller: the stored list stays
+                }
+                return (profile, enrolled, denyList)
             }
         } catch {
             throw RelayConnection.translate(error, relay: identity.relayAddress)
@@ -333,11 +345,47 @@ public struct Account: Sendable {
         if let previous, bundle.revision < previous {
             throw .untrusted("the controller offered revision \(bundle.revision), older than the stored \(previous); kept the stored profile")
         }
+        let deniedRelays = try Self.newerDeniedRelays(fetchedDenyList, than: kept, identity: identity)
         if identity.user.isEmpty { identity.user = bundle.user }
         let marker = SyncedMarker(user: bundle.user, revision: bundle.revision, relay: identity.relayAddress,
                                   controller: identity.caFingerprint, syncedAt: Self.rfc3339(Date()))
-        try store.replaceCloud(name: name, bundle: bundle, identity: identity, marker: marker, accountKey: accountKey)
+        try store.replaceCloud(name: name, bundle: bundle, identity: identity, marker: marker, accountKey: accountKey,
+                               deniedRelays: deniedRelays)
         return SyncResult(name: name, revision: bundle.revision, previousRevision: previous, profiles: bundle.profiles.count)
+    }
+
+    /// The relay deny list stored beside `name` when it is `identity`'s (same fleet, same
+    /// profile-signing key), checked against that key. A list that does not verify stops the
+    /// sync with a sentence: passing over it would let a revoked relay back in. Another
+    /// account's list is not this identity's; the sync replaces it.
+    func keptDeniedRelays(name: String, identity: DeviceIdentity) throws(CaravelError)
+        -> (signed: DeniedRelayList.Signed, list: DeniedRelayList)? {
+        guard !identity.signingPublicKey.isEmpty, let (storedName, stored) = try store.identity(), storedName == name,
+              stored.signingPublicKey == identity.signingPublicKey,
+              stored.caFingerprint.lowercased() == identity.caFingerprint.lowercased() else { return nil }
+        let file = "\(store.directory)/\(name)\(DeniedRelayList.fileExtension)"
+        do {
+            guard let signed = try store.deniedRelays(name) else { return nil }
+            return (signed, try signed.verified(signingKey: identity.signingPublicKey, fleetID: identity.caFingerprint))
+        } catch {
+            throw .untrusted("\(file) is not a relay deny list this account's controller signed (\(error)): a damaged or tampered file; delete it and sync again through a relay you trust")
+        }
+    }
+
+    /// What a sync stores as the relay deny list: the one the controller answered, once its
+    /// signature and fleet check out, unless the kept one is newer (an older answer replayed
+    /// by a relay does not shorten the list); the kept one when the controller has none to give.
+    static func newerDeniedRelays(_ answer: Pharos_Lifecycle_V1_GetDeniedRelaysResponse?,
+                                  than kept: (signed: DeniedRelayList.Signed, list: DeniedRelayList)?,
+                                  identity: DeviceIdentity) throws(CaravelError) -> DeniedRelayList.Signed? {
+        guard let answer else { return kept?.signed }
+        let fetched = DeniedRelayList.Signed(payload: Array(answer.list), signature: Array(answer.signature))
+        let list: DeniedRelayList
+        do { list = try fetched.verified(signingKey: identity.signingPublicKey, fleetID: identity.caFingerprint) } catch {
+            throw .untrusted("the relay deny list in the answer is not the controller's (\(error)): possible interception; nothing was replaced")
+        }
+        if let kept, kept.list.issuedAtMilliseconds > list.issuedAtMilliseconds { return kept.signed }
+        return fetched
     }
 
     static func rfc3339(_ date: Date) -> String {

@@ -29,6 +29,7 @@ extension Account {
             throw .untrusted("the device certificate in the identity does not parse; enroll again")
         }
         guard force || now >= current.renewalDate else { return .notDue(renewAt: current.renewalDate) }
+        let deniedRelays = Set(try keptDeniedRelays(name: name, identity: identity)?.list.serials ?? [])
 
         let key = P256.Signing.PrivateKey()
         let csrPEM: String
@@ -42,7 +43,7 @@ extension Account {
         }
         let answer: Pharos_Lifecycle_V1_RenewDeviceCertificateResponse
         do {
-            answer = try await RelayConnection.withDeviceConnection(identity: identity) { client in
+            answer = try await RelayConnection.withDeviceConnection(identity: identity, deniedRelays: deniedRelays) { client in
                 try await Pharos_Lifecycle_V1_DeviceLifecycle.Client(wrapping: client)
                     .renewDeviceCertificate(.with { $0.csrPem = csrPEM }, options: RelayConnection.options)
             }
@@ -59,7 +60,7 @@ extension Account {
         next.deviceKey = key.pemRepresentation
         try store.saveIdentity(next, name: name)
         do {
-            _ = try await RelayConnection.withDeviceClient(identity: next) { client in
+            _ = try await RelayConnection.withDeviceClient(identity: next, deniedRelays: deniedRelays) { client in
                 try await client.authenticate(Pharos_Account_V1_AuthenticateRequest(), options: RelayConnection.options)
             }
         } catch {

@@ -89,15 +89,25 @@ enum RelayConnection {
     }
 
     static func withDeviceClient<T: Sendable>(
-        identity: DeviceIdentity,
+        identity: DeviceIdentity, deniedRelays: Set<String> = [],
         _ body: (Pharos_Account_V1_AccountSync.Client<HTTP2ClientTransport.Posix>) async throws -> T
     ) async throws -> T {
-        try await withDeviceConnection(identity: identity) { try await body(Pharos_Account_V1_AccountSync.Client(wrapping: $0)) }
+        try await withDeviceConnection(identity: identity, deniedRelays: deniedRelays) {
+            try await body(Pharos_Account_V1_AccountSync.Client(wrapping: $0))
+        }
+    }
+
+    /// Why the device refused the relay's certificate, when it did.
+    final class Refusal: Sendable {
+        let rejection = Mutex<PeerRejection?>(nil)
     }
 
     /// One connection to the relay with the device's certificate, for any service behind it.
+    /// `deniedRelays`: serials of relay leaves this device refuses (the signed list it keeps).
+    /// A relay certificate the device refuses ends the call before anything is sent, with a
+    /// sentence saying why.
     static func withDeviceConnection<T: Sendable>(
-        identity: DeviceIdentity, _ body: (GRPCClient<HTTP2ClientTransport.Posix>) async throws -> T
+        identity: DeviceIdentity, deniedRelays: Set<String> = [], _ body: (GRPCClient<HTTP2ClientTransport.Posix>) async throws -> T
     ) async throws -> T {
         let fleetCA: [Certificate]
         let roots: TrustRoots
@@ -110,9 +120,12 @@ enum RelayConnection {
         } catch {
             throw CaravelError.untrusted("the device identity's fleet_ca does not parse: \(error); enroll again")
         }
+        let refusal = Refusal()
         let verifier = PeerVerifier(roots: roots, requirements: PeerRequirements(
             usage: .serverAuth, issuers: [fleetCA[0]], organizations: [PharosIdentity.Organization.relay],
-            hostname: identity.relayServerName.isEmpty ? nil : identity.relayServerName))
+            hostname: identity.relayServerName.isEmpty ? nil : identity.relayServerName,
+            denied: deniedRelays.isEmpty ? nil : DeniedCertificates(deniedRelays)),
+            onRejection: { rejection in refusal.rejection.withLock { $0 = rejection } })
         let chain = PEM.decodeAll(type: "CERTIFICATE", from: identity.deviceCertificate).map { TLSConfig.CertificateSource.bytes($0, format: .der) }
         let security = HTTP2ClientTransport.Posix.TransportSecurity.mTLS(
             certificateChain: chain, privateKey: .bytes(Array(identity.deviceKey.utf8), format: .pem)) {
@@ -120,9 +133,14 @@ enum RelayConnection {
                 $0.serverCertificateVerification = .noHostnameVerification
                 $0.customVerificationCallback = verifier.callback
             }
-        return try await withGRPCClient(transport: try .http2NIOPosix(target: target(identity.relayAddress), transportSecurity: security,
-                                                                      config: transportConfig)) { client in
-            try await body(client)
+        do {
+            return try await withGRPCClient(transport: try .http2NIOPosix(target: target(identity.relayAddress), transportSecurity: security,
+                                                                          config: transportConfig)) { client in
+                try await body(client)
+            }
+        } catch {
+            guard let rejection = refusal.rejection.withLock({ $0 }) else { throw error }
+            throw CaravelError.untrusted("the relay \(identity.relayAddress) presented a certificate this device does not trust (\(rejection)): possible interception; no request was sent to it")
         }
     }
 

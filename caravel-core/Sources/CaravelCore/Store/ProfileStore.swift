@@ -5,7 +5,8 @@ import PharosSpec
 
 /// The on-device profile store: a directory (0700) of `<name>.pharos` files (0600). Cloud
 /// profiles (from sync) carry two sidecars, `<name>.pharosid` (the device identity) and
-/// `<name>.synced` (the marker); imported ones have neither. Every profile is kept opened
+/// `<name>.synced` (the marker), and may carry `<name>.accountkey` (a wrapped account key) and
+/// `<name>.deniedrelays` (the signed relay deny list); imported ones have none. Every profile is kept opened
 /// (`enc: none`), so connecting never needs a password or the controller. Every write is
 /// atomic (temp + fsync + rename).
 public struct ProfileStore: Sendable {
@@ -197,17 +198,18 @@ public struct ProfileStore: Sendable {
         }
     }
 
-    /// Sync's replace-all: the new cloud entry (bundle, identity, marker, and for a device
-    /// without a key of its own the passphrase-wrapped account key) is written first, then
-    /// every other cloud entry is removed. Imported profiles are left alone.
+    /// Sync's replace-all: the new cloud entry (bundle, identity, marker, the relay deny list,
+    /// and for a device without a key of its own the passphrase-wrapped account key) is
+    /// written first, then every other cloud entry is removed. Imported profiles are left alone.
     public func replaceCloud(name: String, bundle: ProfileBundle, identity: DeviceIdentity, marker: SyncedMarker,
-                             accountKey: WrappedPrivateKey? = nil) throws(CaravelError) {
+                             accountKey: WrappedPrivateKey? = nil, deniedRelays: DeniedRelayList.Signed? = nil) throws(CaravelError) {
         try Self.validate(name: name)
-        // All four files or none: what was there before comes back when one cannot be written.
+        // All five files or none: what was there before comes back when one cannot be written.
         let written: [(path: String, bytes: [UInt8]?)] = [
             (path(name, ProfileEnvelope.fileExtension), ProfileEnvelope.plain(bundle).encoded()),
             (path(name, DeviceIdentity.fileExtension), identity.encoded()),
             (path(name, Self.accountKeyExtension), accountKey?.encoded()),
+            (path(name, DeniedRelayList.fileExtension), deniedRelays?.encoded()),
             (path(name, SyncedMarker.fileExtension), marker.encoded()),
         ]
         let before = written.map { (try? AtomicFile.read($0.path)) ?? nil }
@@ -222,11 +224,10 @@ public struct ProfileStore: Sendable {
             throw error
         }
         for other in names() where other != name && FileManager.default.fileExists(atPath: path(other, SyncedMarker.fileExtension)) {
-            removeFiles(other, including: [ProfileEnvelope.fileExtension, SyncedMarker.fileExtension, DeviceIdentity.fileExtension,
-                                           Self.accountKeyExtension])
+            removeFiles(other, including: [ProfileEnvelope.fileExtension, SyncedMarker.fileExtension] + Self.accountFileExtensions)
         }
-        for file in files() where (file.hasSuffix(DeviceIdentity.fileExtension) || file.hasSuffix(Self.accountKeyExtension))
-            && file != name + DeviceIdentity.fileExtension && file != name + Self.accountKeyExtension {
+        for file in files() where Self.accountFileExtensions.contains(where: { file.hasSuffix($0) })
+            && !Self.accountFileExtensions.contains(where: { file == name + $0 }) {
             unlink("\(directory)/\(file)")
         }
         AtomicFile.syncDirectory(directory)
@@ -235,6 +236,18 @@ public struct ProfileStore: Sendable {
     /// The sidecar holding a legacy account's key as the controller keeps it: wrapped with
     /// the account passphrase (`{v, salt, n, ct}`), so account-sealed files import offline.
     public static let accountKeyExtension = ".accountkey"
+
+    /// The sidecars of the logged-in account: identity, wrapped account key, relay deny list.
+    static let accountFileExtensions = [DeviceIdentity.fileExtension, accountKeyExtension, DeniedRelayList.fileExtension]
+
+    /// The relay deny list stored beside cloud entry `name` as the controller signed it
+    /// (`Account` checks the signature), or nil when there is none.
+    public func deniedRelays(_ name: String) throws(CaravelError) -> DeniedRelayList.Signed? {
+        let file = path(name, DeniedRelayList.fileExtension)
+        guard FileManager.default.fileExists(atPath: file) else { return nil }
+        let bytes = try Self.read(file, limit: 2 << 20)
+        do { return try DeniedRelayList.Signed(jsonBytes: bytes) } catch { throw .format(error, file: file) }
+    }
 
     /// The wrapped account key stored beside cloud entry `name`, if it is one of a device
     /// without a key of its own.
@@ -265,8 +278,7 @@ public struct ProfileStore: Sendable {
             removeFiles(name, including: [ProfileEnvelope.fileExtension, SyncedMarker.fileExtension])
             removed.append(name)
         }
-        for file in files() where file.hasSuffix(DeviceIdentity.fileExtension) || file.hasSuffix(SyncedMarker.fileExtension)
-            || file.hasSuffix(Self.accountKeyExtension) {
+        for file in files() where file.hasSuffix(SyncedMarker.fileExtension) || Self.accountFileExtensions.contains(where: { file.hasSuffix($0) }) {
             unlink("\(directory)/\(file)")
         }
         AtomicFile.syncDirectory(directory)

@@ -368,6 +368,22 @@ public final class AccountService: Sendable {
         return leaf
     }
 
+    /// GetDeniedRelays: the serials of relay leaves revoked before they expire (removed
+    /// relays', superseded ones), signed by the profile-signing key, for a device the
+    /// controller knows (the certificate the relay injected is its current one, active).
+    public func deniedRelays(deviceFingerprint: String?, now: Date = Date()) async throws -> DeniedRelayList.Signed {
+        guard let fingerprint = deviceFingerprint else {
+            throw AccountError.unauthenticated("no device certificate reached the controller; connect through a relay with this device's certificate")
+        }
+        let serials: [String]? = try await store.read { tx in
+            guard let device = try tx.device(fingerprint: fingerprint), device.status == .active else { return nil }
+            return try tx.revokedCertificates(kind: .relay).map(\.serial)
+        }
+        guard let serials else { throw AccountError.opaqueLoginFailure }
+        return try DeniedRelayList(fleetID: try pki.authority.fingerprint, issuedAtMilliseconds: Int64(now.timeIntervalSince1970 * 1000),
+                                   serials: serials).signed(with: pki.signingKey)
+    }
+
     /// The live session behind a `pharos-session` token. A session a certificate opened is
     /// bound to that certificate: presented through a relay without it, it is refused.
     public func session(token: String?, deviceFingerprint: String?) async throws -> Session {

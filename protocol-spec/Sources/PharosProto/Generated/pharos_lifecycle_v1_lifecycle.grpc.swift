@@ -872,9 +872,23 @@ public enum Pharos_Lifecycle_V1_DeviceLifecycle: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "GetDeniedRelays" metadata.
+        public enum GetDeniedRelays: Sendable {
+            /// Request type for "GetDeniedRelays".
+            public typealias Input = Pharos_Lifecycle_V1_GetDeniedRelaysRequest
+            /// Response type for "GetDeniedRelays".
+            public typealias Output = Pharos_Lifecycle_V1_GetDeniedRelaysResponse
+            /// Descriptor for "GetDeniedRelays".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "pharos.lifecycle.v1.DeviceLifecycle"),
+                method: "GetDeniedRelays",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "pharos.lifecycle.v1.DeviceLifecycle" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
-            RenewDeviceCertificate.descriptor
+            RenewDeviceCertificate.descriptor,
+            GetDeniedRelays.descriptor
         ]
     }
 }
@@ -926,6 +940,27 @@ extension Pharos_Lifecycle_V1_DeviceLifecycle {
             request: GRPCCore.StreamingServerRequest<Pharos_Lifecycle_V1_RenewDeviceCertificateRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Pharos_Lifecycle_V1_RenewDeviceCertificateResponse>
+
+        /// Handle the "GetDeniedRelays" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The relay leaves the device must refuse (revoked before they expire: a removed relay's,
+        /// > or one its relay replaced), signed by the profile-signing key the device pinned, so the
+        /// > relay that carries the answer can neither forge nor trim it. An older controller answers
+        /// > UNIMPLEMENTED; the device then keeps the list it has.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Pharos_Lifecycle_V1_GetDeniedRelaysRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Pharos_Lifecycle_V1_GetDeniedRelaysResponse` messages.
+        func getDeniedRelays(
+            request: GRPCCore.StreamingServerRequest<Pharos_Lifecycle_V1_GetDeniedRelaysRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Pharos_Lifecycle_V1_GetDeniedRelaysResponse>
     }
 
     /// Service protocol for the "pharos.lifecycle.v1.DeviceLifecycle" service.
@@ -961,6 +996,27 @@ extension Pharos_Lifecycle_V1_DeviceLifecycle {
             request: GRPCCore.ServerRequest<Pharos_Lifecycle_V1_RenewDeviceCertificateRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Pharos_Lifecycle_V1_RenewDeviceCertificateResponse>
+
+        /// Handle the "GetDeniedRelays" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The relay leaves the device must refuse (revoked before they expire: a removed relay's,
+        /// > or one its relay replaced), signed by the profile-signing key the device pinned, so the
+        /// > relay that carries the answer can neither forge nor trim it. An older controller answers
+        /// > UNIMPLEMENTED; the device then keeps the list it has.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Pharos_Lifecycle_V1_GetDeniedRelaysRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Pharos_Lifecycle_V1_GetDeniedRelaysResponse` message.
+        func getDeniedRelays(
+            request: GRPCCore.ServerRequest<Pharos_Lifecycle_V1_GetDeniedRelaysRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Pharos_Lifecycle_V1_GetDeniedRelaysResponse>
     }
 
     /// Simple service protocol for the "pharos.lifecycle.v1.DeviceLifecycle" service.
@@ -994,6 +1050,27 @@ extension Pharos_Lifecycle_V1_DeviceLifecycle {
             request: Pharos_Lifecycle_V1_RenewDeviceCertificateRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Pharos_Lifecycle_V1_RenewDeviceCertificateResponse
+
+        /// Handle the "GetDeniedRelays" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The relay leaves the device must refuse (revoked before they expire: a removed relay's,
+        /// > or one its relay replaced), signed by the profile-signing key the device pinned, so the
+        /// > relay that carries the answer can neither forge nor trim it. An older controller answers
+        /// > UNIMPLEMENTED; the device then keeps the list it has.
+        ///
+        /// - Parameters:
+        ///   - request: A `Pharos_Lifecycle_V1_GetDeniedRelaysRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Pharos_Lifecycle_V1_GetDeniedRelaysResponse` to respond with.
+        func getDeniedRelays(
+            request: Pharos_Lifecycle_V1_GetDeniedRelaysRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Pharos_Lifecycle_V1_GetDeniedRelaysResponse
     }
 }
 
@@ -1007,6 +1084,17 @@ extension Pharos_Lifecycle_V1_DeviceLifecycle.StreamingServiceProtocol {
             serializer: GRPCProtobuf.ProtobufSerializer<Pharos_Lifecycle_V1_RenewDeviceCertificateResponse>(),
             handler: { request, context in
                 try await self.renewDeviceCertificate(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Pharos_Lifecycle_V1_DeviceLifecycle.Method.GetDeniedRelays.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Pharos_Lifecycle_V1_GetDeniedRelaysRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Pharos_Lifecycle_V1_GetDeniedRelaysResponse>(),
+            handler: { request, context in
+                try await self.getDeniedRelays(
                     request: request,
                     context: context
                 )
@@ -1028,6 +1116,17 @@ extension Pharos_Lifecycle_V1_DeviceLifecycle.ServiceProtocol {
         )
         return GRPCCore.StreamingServerResponse(single: response)
     }
+
+    public func getDeniedRelays(
+        request: GRPCCore.StreamingServerRequest<Pharos_Lifecycle_V1_GetDeniedRelaysRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Pharos_Lifecycle_V1_GetDeniedRelaysResponse> {
+        let response = try await self.getDeniedRelays(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
 }
 
 // Default implementation of methods from 'ServiceProtocol'.
@@ -1039,6 +1138,19 @@ extension Pharos_Lifecycle_V1_DeviceLifecycle.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Pharos_Lifecycle_V1_RenewDeviceCertificateResponse> {
         return GRPCCore.ServerResponse<Pharos_Lifecycle_V1_RenewDeviceCertificateResponse>(
             message: try await self.renewDeviceCertificate(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func getDeniedRelays(
+        request: GRPCCore.ServerRequest<Pharos_Lifecycle_V1_GetDeniedRelaysRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Pharos_Lifecycle_V1_GetDeniedRelaysResponse> {
+        return GRPCCore.ServerResponse<Pharos_Lifecycle_V1_GetDeniedRelaysResponse>(
+            message: try await self.getDeniedRelays(
                 request: request.message,
                 context: context
             ),
@@ -1085,6 +1197,32 @@ extension Pharos_Lifecycle_V1_DeviceLifecycle {
             deserializer: some GRPCCore.MessageDeserializer<Pharos_Lifecycle_V1_RenewDeviceCertificateResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Pharos_Lifecycle_V1_RenewDeviceCertificateResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "GetDeniedRelays" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The relay leaves the device must refuse (revoked before they expire: a removed relay's,
+        /// > or one its relay replaced), signed by the profile-signing key the device pinned, so the
+        /// > relay that carries the answer can neither forge nor trim it. An older controller answers
+        /// > UNIMPLEMENTED; the device then keeps the list it has.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Pharos_Lifecycle_V1_GetDeniedRelaysRequest` message.
+        ///   - serializer: A serializer for `Pharos_Lifecycle_V1_GetDeniedRelaysRequest` messages.
+        ///   - deserializer: A deserializer for `Pharos_Lifecycle_V1_GetDeniedRelaysResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func getDeniedRelays<Result>(
+            request: GRPCCore.ClientRequest<Pharos_Lifecycle_V1_GetDeniedRelaysRequest>,
+            serializer: some GRPCCore.MessageSerializer<Pharos_Lifecycle_V1_GetDeniedRelaysRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Pharos_Lifecycle_V1_GetDeniedRelaysResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Pharos_Lifecycle_V1_GetDeniedRelaysResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -1145,6 +1283,43 @@ extension Pharos_Lifecycle_V1_DeviceLifecycle {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "GetDeniedRelays" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The relay leaves the device must refuse (revoked before they expire: a removed relay's,
+        /// > or one its relay replaced), signed by the profile-signing key the device pinned, so the
+        /// > relay that carries the answer can neither forge nor trim it. An older controller answers
+        /// > UNIMPLEMENTED; the device then keeps the list it has.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Pharos_Lifecycle_V1_GetDeniedRelaysRequest` message.
+        ///   - serializer: A serializer for `Pharos_Lifecycle_V1_GetDeniedRelaysRequest` messages.
+        ///   - deserializer: A deserializer for `Pharos_Lifecycle_V1_GetDeniedRelaysResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func getDeniedRelays<Result>(
+            request: GRPCCore.ClientRequest<Pharos_Lifecycle_V1_GetDeniedRelaysRequest>,
+            serializer: some GRPCCore.MessageSerializer<Pharos_Lifecycle_V1_GetDeniedRelaysRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Pharos_Lifecycle_V1_GetDeniedRelaysResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Pharos_Lifecycle_V1_GetDeniedRelaysResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Pharos_Lifecycle_V1_DeviceLifecycle.Method.GetDeniedRelays.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -1177,6 +1352,38 @@ extension Pharos_Lifecycle_V1_DeviceLifecycle.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Pharos_Lifecycle_V1_RenewDeviceCertificateRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Pharos_Lifecycle_V1_RenewDeviceCertificateResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetDeniedRelays" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The relay leaves the device must refuse (revoked before they expire: a removed relay's,
+    /// > or one its relay replaced), signed by the profile-signing key the device pinned, so the
+    /// > relay that carries the answer can neither forge nor trim it. An older controller answers
+    /// > UNIMPLEMENTED; the device then keeps the list it has.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Pharos_Lifecycle_V1_GetDeniedRelaysRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func getDeniedRelays<Result>(
+        request: GRPCCore.ClientRequest<Pharos_Lifecycle_V1_GetDeniedRelaysRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Pharos_Lifecycle_V1_GetDeniedRelaysResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.getDeniedRelays(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Pharos_Lifecycle_V1_GetDeniedRelaysRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Pharos_Lifecycle_V1_GetDeniedRelaysResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -1215,6 +1422,42 @@ extension Pharos_Lifecycle_V1_DeviceLifecycle.ClientProtocol {
             metadata: metadata
         )
         return try await self.renewDeviceCertificate(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetDeniedRelays" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The relay leaves the device must refuse (revoked before they expire: a removed relay's,
+    /// > or one its relay replaced), signed by the profile-signing key the device pinned, so the
+    /// > relay that carries the answer can neither forge nor trim it. An older controller answers
+    /// > UNIMPLEMENTED; the device then keeps the list it has.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func getDeniedRelays<Result>(
+        _ message: Pharos_Lifecycle_V1_GetDeniedRelaysRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Pharos_Lifecycle_V1_GetDeniedRelaysResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Pharos_Lifecycle_V1_GetDeniedRelaysRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.getDeniedRelays(
             request: request,
             options: options,
             onResponse: handleResponse

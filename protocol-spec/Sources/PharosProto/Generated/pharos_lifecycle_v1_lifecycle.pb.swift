@@ -12,6 +12,11 @@
 /// Compatibility: add fields, never reuse or renumber a tag; a breaking change is
 /// pharos.lifecycle.v2 beside v1.
 
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 import SwiftProtobuf
 
 // If the compiler emits an error on this type, it is because this file
@@ -126,6 +131,33 @@ public nonisolated struct Pharos_Lifecycle_V1_RenewDeviceCertificateResponse: Se
   public var certificatePem: String = String()
 
   public var notAfterUnix: Int64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Pharos_Lifecycle_V1_GetDeniedRelaysRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Pharos_Lifecycle_V1_GetDeniedRelaysResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Compact JSON {"v":1,"fleet":<root fingerprint>,"issued_at_ms":<int>,"serials":[<lowercase hex>]},
+  /// signed as these bytes.
+  public var list: Data = Data()
+
+  /// Ed25519 by the profile-signing key over "pharos denied relays v1\0" followed by `list`.
+  public var signature: Data = Data()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -380,6 +412,60 @@ nonisolated extension Pharos_Lifecycle_V1_RenewDeviceCertificateResponse: SwiftP
   public static func ==(lhs: Pharos_Lifecycle_V1_RenewDeviceCertificateResponse, rhs: Pharos_Lifecycle_V1_RenewDeviceCertificateResponse) -> Bool {
     if lhs.certificatePem != rhs.certificatePem {return false}
     if lhs.notAfterUnix != rhs.notAfterUnix {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Pharos_Lifecycle_V1_GetDeniedRelaysRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetDeniedRelaysRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Pharos_Lifecycle_V1_GetDeniedRelaysRequest, rhs: Pharos_Lifecycle_V1_GetDeniedRelaysRequest) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Pharos_Lifecycle_V1_GetDeniedRelaysResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetDeniedRelaysResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}list\0\u{1}signature\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularBytesField(value: &self.list) }()
+      case 2: try { try decoder.decodeSingularBytesField(value: &self.signature) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.list.isEmpty {
+      try visitor.visitSingularBytesField(value: self.list, fieldNumber: 1)
+    }
+    if !self.signature.isEmpty {
+      try visitor.visitSingularBytesField(value: self.signature, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Pharos_Lifecycle_V1_GetDeniedRelaysResponse, rhs: Pharos_Lifecycle_V1_GetDeniedRelaysResponse) -> Bool {
+    if lhs.list != rhs.list {return false}
+    if lhs.signature != rhs.signature {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
