@@ -81,7 +81,10 @@ struct RelaysCommand: AsyncParsableCommand {
         func run() async throws {
             try await userFacing {
                 let removed = try await options.open().service.removeRelay(relay, by: .cliUser)
-                print("removed relay \(removed.id) (\(removed.name)); its certificates are revoked: the controller no longer dials it and refuses them if they show up again")
+                print("removed relay \(removed.relay.id) (\(removed.relay.name)); its certificates are revoked: the controller no longer dials it and refuses them if they show up again, and devices refuse them from their next sync")
+                if removed.expiredJoinLinks > 0 {
+                    print("\(removed.expiredJoinLinks) unused join link(s) naming \(removed.relay.publicAddr) no longer work; issue new ones with `cox enroll USER --relay HOST:PORT`")
+                }
             }
         }
     }

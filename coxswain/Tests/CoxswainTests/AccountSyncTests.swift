@@ -433,8 +433,23 @@ func rpcCode(_ error: any Error) -> RPCError.Code? { (error as? RPCError)?.code 
         let (state, accounts, claimed) = try await DeviceRenewalTests.enrolledPhone()
         let fingerprint = try #require(claimed.device.fingerprint)
         let (kept, keptLeaf) = try await RelayRenewalTests.enroll(state, key: P256.Signing.PrivateKey(), name: "kept")
-        let (gone, goneLeaf) = try await RelayRenewalTests.enroll(state, key: P256.Signing.PrivateKey(), name: "gone")
-        _ = try await state.service.removeRelay(gone.id, by: state.actor)
+        let enrolledGone = try await state.service.enrollRelay(csrPEM: try NodeCSRFixture.csr(for: P256.Signing.PrivateKey()), endpoint: "127.0.0.1:1",
+                                                               hostname: "gone.example.org", name: "gone", publicAddr: nil,
+                                                               certificateDays: FleetService.relayCertificateDays, by: state.actor)
+        let (gone, goneLeaf) = (enrolledGone.relay, try #require(Certificate(firstIn: enrolledGone.certificateChainPEM)))
+        // Unused join links naming the removed relay end with it; one naming another relay does not.
+        let user = claimed.device.userID
+        let viaGone = try await accounts.invite(user: user, relay: gone.publicAddr, by: state.actor)
+        let viaKept = try await accounts.invite(user: user, relay: kept.publicAddr, by: state.actor)
+        #expect(gone.publicAddr == "gone.example.org:8443" && kept.publicAddr != gone.publicAddr)
+        let removed = try await state.service.removeRelay(gone.id, by: state.actor)
+        #expect(removed.expiredJoinLinks == 1)
+        let claim = { (token: String) in
+            AccountService.Claim(token: token, csrPEM: try NodeCSRFixture.csr(for: P256.Signing.PrivateKey()), deviceName: "x", platform: "linux",
+                                 encryptionKey: Array(Curve25519.KeyAgreement.PrivateKey().publicKey.rawRepresentation))
+        }
+        await #expect(throws: AccountError.self) { _ = try await accounts.claim(try claim(viaGone.link.token)) }
+        _ = try await accounts.claim(try claim(viaKept.link.token))
 
         let signingKey = Array(state.pki.signingKey.publicKey.rawRepresentation)
         let fleetID = try state.pki.authority.fingerprint

@@ -58,8 +58,14 @@ extension FleetService {
                              deviceCAPEM: try pki.authority.device.certificate.pemString())
     }
 
+    public struct RemovedRelay: Sendable {
+        public var relay: RelayRecord
+        /// Unused join links that named the relay's public address and no longer work.
+        public var expiredJoinLinks: Int
+    }
+
     /// `cox relays rm`: the controller stops dialing it within one reconcile interval.
-    public func removeRelay(_ reference: String, by actor: AuditActor) async throws -> RelayRecord {
+    public func removeRelay(_ reference: String, by actor: AuditActor) async throws -> RemovedRelay {
         try await store.write { tx in
             let relay = try tx.relay(reference)
             // Its leaves (the renewed ones too) are refused from now on, also if one shows up at
@@ -70,10 +76,13 @@ extension FleetService {
                                                             notAfter: leaf.notAfter, revokedAt: tx.now, reason: "relay removed"))
                 }
             }
+            // A device enrolling has no deny list yet: a join link naming this relay would hand
+            // its token to whoever answers there with the removed relay's key. Those links end now.
+            let expired = relay.publicAddr.isEmpty ? 0 : try tx.expireUnusedTickets(relayAddress: relay.publicAddr)
             try tx.deleteRelay(relay.id)
             try tx.appendAudit(AuditEntry(action: "relay.rm", targetType: "relay", targetID: relay.id,
-                                          detail: Self.detail(["name": relay.name])), by: actor)
-            return relay
+                                          detail: Self.detail(["name": relay.name, "expired_join_links": "\(expired)"])), by: actor)
+            return RemovedRelay(relay: relay, expiredJoinLinks: expired)
         }
     }
 }

@@ -8,6 +8,13 @@ import X509
 extension StoreTransaction {
     // MARK: enrollment tickets
 
+    /// Ends every unused, unexpired join link naming `relayAddress`; how many.
+    func expireUnusedTickets(relayAddress: String) throws -> Int {
+        try db.execute(sql: "UPDATE enrollment_tickets SET expires_at = ? WHERE relay_addr = ? AND used_at IS NULL AND expires_at > ?",
+                       arguments: [now, relayAddress, now])
+        return db.changesCount
+    }
+
     public func insertTicket(userID: String, tokenHash: String, relayAddr: String, expiresAt: Int64) throws -> String {
         let id = EntityID.make(.ticket)
         try db.execute(sql: """

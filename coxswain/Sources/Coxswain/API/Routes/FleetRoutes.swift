@@ -47,7 +47,7 @@ extension AdminAPI {
             return try await store.read { tx in try tx.relays() }.map { RelayDTO($0, tunnelUp: states[$0.id]) }
         }
         group.delete("relays/:id") { _, context -> RelayDTO in
-            RelayDTO(try await service.removeRelay(try context.parameters.require("id"), by: context.actor), tunnelUp: nil)
+            RelayDTO(try await service.removeRelay(try context.parameters.require("id"), by: context.actor).relay, tunnelUp: nil)
         }
 
         // MARK: users and devices
