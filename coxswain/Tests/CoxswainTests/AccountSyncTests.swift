@@ -453,16 +453,18 @@ func rpcCode(_ error: any Error) -> RPCError.Code? { (error as? RPCError)?.code 
 
         let signingKey = Array(state.pki.signingKey.publicKey.rawRepresentation)
         let fleetID = try state.pki.authority.fingerprint
-        let list = try await accounts.deniedRelays(deviceFingerprint: fingerprint).verified(signingKey: signingKey, fleetID: fleetID)
+        let nonce = secureRandomBytes(16)
+        let list = try await accounts.deniedRelays(nonce: nonce, deviceFingerprint: fingerprint)
+            .verified(signingKey: signingKey, fleetID: fleetID, nonce: nonce)
         #expect(list.serials == [goneLeaf.serialHex], "\(kept.name)'s leaf \(keptLeaf.serialHex) stays trusted")
-        let later = try await accounts.deniedRelays(deviceFingerprint: fingerprint, now: Date().addingTimeInterval(60))
-            .verified(signingKey: signingKey, fleetID: fleetID)
-        #expect(later.issuedAtMilliseconds > list.issuedAtMilliseconds)
 
-        await #expect(throws: AccountError.opaqueLoginFailure) { _ = try await accounts.deniedRelays(deviceFingerprint: String(repeating: "0", count: 64)) }
-        await #expect(throws: AccountError.self) { _ = try await accounts.deniedRelays(deviceFingerprint: nil) }
+        await #expect(throws: AccountError.self) { _ = try await accounts.deniedRelays(nonce: [1], deviceFingerprint: fingerprint) }
+        await #expect(throws: AccountError.opaqueLoginFailure) {
+            _ = try await accounts.deniedRelays(nonce: nonce, deviceFingerprint: String(repeating: "0", count: 64))
+        }
+        await #expect(throws: AccountError.self) { _ = try await accounts.deniedRelays(nonce: nonce, deviceFingerprint: nil) }
         // A removed device gets nothing either.
         _ = try await state.service.removeDevice(claimed.device.id, by: state.actor)
-        await #expect(throws: AccountError.opaqueLoginFailure) { _ = try await accounts.deniedRelays(deviceFingerprint: fingerprint) }
+        await #expect(throws: AccountError.opaqueLoginFailure) { _ = try await accounts.deniedRelays(nonce: nonce, deviceFingerprint: fingerprint) }
     }
 }

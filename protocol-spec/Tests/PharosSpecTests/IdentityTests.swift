@@ -122,24 +122,36 @@ import Testing
     let key = Curve25519.Signing.PrivateKey()
     var publicKey: [UInt8] { Array(key.publicKey.rawRepresentation) }
 
+    let nonce = Array(repeating: UInt8(7), count: 16)
+
     func signed(_ serials: [String], at milliseconds: Int64 = 1_800_000_000_000) throws -> DeniedRelayList.Signed {
-        try DeniedRelayList(fleetID: fleet, issuedAtMilliseconds: milliseconds, serials: serials).signed(with: key)
+        try DeniedRelayList(fleetID: fleet, issuedAtMilliseconds: milliseconds, nonce: nonce, serials: serials).signed(with: key)
     }
 
     @Test func aSignedListVerifiesAndSurvivesTheStoredForm() throws {
         let signed = try signed(["0A1b", "ff", "0a1b"])
         let stored = try DeniedRelayList.Signed(jsonBytes: signed.encoded())
         #expect(stored == signed)
-        let list = try stored.verified(signingKey: publicKey, fleetID: fleet.uppercased())
+        let list = try stored.verified(signingKey: publicKey, fleetID: fleet.uppercased(), nonce: nonce)
         #expect(list.serials == ["0a1b", "ff"] && list.issuedAtMilliseconds == 1_800_000_000_000 && list.fleetID == fleet)
+        #expect(try stored.verified(signingKey: publicKey, fleetID: nil) == list, "an identity naming no fleet")
         #expect(String(decoding: signed.payload, as: UTF8.self)
-                    == #"{"v":1,"fleet":"\#(fleet)","issued_at_ms":1800000000000,"serials":["0a1b","ff"]}"#)
+                    == #"{"v":1,"fleet":"\#(fleet)","issued_at_ms":1800000000000,"nonce":"BwcHBwcHBwcHBwcHBwcHBw==","serials":["0a1b","ff"]}"#)
+    }
+
+    @Test func anAnswerToAnotherRequestIsRefused() throws {
+        let signed = try signed(["ff"])
+        #expect(throws: PharosFormatError.self) {
+            _ = try signed.verified(signingKey: publicKey, fleetID: fleet, nonce: Array(repeating: 8, count: 16))
+        }
+        let short = try DeniedRelayList(fleetID: fleet, issuedAtMilliseconds: 1, nonce: [1, 2, 3], serials: []).signed(with: key)
+        #expect(throws: PharosFormatError.self) { _ = try short.verified(signingKey: publicKey, fleetID: fleet) }
     }
 
     @Test func aTrimmedListKeepingTheSignatureIsRefused() throws {
         let signed = try signed(["0a1b", "ff"])
-        let trimmed = DeniedRelayList(fleetID: fleet, issuedAtMilliseconds: 1_800_000_000_000, serials: ["ff"])
-        let forged = DeniedRelayList.Signed(payload: Array(#"{"v":1,"fleet":"\#(fleet)","issued_at_ms":1800000000000,"serials":["ff"]}"#.utf8),
+        let trimmed = DeniedRelayList(fleetID: fleet, issuedAtMilliseconds: 1_800_000_000_000, nonce: nonce, serials: ["ff"])
+        let forged = DeniedRelayList.Signed(payload: Array(#"{"v":1,"fleet":"\#(fleet)","issued_at_ms":1800000000000,"nonce":"BwcHBwcHBwcHBwcHBwcHBw==","serials":["ff"]}"#.utf8),
                                             signature: signed.signature)
         #expect(throws: PharosFormatError.signatureInvalid) { _ = try forged.verified(signingKey: publicKey, fleetID: fleet) }
         // Signed by another key (a relay's own list, say): refused too.
@@ -163,7 +175,7 @@ import Testing
     }
 
     @Test func aSignedPayloadThatIsNotAListIsRefused() throws {
-        for payload in [#"{"v":1,"fleet":"x","issued_at_ms":1,"serials":["NOT-HEX"]}"#, #"{"v":9}"#, "{"] {
+        for payload in [#"{"v":1,"fleet":"x","issued_at_ms":1,"nonce":"BwcHBwcHBwcHBwcHBwcHBw==","serials":["NOT-HEX"]}"#, #"{"v":9}"#, "{"] {
             let bytes = Array(payload.utf8)
             let signed = DeniedRelayList.Signed(payload: bytes, signature: Array(try key.signature(for: DeniedRelayList.context + bytes)))
             #expect(throws: PharosFormatError.self) { _ = try signed.verified(signingKey: publicKey, fleetID: "x") }

@@ -266,7 +266,8 @@ public struct Account: Sendable {
             throw .refused("this device has no key of its own: give the account passphrase (on stdin with --password-stdin, or at the prompt)")
         }
         let confirm = credentials.confirmNewPassphrase
-        let kept = try keptDeniedRelays(name: name, identity: identity)
+        let kept = try keptDeniedRelays(for: identity)
+        let nonce = secureRandomBytes(32)
         let profile: Pharos_Account_V1_GetProfileResponse
         let enrolledKey: Curve25519.KeyAgreement.PrivateKey?
         let fetchedDenyList: Pharos_Lifecycle_V1_GetDeniedRelaysResponse?
@@ -299,9 +300,9 @@ public struct Account: Sendable {
                 var denyList: Pharos_Lifecycle_V1_GetDeniedRelaysResponse?
                 do {
                     denyList = try await Pharos_Lifecycle_V1_DeviceLifecycle.Client(wrapping: connection)
-                        .getDeniedRelays(Pharos_Lifecycle_V1_GetDeniedRelaysRequest(), options: RelayConnection.options)
+                        .getDeniedRelays(.with { $0.nonce = Data(nonce) }, options: RelayConnection.options)
                 } catch let error as RPCError where error.code == .unimplemented {
-                    denyList = nil  // an older controller: the stored list stays
+                    denyList = nil  // an older controller (or a relay saying so: see deniedRelaysToKeep)
                 }
                 return (profile, enrolled, denyList)
             }
@@ -345,7 +346,8 @@ public struct Account: Sendable {
         if let previous, bundle.revision < previous {
             throw .untrusted("the controller offered revision \(bundle.revision), older than the stored \(previous); kept the stored profile")
         }
-        let deniedRelays = try Self.newerDeniedRelays(fetchedDenyList, than: kept, identity: identity)
+        let deniedRelays = try Self.deniedRelaysToKeep(fetchedDenyList, nonce: nonce, kept: kept?.signed, signingKey: identity.signingPublicKey,
+                                                       fleetID: identity.caFingerprint.isEmpty ? bundle.fleetID : identity.caFingerprint)
         if identity.user.isEmpty { identity.user = bundle.user }
         let marker = SyncedMarker(user: bundle.user, revision: bundle.revision, relay: identity.relayAddress,
                                   controller: identity.caFingerprint, syncedAt: Self.rfc3339(Date()))
@@ -354,37 +356,41 @@ public struct Account: Sendable {
         return SyncResult(name: name, revision: bundle.revision, previousRevision: previous, profiles: bundle.profiles.count)
     }
 
-    /// The relay deny list stored beside `name` when it is `identity`'s (same fleet, same
-    /// profile-signing key), checked against that key. A list that does not verify stops the
-    /// sync with a sentence: passing over it would let a revoked relay back in. Another
-    /// account's list is not this identity's; the sync replaces it.
-    func keptDeniedRelays(name: String, identity: DeviceIdentity) throws(CaravelError)
-        -> (signed: DeniedRelayList.Signed, list: DeniedRelayList)? {
-        guard !identity.signingPublicKey.isEmpty, let (storedName, stored) = try store.identity(), storedName == name,
-              stored.signingPublicKey == identity.signingPublicKey,
-              stored.caFingerprint.lowercased() == identity.caFingerprint.lowercased() else { return nil }
-        let file = "\(store.directory)/\(name)\(DeniedRelayList.fileExtension)"
+    /// The relay deny list kept with the stored account, when `identity` is that account's
+    /// fleet and controller (same fleet, same profile-signing key, or none named yet), checked
+    /// against the key the stored identity pinned. A list that does not verify stops the sync
+    /// with a sentence: passing over it would let a revoked relay back in.
+    func keptDeniedRelays(for identity: DeviceIdentity) throws(CaravelError) -> (signed: DeniedRelayList.Signed, list: DeniedRelayList)? {
+        guard let (storedName, stored) = try store.identity(), !stored.signingPublicKey.isEmpty,
+              stored.caFingerprint.lowercased() == identity.caFingerprint.lowercased(),
+              identity.signingPublicKey.isEmpty || identity.signingPublicKey == stored.signingPublicKey else { return nil }
+        let file = "\(store.directory)/\(storedName)\(DeniedRelayList.fileExtension)"
         do {
-            guard let signed = try store.deniedRelays(name) else { return nil }
-            return (signed, try signed.verified(signingKey: identity.signingPublicKey, fleetID: identity.caFingerprint))
+            guard let signed = try store.deniedRelays(storedName) else { return nil }
+            return (signed, try signed.verified(signingKey: stored.signingPublicKey,
+                                                fleetID: stored.caFingerprint.isEmpty ? nil : stored.caFingerprint))
         } catch {
-            throw .untrusted("\(file) is not a relay deny list this account's controller signed (\(error)): a damaged or tampered file; delete it and sync again through a relay you trust")
+            throw .untrusted("\(file) is not a relay deny list this account's controller signed (\(error)): a damaged or edited file; delete it and run `caravel sync` again to fetch a fresh one")
         }
     }
 
-    /// What a sync stores as the relay deny list: the one the controller answered, once its
-    /// signature and fleet check out, unless the kept one is newer (an older answer replayed
-    /// by a relay does not shorten the list); the kept one when the controller has none to give.
-    static func newerDeniedRelays(_ answer: Pharos_Lifecycle_V1_GetDeniedRelaysResponse?,
-                                  than kept: (signed: DeniedRelayList.Signed, list: DeniedRelayList)?,
-                                  identity: DeviceIdentity) throws(CaravelError) -> DeniedRelayList.Signed? {
-        guard let answer else { return kept?.signed }
-        let fetched = DeniedRelayList.Signed(payload: Array(answer.list), signature: Array(answer.signature))
-        let list: DeniedRelayList
-        do { list = try fetched.verified(signingKey: identity.signingPublicKey, fleetID: identity.caFingerprint) } catch {
-            throw .untrusted("the relay deny list in the answer is not the controller's (\(error)): possible interception; nothing was replaced")
+    /// What a sync keeps as the relay deny list: the controller's answer to this sync's nonce,
+    /// once its signature, fleet and nonce check out (a replayed or forged one stops the sync).
+    /// No answer (UNIMPLEMENTED) is an older controller's, taken only by a device that never
+    /// had a list: after one, it is what a relay cut off from the controller would say.
+    static func deniedRelaysToKeep(_ answer: Pharos_Lifecycle_V1_GetDeniedRelaysResponse?, nonce: [UInt8],
+                                   kept: DeniedRelayList.Signed?, signingKey: [UInt8],
+                                   fleetID: String) throws(CaravelError) -> DeniedRelayList.Signed? {
+        guard let answer else {
+            guard kept == nil else {
+                throw .untrusted("the answer says the controller cannot give its relay deny list, though it gave this device one before: possible interception by a relay the controller no longer trusts; nothing was replaced")
+            }
+            return nil
         }
-        if let kept, kept.list.issuedAtMilliseconds > list.issuedAtMilliseconds { return kept.signed }
+        let fetched = DeniedRelayList.Signed(payload: Array(answer.list), signature: Array(answer.signature))
+        do { _ = try fetched.verified(signingKey: signingKey, fleetID: fleetID.isEmpty ? nil : fleetID, nonce: nonce) } catch {
+            throw .untrusted("the relay deny list in the answer does not verify (\(error)); nothing was replaced")
+        }
         return fetched
     }
 

@@ -29,7 +29,7 @@ extension Account {
             throw .untrusted("the device certificate in the identity does not parse; enroll again")
         }
         guard force || now >= current.renewalDate else { return .notDue(renewAt: current.renewalDate) }
-        let deniedRelays = Set(try keptDeniedRelays(name: name, identity: identity)?.list.serials ?? [])
+        let deniedRelays = Set(try keptDeniedRelays(for: identity)?.list.serials ?? [])
 
         let key = P256.Signing.PrivateKey()
         let csrPEM: String

@@ -140,7 +140,7 @@ enum RelayConnection {
             }
         } catch {
             guard let rejection = refusal.rejection.withLock({ $0 }) else { throw error }
-            throw CaravelError.untrusted("the relay \(identity.relayAddress) presented a certificate this device does not trust (\(rejection)): possible interception; no request was sent to it")
+            throw CaravelError.untrusted("the relay \(identity.relayAddress) presented a certificate this device does not trust (\(rejection)); no request was sent to it. A revoked or foreign certificate means an interception or a relay the operator removed; an expired one, a relay that has not renewed")
         }
     }
 

@@ -369,11 +369,15 @@ public final class AccountService: Sendable {
     }
 
     /// GetDeniedRelays: the serials of relay leaves revoked before they expire (removed
-    /// relays', superseded ones), signed by the profile-signing key, for a device the
-    /// controller knows (the certificate the relay injected is its current one, active).
-    public func deniedRelays(deviceFingerprint: String?, now: Date = Date()) async throws -> DeniedRelayList.Signed {
+    /// relays', superseded ones), signed by the profile-signing key over the device's nonce,
+    /// for a device the controller knows (the certificate the relay injected is its current
+    /// one, active).
+    public func deniedRelays(nonce: [UInt8], deviceFingerprint: String?, now: Date = Date()) async throws -> DeniedRelayList.Signed {
         guard let fingerprint = deviceFingerprint else {
             throw AccountError.unauthenticated("no device certificate reached the controller; connect through a relay with this device's certificate")
+        }
+        guard DeniedRelayList.nonceLengths.contains(nonce.count) else {
+            throw AccountError.invalidArgument("nonce must be 16–64 bytes, got \(nonce.count)")
         }
         let serials: [String]? = try await store.read { tx in
             guard let device = try tx.device(fingerprint: fingerprint), device.status == .active else { return nil }
@@ -381,7 +385,7 @@ public final class AccountService: Sendable {
         }
         guard let serials else { throw AccountError.opaqueLoginFailure }
         return try DeniedRelayList(fleetID: try pki.authority.fingerprint, issuedAtMilliseconds: Int64(now.timeIntervalSince1970 * 1000),
-                                   serials: serials).signed(with: pki.signingKey)
+                                   nonce: nonce, serials: Array(serials.prefix(DeniedRelayList.maximumSerials))).signed(with: pki.signingKey)
     }
 
     /// The live session behind a `pharos-session` token. A session a certificate opened is

@@ -145,7 +145,8 @@ public struct DeviceLifecycleHandler: Pharos_Lifecycle_V1_DeviceLifecycle.Servic
         request: ServerRequest<Pharos_Lifecycle_V1_GetDeniedRelaysRequest>, context: ServerContext
     ) async throws -> ServerResponse<Pharos_Lifecycle_V1_GetDeniedRelaysResponse> {
         try await AccountSyncHandler.answer("GetDeniedRelays", logger: logger) {
-            let signed = try await accounts.deniedRelays(deviceFingerprint: AccountSyncHandler.fingerprint(request.metadata))
+            let signed = try await accounts.deniedRelays(nonce: Array(request.message.nonce),
+                                                         deviceFingerprint: AccountSyncHandler.fingerprint(request.metadata))
             return .with {
                 $0.list = Data(signed.payload)
                 $0.signature = Data(signed.signature)

@@ -946,9 +946,10 @@ extension Pharos_Lifecycle_V1_DeviceLifecycle {
         /// > Source IDL Documentation:
         /// >
         /// > The relay leaves the device must refuse (revoked before they expire: a removed relay's,
-        /// > or one its relay replaced), signed by the profile-signing key the device pinned, so the
-        /// > relay that carries the answer can neither forge nor trim it. An older controller answers
-        /// > UNIMPLEMENTED; the device then keeps the list it has.
+        /// > or one its relay replaced), signed by the profile-signing key the device pinned over the
+        /// > device's fresh nonce, so the relay that carries the answer can neither forge, trim nor
+        /// > replay it, and a relay cut off from the controller cannot answer at all. An older
+        /// > controller answers UNIMPLEMENTED; a device that has had a list before refuses that answer.
         ///
         /// - Parameters:
         ///   - request: A streaming request of `Pharos_Lifecycle_V1_GetDeniedRelaysRequest` messages.
@@ -1002,9 +1003,10 @@ extension Pharos_Lifecycle_V1_DeviceLifecycle {
         /// > Source IDL Documentation:
         /// >
         /// > The relay leaves the device must refuse (revoked before they expire: a removed relay's,
-        /// > or one its relay replaced), signed by the profile-signing key the device pinned, so the
-        /// > relay that carries the answer can neither forge nor trim it. An older controller answers
-        /// > UNIMPLEMENTED; the device then keeps the list it has.
+        /// > or one its relay replaced), signed by the profile-signing key the device pinned over the
+        /// > device's fresh nonce, so the relay that carries the answer can neither forge, trim nor
+        /// > replay it, and a relay cut off from the controller cannot answer at all. An older
+        /// > controller answers UNIMPLEMENTED; a device that has had a list before refuses that answer.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Pharos_Lifecycle_V1_GetDeniedRelaysRequest` message.
@@ -1056,9 +1058,10 @@ extension Pharos_Lifecycle_V1_DeviceLifecycle {
         /// > Source IDL Documentation:
         /// >
         /// > The relay leaves the device must refuse (revoked before they expire: a removed relay's,
-        /// > or one its relay replaced), signed by the profile-signing key the device pinned, so the
-        /// > relay that carries the answer can neither forge nor trim it. An older controller answers
-        /// > UNIMPLEMENTED; the device then keeps the list it has.
+        /// > or one its relay replaced), signed by the profile-signing key the device pinned over the
+        /// > device's fresh nonce, so the relay that carries the answer can neither forge, trim nor
+        /// > replay it, and a relay cut off from the controller cannot answer at all. An older
+        /// > controller answers UNIMPLEMENTED; a device that has had a list before refuses that answer.
         ///
         /// - Parameters:
         ///   - request: A `Pharos_Lifecycle_V1_GetDeniedRelaysRequest` message.
@@ -1204,9 +1207,10 @@ extension Pharos_Lifecycle_V1_DeviceLifecycle {
         /// > Source IDL Documentation:
         /// >
         /// > The relay leaves the device must refuse (revoked before they expire: a removed relay's,
-        /// > or one its relay replaced), signed by the profile-signing key the device pinned, so the
-        /// > relay that carries the answer can neither forge nor trim it. An older controller answers
-        /// > UNIMPLEMENTED; the device then keeps the list it has.
+        /// > or one its relay replaced), signed by the profile-signing key the device pinned over the
+        /// > device's fresh nonce, so the relay that carries the answer can neither forge, trim nor
+        /// > replay it, and a relay cut off from the controller cannot answer at all. An older
+        /// > controller answers UNIMPLEMENTED; a device that has had a list before refuses that answer.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Pharos_Lifecycle_V1_GetDeniedRelaysRequest` message.
@@ -1289,9 +1293,10 @@ extension Pharos_Lifecycle_V1_DeviceLifecycle {
         /// > Source IDL Documentation:
         /// >
         /// > The relay leaves the device must refuse (revoked before they expire: a removed relay's,
-        /// > or one its relay replaced), signed by the profile-signing key the device pinned, so the
-        /// > relay that carries the answer can neither forge nor trim it. An older controller answers
-        /// > UNIMPLEMENTED; the device then keeps the list it has.
+        /// > or one its relay replaced), signed by the profile-signing key the device pinned over the
+        /// > device's fresh nonce, so the relay that carries the answer can neither forge, trim nor
+        /// > replay it, and a relay cut off from the controller cannot answer at all. An older
+        /// > controller answers UNIMPLEMENTED; a device that has had a list before refuses that answer.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Pharos_Lifecycle_V1_GetDeniedRelaysRequest` message.
@@ -1362,9 +1367,10 @@ extension Pharos_Lifecycle_V1_DeviceLifecycle.ClientProtocol {
     /// > Source IDL Documentation:
     /// >
     /// > The relay leaves the device must refuse (revoked before they expire: a removed relay's,
-    /// > or one its relay replaced), signed by the profile-signing key the device pinned, so the
-    /// > relay that carries the answer can neither forge nor trim it. An older controller answers
-    /// > UNIMPLEMENTED; the device then keeps the list it has.
+    /// > or one its relay replaced), signed by the profile-signing key the device pinned over the
+    /// > device's fresh nonce, so the relay that carries the answer can neither forge, trim nor
+    /// > replay it, and a relay cut off from the controller cannot answer at all. An older
+    /// > controller answers UNIMPLEMENTED; a device that has had a list before refuses that answer.
     ///
     /// - Parameters:
     ///   - request: A request containing a single `Pharos_Lifecycle_V1_GetDeniedRelaysRequest` message.
@@ -1433,9 +1439,10 @@ extension Pharos_Lifecycle_V1_DeviceLifecycle.ClientProtocol {
     /// > Source IDL Documentation:
     /// >
     /// > The relay leaves the device must refuse (revoked before they expire: a removed relay's,
-    /// > or one its relay replaced), signed by the profile-signing key the device pinned, so the
-    /// > relay that carries the answer can neither forge nor trim it. An older controller answers
-    /// > UNIMPLEMENTED; the device then keeps the list it has.
+    /// > or one its relay replaced), signed by the profile-signing key the device pinned over the
+    /// > device's fresh nonce, so the relay that carries the answer can neither forge, trim nor
+    /// > replay it, and a relay cut off from the controller cannot answer at all. An older
+    /// > controller answers UNIMPLEMENTED; a device that has had a list before refuses that answer.
     ///
     /// - Parameters:
     ///   - message: request message to send.

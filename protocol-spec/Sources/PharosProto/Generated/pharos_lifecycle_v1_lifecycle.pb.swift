@@ -142,6 +142,9 @@ public nonisolated struct Pharos_Lifecycle_V1_GetDeniedRelaysRequest: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
+  /// 16–64 random bytes from the device; the signed list repeats them (base64).
+  public var nonce: Data = Data()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -152,8 +155,8 @@ public nonisolated struct Pharos_Lifecycle_V1_GetDeniedRelaysResponse: Sendable 
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  /// Compact JSON {"v":1,"fleet":<root fingerprint>,"issued_at_ms":<int>,"serials":[<lowercase hex>]},
-  /// signed as these bytes.
+  /// Compact JSON {"v":1,"fleet":<root fingerprint>,"issued_at_ms":<int>,"nonce":<base64>,
+  /// "serials":[<lowercase hex>]}, signed as these bytes.
   public var list: Data = Data()
 
   /// Ed25519 by the profile-signing key over "pharos denied relays v1\0" followed by `list`.
@@ -419,18 +422,29 @@ nonisolated extension Pharos_Lifecycle_V1_RenewDeviceCertificateResponse: SwiftP
 
 nonisolated extension Pharos_Lifecycle_V1_GetDeniedRelaysRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".GetDeniedRelaysRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}nonce\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    // Load everything into unknown fields
-    while try decoder.nextFieldNumber() != nil {}
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularBytesField(value: &self.nonce) }()
+      default: break
+      }
+    }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.nonce.isEmpty {
+      try visitor.visitSingularBytesField(value: self.nonce, fieldNumber: 1)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Pharos_Lifecycle_V1_GetDeniedRelaysRequest, rhs: Pharos_Lifecycle_V1_GetDeniedRelaysRequest) -> Bool {
+    if lhs.nonce != rhs.nonce {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -3,10 +3,10 @@ import Crypto
 /// The relay leaves a device must refuse (issue #20): serials (lowercase hex) of relay
 /// certificates the controller revoked before they expire — a removed relay's, or one its
 /// relay has replaced. The controller signs the compact JSON
-/// `{"v":1,"fleet":…,"issued_at_ms":…,"serials":[…]}` with its profile-signing key (Ed25519 over
-/// `"pharos denied relays v1\0"` followed by those bytes), so a relay passing it along can
-/// neither forge nor trim it, and a device keeps the newest list it has seen (an older one a
-/// relay replays is not taken).
+/// `{"v":1,"fleet":…,"issued_at_ms":…,"nonce":…,"serials":[…]}` with its profile-signing key
+/// (Ed25519 over `"pharos denied relays v1\0"` followed by those bytes). The nonce is the
+/// device's, fresh for each request, so a relay passing the list along can neither forge,
+/// trim nor replay it, and one cut off from the controller cannot produce one.
 public struct DeniedRelayList: Sendable, Equatable {
     public static let currentVersion = 1
     /// The store's sidecar beside a cloud entry: `<name>.deniedrelays` (`Signed.encoded()`).
@@ -19,12 +19,17 @@ public struct DeniedRelayList: Sendable, Equatable {
     /// The fleet root's fingerprint (a join link's `ca`): a list of another fleet is refused.
     public var fleetID: String
     public var issuedAtMilliseconds: Int64
+    /// The requesting device's nonce, 16–64 bytes.
+    public var nonce: [UInt8]
     /// Lowercase hex, sorted, each once.
     public var serials: [String]
 
-    public init(fleetID: String, issuedAtMilliseconds: Int64, serials: [String]) {
+    public static let nonceLengths = 16...64
+
+    public init(fleetID: String, issuedAtMilliseconds: Int64, nonce: [UInt8], serials: [String]) {
         self.fleetID = fleetID.lowercased()
         self.issuedAtMilliseconds = issuedAtMilliseconds
+        self.nonce = nonce
         self.serials = Set(serials.map { $0.lowercased() }).sorted()
     }
 
@@ -33,6 +38,7 @@ public struct DeniedRelayList: Sendable, Equatable {
             JSONMember("v", .integer(Self.currentVersion)),
             JSONMember("fleet", .string(fleetID)),
             JSONMember("issued_at_ms", .integer(issuedAtMilliseconds)),
+            JSONMember("nonce", .bytes(nonce)),
             JSONMember("serials", .array(serials.map { .string($0) })),
         ])
     }
@@ -49,7 +55,11 @@ public struct DeniedRelayList: Sendable, Equatable {
         guard serials.allSatisfy({ (1...64).contains($0.count) && $0.allSatisfy(hex.contains) }) else {
             throw .malformed(format: Self.format, reason: "a serial is not lowercase hex")
         }
-        self.init(fleetID: try f.string("fleet"), issuedAtMilliseconds: try f.integer("issued_at_ms"), serials: serials)
+        let nonce = try f.bytes("nonce")
+        guard Self.nonceLengths.contains(nonce.count) else {
+            throw .malformed(format: Self.format, reason: "its nonce is \(nonce.count) bytes, not 16–64")
+        }
+        self.init(fleetID: try f.string("fleet"), issuedAtMilliseconds: try f.integer("issued_at_ms"), nonce: nonce, serials: serials)
     }
 
     /// The list as the controller hands it out: its bytes and the signing key's signature.
@@ -67,9 +77,10 @@ public struct DeniedRelayList: Sendable, Equatable {
             self.signature = signature
         }
 
-        /// The list, when `signature` is `signingKey`'s over the payload, the payload parses
-        /// and it is `fleetID`'s. Each failure is its own sentence.
-        public func verified(signingKey: [UInt8], fleetID: String) throws(PharosFormatError) -> DeniedRelayList {
+        /// The list, when `signature` is `signingKey`'s over the payload, the payload parses,
+        /// it is `fleetID`'s (nil: an identity that names no fleet; the key is the fleet's) and
+        /// answers `nonce` (nil: a list checked when it arrived). Each failure is its own sentence.
+        public func verified(signingKey: [UInt8], fleetID: String?, nonce: [UInt8]? = nil) throws(PharosFormatError) -> DeniedRelayList {
             guard let key = try? Curve25519.Signing.PublicKey(rawRepresentation: signingKey) else {
                 throw .invalidKey(field: "signing_public_key", reason: "not an Ed25519 public key")
             }
@@ -77,8 +88,11 @@ public struct DeniedRelayList: Sendable, Equatable {
                 throw .signatureInvalid
             }
             let list = try DeniedRelayList(payload: payload)
-            guard list.fleetID == fleetID.lowercased() else {
+            if let fleetID, list.fleetID != fleetID.lowercased() {
                 throw .malformed(format: DeniedRelayList.format, reason: "it is fleet \(list.fleetID.prefix(16))…'s, not this device's fleet \(fleetID.prefix(16))…")
+            }
+            if let nonce, list.nonce != nonce {
+                throw .malformed(format: DeniedRelayList.format, reason: "it answers another request (its nonce is not this request's): a replayed answer")
             }
             return list
         }
