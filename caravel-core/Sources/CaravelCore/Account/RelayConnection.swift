@@ -17,8 +17,8 @@ import X509
 enum RelayConnection {
     static let callTimeout = Duration.seconds(45)
 
-    /// What the relay presented during an enrollment handshake: the chain as validated up to
-    /// the link's root (leaf first), or why it was refused.
+    /// What the relay presented during a handshake: the chain as validated up to
+    /// the link's root (leaf first; enrollment), or why it was refused (enrollment and device).
     final class CapturedChain: Sendable {
         let verified = Mutex<[Certificate]>([])
         let rejection = Mutex<String?>(nil)
@@ -97,11 +97,6 @@ enum RelayConnection {
         }
     }
 
-    /// Why the device refused the relay's certificate, when it did.
-    final class Refusal: Sendable {
-        let rejection = Mutex<PeerRejection?>(nil)
-    }
-
     /// One connection to the relay with the device's certificate, for any service behind it.
     /// `deniedRelays`: serials of relay leaves this device refuses (the signed list it keeps).
     /// A relay certificate the device refuses ends the call before anything is sent, with a
@@ -120,12 +115,12 @@ enum RelayConnection {
         } catch {
             throw CaravelError.untrusted("the device identity's fleet_ca does not parse: \(error); enroll again")
         }
-        let refusal = Refusal()
+        let captured = CapturedChain()
         let verifier = PeerVerifier(roots: roots, requirements: PeerRequirements(
             usage: .serverAuth, issuers: [fleetCA[0]], organizations: [PharosIdentity.Organization.relay],
             hostname: identity.relayServerName.isEmpty ? nil : identity.relayServerName,
             denied: deniedRelays.isEmpty ? nil : DeniedCertificates(deniedRelays)),
-            onRejection: { rejection in refusal.rejection.withLock { $0 = rejection } })
+            onRejection: { rejection in captured.rejection.withLock { $0 = rejection.description } })
         let chain = PEM.decodeAll(type: "CERTIFICATE", from: identity.deviceCertificate).map { TLSConfig.CertificateSource.bytes($0, format: .der) }
         let security = HTTP2ClientTransport.Posix.TransportSecurity.mTLS(
             certificateChain: chain, privateKey: .bytes(Array(identity.deviceKey.utf8), format: .pem)) {
@@ -139,7 +134,7 @@ enum RelayConnection {
                 try await body(client)
             }
         } catch {
-            guard let rejection = refusal.rejection.withLock({ $0 }) else { throw error }
+            guard let rejection = captured.rejection.withLock({ $0 }) else { throw error }
             throw CaravelError.untrusted("the relay \(identity.relayAddress) presented a certificate this device does not trust (\(rejection)); no request was sent to it. A revoked or foreign certificate means an interception or a relay the operator removed; an expired one, a relay that has not renewed")
         }
     }
