@@ -364,8 +364,31 @@ e2e() {
   [ "${second:-0}" -gt 0 ] || fail "no packet reached node-b's second address"
   done_step
 
-  step "10. everything removed"
+  step "10. backup while serving, restore elsewhere: same relay, nodes and clients"
   disconnect
+  (umask 077; printf 'fleet backup %s\n' "$(head -c 12 /dev/urandom | base64)" >"$WORK/backup-passphrase")
+  cox backup --out "$WORK/fleet.backup" <"$WORK/backup-passphrase" >/dev/null || fail "cox backup while cox serve runs"
+  stop cox
+  COX_ENV[0]="COX_CONFIG=$WORK/ctrl2/cox.yaml"   # another machine's controller, from the file alone
+  if echo "not the passphrase" | cox restore "$WORK/fleet.backup" >/dev/null 2>&1; then fail "a wrong passphrase restored"; fi
+  [ ! -e "$WORK/ctrl2" ] || fail "a refused restore left $WORK/ctrl2 behind"
+  cox restore "$WORK/fleet.backup" <"$WORK/backup-passphrase" >/dev/null || fail "cox restore"
+  log_reset relay
+  serve
+  wait_for 30 log_has relay "controller tunnel up" || fail "the restored controller did not dial the relay's tunnel"
+  # Bob's device logs in with its certificate, then with his password: both kept by the backup.
+  local synced; synced=$(sed -n 2p "$WORK/bob-secrets" | caravel sync --password-stdin 2>&1) \
+    || fail "the client could not sync through the relay with the restored controller: $synced"
+  synced=$(caravel sync --email bob@example.org --password-stdin <"$WORK/bob-secrets" 2>&1) \
+    || fail "a password login did not sync with the restored controller: $synced"
+  local peers; peers=$(in_ns pv-node-a wg show awga peers | wc -l)
+  cox profiles create bob-second --user bob@example.org --node node-a --protocol amneziawg >/dev/null
+  wait_for 20 sh -c "[ \$(ip netns exec pv-node-a wg show awga peers | wc -l) -gt $peers ]" \
+    || fail "a profile made on the restored controller did not reach node-a"
+  cox audit verify >/dev/null || fail "the restored audit chain does not verify"
+  done_step
+
+  step "11. everything removed"
   trap - EXIT
   down
   for ns in "${NAMESPACES[@]}"; do ip netns list | grep -qw "$ns" && fail "namespace $ns left behind"; done

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CaravelCore
 import Foundation
+import PharosRuntime
 import PharosSpec
 
 @main
@@ -56,26 +57,9 @@ func failing<T>(_ body: () async throws -> T) async throws -> T {
     }
 }
 
-/// A secret from stdin (first line), never from argv or the environment. On a terminal it
-/// prompts on stderr and does not echo what is typed.
-func readSecret(prompt: String) -> [UInt8]? {
-    var saved = termios()
-    let terminal = isatty(STDIN_FILENO) == 1 && tcgetattr(STDIN_FILENO, &saved) == 0
-    if terminal {
-        FileHandle.standardError.write(Data(prompt.utf8))
-        var quiet = saved
-        quiet.c_lflag &= ~tcflag_t(ECHO)
-        tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet)
-    }
-    defer {
-        if terminal {
-            tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved)
-            FileHandle.standardError.write(Data("\n".utf8))
-        }
-    }
-    guard let line = readLine(strippingNewline: true), !line.isEmpty else { return nil }
-    return Array(line.utf8)
-}
+/// A secret from stdin (first line), never from argv or the environment; on a terminal,
+/// prompted without echo.
+func readSecret(prompt: String) -> [UInt8]? { SecretInput.readLine(prompt: prompt) }
 
 func printJSON(_ value: JSONValue) {
     print(String(decoding: value.indentedBytes(), as: UTF8.self))

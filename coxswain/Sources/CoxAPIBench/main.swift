@@ -3,7 +3,9 @@
 //   - GET /api/nodes and GET /api/audit latency over one keep-alive connection (p50/p99;
 //     default page and the largest page), goal p99 ≤ 50 ms;
 //   - WebSocket fan-out: 1,000 events/s for 5 s to 50 subscribers on /ws/events (delivered,
-//     dropped, publish → receive latency p50/p99).
+//     dropped, publish → receive latency p50/p99);
+//   - `cox backup` of that state and `cox restore` of it into another directory
+//     (passphrase KDF included: Argon2id t=1, m=64 MiB, p=4).
 // Prints JSON lines. Usage: cox-api-bench [--nodes 1000] [--audit-rows 100000] [--subscribers 50]
 import Foundation
 import HummingbirdWSClient
@@ -154,3 +156,23 @@ emit([("bench", .string("cox.api.ws_fanout")), ("subscribers", .integer(subscrib
 for subscriber in subscribers { subscriber.cancel() }
 server.cancel()
 _ = await server.result
+
+// Backup and restore of the same state.
+try CoxConfig.writeInitial(config, to: "\(dir)/cox.yaml", force: false)
+let passphrase = Array("bench passphrase, long enough".utf8)
+_ = FileManager.default.createFile(atPath: "\(dir)/fleet.backup", contents: nil, attributes: [.posixPermissions: 0o600])
+let backupFile = FileHandle(forWritingAtPath: "\(dir)/fleet.backup")!
+t = clock.now
+let written = try ControllerBackup.write(store: store, caFingerprint: try pki.authority.fingerprint,
+                                         configBytes: Array(try Data(contentsOf: URL(fileURLWithPath: "\(dir)/cox.yaml"))),
+                                         passphrase: passphrase, to: backupFile)
+let backupTime = clock.now - t
+try backupFile.close()
+t = clock.now
+let restored = try RestorePlan(backup: "\(dir)/fleet.backup", configPath: "\(dir)/restored/cox.yaml", stateDir: nil, environment: [:])
+    .run(passphrase: passphrase)
+let restoreTime = clock.now - t
+guard restored.nodes == nodeCount else { fatalError("restored \(restored.nodes) nodes, not \(nodeCount)") }
+emit([("bench", .string("cox.backup")), ("nodes", .integer(nodeCount)), ("audit_rows", .integer(auditRows)),
+      ("database_mib", rounded(Double(written.databaseBytes) / 1_048_576, 10)), ("backup_mib", rounded(Double(written.bytes) / 1_048_576, 10)),
+      ("backup_ms", rounded(milliseconds(backupTime), 1)), ("restore_ms", rounded(milliseconds(restoreTime), 1))])

@@ -10,7 +10,8 @@ struct CoxCommand: AsyncParsableCommand {
         version: CoxswainVersion.line,
         subcommands: [InitCommand.self, ServeCommand.self, NodesCommand.self, UsersCommand.self, DevicesCommand.self,
                       ProfilesCommand.self, RelaysCommand.self, EnrollCommand.self, ProfileCommand.self, AuditCommand.self, TokensCommand.self,
-                      PKICommand.self, AlertsCommand.self, GeoIPCommand.self, VersionCommand.self])
+                      PKICommand.self, AlertsCommand.self, GeoIPCommand.self, BackupCommand.self, RestoreCommand.self,
+                      VersionCommand.self])
 }
 
 struct VersionCommand: ParsableCommand {

@@ -26,14 +26,18 @@ import Coxswain
     static let binary = TestBinaries.path("cox", package: "coxswain")
 
     @discardableResult
-    func cox(_ arguments: [String]) throws -> (status: Int32, output: String) {
+    func cox(_ arguments: [String], config: String? = nil, input: String? = nil) throws -> (status: Int32, output: String) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: Self.binary)
-        p.arguments = arguments + ["--config", "\(dir)/cox.yaml"]
+        p.arguments = arguments + ["--config", config ?? "\(dir)/cox.yaml"]
         let pipe = Pipe()
         p.standardOutput = pipe
         p.standardError = pipe
+        let stdin = Pipe()
+        p.standardInput = stdin
         try p.run()
+        try stdin.fileHandleForWriting.write(contentsOf: Data((input ?? "").utf8))
+        try stdin.fileHandleForWriting.close()
         let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         p.waitUntilExit()
         return (p.terminationStatus, output)
@@ -64,6 +68,43 @@ import Coxswain
         let audit = try cox(["audit", "--action", "user.add"])
         let operatorName = ProcessInfo.processInfo.environment["SUDO_USER"].flatMap { $0.isEmpty ? nil : $0 } ?? "root"
         #expect(audit.output.contains("\(operatorName) (cli)"), "\(audit.output)")
+        // A backup is the operator's file even though the state is read as its owner.
+        let backup = try cox(["backup", "--out", "\(dir)/fleet.backup"], input: "a passphrase long enough\n")
+        #expect(backup.status == 0, "\(backup.output)")
+        var info = stat()
+        #expect(stat("\(dir)/fleet.backup", &info) == 0 && info.st_uid == 0 && info.st_mode & 0o777 == 0o600)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: "\(dir)/state").allSatisfy { !$0.hasPrefix(".backup-") })
+    }
+
+    /// `cox backup` and `cox restore` as an operator runs them, the passphrase on stdin:
+    /// a short passphrase and an existing --out are refused; a wrong passphrase restores
+    /// nothing; the right one brings the controller back in another directory.
+    @Test func backupAndRestoreThroughTheBinary() throws {
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        #expect(try cox(["init"]).status == 0)
+        #expect(try cox(["users", "add", "Dana", "--email", "dana@example.com"]).status == 0)
+        let passphrase = "a passphrase long enough\n", out = "\(dir)/fleet.backup"
+
+        let short = try cox(["backup", "--out", out], input: "short\n")
+        #expect(short.status != 0 && short.output.contains("at least 12 characters"), "\(short.output)")
+        #expect(!FileManager.default.fileExists(atPath: out))
+        let written = try cox(["backup", "--out", out], input: passphrase)
+        #expect(written.status == 0 && written.output.contains("CA fingerprint"), "\(written.output)")
+        let size = try FileManager.default.attributesOfItem(atPath: out)[.size] as? Int
+        let twice = try cox(["backup", "--out", out], input: passphrase)
+        #expect(twice.status != 0 && twice.output.contains("already exists"), "\(twice.output)")
+        #expect(try FileManager.default.attributesOfItem(atPath: out)[.size] as? Int == size)
+        #expect(try cox(["audit", "--action", "controller.backup"]).output.contains("controller.backup"))
+
+        let restored = "\(dir)/restored/cox.yaml"
+        let wrong = try cox(["restore", out], config: restored, input: "not the passphrase at all\n")
+        #expect(wrong.status != 0 && wrong.output.contains("does not open"), "\(wrong.output)")
+        #expect(!FileManager.default.fileExists(atPath: "\(dir)/restored"))
+        let right = try cox(["restore", out], config: restored, input: passphrase)
+        #expect(right.status == 0 && right.output.contains("1 users"), "\(right.output)")
+        #expect(try cox(["users", "list"], config: restored).output.contains("dana@example.com"))
+        #expect(try cox(["audit", "verify"], config: restored).status == 0)
     }
 
     @Test func auditVerifyNamesTheTamperedRowAndFails() throws {

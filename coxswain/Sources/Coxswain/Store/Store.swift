@@ -61,6 +61,23 @@ public final class Store: Sendable {
         try pool.write { db in try body(StoreTransaction(db: db)) }
     }
 
+    /// A consistent copy of the whole database at `path` (a new file, 0600), taken with
+    /// SQLite's online backup inside one read transaction: writers carry on meanwhile, and the
+    /// copy holds exactly the transactions committed when it began.
+    public func snapshot(to path: String) throws {
+        guard FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600]) else {
+            throw StoreError.unreadable(path: path, reason: "cannot create the snapshot file")
+        }
+        let copy = try DatabaseQueue(path: path)
+        try pool.backup(to: copy)
+        try copy.close()
+    }
+
+    /// Closes every connection (the WAL is checkpointed and removed); the store is unusable after.
+    public func close() throws {
+        try pool.close()
+    }
+
     /// For tests that tamper with the file the way an attacker with write access would.
     public func executeRawForTesting(_ sql: String, _ arguments: [(any DatabaseValueConvertible)?] = []) throws {
         try pool.write { db in try db.execute(sql: sql, arguments: StatementArguments(arguments)) }

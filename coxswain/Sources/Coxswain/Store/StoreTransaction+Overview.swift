@@ -102,7 +102,7 @@ extension StoreTransaction {
     }
 
     public func count(of table: String) throws -> Int {
-        precondition(["users", "devices", "profile_specs", "peers", "relays", "audit_log", "connection_events"].contains(table))
+        precondition(["nodes", "users", "devices", "profile_specs", "peers", "relays", "audit_log", "connection_events"].contains(table))
         return try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM \(table)") ?? 0
     }
 
