@@ -370,7 +370,8 @@ e2e() {
   cox backup --out "$WORK/fleet.backup" <"$WORK/backup-passphrase" >/dev/null || fail "cox backup while cox serve runs"
   stop cox
   COX_ENV[0]="COX_CONFIG=$WORK/ctrl2/cox.yaml"   # another machine's controller, from the file alone
-  if echo "not the passphrase" | cox restore "$WORK/fleet.backup" >/dev/null 2>&1; then fail "a wrong passphrase restored"; fi
+  local refused; refused=$(echo "not the passphrase" | cox restore "$WORK/fleet.backup" 2>&1) && fail "a wrong passphrase restored"
+  grep -q "the passphrase does not open" <<<"$refused" || fail "a wrong passphrase was refused for another reason: $refused"
   [ ! -e "$WORK/ctrl2" ] || fail "a refused restore left $WORK/ctrl2 behind"
   cox restore "$WORK/fleet.backup" <"$WORK/backup-passphrase" >/dev/null || fail "cox restore"
   log_reset relay

@@ -24,6 +24,10 @@ struct BackupCommand: AsyncParsableCommand {
                 throw BackupError.missingConfig(path: options.config)
             }
             guard !FileManager.default.fileExists(atPath: out) else { throw BackupError.outputExists(path: out) }
+            // Opening the controller would create a new one where there is none: refuse first.
+            let database = try CoxConfig.load(path: options.config)
+                .databasePath(relativeTo: URL(fileURLWithPath: options.config).deletingLastPathComponent().path)
+            guard FileManager.default.fileExists(atPath: database) else { throw BackupError.noState(path: database) }
             let passphrase = try readNewPassphrase()
             // Created before `open` may switch to the state directory's owner, so the file is
             // the operator's wherever they write it.
@@ -32,21 +36,28 @@ struct BackupCommand: AsyncParsableCommand {
             let output = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
             let started = ContinuousClock.now
             let written: ControllerBackup.Written
+            let controller: Controller
             do {
-                let controller = try options.open(pushing: false)
+                controller = try options.open(pushing: false)
                 written = try ControllerBackup.write(store: controller.store, caFingerprint: try controller.pki.authority.fingerprint,
                                                      configBytes: Array(config), passphrase: passphrase, to: output)
-                try output.close()
+                try output.synchronize()
+            } catch {
+                _ = ftruncate(fd, 0)
+                try? output.close()
+                if unlink(out) != 0 { FileHandle.standardError.write(Data("the incomplete \(out) was emptied: delete it\n".utf8)) }
+                throw error
+            }
+            try? output.close()
+            do {
                 try await controller.store.write { tx in
                     try tx.appendAudit(AuditEntry(action: "controller.backup", targetType: "controller", targetID: "",
                                                   detail: "{\"bytes\":\(written.bytes),\"created_at_ms\":\(written.header.createdAtMs)}"),
                                        by: .cliUser)
                 }
             } catch {
-                _ = ftruncate(fd, 0)
-                try? output.close()
-                if unlink(out) != 0 { FileHandle.standardError.write(Data("the incomplete \(out) was emptied: delete it\n".utf8)) }
-                throw error
+                // The backup is whole; only its audit row is missing.
+                FileHandle.standardError.write(Data("warning: \(out) is complete, but the audit row for it was not written: \(error)\n".utf8))
             }
             let seconds = (ContinuousClock.now - started).components
             print("wrote \(out): \(written.bytes) bytes (database \(written.databaseBytes) bytes) in "
@@ -59,7 +70,7 @@ struct BackupCommand: AsyncParsableCommand {
     private func readNewPassphrase() throws -> [UInt8] {
         let minimum = ControllerBackup.minimumPassphraseLength
         guard let first = SecretInput.readLine(prompt: "backup passphrase (at least \(minimum) characters): "),
-              first.count >= minimum else { throw BackupError.passphraseTooShort(minimum: minimum) }
+              ControllerBackup.isLongEnough(first) else { throw BackupError.passphraseTooShort(minimum: minimum) }
         if SecretInput.isTerminal {
             guard SecretInput.readLine(prompt: "again: ") == first else { throw BackupError.passphrasesDiffer }
         }
@@ -96,6 +107,7 @@ struct RestoreCommand: AsyncParsableCommand {
                 throw CommandFailure(description: "give the backup's passphrase on stdin")
             }
             let restored = try plan.run(passphrase: passphrase)
+            print("restored the controller of CA \(restored.caFingerprint)")
             print("restored: \(restored.nodes) nodes, \(restored.relays) relays, \(restored.users) users, \(restored.devices) devices")
             if let previous = restored.previousConfig { print("the config that was there is kept as \(previous)") }
             for warning in restored.warnings { print("warning: \(warning)") }

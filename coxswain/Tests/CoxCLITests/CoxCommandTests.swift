@@ -74,6 +74,24 @@ import Coxswain
         var info = stat()
         #expect(stat("\(dir)/fleet.backup", &info) == 0 && info.st_uid == 0 && info.st_mode & 0o777 == 0o600)
         #expect(try FileManager.default.contentsOfDirectory(atPath: "\(dir)/state").allSatisfy { !$0.hasPrefix(".backup-") })
+
+        // Restored as root onto a packaged layout: the state directory belongs to the daemon
+        // user, the config to root and the daemon's group. Nothing in the state ends up root's.
+        let target = "\(dir)/restored"
+        try FileManager.default.createDirectory(atPath: "\(target)/state", withIntermediateDirectories: true)
+        #expect(chown("\(target)/state", uid, gid) == 0 && chmod("\(target)/state", 0o700) == 0)
+        try "state_dir: ./state\nui:\n  listen: \"\"\n".write(toFile: "\(target)/cox.yaml", atomically: true, encoding: .utf8)
+        #expect(chown("\(target)/cox.yaml", 0, gid) == 0 && chmod("\(target)/cox.yaml", 0o640) == 0)
+        let restored = try cox(["restore", "\(dir)/fleet.backup"], config: "\(target)/cox.yaml", input: "a passphrase long enough\n")
+        #expect(restored.status == 0, "\(restored.output)")
+        for file in try FileManager.default.contentsOfDirectory(atPath: "\(target)/state") {
+            var info = stat()
+            #expect(stat("\(target)/state/\(file)", &info) == 0)
+            #expect(info.st_uid == uid, "restored \(file) belongs to uid \(info.st_uid), not the state directory's owner")
+        }
+        var config = stat()
+        #expect(stat("\(target)/cox.yaml", &config) == 0 && config.st_uid == 0 && config.st_gid == gid && config.st_mode & 0o777 == 0o640)
+        #expect(try cox(["users", "list"], config: "\(target)/cox.yaml").output.contains("carol@example.com"))
     }
 
     /// `cox backup` and `cox restore` as an operator runs them, the passphrase on stdin:

@@ -31,13 +31,13 @@ import Testing
 
         /// Writes a backup to `<dir>/<name>` and returns its path.
         func backup(_ name: String = "fleet.backup", passphrase: [UInt8] = BackupTests.passphrase,
-                    chunkSize: Int = ControllerBackup.maximumChunk) throws -> String {
+                    chunkSize: Int = ControllerBackup.maximumChunk, config: [UInt8]? = nil, caFingerprint: String? = nil) throws -> String {
             let path = "\(dir)/\(name)"
             #expect(FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600]))
             let out = try #require(FileHandle(forWritingAtPath: path))
             defer { try? out.close() }
-            _ = try ControllerBackup.write(store: controller.store, caFingerprint: try controller.pki.authority.fingerprint,
-                                           configBytes: Array(try Data(contentsOf: URL(fileURLWithPath: configPath))),
+            _ = try ControllerBackup.write(store: controller.store, caFingerprint: try caFingerprint ?? controller.pki.authority.fingerprint,
+                                           configBytes: try config ?? Array(try Data(contentsOf: URL(fileURLWithPath: configPath))),
                                            passphrase: passphrase, to: out, chunkSize: chunkSize)
             return path
         }
@@ -51,13 +51,25 @@ import Testing
         init() throws { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
         deinit { try? FileManager.default.removeItem(atPath: dir) }
 
-        /// Every path under the directory with its size and mode: "nothing written" is this unchanged.
+        /// Every path under the directory with its mode and contents: "nothing written" is this unchanged.
         func listing() throws -> [String] {
             let fm = FileManager.default
             return (fm.subpaths(atPath: dir) ?? []).sorted().map { path in
                 let attributes = (try? fm.attributesOfItem(atPath: "\(dir)/\(path)")) ?? [:]
-                return "\(path) \(attributes[.size] ?? "-") \(attributes[.posixPermissions] ?? "-")"
+                let contents = fm.contents(atPath: "\(dir)/\(path)")?.base64EncodedString() ?? "-"
+                return "\(path) \(attributes[.posixPermissions] ?? "-") \(contents)"
             }
+        }
+
+        /// A package's default config at the target, naming its own state directory.
+        func packaged() throws -> CoxConfig {
+            try FileManager.default.createDirectory(atPath: "\(dir)/etc", withIntermediateDirectories: true)
+            var packaged = CoxConfig()
+            packaged.stateDir = "\(dir)/var/lib/coxswain"
+            try CoxConfig.writeInitial(packaged, to: configPath, force: false)
+            try FileManager.default.setAttributes([.posixPermissions: 0o640], ofItemAtPath: configPath)
+            try FileManager.default.createDirectory(atPath: packaged.stateDir, withIntermediateDirectories: true)
+            return packaged
         }
 
         func restore(_ backup: String, passphrase: [UInt8] = BackupTests.passphrase, stateDir: String? = nil) throws -> RestorePlan.Restored {
@@ -91,19 +103,51 @@ import Testing
         #expect(config.contains("# kept by the operator: the relay is behind the office NAT"))
         #expect(config.contains("state_dir: \"\(target.dir)/etc/state\""))
         let verification = try await again.service.verifyAudit()
-        #expect(verification.intact && verification.rows == 3)
+        let actions = try again.store.readNow { tx in try tx.auditChain().map(\.action) }
+        #expect(verification.intact && actions == ["controller.init", "user.add", "controller.restore"], "\(actions)")
         #expect(try again.store.readNow { tx in try tx.auditChain().last?.action } == "controller.restore")
     }
 
     @Test func theSnapshotHoldsWritesStillInTheWriteAheadLog() async throws {
         let source = try await BackupSource()
         _ = try await source.controller.service.addUser(name: "Bob", email: "bob@example.org", by: .cliUser)
-        let wal = try FileManager.default.attributesOfItem(atPath: source.controller.store.path + "-wal")[.size] as? Int ?? 0
-        #expect(wal > 0, "the newest write should still be in the WAL, not yet in app.db")
+        // app.db alone (no WAL) does not hold Bob yet: only the WAL does.
+        let bare = "\(source.dir)/bare.db"
+        try FileManager.default.copyItem(atPath: source.controller.store.path, toPath: bare)
+        let inFileOnly = try Store.open(path: bare).readNow { tx in try tx.users().compactMap(\.email) }
+        #expect(!inFileOnly.contains("bob@example.org"), "the test needs Bob's row still in the WAL")
         let target = try RestoreTarget()
         _ = try target.restore(try source.backup())
         let restored = try Controller.open(configPath: target.configPath)
         #expect(try restored.store.readNow { tx in try tx.users().compactMap(\.email).sorted() } == ["alice@example.org", "bob@example.org"])
+    }
+
+    /// Chunks that divide the database exactly, and an empty cox.yaml (the defaults): the
+    /// final tag still lands on the last chunk, and the config gets a state_dir of its own.
+    @Test func exactChunksAndAnEmptyConfigRoundTrip() async throws {
+        let source = try await BackupSource()
+        let backup = try source.backup(chunkSize: 4096, config: [])
+        let target = try RestoreTarget()
+        #expect(try target.restore(backup).users == 1)
+        #expect(try String(contentsOfFile: target.configPath, encoding: .utf8).hasPrefix("state_dir: "))
+        #expect(try Controller.open(configPath: target.configPath).store.path == "\(target.dir)/etc/state/app.db")
+    }
+
+    /// A header naming another CA than the database holds (a writer that lied, or a bug):
+    /// the restored database's own CA decides, and this one is refused.
+    @Test func aDatabaseWhoseCAIsNotTheHeadersIsRefused() async throws {
+        let source = try await BackupSource()
+        let other = String(repeating: "ab", count: 32)
+        let backup = try source.backup(caFingerprint: other)
+        let target = try RestoreTarget()
+        let before = try target.listing()
+        #expect {
+            try target.restore(backup)
+        } throws: { error in
+            guard case BackupError.damaged(_, let reason) = error else { return false }
+            return reason.contains("not the \(other) its header names")
+        }
+        #expect(try target.listing() == before)
     }
 
     @Test func aWrongPassphraseWritesNothing() async throws {
@@ -131,10 +175,11 @@ import Testing
 
     /// Writes each case's bytes as the backup and restores it into a fresh target: refused
     /// with the expected error, and the target unchanged.
-    static func expectRefused(_ cases: [(String, [UInt8], BackupError)], writtenTo backup: String) throws {
+    static func expectRefused(_ cases: [(String, [UInt8], BackupError)], writtenTo backup: String, packaged: Bool = false) throws {
         for (name, bytes, expected) in cases {
             try Data(bytes).write(to: URL(fileURLWithPath: backup))
             let target = try RestoreTarget()
+            if packaged { _ = try target.packaged() }
             let before = try target.listing()
             #expect(throws: expected, "\(name)") { try target.restore(backup) }
             #expect(try target.listing() == before, "\(name) left something behind")
@@ -167,6 +212,7 @@ import Testing
             ("a byte appended", original + [0], .damaged(path: backup, reason: "bytes follow its last chunk")),
         ]
         try Self.expectRefused(cases, writtenTo: backup)
+        try Self.expectRefused(cases, writtenTo: backup, packaged: true)
         try Data(original).write(to: URL(fileURLWithPath: backup))
         #expect(try RestoreTarget().restore(backup).users == 1)
     }
@@ -182,6 +228,13 @@ import Testing
              .kdfRejected(path: backup, reason: PharosFormatError.kdfRejected(reason: "m=4194304 KiB is outside 32...1048576").description)),
             ("a later format", Array(text.replacingOccurrences(of: "{\"v\":1,", with: "{\"v\":2,").utf8) + chunks.joined(),
              .unsupportedVersion(path: backup, version: "2")),
+            ("512 MiB of Argon2id memory", Array(text.replacingOccurrences(of: "\"m\":65536", with: "\"m\":524288").utf8) + chunks.joined(),
+             .kdfRejected(path: backup, reason: "t=1 m=524288 KiB p=4 exceeds t=8 m=262144 KiB p=8")),
+            ("a later magic line", Array("PHAROS-COX-BACKUP 2\n{}\n".utf8), .unsupportedVersion(path: backup, version: "2")),
+            ("a terminal escape as fingerprint", Array(text.replacingOccurrences(
+                of: String(text.split(separator: "\"ca_fingerprint\":\"")[1].prefix(64)),
+                with: #"\u001b[2J"# + String(repeating: "0", count: 60)).utf8) + chunks.joined(),
+             .notABackup(path: backup, reason: "its ca_fingerprint is not a SHA-256 in hex")),
             ("a .pharos file", Array("{\"v\":1,\"enc\":\"password\"}".utf8),
              .notABackup(path: backup, reason: "it does not start with PHAROS-COX-BACKUP 1")),
             ("no end to its header", Array("PHAROS-COX-BACKUP 1\n".utf8) + [UInt8](repeating: 0x41, count: 8192),
@@ -231,11 +284,7 @@ import Testing
         let source = try await BackupSource()
         let backup = try source.backup()
         let target = try RestoreTarget()
-        try FileManager.default.createDirectory(atPath: "\(target.dir)/etc", withIntermediateDirectories: true)
-        var packaged = CoxConfig()
-        packaged.stateDir = "\(target.dir)/var/lib/coxswain"
-        try CoxConfig.writeInitial(packaged, to: target.configPath, force: false)
-        try FileManager.default.setAttributes([.posixPermissions: 0o640], ofItemAtPath: target.configPath)
+        let packaged = try target.packaged()
         let plan = try RestorePlan(backup: backup, configPath: target.configPath, stateDir: nil, environment: [:])
         #expect(plan.stateDir == "\(target.dir)/var/lib/coxswain")
         let restored = try plan.run(passphrase: Self.passphrase)

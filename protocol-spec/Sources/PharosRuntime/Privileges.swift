@@ -45,6 +45,28 @@ public enum Privileges {
         return name
     }
 
+    /// Run as root and `directory` belongs to another user: `body` runs with that user's
+    /// effective uid and gid (glibc applies them to every thread), so whatever it creates there
+    /// is that user's and no path in a directory the user controls is followed as root; then
+    /// root comes back. Otherwise `body` just runs.
+    public static func asEffectiveOwner<T>(of directory: String, _ body: () throws -> T) throws -> T {
+        var info = stat()
+        guard geteuid() == 0, stat(directory, &info) == 0, info.st_uid != 0 else { return try body() }
+        guard setegid(info.st_gid) == 0 else {
+            throw PrivilegesError.switchFailed(user: "gid \(info.st_gid)", reason: String(cString: strerror(errno)))
+        }
+        guard seteuid(info.st_uid) == 0 else {
+            let reason = String(cString: strerror(errno))
+            _ = setegid(0)
+            throw PrivilegesError.switchFailed(user: "uid \(info.st_uid)", reason: reason)
+        }
+        defer {
+            // Back to root: failing here would leave the process as the daemon user.
+            precondition(seteuid(0) == 0 && setegid(0) == 0, "cannot return to root after acting as the state's owner")
+        }
+        return try body()
+    }
+
     /// A file root just created in `directory` goes to the directory's owner and group, so
     /// a daemon running as that user can read it (its mode is kept).
     public static func giveToDirectoryOwner(_ path: String, directory: String) throws(PrivilegesError) {

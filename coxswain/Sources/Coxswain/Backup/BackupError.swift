@@ -14,6 +14,7 @@ public enum BackupError: Error, Equatable, CustomStringConvertible {
     case passphrasesDiffer
     case outputExists(path: String)
     case missingConfig(path: String)
+    case noState(path: String)
     /// The target state directory already holds a controller's database.
     case stateExists(path: String)
     /// The backup's schema has migrations this build does not know (a newer coxswain made it).
@@ -28,7 +29,7 @@ public enum BackupError: Error, Equatable, CustomStringConvertible {
         case .unsupportedVersion(let path, let version):
             "\(path) is a coxswain backup of format version \(version), which this cox cannot read; restore it with the cox that made it"
         case .kdfRejected(let path, let reason):
-            "\(path) asks for a key derivation this cox refuses to run (\(reason)); it was not written by cox backup"
+            "\(path) asks for a key derivation this cox refuses to run (\(reason)); nothing was restored"
         case .wrongPassphrase(let path):
             "the passphrase does not open \(path) (a wrong passphrase, or its header was altered); nothing was restored"
         case .damaged(let path, let reason):
@@ -37,6 +38,8 @@ public enum BackupError: Error, Equatable, CustomStringConvertible {
             "\(path) ends before its last chunk (a copy cut short, or a backup still being written); nothing was restored"
         case .passphraseTooShort(let minimum):
             "give a passphrase of at least \(minimum) characters on stdin (it protects the fleet's CA keys)"
+        case .noState(let path):
+            "no controller state at \(path): nothing to back up (check --config and its state_dir)"
         case .passphrasesDiffer: "the two passphrases differ; nothing was written"
         case .outputExists(let path): "\(path) already exists; choose another --out (a backup never replaces a file)"
         case .missingConfig(let path): "no config file at \(path); a backup holds the controller's cox.yaml (pass --config)"

@@ -20,7 +20,13 @@ import PharosSpec
 public enum ControllerBackup {
     public static let minimumPassphraseLength = 12
     static let magic = Array("PHAROS-COX-BACKUP 1\n".utf8)
+    static let magicPrefix = Array("PHAROS-COX-BACKUP ".utf8)
     static let version = 1
+    /// The most a backup's header may ask of Argon2id (this cox writes t=1, 64 MiB, p=4): a
+    /// later cox may raise the cost that far, a hostile file no further.
+    static let kdfCeiling = Argon2id.Parameters(time: 8, memoryKiB: 256 * 1024, parallelism: 8)
+    /// cox.yaml is read whole: it may not claim more.
+    static let configLimit = 1 << 20
     static let headerLimit = 4096
     /// The largest chunk a backup holds; a writer may cut smaller ones.
     public static let maximumChunk = 1 << 20
@@ -80,6 +86,14 @@ public enum ControllerBackup {
                 createdAtMs = try f.integer("created_at_ms")
                 caFingerprint = try f.string("ca_fingerprint")
                 coxVersion = try f.string("cox")
+                // Both are shown before anything is authenticated: nothing but what they can be.
+                guard caFingerprint.count == 64, caFingerprint.allSatisfy({ $0.isHexDigit && !$0.isUppercase }) else {
+                    throw BackupError.notABackup(path: path, reason: "its ca_fingerprint is not a SHA-256 in hex")
+                }
+                guard (1...32).contains(coxVersion.count),
+                      coxVersion.unicodeScalars.allSatisfy({ $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || ".+-~".unicodeScalars.contains($0)) }) else {
+                    throw BackupError.notABackup(path: path, reason: "its cox version is not a version")
+                }
                 check = try f.bytes("check", length: 16)
                 stream = try f.bytes("stream", length: SecretStream.headerLength)
             } catch let error as BackupError {
@@ -88,7 +102,17 @@ public enum ControllerBackup {
                 throw .notABackup(path: path, reason: "its header: \(error)")
             }
             do { try parameters.validateForUntrustedInput() } catch { throw .kdfRejected(path: path, reason: "\(error)") }
+            let ceiling = ControllerBackup.kdfCeiling
+            guard parameters.time <= ceiling.time, parameters.memoryKiB <= ceiling.memoryKiB, parameters.parallelism <= ceiling.parallelism else {
+                throw .kdfRejected(path: path, reason: "t=\(parameters.time) m=\(parameters.memoryKiB) KiB p=\(parameters.parallelism) exceeds "
+                                   + "t=\(ceiling.time) m=\(ceiling.memoryKiB) KiB p=\(ceiling.parallelism)")
+            }
         }
+    }
+
+    /// At least `minimumPassphraseLength` characters (not bytes).
+    public static func isLongEnough(_ passphrase: [UInt8]) -> Bool {
+        String(decoding: passphrase, as: UTF8.self).count >= minimumPassphraseLength
     }
 
     /// The key and check value a passphrase derives under `header`'s parameters.
@@ -109,7 +133,7 @@ public enum ControllerBackup {
                              to output: FileHandle, parameters: Argon2id.Parameters = .upstream,
                              chunkSize: Int = maximumChunk, now: Date = Date()) throws -> Written {
         precondition(chunkSize > 0 && chunkSize <= maximumChunk, "backup chunk size")
-        guard passphrase.count >= minimumPassphraseLength else { throw BackupError.passphraseTooShort(minimum: minimumPassphraseLength) }
+        guard isLongEnough(passphrase) else { throw BackupError.passphraseTooShort(minimum: minimumPassphraseLength) }
         let snapshot = URL(fileURLWithPath: store.path).deletingLastPathComponent()
             .appendingPathComponent(".backup-\(UUID().uuidString).db").path
         defer {
@@ -141,25 +165,23 @@ public enum ControllerBackup {
             .object([JSONMember("name", .string(configName)), JSONMember("size", .integer(configBytes.count))]),
             .object([JSONMember("name", .string(databaseName)), JSONMember("size", .integer(databaseBytes))]),
         ]))]).compactBytes()
-        func chunks(_ size: Int) -> Int { (size + chunkSize - 1) / chunkSize }
-        let total = 1 + chunks(configBytes.count) + chunks(databaseBytes)
-        var index = 0
-        func seal(_ plaintext: [UInt8]) throws {
-            index += 1
-            let sealed = sealer.seal(plaintext, aad: aad, final: index == total)
+        func seal(_ plaintext: [UInt8], final: Bool) throws {
+            let sealed = sealer.seal(plaintext, aad: aad, final: final)
             var length = UInt32(sealed.count).bigEndian
             try emit(withUnsafeBytes(of: &length) { Array($0) } + sealed)
         }
-        try seal(manifest)
+        // The final tag goes on the chunk that ends the last byte (the manifest's when both files are empty).
+        try seal(manifest, final: configBytes.isEmpty && databaseBytes == 0)
         for start in stride(from: 0, to: configBytes.count, by: chunkSize) {
-            try seal(Array(configBytes[start..<min(start + chunkSize, configBytes.count)]))
+            let end = min(start + chunkSize, configBytes.count)
+            try seal(Array(configBytes[start..<end]), final: end == configBytes.count && databaseBytes == 0)
         }
         var remaining = databaseBytes
         while remaining > 0 {
             let piece = [UInt8](try database.read(upToCount: min(chunkSize, remaining)) ?? Data())
             guard !piece.isEmpty else { throw BackupError.io(path: snapshot, reason: "the snapshot shrank while it was read") }
-            try seal(piece)
             remaining -= piece.count
+            try seal(piece, final: remaining == 0)
         }
         try output.synchronize()
         return Written(header: header, bytes: written, databaseBytes: databaseBytes)
@@ -177,8 +199,12 @@ public enum ControllerBackup {
         do { start = [UInt8](try file.read(upToCount: magic.count + headerLimit + 1) ?? Data()) } catch {
             throw .io(path: path, reason: "\(error)")
         }
-        guard start.starts(with: magic) else {
+        guard start.starts(with: magicPrefix), let lineEnd = start.prefix(64).firstIndex(of: 0x0A) else {
             throw .notABackup(path: path, reason: "it does not start with \(String(decoding: magic.dropLast(), as: UTF8.self))")
+        }
+        guard start.starts(with: magic) else {
+            let token = String(decoding: start[magicPrefix.count..<lineEnd], as: UTF8.self)
+            throw .unsupportedVersion(path: path, version: token.allSatisfy(\.isNumber) ? token : "unknown")
         }
         guard let end = start[magic.count...].firstIndex(of: 0x0A) else {
             throw .notABackup(path: path, reason: "its header line is missing or longer than \(headerLimit) bytes")
@@ -188,12 +214,11 @@ public enum ControllerBackup {
         return (header, Array(start[0...end]))
     }
 
-    /// Decrypts the backup at `path` into `directory` (`cox.yaml`, `app.db`), authenticating
+    /// Decrypts the backup open as `file` (named `path`) into `directory` (`cox.yaml`, `app.db`), authenticating
     /// every chunk on the way and the final tag at the end. On any error the caller discards
     /// `directory`: what is in it then was never complete.
-    static func extract(path: String, passphrase: [UInt8], into directory: String) throws -> Header {
-        guard let file = FileHandle(forReadingAtPath: path) else { throw BackupError.io(path: path, reason: "cannot be read") }
-        defer { try? file.close() }
+    static func extract(_ file: FileHandle, path: String, passphrase: [UInt8], into directory: String) throws -> Header {
+        try file.seek(toOffset: 0)
         let (header, aad) = try readHeader(file, path: path)
         let (key, check) = try derive(passphrase: passphrase, salt: header.salt, parameters: header.parameters)
         guard check == header.check, var opener = SecretStream.Opener(key: key, header: header.stream) else {
@@ -272,6 +297,9 @@ public enum ControllerBackup {
             }
             guard files.map(\.name) == [configName, databaseName], files.allSatisfy({ $0.size >= 0 }) else {
                 throw BackupError.damaged(path: path, reason: "its manifest lists \(files.map(\.name)), not cox.yaml and app.db")
+            }
+            guard files[0].size <= configLimit else {
+                throw BackupError.damaged(path: path, reason: "its manifest claims a cox.yaml of \(files[0].size) bytes")
             }
             return files
         } catch let error as BackupError {

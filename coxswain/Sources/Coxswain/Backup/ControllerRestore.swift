@@ -47,6 +47,10 @@ public struct RestorePlan: Sendable {
         public var warnings: [String]
     }
 
+    /// Decrypts and checks everything in a private directory of the state directory (as
+    /// that directory's owner when run as root: nothing there is touched as root), links the
+    /// database in (never over one), then writes the config; a failure after the link takes
+    /// the database out again.
     public func run(passphrase: [UInt8], by actor: AuditActor = .cliUser) throws -> Restored {
         let fm = FileManager.default
         // The outermost directory this run creates: removed again when it refuses.
@@ -56,37 +60,61 @@ public struct RestorePlan: Sendable {
             created = ancestor.path
             ancestor.deleteLastPathComponent()
         }
-        let work = URL(fileURLWithPath: stateDir).appendingPathComponent(".restore-\(UUID().uuidString)").path
-        var done = false
-        defer {
-            try? fm.removeItem(atPath: work)
-            if !done, let created { try? fm.removeItem(atPath: created) }
-        }
+        func undo() { if let created { try? fm.removeItem(atPath: created) } }
         do {
             try fm.createDirectory(atPath: stateDir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-            try fm.createDirectory(atPath: work, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
         } catch {
+            undo()
             throw BackupError.io(path: stateDir, reason: "cannot create the state directory: \(error.localizedDescription)")
         }
-        let header = try ControllerBackup.extract(path: backupPath, passphrase: passphrase, into: work)
+        var restored: Restored, config: [UInt8]
+        do {
+            // Opened as the invoker: the state's owner may not be able to read the operator's file.
+            guard let file = FileHandle(forReadingAtPath: backupPath) else { throw BackupError.io(path: backupPath, reason: "cannot be read") }
+            defer { try? file.close() }
+            (restored, config) = try Privileges.asEffectiveOwner(of: stateDir) {
+                try decryptCheckAndLink(file, passphrase: passphrase, by: actor)
+            }
+        } catch {
+            undo()
+            throw error
+        }
+        do {
+            restored.previousConfig = try place(config: config)
+        } catch {
+            _ = try? Privileges.asEffectiveOwner(of: stateDir) { unlink(databasePath) }
+            undo()
+            throw error
+        }
+        AtomicFile.syncDirectory(stateDir)
+        return restored
+    }
+
+    private func decryptCheckAndLink(_ file: FileHandle, passphrase: [UInt8], by actor: AuditActor) throws -> (Restored, [UInt8]) {
+        let fm = FileManager.default
+        let work = URL(fileURLWithPath: stateDir).appendingPathComponent(".restore-\(UUID().uuidString)").path
+        do {
+            try fm.createDirectory(atPath: work, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw BackupError.io(path: stateDir, reason: "cannot create a private directory in it: \(error.localizedDescription)")
+        }
+        defer { try? fm.removeItem(atPath: work) }
+        let header = try ControllerBackup.extract(file, path: backupPath, passphrase: passphrase, into: work)
+        guard header == self.header else {
+            throw BackupError.damaged(path: backupPath, reason: "the file changed after cox restore read its header")
+        }
         let database = URL(fileURLWithPath: work).appendingPathComponent(ControllerBackup.databaseName).path
         try Store.checkRestorable(copy: database, backup: backupPath)
-
         let config = try restoredConfig(URL(fileURLWithPath: work).appendingPathComponent(ControllerBackup.configName).path)
         var restored = try Self.finish(database: database, header: header, backup: backupPath, by: actor)
         restored.warnings = config.warnings
-
-        restored.previousConfig = try place(config: config.bytes)
-        guard !fm.fileExists(atPath: databasePath) else { throw BackupError.stateExists(path: databasePath) }
-        do {
-            try fm.moveItem(atPath: database, toPath: databasePath)
-            try Privileges.giveToDirectoryOwner(databasePath, directory: stateDir)
-        } catch {
-            throw BackupError.io(path: databasePath, reason: "cannot move the restored database in place: \(error)")
+        // link(2) never replaces: a database that appeared meanwhile (a controller started by
+        // systemd, say) is refused, not overwritten.
+        guard link(database, databasePath) == 0 else {
+            if errno == EEXIST { throw BackupError.stateExists(path: databasePath) }
+            throw BackupError.io(path: databasePath, reason: "cannot put the restored database in place: \(String(cString: strerror(errno)))")
         }
-        AtomicFile.syncDirectory(stateDir)
-        done = true
-        return restored
+        return (restored, config.bytes)
     }
 
     /// The backed-up cox.yaml with `state_dir` pointing here (every other line, comments too,
@@ -96,7 +124,14 @@ public struct RestorePlan: Sendable {
         var lines = String(decoding: data, as: UTF8.self).components(separatedBy: "\n")
         let quoted = String(decoding: JSONValue.string(stateDir).compactBytes(), as: UTF8.self)
         let line = "state_dir: \(quoted)   # set by cox restore"
-        if let index = lines.firstIndex(where: { $0.hasPrefix("state_dir:") }) { lines[index] = line } else { lines.insert(line, at: 0) }
+        if let index = lines.firstIndex(where: { $0.hasPrefix("state_dir:") }) {
+            lines[index] = line
+        } else {
+            // At the end: a leading `---` or `%YAML` directive stays first.
+            if lines.last == "" { lines.removeLast() }
+            lines.append(line)
+            lines.append("")
+        }
         let bytes = Array(lines.joined(separator: "\n").utf8)
         let check = path + ".restored"
         do { try AtomicFile.write(bytes, to: check) } catch { throw BackupError.io(path: check, reason: "\(error)") }
@@ -121,6 +156,15 @@ public struct RestorePlan: Sendable {
     private static func finish(database: String, header: ControllerBackup.Header, backup: String,
                                by actor: AuditActor) throws -> Restored {
         let store = try Store.open(path: database)
+        let fingerprint: String
+        do { fingerprint = try FleetPKI.loadOrCreate(in: store).authority.fingerprint } catch {
+            try? store.close()
+            throw BackupError.damaged(path: backup, reason: "its certificate authority does not load: \(error)")
+        }
+        guard fingerprint == header.caFingerprint else {
+            try? store.close()
+            throw BackupError.damaged(path: backup, reason: "its database holds the CA \(fingerprint), not the \(header.caFingerprint) its header names")
+        }
         let detail = JSONValue.object([
             JSONMember("backup_created_at_ms", .integer(header.createdAtMs)),
             JSONMember("backup_cox", .string(header.coxVersion)),
@@ -129,7 +173,7 @@ public struct RestorePlan: Sendable {
         let restored = try store.writeNow { tx in
             _ = try tx.appendAudit(AuditEntry(action: "controller.restore", targetType: "controller", targetID: "",
                                               detail: String(decoding: detail, as: UTF8.self)), by: actor)
-            return Restored(caFingerprint: header.caFingerprint, nodes: try tx.count(of: "nodes"),
+            return Restored(caFingerprint: fingerprint, nodes: try tx.count(of: "nodes"),
                             relays: try tx.count(of: "relays"), users: try tx.count(of: "users"),
                             devices: try tx.count(of: "devices"), previousConfig: nil, warnings: [])
         }
@@ -147,7 +191,12 @@ public struct RestorePlan: Sendable {
             mode = info.st_mode & 0o777
             owner = (info.st_uid, info.st_gid)
             let stamp = ISO8601DateFormatter.string(from: Date(), timeZone: .gmt, formatOptions: [.withYear, .withMonth, .withDay, .withTime])
-            let aside = configPath + ".pre-restore-" + stamp
+            var aside = configPath + ".pre-restore-" + stamp
+            var attempt = 1
+            while fm.fileExists(atPath: aside) {
+                attempt += 1
+                aside = configPath + ".pre-restore-" + stamp + "-\(attempt)"
+            }
             guard rename(configPath, aside) == 0 else {
                 throw BackupError.io(path: configPath, reason: "cannot move the current config aside: \(String(cString: strerror(errno)))")
             }
@@ -155,7 +204,10 @@ public struct RestorePlan: Sendable {
         } else {
             try? fm.createDirectory(atPath: configDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         }
-        do { try AtomicFile.write(bytes, to: configPath, mode: mode) } catch { throw BackupError.io(path: configPath, reason: "\(error)") }
+        do { try AtomicFile.write(bytes, to: configPath, mode: mode) } catch {
+            if let previous { _ = rename(previous, configPath) }
+            throw BackupError.io(path: configPath, reason: "\(error)")
+        }
         if let owner, geteuid() == 0 { _ = chown(configPath, owner.0, owner.1) }
         return previous
     }

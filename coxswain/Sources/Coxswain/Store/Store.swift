@@ -73,8 +73,11 @@ public final class Store: Sendable {
         try copy.close()
     }
 
-    /// Closes every connection (the WAL is checkpointed and removed); the store is unusable after.
+    /// Moves everything the WAL holds into the database file, then closes every connection;
+    /// the store is unusable after. (Closing alone is not enough: when a read-only reader is
+    /// the last connection to close, SQLite leaves the WAL beside the file.)
     public func close() throws {
+        try pool.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
         try pool.close()
     }
 
