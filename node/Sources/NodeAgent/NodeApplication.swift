@@ -41,7 +41,8 @@ public struct NodeApplication: Service {
         let core = try NodeAgentCore(dataPlane: dataPlane, identity: identity, statePath: paths.state, logger: logger,
                                      networkPolicy: policy,
                                      xray: XRayService(configPath: paths.xrayConfig, binary: config.xrayBinary, logger: logger),
-                                     xrayIdentity: try XRayIdentity.loadOrCreate(at: paths.xrayIdentity))
+                                     xrayIdentity: try XRayIdentity.loadOrCreate(at: paths.xrayIdentity),
+                                     innerLinks: makeInnerLinkPlanes(), mainInterface: (config.interfaceName, config.listenPort))
         try await core.restore()
         let hub = EventHub(logger: logger)
         let ready = self.ready
@@ -69,9 +70,16 @@ public struct NodeApplication: Service {
         // Whatever ended the run, the daemon this agent started goes with it.
         SystemdNotify.send("STOPPING=1")
         await dataPlane.stop()
+        await core.stopInnerLinks()
         await core.stopXRay()
         if let failure, !Task.isCancelled { throw failure }
         logger.info("stopped")
+    }
+
+    private func makeInnerLinkPlanes() -> NodeAgentCore.InnerLinkPlanes? {
+        guard config.backend != .memory else { return nil }
+        let config = self.config, logger = self.logger
+        return { link in UserspaceWireGuard(innerLink: link, config: config, logger: logger) }
     }
 
     private func makeDataPlane() -> any DataPlane {

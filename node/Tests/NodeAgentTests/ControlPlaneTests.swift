@@ -111,10 +111,11 @@ import Testing
                 #expect(try await nodeControl.addPeer(add).peerID == "dev-2")
                 #expect(try await nodeControl.listPeers(Pharos_Node_V1_ListPeersRequest()).peers.map(\.peer.id).sorted() == ["dev-1", "dev-2"])
 
-                let unimplemented = await #expect(throws: RPCError.self) {
+                // An inner link naming no exit is refused before anything is applied.
+                let noExit = await #expect(throws: RPCError.self) {
                     _ = try await nodeControl.configureInnerLink(Pharos_Node_V1_ConfigureInnerLinkRequest())
                 }
-                #expect(unimplemented?.code == .unimplemented)
+                #expect(noExit?.code == .invalidArgument && noExit?.message.contains("config.exit is missing") == true)
             }
         }
     }

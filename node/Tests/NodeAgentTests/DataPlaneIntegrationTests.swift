@@ -89,31 +89,13 @@ import Testing
             """.write(toFile: "\(dir)/node.yaml", atomically: true, encoding: .utf8)
 
         func startNode() throws -> Process {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: Command.locate("ip")!)
-            p.arguments = ["netns", "exec", nsNode, Self.nodeBinary, "run", "--config-dir", dir]
-            try p.run()
+            let p = try NodeLab.startNode(in: nsNode, configDir: dir)
             processes.append(p)
             return p
         }
         let controllerLeaf = try pki.controllerLeaf()
         func control<T: Sendable>(_ body: (Pharos_Node_V1_NodeControl.Client<HTTP2ClientTransport.Posix>) async throws -> T) async throws -> T {
-            var lastError: (any Error)?
-            for _ in 0..<40 {
-                do {
-                    return try await ControlPlaneTests.withController(pki: pki, address: "198.51.100.2", port: 8444,
-                                                                      leaf: controllerLeaf) { client in
-                        var options = CallOptions.defaults
-                        options.timeout = .seconds(2)
-                        _ = try await client.getStatus(Pharos_Node_V1_GetStatusRequest(), options: options)
-                        return try await body(client)
-                    }
-                } catch {
-                    lastError = error
-                    try await Task.sleep(for: .milliseconds(250))
-                }
-            }
-            throw lastError!
+            try await NodeLab.control(pki: pki, leaf: controllerLeaf, address: "198.51.100.2", body)
         }
 
         var node = try startNode()
@@ -124,15 +106,7 @@ import Testing
         // The client: its own wireguard-go in its own namespace.
         let clientKey = Support.key()
         let clientPublic = try Command.run(["wg", "pubkey"], input: clientKey + "\n").trimmingCharacters(in: .whitespacesAndNewlines)
-        let client = Process()
-        client.executableURL = URL(fileURLWithPath: Command.locate("ip")!)
-        client.arguments = ["netns", "exec", nsClient, Command.locate("wireguard-go")!, ifClient]
-        client.environment = ["WG_PROCESS_FOREGROUND": "1", "WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD": "1"]
-        try client.run()
-        processes.append(client)
-        for _ in 0..<100 where !FileManager.default.fileExists(atPath: "/var/run/wireguard/\(ifClient).sock") {
-            try await Task.sleep(for: .milliseconds(50))
-        }
+        processes.append(try await NodeLab.startClientWireGuard(in: nsClient, interface: ifClient))
         try clientKey.write(toFile: "\(dir)/client.key", atomically: true, encoding: .utf8)
         try Command.run(["wg", "set", ifClient, "private-key", "\(dir)/client.key", "peer", nodeStatus.amneziawg.publicKey,
                          "endpoint", "192.0.2.1:51820", "allowed-ips", "10.99.0.1/32", "persistent-keepalive", "1"])

@@ -55,10 +55,21 @@ public actor NodeAgentCore {
     public nonisolated let xrayIdentity: XRayIdentity
     private let xray: XRayService?
 
+    /// Makes the interface of a cascade hop; nil where inner links are not served (the
+    /// in-memory benchmark plane).
+    public typealias InnerLinkPlanes = @Sendable (InnerLink) -> any DataPlane
+    private let makeInnerPlane: InnerLinkPlanes?
+    /// The node's own tunnel, which an inner link may not take over.
+    private let mainInterface: (name: String, port: Int)
+    private var innerPlanes: [String: any DataPlane] = [:]
+
     public init(dataPlane: any DataPlane, identity: AmneziaWGIdentity, statePath: String, logger: Logger,
                 networkPolicy: NetworkPolicyApplier? = nil, xray: XRayService? = nil,
-                xrayIdentity: XRayIdentity = .generate()) throws {
+                xrayIdentity: XRayIdentity = .generate(), innerLinks: InnerLinkPlanes? = nil,
+                mainInterface: (name: String, port: Int) = ("awg0", 443)) throws {
         self.dataPlane = dataPlane
+        self.makeInnerPlane = innerLinks
+        self.mainInterface = mainInterface
         self.xray = xray
         self.xrayIdentity = xrayIdentity
         self.networkPolicy = networkPolicy
@@ -72,6 +83,13 @@ public actor NodeAgentCore {
     /// control port opens.
     public func restore() async throws {
         try await dataPlane.start(identity: identity, peers: state.amneziaWGPeers)
+        // Before the policy: its transit routes name these interfaces. A link that fails to
+        // come back is logged and left to the controller's next push; the node still serves.
+        for link in state.innerLinks {
+            do { try await startInnerPlane(link) } catch {
+                logger.error("inner link not restored", metadata: ["interface": "\(link.interface)", "error": "\(error)"])
+            }
+        }
         try networkPolicy?.reapply()
         if state.xrayRevision > 0 { try await xray?.apply(state.xray, identity: xrayIdentity) }
         logger.info("restored from disk", metadata: ["revision": "\(state.amneziaWGRevision)", "peers": "\(state.amneziaWGPeers.count)"])
@@ -229,6 +247,82 @@ public actor NodeAgentCore {
                           amneziaWGPublicKey: identity.publicKey,
                           obfuscation: dataPlane.speaksObfuscation ? identity.obfuscation : nil,
                           xrayPublicKey: xrayIdentity.publicKey)
+    }
+
+    // MARK: Inner links (cascade hops): per-link revision fence, validated, applied, persisted.
+
+    public func configureInnerLink(_ link: InnerLink) async throws(Failure) -> PushOutcome {
+        try await mutations.withLock { () async throws(Failure) -> PushOutcome in try await applyingInnerLink(link) }
+    }
+
+    private func applyingInnerLink(_ link: InnerLink) async throws(Failure) -> PushOutcome {
+        guard makeInnerPlane != nil else {
+            throw .unsupportedProtocol("the in-memory benchmark data plane does not serve inner links")
+        }
+        let current = state.innerLinks.first { $0.interface == link.interface }
+        if let current {
+            if link.revision < current.revision { throw .staleRevision(pushed: link.revision, applied: current.revision) }
+            if link.revision == current.revision { return PushOutcome(appliedRevision: link.revision, reloaded: false) }
+        }
+        do {
+            try link.validate(mainInterface: mainInterface.name, mainPort: mainInterface.port,
+                              others: state.innerLinks.filter { $0.interface != link.interface },
+                              obfuscationRequired: dataPlane.speaksObfuscation)
+        } catch { throw .invalidConfig(error.description) }
+        var next = state
+        next.innerLinks.removeAll { $0.interface == link.interface }
+        next.innerLinks.append(link)
+        do {
+            if let current, let plane = innerPlanes[link.interface], current.listenPort == link.listenPort,
+               current.mtu == link.mtu, current.peerObfuscation == link.peerObfuscation {
+                // Only the next hop changed: swap the peer in place, the interface stays up.
+                try await plane.replacePeers([link.exit], previous: [current.exit])
+            } else {
+                try await startInnerPlane(link)
+            }
+        } catch {
+            throw .dataPlane("inner link \(link.interface): \(error)")
+        }
+        try persist(next, as: nil)
+        logger.info("inner link applied", metadata: ["interface": "\(link.interface)", "revision": "\(link.revision)",
+                                                     "exit": "\(link.exit.endpoint ?? "")"])
+        return PushOutcome(appliedRevision: link.revision, reloaded: true)
+    }
+
+    /// Stops the link's daemon (its interface goes with it). False when there was none.
+    public func removeInnerLink(interface: String) async throws(Failure) -> Bool {
+        try await mutations.withLock { () async throws(Failure) -> Bool in try await applyingRemoveInnerLink(interface: interface) }
+    }
+
+    private func applyingRemoveInnerLink(interface: String) async throws(Failure) -> Bool {
+        guard state.innerLinks.contains(where: { $0.interface == interface }) else { return false }
+        var next = state
+        next.innerLinks.removeAll { $0.interface == interface }
+        await innerPlanes.removeValue(forKey: interface)?.stop()
+        try persist(next, as: nil)
+        logger.info("inner link removed", metadata: ["interface": "\(interface)"])
+        return true
+    }
+
+    /// At shutdown: every inner link's daemon.
+    public func stopInnerLinks() async {
+        for plane in innerPlanes.values { await plane.stop() }
+        innerPlanes.removeAll()
+    }
+
+    /// (Re)starts the link's interface with this node's key and the next hop's obfuscation.
+    private func startInnerPlane(_ link: InnerLink) async throws {
+        guard let makeInnerPlane else { return }
+        await innerPlanes.removeValue(forKey: link.interface)?.stop()
+        let plane = makeInnerPlane(link)
+        let linkIdentity = AmneziaWGIdentity(privateKey: identity.privateKey, obfuscation: link.peerObfuscation ?? identity.obfuscation)
+        do {
+            try await plane.start(identity: linkIdentity, peers: [link.exit])
+        } catch {
+            await plane.stop()
+            throw error
+        }
+        innerPlanes[link.interface] = plane
     }
 
     // MARK: Host and daemons

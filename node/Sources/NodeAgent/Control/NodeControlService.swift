@@ -103,11 +103,20 @@ public struct NodeControlService: Pharos_Node_V1_NodeControl.SimpleServiceProtoc
     }
 
     public func configureInnerLink(request: Pharos_Node_V1_ConfigureInnerLinkRequest, context: ServerContext) async throws -> Pharos_Node_V1_ConfigureInnerLinkResponse {
-        throw RPCError(code: .unimplemented, message: "inner links belong to the cascade work and are not built yet")
+        let outcome = try await mapped { () async throws(Failure) -> NodeAgentCore.PushOutcome in
+            guard request.config.hasExit else { throw .invalidConfig("inner link: config.exit is missing") }
+            return try await core.configureInnerLink(InnerLink(request.config, revision: request.revision))
+        }
+        var response = Pharos_Node_V1_ConfigureInnerLinkResponse()
+        response.appliedRevision = outcome.appliedRevision
+        response.reloaded = outcome.reloaded
+        return response
     }
 
     public func removeInnerLink(request: Pharos_Node_V1_RemoveInnerLinkRequest, context: ServerContext) async throws -> Pharos_Node_V1_RemoveInnerLinkResponse {
-        throw RPCError(code: .unimplemented, message: "inner links belong to the cascade work and are not built yet")
+        var response = Pharos_Node_V1_RemoveInnerLinkResponse()
+        response.removed = try await mapped { () async throws(Failure) -> Bool in try await core.removeInnerLink(interface: request.interface) }
+        return response
     }
 
     public func watchEvents(request: Pharos_Node_V1_WatchEventsRequest, response: RPCWriter<Pharos_Node_V1_Event>, context: ServerContext) async throws {

@@ -11,12 +11,15 @@ public struct PeerSpec: Sendable, Equatable, Codable {
     /// Base64, 32 bytes, or empty.
     public var presharedKey: String
     public var allowedIPs: [String]
+    /// `IP:port` this side dials (an inner link's exit); nil for clients, which roam.
+    public var endpoint: String?
 
-    public init(id: String, publicKey: String, presharedKey: String = "", allowedIPs: [String]) {
+    public init(id: String, publicKey: String, presharedKey: String = "", allowedIPs: [String], endpoint: String? = nil) {
         self.id = id
         self.publicKey = publicKey
         self.presharedKey = presharedKey
         self.allowedIPs = allowedIPs
+        self.endpoint = endpoint
     }
 
     /// Nothing of a push is applied unless every one of its peers passes.
@@ -29,6 +32,12 @@ public struct PeerSpec: Sendable, Equatable, Codable {
         }
         for cidr in allowedIPs where !CIDR.isValid(cidr) {
             throw .invalid(peer: id, field: "allowed_ips", reason: "\"\(cidr)\" is not an IPv4 or IPv6 CIDR")
+        }
+        if let endpoint {
+            let parsed = try? HostPort.parse(endpoint)
+            guard let parsed, parsed.isIPv4Literal || parsed.isIPv6Literal else {
+                throw .invalid(peer: id, field: "endpoints", reason: "\"\(endpoint)\" is not an IP:port")
+            }
         }
     }
 }
@@ -47,6 +56,7 @@ extension UAPI.Peer {
     public init?(_ spec: PeerSpec) {
         guard let pub = WireGuardKey.hex(fromBase64: spec.publicKey) else { return nil }
         self.init(publicKeyHex: pub, presharedKeyHex: spec.presharedKey.isEmpty ? nil : WireGuardKey.hex(fromBase64: spec.presharedKey),
-                  allowedIPs: spec.allowedIPs)
+                  allowedIPs: spec.allowedIPs, endpoint: spec.endpoint.flatMap { try? HostPort.parse($0) }?.description,
+                  persistentKeepaliveSeconds: spec.endpoint == nil ? nil : 25)
     }
 }

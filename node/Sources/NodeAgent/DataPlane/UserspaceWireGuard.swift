@@ -17,6 +17,8 @@ public final class UserspaceWireGuard: DataPlane {
     private let address: String
     private let mtu: Int
     private let socket: UAPISocket
+    /// Off for inner links (`Table = off`): their peer's 0.0.0.0/0 must not become a route.
+    private let routesAllowedIPs: Bool
     private let logger: Logger
     private let process = ChildProcess()
     /// True when the daemon was already running at start (the agent restarted, the
@@ -32,6 +34,22 @@ public final class UserspaceWireGuard: DataPlane {
         self.address = config.address
         self.mtu = config.mtu
         self.socket = UAPISocket(path: "\(config.socketDirectory)/\(config.interfaceName).sock")
+        self.routesAllowedIPs = true
+        self.logger = logger
+    }
+
+    /// A cascade hop's interface: the node's backend and socket directory, the link's own
+    /// name, port and MTU, no address and no routes.
+    public init(innerLink link: InnerLink, config: NodeConfig, logger: Logger) {
+        self.name = config.backend.rawValue
+        self.speaksObfuscation = config.backend == .amneziawgGo
+        self.binary = config.binaryPath.isEmpty ? config.backend.rawValue : config.binaryPath
+        self.interface = link.interface
+        self.listenPort = link.listenPort
+        self.address = ""
+        self.mtu = link.mtu == 0 ? config.mtu : link.mtu
+        self.socket = UAPISocket(path: "\(config.socketDirectory)/\(link.interface).sock")
+        self.routesAllowedIPs = false
         self.logger = logger
     }
 
@@ -44,6 +62,13 @@ public final class UserspaceWireGuard: DataPlane {
         try socket.set(request)
         try Command.run(["ip", "link", "set", "dev", interface, "mtu", String(mtu), "up"])
         if !address.isEmpty { try Command.run(["ip", "address", "replace", address, "dev", interface]) }
+        if !routesAllowedIPs {
+            // An inner link receives the exit's replies for devices it has no route back to
+            // in the main table: strict or loose reverse-path filtering would drop them.
+            // (SetNetworkConfig relaxes all/default, but an interface keeps the default it
+            // was created with.)
+            try writeSysctl("net/ipv4/conf/\(interface)/rp_filter", "0")
+        }
         try syncRoutes(adding: peers.flatMap(\.allowedIPs), removing: [])
         logger.info("data plane up", metadata: ["backend": "\(name)", "interface": "\(interface)", "peers": "\(peers.count)"])
     }
@@ -103,9 +128,18 @@ public final class UserspaceWireGuard: DataPlane {
         throw DataPlaneError.daemon(reason: "\(executable) \(interface) did not open \(socket.path) within 5 s")
     }
 
+    private func writeSysctl(_ key: String, _ value: String) throws {
+        guard let handle = FileHandle(forWritingAtPath: "/proc/sys/\(key)") else {
+            throw DataPlaneError.daemon(reason: "cannot write /proc/sys/\(key)")
+        }
+        defer { try? handle.close() }
+        try handle.write(contentsOf: Data(value.utf8))
+    }
+
     /// Peer routes through one `ip -batch` each for removals (best effort) and additions.
     /// Addresses inside the interface's own prefix are already routed to it by the kernel.
     private func syncRoutes(adding: [String], removing: [String]) throws {
+        guard routesAllowedIPs else { return }
         let adding = adding.filter { address.isEmpty || !CIDR.contains(address, $0) }
         let removing = removing.filter { address.isEmpty || !CIDR.contains(address, $0) }
         func batch(_ verb: String, _ cidrs: Set<String>) -> String {

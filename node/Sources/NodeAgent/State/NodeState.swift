@@ -12,6 +12,8 @@ public struct NodeState: Sendable, Equatable, Codable {
     /// Revision of the last applied XRay/REALITY PushConfig; 0 = none.
     public var xrayRevision: Int64 = 0
     public var xray = XRayServerConfig()
+    /// Cascade hops (ConfigureInnerLink), each with its own revision.
+    public var innerLinks: [InnerLink] = []
 
     public init() {}
 
@@ -21,6 +23,7 @@ public struct NodeState: Sendable, Equatable, Codable {
         case generation
         case xrayRevision = "xray_revision"
         case xray
+        case innerLinks = "inner_links"
     }
 
     /// Every field is optional on read, so older snapshots still load.
@@ -31,6 +34,7 @@ public struct NodeState: Sendable, Equatable, Codable {
         generation = try c.decodeIfPresent(Int64.self, forKey: .generation) ?? 0
         xrayRevision = try c.decodeIfPresent(Int64.self, forKey: .xrayRevision) ?? 0
         xray = try c.decodeIfPresent(XRayServerConfig.self, forKey: .xray) ?? XRayServerConfig()
+        innerLinks = try c.decodeIfPresent([InnerLink].self, forKey: .innerLinks) ?? []
     }
 
     mutating func apply(_ entry: NodeStateJournal.Entry) {

@@ -4,7 +4,8 @@ import PharosProto
 /// the core validates, after its revision fence.
 extension PeerSpec {
     init(_ proto: Pharos_Node_V1_Peer) {
-        self.init(id: proto.id, publicKey: proto.publicKey, presharedKey: proto.presharedKey, allowedIPs: proto.allowedIps)
+        self.init(id: proto.id, publicKey: proto.publicKey, presharedKey: proto.presharedKey, allowedIPs: proto.allowedIps,
+                  endpoint: proto.endpoints.first)
     }
 
     var proto: Pharos_Node_V1_Peer {
@@ -14,6 +15,7 @@ extension PeerSpec {
         p.publicKey = publicKey
         p.presharedKey = presharedKey
         p.allowedIps = allowedIPs
+        p.endpoints = endpoint.map { [$0] } ?? []
         return p
     }
 }
