@@ -211,9 +211,11 @@ client_enroll() {
   local link; link=$(cox enroll alice@example.org --relay "$RELAY_IP:8443" 2>/dev/null)
   caravel enroll "$link" --name phone >/dev/null || fail "caravel enroll"
 }
-connect() { # [stored profile name]
+connect() { # [stored profile name [caravel connect options]]
+  local name=${1:-phone}
+  [ $# -gt 0 ] && shift
   start connect pv-client env CARAVEL_HOME="$WORK/client/store" CARAVEL_RUN_DIR="$WORK/client/run" \
-    "$BIN_CARAVEL" connect "${1:-phone}" --engine-binary wireguard-go
+    "$BIN_CARAVEL" connect "$name" "$@" --engine-binary wireguard-go
   wait_for 20 log_has connect "connected:" || fail "caravel connect did not come up"
 }
 disconnect() { caravel down >/dev/null 2>&1 || true; stop connect; }
@@ -364,7 +366,24 @@ e2e() {
   [ "${second:-0}" -gt 0 ] || fail "no packet reached node-b's second address"
   done_step
 
-  step "10. backup while serving, restore elsewhere: same relay, nodes and clients"
+  step "10. a cascade: in at node-a, out at node-b; the internet sees node-b"
+  disconnect
+  # A node routes a device's address one way: Bob's direct profile on node-b goes first.
+  local direct; direct=$(cox profiles list --user bob@example.org | awk '$3 == "bob-main" {print $1}')
+  [ -n "$direct" ] || fail "no bob-main profile to replace"
+  cox profiles rm "$direct" >/dev/null || fail "cox profiles rm bob-main"
+  cox paths add a-to-b --hops node-a,node-b >/dev/null || fail "cox paths add"
+  cox profiles create cascade --user bob@example.org --path a-to-b >/dev/null || fail "cox profiles create --path"
+  local cascaded; cascaded=$(sed -n 2p "$WORK/bob-secrets" | caravel sync --password-stdin 2>&1) \
+    || fail "caravel sync after the path was added: $cascaded"
+  connect laptop --profile cascade
+  log_has connect "via node-a" || fail "the cascade does not enter at node-a: $(cat "$WORK/connect.log")"
+  expect_seen_as 10.90.0.32 || fail "the internet does not see node-b at the end of the cascade"
+  in_ns pv-node-a wg show awg1 endpoints | grep -q "10.80.0.32:51820" || fail "node-a has no inner link to node-b"
+  in_ns pv-node-a ip route get 10.90.0.50 | grep -q "dev awg1" && fail "node-a's own traffic went into the inner link"
+  done_step
+
+  step "11. backup while serving, restore elsewhere: same relay, nodes and clients"
   disconnect
   (umask 077; printf 'fleet backup %s\n' "$(head -c 12 /dev/urandom | base64)" >"$WORK/backup-passphrase")
   cox backup --out "$WORK/fleet.backup" <"$WORK/backup-passphrase" >/dev/null || fail "cox backup while cox serve runs"
@@ -383,13 +402,15 @@ e2e() {
   synced=$(caravel sync --email bob@example.org --password-stdin <"$WORK/bob-secrets" 2>&1) \
     || fail "a password login did not sync with the restored controller: $synced"
   local peers; peers=$(in_ns pv-node-a wg show awga peers | wc -l)
-  cox profiles create bob-second --user bob@example.org --node node-a --protocol amneziawg >/dev/null
+  cox users add Dave --email dave@example.org >/dev/null || fail "cox users add on the restored controller"
+  cox devices add dave@example.org --name tablet >/dev/null || fail "cox devices add on the restored controller"
+  cox profiles create dave-main --user dave@example.org --node node-a --protocol amneziawg >/dev/null
   wait_for 20 sh -c "[ \$(ip netns exec pv-node-a wg show awga peers | wc -l) -gt $peers ]" \
     || fail "a profile made on the restored controller did not reach node-a"
   cox audit verify >/dev/null || fail "the restored audit chain does not verify"
   done_step
 
-  step "11. everything removed"
+  step "12. everything removed"
   trap - EXIT
   down
   for ns in "${NAMESPACES[@]}"; do ip netns list | grep -qw "$ns" && fail "namespace $ns left behind"; done

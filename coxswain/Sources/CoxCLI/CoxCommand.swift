@@ -9,7 +9,7 @@ struct CoxCommand: AsyncParsableCommand {
         abstract: "PharosVPN cox: the private controller: state, CA, enrollment, reconcile, audit, admin API.",
         version: CoxswainVersion.line,
         subcommands: [InitCommand.self, ServeCommand.self, NodesCommand.self, UsersCommand.self, DevicesCommand.self,
-                      ProfilesCommand.self, RelaysCommand.self, EnrollCommand.self, ProfileCommand.self, AuditCommand.self, TokensCommand.self,
+                      ProfilesCommand.self, PathsCommand.self, RelaysCommand.self, EnrollCommand.self, ProfileCommand.self, AuditCommand.self, TokensCommand.self,
                       PKICommand.self, AlertsCommand.self, GeoIPCommand.self, BackupCommand.self, RestoreCommand.self,
                       VersionCommand.self])
 }

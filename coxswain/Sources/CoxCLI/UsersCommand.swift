@@ -251,7 +251,7 @@ struct ProfilesCommand: AsyncParsableCommand {
         @Argument(help: "Profile name (unique per user).") var name: String
         @Option(help: "User ID or e-mail.") var user: String
         @Option(help: "Node ID or name (egress = this node).") var node: String?
-        @Option(help: "Path ID (multi-hop; not built yet).") var path: String?
+        @Option(help: "Path ID or name (a cascade, cox paths add): enter at its first node, leave at its last; AmneziaWG only.") var path: String?
         @Option(help: "Only this device of the user.") var device: String?
         @Option(help: "Comma-separated subset of the node's entry IPs.") var entryIps: String?
         @Option(help: "amneziawg, xray-reality or both.") var `protocol` = "amneziawg"
@@ -262,11 +262,10 @@ struct ProfilesCommand: AsyncParsableCommand {
                 guard let proto = ProfileProtocol(rawValue: self.protocol) else {
                     throw ValidationError("--protocol must be amneziawg, xray-reality or both")
                 }
-                if path != nil { throw ValidationError("--path: multi-hop paths are not built yet; use --node") }
-                guard let node else { throw ValidationError("give --node") }
+                guard (node == nil) != (path == nil) else { throw ValidationError("give exactly one of --node and --path") }
                 let controller = try options.open()
                 let ips = (entryIps ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-                let result = try await controller.service.createProfileSpec(user: user, name: name, node: node, device: device,
+                let result = try await controller.service.createProfileSpec(user: user, name: name, node: node, path: path, device: device,
                                                                             entryIPs: ips, protocol: proto, by: .cliUser)
                 print("created profile \(result.value.id)")
                 try await PushReport.report(result.pushes, from: controller)
@@ -283,7 +282,7 @@ struct ProfilesCommand: AsyncParsableCommand {
             try await userFacing {
                 let user = self.user
                 let specs = try await options.open().store.read { tx in try tx.profileSpecs(user: try user.map { try tx.user($0).id }) }
-                print(Table.render(header: ["ID", "USER", "NAME", "NODE", "DEVICE", "PROTOCOL", "ENTRY IPS"], rows: specs.map {
+                print(Table.render(header: ["ID", "USER", "NAME", "NODE/PATH", "DEVICE", "PROTOCOL", "ENTRY IPS"], rows: specs.map {
                     [$0.id, $0.userID, $0.name, $0.nodeID ?? $0.pathID ?? "", $0.deviceID ?? "all", $0.protocol.rawValue, $0.entryIPs]
                 }))
             }

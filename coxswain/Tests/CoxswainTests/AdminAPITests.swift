@@ -104,6 +104,8 @@ final class AdminFleet: @unchecked Sendable {
             Route(method: "GET", path: "/api/users/\(alice.id)", scope: .readonly, success: 200),
             Route(method: "GET", path: "/api/users/\(alice.id)/devices", scope: .readonly, success: 200),
             Route(method: "GET", path: "/api/profiles", scope: .readonly, success: 200),
+            Route(method: "GET", path: "/api/paths", scope: .readonly, success: 200),
+            Route(method: "GET", path: "/api/node-links", scope: .readonly, success: 200),
             Route(method: "GET", path: "/api/sessions", scope: .monitor, success: 200),
             Route(method: "GET", path: "/api/sessions?state=open", scope: .monitor, success: 200),
             Route(method: "GET", path: "/api/alerts", scope: .monitor, success: 200),

@@ -270,14 +270,51 @@ struct DeviceCreateRequest: Decodable, Sendable {
 }
 
 struct ProfileCreateRequest: Decodable, Sendable {
-    var name, user, node: String
+    var name, user: String
+    /// Exactly one of `node` (egress there) and `path` (a cascade).
+    var node, path: String?
     var device: String?
     var entryIPs: [String]?
     var `protocol`: String?
 
     enum CodingKeys: String, CodingKey {
-        case name, user, node, device, `protocol`
+        case name, user, node, path, device, `protocol`
         case entryIPs = "entry_ips"
+    }
+}
+
+struct PathCreateRequest: Decodable, Sendable {
+    var name: String
+    /// Node IDs or names, entry first: 2 or 3.
+    var hops: [String]
+}
+
+struct PathDTO: Encodable, Sendable {
+    var id, name: String
+    var hops: [String]
+    var createdAt: Int64
+
+    init(_ path: PathRecord) { (id, name, hops, createdAt) = (path.id, path.name, path.hops, path.createdAt) }
+
+    enum CodingKeys: String, CodingKey {
+        case id, name, hops
+        case createdAt = "created_at"
+    }
+}
+
+struct NodeLinkDTO: Encodable, Sendable {
+    var id, entryNodeID, exitNodeID, innerInterface: String
+    var listenPort, fwmark, tableID: Int
+
+    init(_ link: NodeLinkRecord) {
+        (id, entryNodeID, exitNodeID, innerInterface) = (link.id, link.entryNodeID, link.exitNodeID, link.innerInterface)
+        (listenPort, fwmark, tableID) = (link.listenPort, link.fwmark, link.tableID)
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, fwmark
+        case entryNodeID = "entry_node_id", exitNodeID = "exit_node_id", innerInterface = "inner_interface"
+        case listenPort = "listen_port", tableID = "table_id"
     }
 }
 

@@ -45,7 +45,7 @@ public struct Problem: HTTPResponseError, Sendable {
             return Problem(.badRequest, error.description)
         case let error as ProvisioningError:
             switch error {
-            case .nodeNotReady, .protocolUnavailable, .subnetExhausted: return Problem(.conflict, error.description)
+            case .nodeNotReady, .protocolUnavailable, .subnetExhausted, .cascadeConflict: return Problem(.conflict, error.description)
             case .pathsNotSupported, .invalidEncryptionKey: return Problem(.badRequest, error.description)
             }
         case let error as AccountError:

@@ -182,8 +182,8 @@ public final class AccountService: Sendable {
         try tx.insert(device)
         try tx.insertDeviceCertificate(deviceID: device.id, serial: certified.leaf.serialHex, certificatePEM: certified.certificatePEM,
                                        notAfter: FleetPKI.micros(certified.leaf.notValidAfter))
-        let affected = try FleetService.reprovision(deviceID: device.id, tx: tx, config: config, fleetID: fleetID, signingKey: signingKey)
-        for nodeID in affected { try tx.bumpRevision(node: nodeID) }
+        var affected = try FleetService.reprovision(deviceID: device.id, tx: tx, config: config, fleetID: fleetID, signingKey: signingKey)
+        affected = try tx.bumpRevisions(affected)
         try tx.appendAudit(AuditEntry(action: action, targetType: "device", targetID: device.id,
                                       detail: FleetService.detail(["user": user.id, "name": unique, "platform": certified.platform,
                                                                    "fingerprint": fingerprint, "tunnel_ip": address])), by: actor)
@@ -439,7 +439,7 @@ public final class AccountService: Sendable {
                 affected.formUnion(try FleetService.reprovision(deviceID: device.id, tx: tx, config: config, fleetID: fleetID,
                                                                 signingKey: signingKey))
             }
-            for nodeID in affected { try tx.bumpRevision(node: nodeID) }
+            affected = try tx.bumpRevisions(affected)
             try tx.appendAudit(AuditEntry(action: "user.keys", targetType: "user", targetID: userID),
                                by: AuditActor(name: userID, kind: .session))
             return affected

@@ -89,7 +89,8 @@ public actor FleetReconciler {
         do {
             plan = try await store.read { tx -> (NodeConfigPlan, String)? in
                 guard let node = try? tx.node(nodeID) else { return nil }
-                return (try NodeConfigPlan.build(node: node, peers: try tx.peers(node: node.id), config: config), node.controlAddr)
+                return (try NodeConfigPlan.build(node: node, peers: try tx.peers(node: node.id), config: config,
+                                                 cascade: try tx.cascade(for: node.id)), node.controlAddr)
             }
         } catch {
             return .failed("cannot read the node's config from the store: \(error)")
@@ -116,6 +117,7 @@ public actor FleetReconciler {
                     return .nodeAhead(applied: status.appliedRevision)
                 }
             }
+            try await applyCascade(configPlan, node: nodeID, client: client)
             nodes[nodeID, default: .init()].applied(configPlan.revision)
             try await store.write { tx in try tx.recordApplied(node: nodeID, revision: configPlan.revision) }
             logger.debug("pushed", metadata: ["node": "\(nodeID)", "revision": "\(configPlan.revision)", "reloaded": "\(reloaded)"])
@@ -157,20 +159,47 @@ public actor FleetReconciler {
     }
 
     /// SetNetworkConfig once per node per controller run (and again after the node is
-    /// re-enrolled): forwarding, masquerade and isolation from the node's row. The node
-    /// persists it and re-applies it at its own restarts, so one push is enough; a refusal
-    /// (no egress interface, say) is logged and not retried every sweep.
+    /// re-enrolled, or when its transit routes change): forwarding, masquerade and isolation
+    /// from the node's row, and the transit routes of the devices it sends into inner links.
+    /// The node persists it and re-applies it at its own restarts, so one push is enough; a
+    /// refusal (no egress interface, say) is logged and not retried every sweep.
     private func configureNetwork(_ node: NodeRecord, client: NodeClientPool.Client) async {
-        var request = Pharos_Node_V1_SetNetworkConfigRequest()
-        request.config.forwarding = node.forwarding
-        request.config.masquerade = node.masquerade
-        request.config.isolation = node.isolation
+        let config = self.config
+        guard let request = try? await store.read({ tx in
+            try NodeConfigPlan.build(node: node, peers: [], config: config, cascade: try tx.cascade(for: node.id)).network
+        }) else { return }
+        await sendNetwork(request, node: node.id, client: client)
+    }
+
+    private func sendNetwork(_ request: Pharos_Node_V1_SetNetworkConfigRequest, node nodeID: String, client: NodeClientPool.Client) async {
         do {
             _ = try await client.setNetworkConfig(request, options: callOptions)
-            logger.info("network policy applied", metadata: ["node": "\(node.id)", "forwarding": "\(node.forwarding)",
-                                                            "masquerade": "\(node.masquerade)"])
+            nodes[nodeID, default: .init()].sentNetwork = request.config
+            logger.info("network policy applied", metadata: ["node": "\(nodeID)", "forwarding": "\(request.config.forwarding)",
+                                                            "masquerade": "\(request.config.masquerade)",
+                                                            "transits": "\(request.config.transits.count)"])
         } catch {
-            logger.warning("network policy not applied", metadata: ["node": "\(node.id)", "error": "\(Self.describe(error))"])
+            logger.warning("network policy not applied", metadata: ["node": "\(nodeID)", "error": "\(Self.describe(error))"])
+        }
+    }
+
+    /// After a push: the inner links this node starts (fenced by the node per link, at the
+    /// node's revision), the retired ones removed, and the network policy when it differs
+    /// from what this reconciler last sent (the node skips a policy equal to its own).
+    private func applyCascade(_ plan: NodeConfigPlan, node nodeID: String, client: NodeClientPool.Client) async throws {
+        for link in plan.innerLinks {
+            _ = try await client.configureInnerLink(link, options: callOptions)
+        }
+        for interface in plan.retiredLinks {
+            var request = Pharos_Node_V1_RemoveInnerLinkRequest()
+            request.interface = interface
+            _ = try await client.removeInnerLink(request, options: callOptions)
+            try await store.write { tx in try tx.forgetRetiredLink(entry: nodeID, interface: interface) }
+        }
+        // A CLI's reconciler has sent nothing yet: it sends the policy once with its push, so
+        // transit routes a command changed reach the node without waiting for `cox serve`.
+        if nodes[nodeID, default: .init()].sentNetwork != plan.network.config {
+            await sendNetwork(plan.network, node: nodeID, client: client)
         }
     }
 

@@ -1,3 +1,5 @@
+import PharosProto
+
 /// What the controller knows of one node between calls, and what it does next: the decision
 /// core of `FleetReconciler`, with no I/O, so every branch is table-tested without a node.
 /// The reconciler feeds it what happened (a push applied, a call failed, a status seen) and
@@ -7,6 +9,8 @@ struct NodeReconcileState: Sendable, Equatable {
     var knownApplied: Int64?
     /// SetNetworkConfig was sent in this controller run.
     var networkConfigured = false
+    /// The network config last sent to the node in this run (transit routes included).
+    var sentNetwork: Pharos_Node_V1_NetworkConfig?
     /// Consecutive failed calls and when the next sweep may try again.
     var failures = 0
     var retryAt: ContinuousClock.Instant?
@@ -94,6 +98,7 @@ struct NodeReconcileState: Sendable, Equatable {
     /// Forwarding, masquerade or isolation changed: send SetNetworkConfig again.
     mutating func networkPolicyChanged() {
         networkConfigured = false
+        sentNetwork = nil
     }
 
     /// A heal pushes regardless of what was cached: the node just said it is not in step.

@@ -17,6 +17,11 @@ public enum FleetInputError: Error, Equatable, CustomStringConvertible {
     case unreadableLifetime(String)
     case certificateDays(Int)
     case relayCertificateDays(Int)
+    case nodeOrPath
+    case xrayOnPath(path: String)
+    case pathHops(String)
+    case pathInUse(path: String, profiles: [String])
+    case nodeInPaths(node: String, paths: [String])
 
     public var description: String {
         switch self {
@@ -36,6 +41,13 @@ public enum FleetInputError: Error, Equatable, CustomStringConvertible {
         case .unreadableLifetime(let text): "\"\(text)\" is not a lifetime such as 30d, 12h, 90m or never"
         case .certificateDays(let days):
             "--cert-days \(days): a node leaf lives 1 to \(FleetService.maximumNodeCertificateDays) days (30 for agents that renew; up to 365 for upstream agents, which cannot)"
+        case .nodeOrPath: "give exactly one of --node (egress there) and --path (a cascade)"
+        case .xrayOnPath(let path): "path \(path) carries AmneziaWG only; XRay/REALITY over a cascade is not built"
+        case .pathHops(let reason): "--hops: \(reason)"
+        case .pathInUse(let path, let profiles):
+            "path \(path) is used by the profiles \(profiles.joined(separator: ", ")); remove them first (cox profiles rm)"
+        case .nodeInPaths(let node, let paths):
+            "node \(node) is a hop of the paths \(paths.joined(separator: ", ")); remove them first (cox paths rm)"
         case .relayCertificateDays(let days):
             "--cert-days \(days): a relay leaf lives 1 to \(FleetService.maximumRelayCertificateDays) days (30 for relays that renew themselves over their tunnel; longer only for relays that cannot)"
         }

@@ -66,7 +66,7 @@ extension FleetService {
                     affected.formUnion(try Self.reprovision(deviceID: deviceID, tx: tx, config: config, fleetID: fleetID,
                                                             signingKey: signingKey))
                 }
-                for nodeID in affected { try tx.bumpRevision(node: nodeID) }
+                affected = try tx.bumpRevisions(affected)
             }
             var fields: [String: String] = [:]
             for (key, before, after) in [("name", current.name, saved.name), ("region", current.region, saved.region),

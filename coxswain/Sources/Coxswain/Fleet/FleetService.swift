@@ -106,6 +106,8 @@ public final class FleetService: Sendable {
         let config = self.config, fleetID = try pki.authority.fingerprint, signingKey = pki.signingKey
         return await committed(try await store.write { tx in
             let node = try tx.node(reference)
+            let paths = try tx.pathNames(through: node.id)
+            guard paths.isEmpty else { throw FleetInputError.nodeInPaths(node: node.name, paths: paths) }
             let deviceIDs = Set(try tx.peers(node: node.id).map(\.deviceID))
             try tx.revokeCertificates(ofNode: node, reason: "node removed")
             try tx.deleteNode(node.id)
@@ -114,7 +116,7 @@ public final class FleetService: Sendable {
                 affected.formUnion(try Self.reprovision(deviceID: deviceID, tx: tx, config: config, fleetID: fleetID, signingKey: signingKey))
             }
             affected.remove(node.id)
-            for nodeID in affected { try tx.bumpRevision(node: nodeID) }
+            affected = try tx.bumpRevisions(affected)
             try tx.appendAudit(AuditEntry(action: "node.rm", targetType: "node", targetID: node.id,
                                           detail: Self.detail(["name": node.name])), by: actor)
             return MutationResult(value: node, affectedNodes: affected)
@@ -151,7 +153,7 @@ public final class FleetService: Sendable {
                 try tx.revokeCertificates(of: device)
             }
             try tx.deleteUser(user.id)
-            for nodeID in affected { try tx.bumpRevision(node: nodeID) }
+            affected = try tx.bumpRevisions(affected)
             try tx.appendAudit(AuditEntry(action: "user.rm", targetType: "user", targetID: user.id,
                                           detail: Self.detail(["email": user.email ?? ""])), by: actor)
             return MutationResult(value: user, affectedNodes: affected)
@@ -178,8 +180,8 @@ public final class FleetService: Sendable {
                                       status: .active, encryptionPubkey: encryptionKey.map { Data($0) }, tunnelIP: address,
                                       version: 1, createdAt: tx.now, updatedAt: tx.now)
             try tx.insert(device)
-            let affected = try Self.reprovision(deviceID: device.id, tx: tx, config: config, fleetID: fleetID, signingKey: signingKey)
-            for nodeID in affected { try tx.bumpRevision(node: nodeID) }
+            var affected = try Self.reprovision(deviceID: device.id, tx: tx, config: config, fleetID: fleetID, signingKey: signingKey)
+            affected = try tx.bumpRevisions(affected)
             try tx.appendAudit(AuditEntry(action: "device.add", targetType: "device", targetID: device.id,
                                           detail: Self.detail(["user": user.id, "name": name, "tunnel_ip": address])), by: actor)
             return MutationResult(value: device, affectedNodes: affected)
@@ -191,10 +193,10 @@ public final class FleetService: Sendable {
     public func removeDevice(_ deviceID: String, by actor: AuditActor) async throws -> MutationResult<DeviceRecord> {
         return await committed(try await store.write { tx in
             let device = try tx.device(deviceID)
-            let affected = Set(try tx.peers(device: device.id).map(\.nodeID))
+            var affected = Set(try tx.peers(device: device.id).map(\.nodeID))
             try tx.revokeCertificates(of: device)
             try tx.deleteDevice(device.id)
-            for nodeID in affected { try tx.bumpRevision(node: nodeID) }
+            affected = try tx.bumpRevisions(affected)
             try tx.appendAudit(AuditEntry(action: "device.rm", targetType: "device", targetID: device.id,
                                           detail: Self.detail(["user": device.userID, "name": device.name])), by: actor)
             return MutationResult(value: device, affectedNodes: affected)
@@ -204,13 +206,20 @@ public final class FleetService: Sendable {
     // MARK: profile specs
 
     /// `cox profiles create`: re-provisions every device of the user it applies to.
-    public func createProfileSpec(user reference: String, name: String, node nodeReference: String, device deviceID: String? = nil,
-                                  entryIPs: [String] = [], protocol proto: ProfileProtocol,
+    /// Egress is `node`, or the last hop of `path` (entered at its first); exactly one of them.
+    public func createProfileSpec(user reference: String, name: String, node nodeReference: String?, path pathReference: String? = nil,
+                                  device deviceID: String? = nil, entryIPs: [String] = [], protocol proto: ProfileProtocol,
                                   by actor: AuditActor) async throws -> MutationResult<ProfileSpecRecord> {
         let config = self.config, fleetID = try pki.authority.fingerprint, signingKey = pki.signingKey
+        guard (nodeReference == nil) != (pathReference == nil) else { throw FleetInputError.nodeOrPath }
         return await committed(try await store.write { tx in
             let user = try tx.user(reference)
-            let node = try tx.node(nodeReference)
+            var path: PathRecord?
+            if let pathReference {
+                path = try tx.path(pathReference)
+                guard proto == .amneziawg else { throw FleetInputError.xrayOnPath(path: path!.name) }
+            }
+            let node = try tx.node(path?.hops.first ?? nodeReference!)
             guard node.isPlaceable else { throw ProvisioningError.nodeNotReady(node: node.name) }
             if proto.includesXRay, node.xrayPublicKey?.isEmpty != false {
                 throw ProvisioningError.protocolUnavailable(node: node.name, protocol: "xray-reality")
@@ -219,16 +228,17 @@ public final class FleetService: Sendable {
                 throw FleetInputError.deviceOfAnotherUser(device: deviceID, user: user.email ?? user.id)
             }
             let spec = ProfileSpecRecord(id: EntityID.make(.profileSpec), userID: user.id, deviceID: deviceID, name: name,
-                                         pathID: nil, nodeID: node.id, entryIPs: entryIPs.joined(separator: ","), protocol: proto,
-                                         version: 1, createdAt: tx.now, updatedAt: tx.now)
+                                         pathID: path?.id, nodeID: path == nil ? node.id : nil, entryIPs: entryIPs.joined(separator: ","),
+                                         protocol: proto, version: 1, createdAt: tx.now, updatedAt: tx.now)
             try tx.insert(spec)
             var affected = Set<String>()
             for device in try tx.devices(user: user.id) where deviceID == nil || device.id == deviceID {
                 affected.formUnion(try Self.reprovision(deviceID: device.id, tx: tx, config: config, fleetID: fleetID, signingKey: signingKey))
             }
-            for nodeID in affected { try tx.bumpRevision(node: nodeID) }
+            affected = try tx.bumpRevisions(affected)
             try tx.appendAudit(AuditEntry(action: "profile.create", targetType: "profile", targetID: spec.id,
-                                          detail: Self.detail(["user": user.id, "node": node.id, "protocol": proto.rawValue])), by: actor)
+                                          detail: Self.detail(["user": user.id, path == nil ? "node" : "path": path?.id ?? node.id,
+                                                               "protocol": proto.rawValue])), by: actor)
             return MutationResult(value: spec, affectedNodes: affected)
         })
     }
@@ -246,7 +256,7 @@ public final class FleetService: Sendable {
             for device in devices {
                 affected.formUnion(try Self.reprovision(deviceID: device.id, tx: tx, config: config, fleetID: fleetID, signingKey: signingKey))
             }
-            for nodeID in affected { try tx.bumpRevision(node: nodeID) }
+            affected = try tx.bumpRevisions(affected)
             try tx.appendAudit(AuditEntry(action: "profile.rm", targetType: "profile", targetID: spec.id,
                                           detail: Self.detail(["user": spec.userID])), by: actor)
             return MutationResult(value: spec, affectedNodes: affected)
@@ -262,12 +272,20 @@ public final class FleetService: Sendable {
         let device = try tx.device(deviceID)
         let user = try tx.user(device.userID)
         let specs = try tx.profileSpecs(for: device)
-        var nodes: [String: NodeRecord] = [:]
-        for spec in specs { if let nodeID = spec.nodeID, let node = try? tx.node(nodeID) { nodes[nodeID] = node } }
+        var nodes: [String: NodeRecord] = [:], paths: [String: PathRecord] = [:]
+        for spec in specs {
+            if let nodeID = spec.nodeID, let node = try? tx.node(nodeID) { nodes[nodeID] = node }
+            if let pathID = spec.pathID, let path = try? tx.path(pathID) {
+                paths[pathID] = path
+                for hop in path.hops { if let node = try? tx.node(hop) { nodes[hop] = node } }
+            }
+        }
         let revision = (try tx.profile(device: device.id)?.revision ?? 0) + 1
         let plan = try DeviceProvisioning.plan(device: device, user: user, specs: specs, nodes: nodes, config: config,
-                                               fleetID: fleetID, revision: revision, now: StoreClock.date(tx.now))
-        let affected = try tx.replacePeers(device: device.id, with: plan.peers)
+                                               fleetID: fleetID, revision: revision, now: StoreClock.date(tx.now), paths: paths)
+        var affected = try tx.replacePeers(device: device.id, with: plan.peers)
+        // The next hops of the device's paths carry its address: they change with its peers.
+        for path in paths.values where !Set(path.hops).isDisjoint(with: affected) { affected.formUnion(path.hops) }
         if let recipientBytes = device.encryptionPubkey ?? user.publicKey {
             let recipient = try Curve25519.KeyAgreement.PublicKey(rawRepresentation: recipientBytes)
             let sealed = try SealedBundle.seal(plan.bundle.json.compactBytes(), to: recipient, signingKey: signingKey)

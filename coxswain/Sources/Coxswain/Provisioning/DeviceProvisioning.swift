@@ -18,7 +18,7 @@ public enum DeviceProvisioning {
 
     public static func plan(device: DeviceRecord, user: UserRecord, specs: [ProfileSpecRecord], nodes: [String: NodeRecord],
                             config: CoxConfig, fleetID: String, revision: Int64, now: Date,
-                            keys: ProvisioningKeys = .system) throws(ProvisioningError) -> Plan {
+                            keys: ProvisioningKeys = .system, paths: [String: PathRecord] = [:]) throws(ProvisioningError) -> Plan {
         let key = keys.wireGuardKey()
         let privateKey = key.rawRepresentation.base64EncodedString()
         let publicKey = key.publicKey.rawRepresentation.base64EncodedString()
@@ -27,8 +27,25 @@ public enum DeviceProvisioning {
         var presharedKeys: [String: String] = [:]
         let createdAt = Int64(now.timeIntervalSince1970 * 1_000_000)
 
+        // How each node reaches the device's address: through its own peer ("direct") or from
+        // the previous hop of a path. One way per node, or replies would go astray.
+        var reachedVia: [String: String] = [:]
         for spec in specs {
-            guard let nodeID = spec.nodeID else { throw .pathsNotSupported(spec: spec.name) }
+            let hops = spec.nodeID.map { [$0] } ?? spec.pathID.flatMap { paths[$0]?.hops } ?? []
+            for (index, hop) in hops.enumerated() {
+                let via = index == 0 ? "direct" : hops[index - 1]
+                if let other = reachedVia[hop], other != via { throw .cascadeConflict(device: device.name, node: nodes[hop]?.name ?? hop) }
+                reachedVia[hop] = via
+            }
+        }
+        for spec in specs {
+            // A path spec places the device on the path's entry; the next hops carry it on.
+            var path: PathRecord?
+            if let pathID = spec.pathID {
+                guard let found = paths[pathID], found.hops.count >= 2 else { throw .pathsNotSupported(spec: spec.name) }
+                path = found
+            }
+            guard let nodeID = spec.nodeID ?? path?.hops.first else { throw .pathsNotSupported(spec: spec.name) }
             guard let node = nodes[nodeID] else { continue }  // removed in this same transaction
             guard node.isPlaceable, let wgKey = node.wgPublicKey else { throw .nodeNotReady(node: node.name) }
             let entryIPs = entries(spec: spec, node: node)
@@ -66,15 +83,31 @@ public enum DeviceProvisioning {
                     allowedIPs: ["0.0.0.0/0", "::/0"])))
             }
             let choice = ClientProfile.ProtocolChoice(rawValue: spec.protocol.rawValue) ?? .amneziaWG
+            var view: PathView?
+            var mtu: Int?
+            if let path {
+                let last = path.hops.count - 1
+                view = PathView(name: path.name, hops: path.hops.enumerated().map { index, hopID in
+                    let hop = nodes[hopID]
+                    return PathHop(id: hopID, name: hop?.name ?? hopID, region: hop?.region ?? "",
+                                   role: index == 0 ? "entry" : index == last ? "exit" : "mid",
+                                   ips: index == 0 ? entryIPs : hop.map { [$0.publicIP.isEmpty ? $0.host : $0.publicIP] } ?? [])
+                })
+                mtu = cascadeMTU(hops: path.hops.count)
+            }
             profiles.append(ClientProfile(id: spec.id, name: spec.name, protocolChoice: choice, nodes: [
                 ProfileNode(id: node.id, name: node.name, region: node.region, endpoints: entryIPs, protocols: protocols),
-            ]))
+            ], path: view, mtu: mtu))
         }
         let bundle = ProfileBundle(fleetID: fleetID, user: user.email ?? user.id, revision: revision,
                                    issuedAt: rfc3339(now), expiresAt: rfc3339(now.addingTimeInterval(365 * 86400)),
                                    profiles: profiles)
         return Plan(peers: peers, bundle: bundle)
     }
+
+    /// The client's MTU on a path of `hops` nodes: 1420 less 80 bytes (a WireGuard header
+    /// over IPv6, the larger) for every inner link its packets cross, never under 1280.
+    public static func cascadeMTU(hops: Int) -> Int { max(1280, 1420 - 80 * max(0, hops - 1)) }
 
     /// The entry IPs of a spec: its subset when given, else the node's public IPs.
     static func entries(spec: ProfileSpecRecord, node: NodeRecord) -> [String] {

@@ -8,6 +8,7 @@ public enum EntityID {
         case node = "nod", user = "usr", device = "dev", profileSpec = "prs", peer = "per"
         case profile = "prf", audit = "aud", nodeCert = "ncr", deviceCert = "dcr", relay = "rly"
         case ticket = "tkt", session = "ses", token = "tok", event = "evt", alert = "alr"
+        case path = "pth", nodeLink = "lnk"
     }
 
     static let alphabet = Array("abcdefghijklmnopqrstuvwxyz234567".utf8)

@@ -14,7 +14,34 @@ enum Schema {
         migrator.registerMigration("0006_relay_leaves", migrate: relayLeaves)
         migrator.registerMigration("0007_relay_presented", migrate: relayPresented)
         migrator.registerMigration("0008_analytics", migrate: analytics)
+        migrator.registerMigration("0009_paths", migrate: paths)
         return migrator
+    }
+
+    /// Cascades (#21): named paths of 2 or 3 hops (entry, optional mid, exit); one inner link
+    /// per consecutive pair of hops, allocated once per (entry, exit) and shared by every path
+    /// that makes the same hop; links no path uses any more wait in `retired_links` until
+    /// their entry node has been told to remove them.
+    private static func paths(_ db: Database) throws {
+        try db.execute(sql: """
+            CREATE TABLE paths (
+                id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, created_at INTEGER NOT NULL);
+            CREATE TABLE path_hops (
+                path_id TEXT NOT NULL REFERENCES paths(id) ON DELETE CASCADE, hop_index INTEGER NOT NULL,
+                node_id TEXT NOT NULL REFERENCES nodes(id) ON DELETE RESTRICT, PRIMARY KEY (path_id, hop_index));
+            CREATE INDEX path_hops_by_node ON path_hops(node_id);
+            CREATE TABLE node_links (
+                id TEXT PRIMARY KEY,
+                entry_node_id TEXT NOT NULL REFERENCES nodes(id) ON DELETE CASCADE,
+                exit_node_id TEXT NOT NULL REFERENCES nodes(id) ON DELETE CASCADE,
+                inner_interface TEXT NOT NULL, listen_port INTEGER NOT NULL, fwmark INTEGER NOT NULL,
+                table_id INTEGER NOT NULL, created_at INTEGER NOT NULL,
+                UNIQUE (entry_node_id, exit_node_id), UNIQUE (entry_node_id, inner_interface));
+            CREATE TABLE retired_links (
+                entry_node_id TEXT NOT NULL REFERENCES nodes(id) ON DELETE CASCADE, inner_interface TEXT NOT NULL,
+                PRIMARY KEY (entry_node_id, inner_interface));
+            CREATE INDEX profile_specs_by_path ON profile_specs(path_id);
+            """)
     }
 
     /// Certificate lifecycle (#20): the lifetime of each node's leaves and how its last renewal

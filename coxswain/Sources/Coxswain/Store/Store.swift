@@ -77,7 +77,7 @@ public final class Store: Sendable {
     /// the store is unusable after. (Closing alone is not enough: when a read-only reader is
     /// the last connection to close, SQLite leaves the WAL beside the file.)
     public func close() throws {
-        try pool.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
+        _ = try pool.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
         try pool.close()
     }
 

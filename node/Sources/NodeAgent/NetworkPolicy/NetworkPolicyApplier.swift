@@ -54,6 +54,9 @@ public final class NetworkPolicyApplier: @unchecked Sendable {
         let plan = try NetworkPolicyPlan.make(policy, interface: interface,
                                               egress: policy.masquerade ? Self.egressInterface() : nil)
         let previous = applied.plan
+        // The same policy again (a controller re-sending it with a push): nothing to change,
+        // and tearing it down would cut transit traffic for a moment.
+        if plan == previous, !plan.steps.isEmpty || !plan.sysctls.isEmpty { return }
         teardown(previous.steps)
         do {
             try apply(plan)

@@ -122,13 +122,31 @@ extension AdminAPI {
             guard let proto = ProfileProtocol(rawValue: form.protocol ?? "amneziawg") else {
                 throw Problem(.badRequest, "protocol must be amneziawg, xray-reality or both")
             }
-            let result = try await service.createProfileSpec(user: form.user, name: form.name, node: form.node, device: form.device,
-                                                             entryIPs: form.entryIPs ?? [], protocol: proto, by: context.actor)
+            let result = try await service.createProfileSpec(user: form.user, name: form.name, node: form.node, path: form.path,
+                                                             device: form.device, entryIPs: form.entryIPs ?? [], protocol: proto,
+                                                             by: context.actor)
             return try Self.json(MutationDTO(value: ProfileSpecDTO(result.value), pushes: result.pushes.mapValues(\.summary)),
                                  status: .created)
         }
         group.delete("profiles/:id") { _, context -> MutationDTO<String> in
             let result = try await service.removeProfileSpec(try context.parameters.require("id"), by: context.actor)
+            return MutationDTO(value: result.value.id, pushes: result.pushes.mapValues(\.summary))
+        }
+
+        // MARK: paths (cascades) and the inner links they use
+        readonly.get("paths") { _, _ -> [PathDTO] in
+            try await store.read { tx in try tx.paths() }.map(PathDTO.init)
+        }
+        readonly.get("node-links") { _, _ -> [NodeLinkDTO] in
+            try await store.read { tx in try tx.nodeLinks() }.map(NodeLinkDTO.init)
+        }
+        group.post("paths") { request, context -> Response in
+            let form = try await Self.body(PathCreateRequest.self, request, context)
+            let result = try await service.addPath(name: form.name, hops: form.hops, by: context.actor)
+            return try Self.json(MutationDTO(value: PathDTO(result.value), pushes: result.pushes.mapValues(\.summary)), status: .created)
+        }
+        group.delete("paths/:id") { _, context -> MutationDTO<String> in
+            let result = try await service.removePath(try context.parameters.require("id"), by: context.actor)
             return MutationDTO(value: result.value.id, pushes: result.pushes.mapValues(\.summary))
         }
     }

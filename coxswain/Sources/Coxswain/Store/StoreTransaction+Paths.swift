@@ -1,0 +1,187 @@
+import GRDB
+
+/// A named cascade: 2 or 3 node IDs, entry first.
+public struct PathRecord: Sendable, Equatable {
+    public var id: String
+    public var name: String
+    public var hops: [String]
+    public var createdAt: Int64
+}
+
+/// The inner link from `entryNodeID` to `exitNodeID` (one per pair, shared by every path
+/// that makes this hop): the interface, port, fwmark and table the entry uses for it.
+public struct NodeLinkRecord: Sendable, Equatable, Codable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "node_links"
+
+    public var id: String
+    public var entryNodeID: String
+    public var exitNodeID: String
+    public var innerInterface: String
+    public var listenPort: Int
+    public var fwmark: Int
+    public var tableID: Int
+    public var createdAt: Int64
+
+    enum CodingKeys: String, CodingKey {
+        case id
+        case entryNodeID = "entry_node_id", exitNodeID = "exit_node_id", innerInterface = "inner_interface"
+        case listenPort = "listen_port", fwmark, tableID = "table_id", createdAt = "created_at"
+    }
+}
+
+/// What one node does in the fleet's cascades, read in the transaction its push plan is.
+public struct CascadeView: Sendable, Equatable {
+    /// Links this node is the entry (or mid) side of, with the next hop and the device
+    /// addresses (`a.b.c.d/32`) routed into each.
+    public var outgoing: [(link: NodeLinkRecord, next: NodeRecord, devices: [String])]
+    /// Links this node is the far side of, with the previous hop and the addresses it carries.
+    public var incoming: [(link: NodeLinkRecord, previous: NodeRecord, devices: [String])]
+    /// Inner interfaces this node still serves that no path uses any more.
+    public var retired: [String]
+
+    public static func == (a: CascadeView, b: CascadeView) -> Bool {
+        a.outgoing.map { "\($0.link.id)\($0.devices)" } == b.outgoing.map { "\($0.link.id)\($0.devices)" }
+            && a.incoming.map { "\($0.link.id)\($0.devices)" } == b.incoming.map { "\($0.link.id)\($0.devices)" }
+            && a.retired == b.retired
+    }
+}
+
+extension StoreTransaction {
+    public func insert(path: PathRecord) throws {
+        if try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM paths WHERE name = ?", arguments: [path.name]) ?? 0 > 0 {
+            throw StoreError.duplicate(kind: "path", field: "name", value: path.name)
+        }
+        try db.execute(sql: "INSERT INTO paths (id, name, created_at) VALUES (?, ?, ?)", arguments: [path.id, path.name, path.createdAt])
+        for (index, node) in path.hops.enumerated() {
+            try db.execute(sql: "INSERT INTO path_hops (path_id, hop_index, node_id) VALUES (?, ?, ?)",
+                           arguments: [path.id, index, node])
+        }
+    }
+
+    public func paths() throws -> [PathRecord] {
+        let hops = try Row.fetchAll(db, sql: "SELECT path_id, node_id FROM path_hops ORDER BY path_id, hop_index")
+        var byPath: [String: [String]] = [:]
+        for row in hops { byPath[row["path_id"], default: []].append(row["node_id"]) }
+        return try Row.fetchAll(db, sql: "SELECT id, name, created_at FROM paths ORDER BY name").map {
+            PathRecord(id: $0["id"], name: $0["name"], hops: byPath[$0["id"]] ?? [], createdAt: $0["created_at"])
+        }
+    }
+
+    /// By ID or by name.
+    public func path(_ reference: String) throws -> PathRecord {
+        guard let found = try paths().first(where: { $0.id == reference || $0.name == reference }) else {
+            throw StoreError.notFound(kind: "path", id: reference)
+        }
+        return found
+    }
+
+    public func deletePath(_ pathID: String) throws {
+        try db.execute(sql: "DELETE FROM paths WHERE id = ?", arguments: [pathID])
+    }
+
+    public func profileSpecs(path pathID: String) throws -> [ProfileSpecRecord] {
+        try ProfileSpecRecord.filter(Column("path_id") == pathID).order(Column("created_at"), Column("id")).fetchAll(db)
+    }
+
+    public func nodeLinks() throws -> [NodeLinkRecord] {
+        try NodeLinkRecord.order(Column("entry_node_id"), Column("inner_interface")).fetchAll(db)
+    }
+
+    /// The link from `entry` to `exit`, allocated when there is none: the entry's next free
+    /// `awgN` (N from 1), port 51900+N, fwmark 0x5000+N and table 5000+N.
+    public func ensureLink(entry: String, exit: String) throws -> NodeLinkRecord {
+        if let link = try NodeLinkRecord.filter(Column("entry_node_id") == entry && Column("exit_node_id") == exit).fetchOne(db) {
+            return link
+        }
+        let taken = Set(try String.fetchAll(db, sql: """
+            SELECT inner_interface FROM node_links WHERE entry_node_id = ?
+            UNION SELECT inner_interface FROM retired_links WHERE entry_node_id = ?
+            """, arguments: [entry, entry]))
+        let n = (1...).first { !taken.contains("awg\($0)") }!
+        let link = NodeLinkRecord(id: EntityID.make(.nodeLink), entryNodeID: entry, exitNodeID: exit, innerInterface: "awg\(n)",
+                                  listenPort: 51900 + n, fwmark: 0x5000 + n, tableID: 5000 + n, createdAt: now)
+        try link.insert(db)
+        return link
+    }
+
+    /// Deletes the links no path uses any more; their entries are told to remove them
+    /// (`retired_links`). Returns the entry nodes concerned.
+    public func retireUnusedLinks() throws -> Set<String> {
+        let used = Set(try paths().flatMap { path in zip(path.hops, path.hops.dropFirst()).map { "\($0.0)>\($0.1)" } })
+        var entries = Set<String>()
+        for link in try nodeLinks() where !used.contains("\(link.entryNodeID)>\(link.exitNodeID)") {
+            try link.delete(db)
+            try db.execute(sql: "INSERT OR IGNORE INTO retired_links (entry_node_id, inner_interface) VALUES (?, ?)",
+                           arguments: [link.entryNodeID, link.innerInterface])
+            entries.insert(link.entryNodeID)
+        }
+        return entries
+    }
+
+    /// The entry told its retired link is gone: forget it (its name may be allocated again).
+    public func forgetRetiredLink(entry: String, interface: String) throws {
+        try db.execute(sql: "DELETE FROM retired_links WHERE entry_node_id = ? AND inner_interface = ?", arguments: [entry, interface])
+    }
+
+    /// Every node that shares a path with one of `nodeIDs`: a change to a device's peer on an
+    /// entry changes what the next hops carry for it.
+    public func pathPartners(of nodeIDs: Set<String>) throws -> Set<String> {
+        guard !nodeIDs.isEmpty else { return [] }
+        var partners = Set<String>()
+        for path in try paths() where !Set(path.hops).isDisjoint(with: nodeIDs) { partners.formUnion(path.hops) }
+        return partners.subtracting(nodeIDs)
+    }
+
+    /// This node's part in the cascades (see `CascadeView`).
+    public func cascade(for nodeID: String) throws -> CascadeView {
+        let links = try nodeLinks()
+        let retiredCount = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM retired_links WHERE entry_node_id = ?", arguments: [nodeID]) ?? 0
+        guard retiredCount > 0 || links.contains(where: { $0.entryNodeID == nodeID || $0.exitNodeID == nodeID }) else {
+            return CascadeView(outgoing: [], incoming: [], retired: [])
+        }
+        let paths = try paths()
+        // Device addresses per path: the peers its specs placed on the path's entry.
+        var devicesByPath: [String: [String]] = [:]
+        for path in paths {
+            guard let entry = path.hops.first else { continue }
+            devicesByPath[path.id] = try String.fetchAll(db, sql: """
+                SELECT DISTINCT p.allowed_ip FROM peers p JOIN profile_specs s ON p.profile_spec_id = s.id
+                WHERE s.path_id = ? AND p.node_id = ? AND p.protocol = 'amneziawg' ORDER BY p.allowed_ip
+                """, arguments: [path.id, entry])
+        }
+        func devices(_ link: NodeLinkRecord) -> [String] {
+            var all = Set<String>()
+            for path in paths where zip(path.hops, path.hops.dropFirst()).contains(where: { $0.0 == link.entryNodeID && $0.1 == link.exitNodeID }) {
+                all.formUnion(devicesByPath[path.id] ?? [])
+            }
+            return all.sorted()
+        }
+        var view = CascadeView(outgoing: [], incoming: [], retired: [])
+        for link in links where link.entryNodeID == nodeID {
+            view.outgoing.append((link, try node(link.exitNodeID), devices(link)))
+        }
+        for link in links where link.exitNodeID == nodeID {
+            view.incoming.append((link, try node(link.entryNodeID), devices(link)))
+        }
+        view.retired = try String.fetchAll(db, sql: "SELECT inner_interface FROM retired_links WHERE entry_node_id = ? ORDER BY inner_interface",
+                                           arguments: [nodeID])
+        return view
+    }
+}
+
+extension StoreTransaction {
+    /// Bumps the revision of each of `nodeIDs` and of every node that shares a path with one
+    /// of them (what a device's peer on an entry changes reaches its next hops); returns them all.
+    public func bumpRevisions(_ nodeIDs: Set<String>) throws -> Set<String> {
+        let all = nodeIDs.union(try pathPartners(of: nodeIDs))
+        for id in all { try bumpRevision(node: id) }
+        return all
+    }
+
+    /// The paths `nodeID` is a hop of, by name.
+    public func pathNames(through nodeID: String) throws -> [String] {
+        try String.fetchAll(db, sql: """
+            SELECT DISTINCT p.name FROM paths p JOIN path_hops h ON h.path_id = p.id WHERE h.node_id = ? ORDER BY p.name
+            """, arguments: [nodeID])
+    }
+}
