@@ -125,6 +125,61 @@ import Testing
         #expect(try state.store.readNow { tx in (try tx.peers(device: device.id).map(\.id), try tx.profileSpecs().count) } == before)
     }
 
+    /// Two profiles that would route the device differently at one node: refused whatever the
+    /// mix; two paths that agree (the same hops under two names) are not.
+    @Test(arguments: [
+        ([nil, "n1>n2"] as [String?], "n1"), (["n1>n2", "n1>n3"], "n1"), (["n1>n2", "n1>n2>n3"], "n2"), (["n2", "n1>n2"], "n2"),
+    ] as [([String?], String)])
+    func everyTwoWayRouteIsRefused(_ profiles: [String?], _ node: String) async throws {
+        let (state, _, _, _, device) = try await fleet()
+        var specs: [(node: String?, path: String?)] = []
+        for (index, profile) in profiles.enumerated() {
+            guard let profile, profile.contains(">") else { specs.append((profile ?? "n1", nil)); continue }
+            _ = try await state.service.addPath(name: "p\(index)", hops: profile.components(separatedBy: ">"), by: state.actor)
+            specs.append((nil, "p\(index)"))
+        }
+        _ = try await state.service.createProfileSpec(user: "alice@example.com", name: "first", node: specs[0].node, path: specs[0].path,
+                                                      protocol: .amneziawg, by: state.actor)
+        let before = try state.store.readNow { tx in try tx.peers(device: device.id).map(\.id) }
+        await #expect(throws: ProvisioningError.cascadeConflict(device: "laptop", node: node)) {
+            _ = try await state.service.createProfileSpec(user: "alice@example.com", name: "second", node: specs[1].node, path: specs[1].path,
+                                                          protocol: .amneziawg, by: state.actor)
+        }
+        #expect(try state.store.readNow { tx in try tx.peers(device: device.id).map(\.id) } == before)
+    }
+
+    @Test func twoNamesForTheSameHopsAgree() async throws {
+        let (state, _, _, _, _) = try await fleet()
+        _ = try await state.service.addPath(name: "one", hops: ["n1", "n2"], by: state.actor)
+        _ = try await state.service.addPath(name: "two", hops: ["n1", "n2"], by: state.actor)
+        for path in ["one", "two"] {
+            _ = try await state.service.createProfileSpec(user: "alice@example.com", name: path, node: nil, path: path,
+                                                          protocol: .amneziawg, by: state.actor)
+        }
+    }
+
+    /// Three hops: the mid both ends a link (the entry as its peer) and starts one (with the
+    /// device's transit route), and the exit has the mid as its peer.
+    @Test func aMidHopEndsOneLinkAndStartsTheNext() async throws {
+        let (state, n1, n2, n3, device) = try await fleet()
+        _ = try await state.service.addPath(name: "three", hops: ["n1", "n2", "n3"], by: state.actor)
+        _ = try await state.service.createProfileSpec(user: "alice@example.com", name: "via", node: nil, path: "three",
+                                                      protocol: .amneziawg, by: state.actor)
+        let address = "\(device.tunnelIP)/32"
+        func linkPeers(_ plan: NodeConfigPlan) throws -> [String] {
+            try Pharos_Node_V1_AmneziaWGConfig(serializedBytes: plan.requests[0].config).peers.filter { $0.id.hasPrefix("link:") }
+                .map { "\($0.publicKey) \($0.allowedIps)" }
+        }
+        let mid = try plan(state, n2.id)
+        #expect(try linkPeers(mid) == ["\(n1.wgPublicKey!) [\"\(address)\"]"])
+        #expect(mid.innerLinks.map { "\($0.config.interface) \($0.config.exit.publicKey)" } == ["awg1 \(n3.wgPublicKey!)"])
+        #expect(mid.network.config.transits.map { "\($0.deviceCidr) \($0.innerInterface)" } == ["\(address) awg1"])
+        let exit = try plan(state, n3.id)
+        #expect(try linkPeers(exit) == ["\(n2.wgPublicKey!) [\"\(address)\"]"])
+        #expect(exit.innerLinks.isEmpty && exit.network.config.transits.isEmpty)
+        #expect(try plan(state, n1.id).innerLinks.map(\.config.exit.publicKey) == [n2.wgPublicKey!])
+    }
+
     @Test func refusalsNameWhatToDo() async throws {
         let (state, _, _, _, _) = try await fleet()
         _ = try await state.service.addPath(name: "a-to-b", hops: ["n1", "n2"], by: state.actor)

@@ -165,6 +165,11 @@ import Testing
         let rules = try Command.run(["ip", "-n", nsEntry, "rule"]).components(separatedBy: "lookup 1001").count - 1
         #expect(rules == 1, "a restart must re-apply the transit route without duplicating its rule")
 
+        // The entry gets a default route of its own (out to the root side), and a counter of
+        // the device's packets leaving by it: once the link is gone, its traffic must be dropped
+        // (the transit table's unreachable route), not fall through to the main table.
+        try Command.run(["ip", "-n", nsEntry, "route", "add", "default", "via", "198.51.100.9"])
+        try Command.run(["ip", "netns", "exec", nsEntry, "iptables", "-I", "FORWARD", "-s", "10.97.0.2", "-o", "pxan\(s)", "-j", "DROP"])
         // RemoveInnerLink: the interface goes, and with it the path.
         let removed = try await control(entryAddress) { client in
             var request = Pharos_Node_V1_RemoveInnerLinkRequest()
@@ -179,6 +184,9 @@ import Testing
             try Command.run(["ip", "-n", nsEntry, "link", "show", ifInner])
         }
         #expect(!reachesTarget(within: 2))
+        let leaked = try Command.run(["ip", "netns", "exec", nsEntry, "iptables", "-nvx", "-L", "FORWARD"])
+            .split(separator: "\n").first { $0.contains("10.97.0.2") }?.split(separator: " ", omittingEmptySubsequences: true).first
+        #expect(leaked == "0", "the device's traffic left the entry by its own default route: \(leaked ?? "no counter")")
         entry.terminate()
         entry.waitUntilExit()
     }

@@ -37,15 +37,23 @@ import Testing
         var t = NetworkPolicy.TransitRoute(deviceCIDR: "10.86.0.5/32", innerInterface: "awg1", mark: 0x105, table: 105)
         let plan = try NetworkPolicyPlan.make(config(transits: [t]), interface: "awg0", egress: nil)
         #expect(plan.sysctls["net/ipv4/conf/all/rp_filter"] == "0")
-        #expect(plan.steps.suffix(3).map { $0.apply.joined(separator: " ") } == [
+        #expect(plan.steps.suffix(4).map { $0.apply.joined(separator: " ") } == [
             "iptables -t mangle -A PREROUTING -i awg0 -s 10.86.0.5/32 -j MARK --set-mark 261",
             "ip rule add fwmark 261 lookup 105",
+            "ip route replace unreachable default metric 4294967295 table 105",
             "ip route replace default dev awg1 table 105",
         ])
         #expect(plan.steps.last?.teardown == ["ip", "route", "del", "default", "dev", "awg1", "table", "105"])
         t.deviceCIDR = "nonsense"
         #expect(throws: NetworkPolicyPlan.PlanError.self) {
             _ = try NetworkPolicyPlan.make(config(transits: [t]), interface: "awg0", egress: nil)
+        }
+        // The host's own tables, the tunnel itself, and names a command would read as a flag.
+        for (table, inner) in [(254 as UInt32, "awg1"), (253, "awg1"), (255, "awg1"), (105, "awg0"), (105, "-x"), (105, "eth0;id")] {
+            let bad = NetworkPolicy.TransitRoute(deviceCIDR: "10.86.0.5/32", innerInterface: inner, mark: 0x105, table: table)
+            #expect(throws: NetworkPolicyPlan.PlanError.self, "table \(table) via \(inner)") {
+                _ = try NetworkPolicyPlan.make(config(transits: [bad]), interface: "awg0", egress: nil)
+            }
         }
     }
 

@@ -117,7 +117,14 @@ public actor FleetReconciler {
                     return .nodeAhead(applied: status.appliedRevision)
                 }
             }
-            try await applyCascade(configPlan, node: nodeID, client: client)
+            do {
+                try await applyCascade(configPlan, node: nodeID, client: client)
+            } catch {
+                // The node already reports this revision for its peers, so a sweep would find it
+                // in step: move the intended revision on, and the next sweep pushes it all again.
+                try await store.write { tx in try tx.bumpRevision(node: nodeID) }
+                throw error
+            }
             nodes[nodeID, default: .init()].applied(configPlan.revision)
             try await store.write { tx in try tx.recordApplied(node: nodeID, revision: configPlan.revision) }
             logger.debug("pushed", metadata: ["node": "\(nodeID)", "revision": "\(configPlan.revision)", "reloaded": "\(reloaded)"])
@@ -168,19 +175,18 @@ public actor FleetReconciler {
         guard let request = try? await store.read({ tx in
             try NodeConfigPlan.build(node: node, peers: [], config: config, cascade: try tx.cascade(for: node.id)).network
         }) else { return }
-        await sendNetwork(request, node: node.id, client: client)
+        do { try await sendNetwork(request, node: node.id, client: client) } catch {
+            logger.warning("network policy not applied", metadata: ["node": "\(node.id)", "error": "\(Self.describe(error))"])
+        }
     }
 
-    private func sendNetwork(_ request: Pharos_Node_V1_SetNetworkConfigRequest, node nodeID: String, client: NodeClientPool.Client) async {
-        do {
-            _ = try await client.setNetworkConfig(request, options: callOptions)
-            nodes[nodeID, default: .init()].sentNetwork = request.config
-            logger.info("network policy applied", metadata: ["node": "\(nodeID)", "forwarding": "\(request.config.forwarding)",
-                                                            "masquerade": "\(request.config.masquerade)",
-                                                            "transits": "\(request.config.transits.count)"])
-        } catch {
-            logger.warning("network policy not applied", metadata: ["node": "\(nodeID)", "error": "\(Self.describe(error))"])
-        }
+    private func sendNetwork(_ request: Pharos_Node_V1_SetNetworkConfigRequest, node nodeID: String,
+                             client: NodeClientPool.Client) async throws {
+        _ = try await client.setNetworkConfig(request, options: callOptions)
+        nodes[nodeID, default: .init()].sentNetwork = request.config
+        logger.info("network policy applied", metadata: ["node": "\(nodeID)", "forwarding": "\(request.config.forwarding)",
+                                                        "masquerade": "\(request.config.masquerade)",
+                                                        "transits": "\(request.config.transits.count)"])
     }
 
     /// After a push: the inner links this node starts (fenced by the node per link, at the
@@ -196,10 +202,13 @@ public actor FleetReconciler {
             _ = try await client.removeInnerLink(request, options: callOptions)
             try await store.write { tx in try tx.forgetRetiredLink(entry: nodeID, interface: interface) }
         }
-        // A CLI's reconciler has sent nothing yet: it sends the policy once with its push, so
-        // transit routes a command changed reach the node without waiting for `cox serve`.
-        if nodes[nodeID, default: .init()].sentNetwork != plan.network.config {
-            await sendNetwork(plan.network, node: nodeID, client: client)
+        // Transit routes changed (or a CLI's reconciler, which has sent nothing yet, pushes a
+        // node that has some): the policy goes with the push, and its failure fails the push.
+        // A node with no transits, now or last sent, gets its policy from the status path as before.
+        let sent = nodes[nodeID, default: .init()].sentNetwork
+        let transits = !plan.network.config.transits.isEmpty || sent?.transits.isEmpty == false || !plan.innerLinks.isEmpty
+        if transits, sent != plan.network.config {
+            try await sendNetwork(plan.network, node: nodeID, client: client)
         }
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import PharosSpec
 
 /// Cascades (#21): `cox paths add|list|rm`. A path names 2 or 3 nodes, entry first; each
 /// consecutive pair gets an inner link (allocated once per pair and shared). Profile specs
@@ -17,6 +18,13 @@ extension FleetService {
             }
             // Every hop's key must be known: the previous hop dials it, the next one admits it.
             for node in nodes where !node.isPlaceable { throw ProvisioningError.nodeNotReady(node: node.name) }
+            // The previous hop dials each later hop at an IP address (a node takes no host name).
+            for node in nodes.dropFirst() {
+                let ip = node.publicIP.isEmpty ? node.host : node.publicIP
+                guard (try? HostPort.parse(ip, defaultPort: node.wgPort))?.isIPv4Literal == true || ip.contains(":") else {
+                    throw FleetInputError.pathHops("node \(node.name) has no public IP address to be dialed at (\(ip)); set one with cox nodes endpoints")
+                }
+            }
             let path = PathRecord(id: EntityID.make(.path), name: trimmed, hops: nodes.map(\.id), createdAt: tx.now)
             try tx.insert(path: path)
             for (entry, exit) in zip(path.hops, path.hops.dropFirst()) { _ = try tx.ensureLink(entry: entry, exit: exit) }

@@ -27,15 +27,17 @@ public enum DeviceProvisioning {
         var presharedKeys: [String: String] = [:]
         let createdAt = Int64(now.timeIntervalSince1970 * 1_000_000)
 
-        // How each node reaches the device's address: through its own peer ("direct") or from
-        // the previous hop of a path. One way per node, or replies would go astray.
-        var reachedVia: [String: String] = [:]
+        // What each node does with the device's traffic: where it comes from (the device itself,
+        // or the previous hop of a path) and where it goes (out of this node, or to the next
+        // hop). One way per node: a node routes an address one way, and marks its traffic by
+        // source, so two profiles that disagree would send one of them out the wrong exit.
+        var route: [String: String] = [:]
         for spec in specs {
             let hops = spec.nodeID.map { [$0] } ?? spec.pathID.flatMap { paths[$0]?.hops } ?? []
             for (index, hop) in hops.enumerated() {
-                let via = index == 0 ? "direct" : hops[index - 1]
-                if let other = reachedVia[hop], other != via { throw .cascadeConflict(device: device.name, node: nodes[hop]?.name ?? hop) }
-                reachedVia[hop] = via
+                let way = (index == 0 ? "device" : hops[index - 1]) + ">" + (index == hops.count - 1 ? "out" : hops[index + 1])
+                if let other = route[hop], other != way { throw .cascadeConflict(device: device.name, node: nodes[hop]?.name ?? hop) }
+                route[hop] = way
             }
         }
         for spec in specs {

@@ -17,7 +17,7 @@ public enum ProvisioningError: Error, Equatable, CustomStringConvertible {
         case .pathsNotSupported(let spec): "profile \(spec) names a path that does not exist (or has fewer than 2 hops)"
         case .invalidEncryptionKey(let reason): "the device encryption key is invalid: \(reason)"
         case .cascadeConflict(let device, let node):
-            "device \(device) would reach node \(node) both directly and through a path (or through two paths from different hops); a node routes one device's address one way: use another node or path for one of its profiles"
+            "device \(device) would be routed two ways at node \(node) (a direct profile there and a path through it, or two paths that enter, leave or continue differently); a node routes one device's traffic one way: use another node or path for one of its profiles"
         }
     }
 }

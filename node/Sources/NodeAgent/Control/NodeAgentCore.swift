@@ -85,12 +85,14 @@ public actor NodeAgentCore {
         try await dataPlane.start(identity: identity, peers: state.amneziaWGPeers)
         // Before the policy: its transit routes name these interfaces. A link that fails to
         // come back is logged and left to the controller's next push; the node still serves.
+        var down = Set<String>()
         for link in state.innerLinks {
             do { try await startInnerPlane(link) } catch {
+                down.insert(link.interface)
                 logger.error("inner link not restored", metadata: ["interface": "\(link.interface)", "error": "\(error)"])
             }
         }
-        try networkPolicy?.reapply()
+        try networkPolicy?.reapply(unavailable: down)
         if state.xrayRevision > 0 { try await xray?.apply(state.xray, identity: xrayIdentity) }
         logger.info("restored from disk", metadata: ["revision": "\(state.amneziaWGRevision)", "peers": "\(state.amneziaWGPeers.count)"])
     }
@@ -269,6 +271,11 @@ public actor NodeAgentCore {
                               others: state.innerLinks.filter { $0.interface != link.interface },
                               obfuscationRequired: dataPlane.speaksObfuscation)
         } catch { throw .invalidConfig(error.description) }
+        // A new link never takes over an interface the host already has (an operator's own
+        // awg-quick tunnel, say): only links this node made are adopted, at its own restart.
+        if current == nil, FileManager.default.fileExists(atPath: "/sys/class/net/\(link.interface)") {
+            throw .invalidConfig("inner link: interface \(link.interface) already exists on this host and is not one of this node's links")
+        }
         var next = state
         next.innerLinks.removeAll { $0.interface == link.interface }
         next.innerLinks.append(link)
@@ -279,6 +286,8 @@ public actor NodeAgentCore {
                 try await plane.replacePeers([link.exit], previous: [current.exit])
             } else {
                 try await startInnerPlane(link)
+                // The interface is new: the kernel holds no route into it yet.
+                networkPolicy?.routeTransits(through: link.interface)
             }
         } catch {
             throw .dataPlane("inner link \(link.interface): \(error)")
@@ -298,7 +307,7 @@ public actor NodeAgentCore {
         guard state.innerLinks.contains(where: { $0.interface == interface }) else { return false }
         var next = state
         next.innerLinks.removeAll { $0.interface == interface }
-        await innerPlanes.removeValue(forKey: interface)?.stop()
+        await innerPlanes.removeValue(forKey: interface)?.destroy()
         try persist(next, as: nil)
         logger.info("inner link removed", metadata: ["interface": "\(interface)"])
         return true

@@ -16,7 +16,15 @@ public protocol DataPlane: Sendable {
     func upsertPeer(_ peer: PeerSpec, previous: PeerSpec?) async throws
     func removePeer(_ peer: PeerSpec) async throws
     func status() async throws -> DataPlaneStatus
+    /// Stops the daemon this agent started (an adopted one keeps running: an agent restart
+    /// must not drop tunnels).
     func stop() async
+    /// Stops it and removes the interface, adopted or not (RemoveInnerLink).
+    func destroy() async
+}
+
+extension DataPlane {
+    public func destroy() async { await stop() }
 }
 
 public struct DataPlaneStatus: Sendable, Equatable {

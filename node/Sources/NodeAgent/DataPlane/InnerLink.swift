@@ -34,11 +34,19 @@ public struct InnerLink: Sendable, Equatable, Codable {
         case revision
     }
 
+    /// 1-15 ASCII letters, digits, `-` or `_`, starting with a letter (never read as a flag).
+    static func isInterfaceName(_ name: String) -> Bool {
+        guard let first = name.first, first.isASCII, first.isLetter, name.count <= 15 else { return false }
+        return name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }
+    }
+
+    /// The most inner links one node serves.
+    static let maximumPerNode = 32
+
     /// Everything checked before anything is applied; `others` are the node's other links.
     func validate(mainInterface: String, mainPort: Int, others: [InnerLink], obfuscationRequired: Bool) throws(InnerLinkError) {
-        guard !interface.isEmpty, interface.count <= 15,
-              interface.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) else {
-            throw .invalid("interface \"\(interface)\" is not 1-15 letters, digits, - or _")
+        guard Self.isInterfaceName(interface) else {
+            throw .invalid("interface \"\(interface)\" is not 1-15 letters, digits, - or _, starting with a letter")
         }
         guard interface != mainInterface else { throw .invalid("interface \(interface) is the node's own tunnel") }
         guard (0...65535).contains(listenPort) else { throw .invalid("listen_port \(listenPort) is outside 0-65535") }
@@ -47,6 +55,11 @@ public struct InnerLink: Sendable, Equatable, Codable {
             if let other = others.first(where: { $0.listenPort == listenPort }) {
                 throw .invalid("listen_port \(listenPort) is already used by the inner link \(other.interface)")
             }
+        }
+        guard others.count < Self.maximumPerNode else { throw .invalid("this node already serves \(others.count) inner links") }
+        if let endpoint = exit.endpoint, let host = try? HostPort.parse(endpoint), host.host.hasPrefix("127.") || host.host == "::1"
+            || host.host.hasPrefix("169.254.") || host.host.lowercased().hasPrefix("fe80:") {
+            throw .invalid("exit endpoint \(endpoint) is a loopback or link-local address")
         }
         guard mtu == 0 || (1280...9000).contains(mtu) else { throw .invalid("mtu \(mtu) is outside 1280-9000 (0 = the node's)") }
         do { try exit.validate() } catch { throw .invalid("exit \(error.description)") }

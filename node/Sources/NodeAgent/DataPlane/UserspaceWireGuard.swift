@@ -106,6 +106,14 @@ public final class UserspaceWireGuard: DataPlane {
         await process.stop(grace: .seconds(5))
     }
 
+    public func destroy() async {
+        await stop()
+        // An adopted daemon is not our child: deleting its interface ends it.
+        if FileManager.default.fileExists(atPath: "/sys/class/net/\(interface)") {
+            _ = try? Command.run(["ip", "link", "del", "dev", interface])
+        }
+    }
+
     private func launchDaemon() async throws {
         await stop()
         if (try? socket.get()) != nil {

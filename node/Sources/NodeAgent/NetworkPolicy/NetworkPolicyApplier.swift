@@ -41,11 +41,24 @@ public final class NetworkPolicyApplier: @unchecked Sendable {
 
     /// Cold start: the kernel may or may not still hold the rules (agent restart vs
     /// reboot), so remove what the record says, then apply it again.
-    public func reapply() throws {
+    /// `unavailable`: inner interfaces that did not come back; their transit routes are
+    /// skipped (the table's unreachable route keeps those devices' traffic from leaking out
+    /// of this node) until `routeTransits(through:)` when the link is up again.
+    public func reapply(unavailable: Set<String> = []) throws {
         let plan = applied.plan
         guard !plan.steps.isEmpty || !plan.sysctls.isEmpty else { return }
         teardown(plan.steps)
-        try apply(plan)
+        try apply(plan, skipping: unavailable)
+    }
+
+    /// An inner link came (back) up: the transit routes into it, which the kernel dropped with
+    /// the interface. Best effort: a route that cannot be added leaves the table unreachable.
+    public func routeTransits(through interface: String) {
+        for step in applied.plan.steps where NetworkPolicyPlan.routesInto(step) == interface {
+            do { try Command.run(step.apply) } catch {
+                logger.warning("transit route not restored", metadata: ["interface": "\(interface)", "error": "\(error)"])
+            }
+        }
     }
 
     /// Replaces the current policy. On failure the new plan's partial changes are
@@ -68,7 +81,7 @@ public final class NetworkPolicyApplier: @unchecked Sendable {
         logger.info("network policy applied", metadata: ["steps": "\(plan.steps.count)", "sysctls": "\(plan.sysctls.count)"])
     }
 
-    private func apply(_ plan: NetworkPolicyPlan) throws {
+    private func apply(_ plan: NetworkPolicyPlan, skipping unavailable: Set<String> = []) throws {
         var done: [NetworkPolicyPlan.Step] = []
         do {
             for (key, value) in plan.sysctls.sorted(by: { $0.key < $1.key }) {
@@ -81,6 +94,10 @@ public final class NetworkPolicyApplier: @unchecked Sendable {
                 applied.originalSysctls[key] = nil
             }
             for step in plan.steps {
+                if let into = NetworkPolicyPlan.routesInto(step), unavailable.contains(into) {
+                    logger.warning("transit route skipped: its inner link is down", metadata: ["interface": "\(into)"])
+                    continue
+                }
                 try Command.run(step.apply)
                 done.append(step)
             }

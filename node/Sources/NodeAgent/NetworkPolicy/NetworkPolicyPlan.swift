@@ -4,6 +4,13 @@ import PharosSpec
 /// and the argv that exactly undoes it. Pure, so the rules are tested without root;
 /// `NetworkPolicyApplier` runs them. The rule strings follow upstream's.
 public struct NetworkPolicyPlan: Sendable, Equatable, Codable {
+    /// The transit route into `interface` (`ip route replace default dev IFACE table T`), if this step is one.
+    static func routesInto(_ step: Step) -> String? {
+        let a = step.apply
+        guard a.count == 8, Array(a[0..<5]) == ["ip", "route", "replace", "default", "dev"] else { return nil }
+        return a[5]
+    }
+
     public struct Step: Sendable, Equatable, Codable {
         public var apply: [String]
         /// nil: nothing to undo (e.g. a sysctl whose old value is restored separately).
@@ -71,16 +78,24 @@ public struct NetworkPolicyPlan: Sendable, Equatable, Codable {
         }
         for transit in policy.transits {
             guard CIDR.isValid(transit.deviceCIDR) else { throw .invalidTransit("device_cidr \"\(transit.deviceCIDR)\"") }
-            guard !transit.innerInterface.isEmpty, transit.innerInterface.count <= 15 else {
+            guard InnerLink.isInterfaceName(transit.innerInterface), transit.innerInterface != interface else {
                 throw .invalidTransit("inner_interface \"\(transit.innerInterface)\"")
             }
             guard transit.mark != 0, transit.table != 0 else { throw .invalidTransit("mark and table must be non-zero") }
+            // 253-255 are the kernel's default, main and local tables: a transit must not replace their routes.
+            guard !(253...255).contains(transit.table) else { throw .invalidTransit("table \(transit.table) is one of the host's own (253-255)") }
             let mark = String(transit.mark), table = String(transit.table)
             plan.steps.append(Step(
                 apply: ["iptables", "-t", "mangle", "-A", "PREROUTING", "-i", interface, "-s", transit.deviceCIDR, "-j", "MARK", "--set-mark", mark],
                 teardown: ["iptables", "-t", "mangle", "-D", "PREROUTING", "-i", interface, "-s", transit.deviceCIDR, "-j", "MARK", "--set-mark", mark]))
             plan.steps.append(Step(apply: ["ip", "rule", "add", "fwmark", mark, "lookup", table],
                                    teardown: ["ip", "rule", "del", "fwmark", mark, "lookup", table]))
+            // Below the link's route, a route that drops: when the inner interface goes away (its
+            // daemon died, the link is being restarted or removed), the kernel deletes the route
+            // through it, and without this the lookup would fall through to the main table and
+            // send the device's traffic out of this node instead of its exit.
+            plan.steps.append(Step(apply: ["ip", "route", "replace", "unreachable", "default", "metric", "4294967295", "table", table],
+                                   teardown: ["ip", "route", "del", "unreachable", "default", "metric", "4294967295", "table", table]))
             plan.steps.append(Step(apply: ["ip", "route", "replace", "default", "dev", transit.innerInterface, "table", table],
                                    teardown: ["ip", "route", "del", "default", "dev", transit.innerInterface, "table", table]))
         }
