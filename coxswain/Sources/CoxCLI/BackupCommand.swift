@@ -25,8 +25,7 @@ struct BackupCommand: AsyncParsableCommand {
             }
             guard !FileManager.default.fileExists(atPath: out) else { throw BackupError.outputExists(path: out) }
             // Opening the controller would create a new one where there is none: refuse first.
-            let database = try CoxConfig.load(path: options.config)
-                .databasePath(relativeTo: URL(fileURLWithPath: options.config).deletingLastPathComponent().path)
+            let database = Controller.databasePath(of: try CoxConfig.load(path: options.config), configPath: options.config)
             guard FileManager.default.fileExists(atPath: database) else { throw BackupError.noState(path: database) }
             let passphrase = try readNewPassphrase()
             // Created before `open` may switch to the state directory's owner, so the file is

@@ -243,28 +243,30 @@ public enum ControllerBackup {
 
         var (plaintext, final) = try next()
         let files = try manifest(plaintext, path: path)
-        var current = 0, remaining = files.first?.size ?? 0
+        var current = -1, remaining = 0
         var out: FileHandle?
-        func open(_ index: Int) throws -> FileHandle {
-            let target = URL(fileURLWithPath: directory).appendingPathComponent(files[index].name).path
+        defer { try? out?.close() }
+        /// Moves to the next file the manifest lists (0600, empty); false when there is none.
+        func nextFile() throws -> Bool {
+            guard current + 1 < files.count else { return false }
+            current += 1
+            try out?.close()
+            let target = URL(fileURLWithPath: directory).appendingPathComponent(files[current].name).path
             guard FileManager.default.createFile(atPath: target, contents: nil, attributes: [.posixPermissions: 0o600]),
                   let handle = FileHandle(forWritingAtPath: target) else { throw BackupError.io(path: target, reason: "cannot be written") }
-            return handle
+            out = handle
+            remaining = files[current].size
+            return true
         }
-        out = try open(0)
-        defer { try? out?.close() }
+        _ = try nextFile()
         while !final {
             (plaintext, final) = try next()
             var offset = 0
             while offset < plaintext.count {
                 while remaining == 0 {
-                    current += 1
-                    guard current < files.count else {
+                    guard try nextFile() else {
                         throw BackupError.damaged(path: path, reason: "chunk \(chunk) holds more than its manifest lists")
                     }
-                    try out?.close()
-                    out = try open(current)
-                    remaining = files[current].size
                 }
                 let take = min(remaining, plaintext.count - offset)
                 try out?.write(contentsOf: plaintext[offset..<offset + take])
@@ -272,12 +274,8 @@ public enum ControllerBackup {
                 remaining -= take
             }
         }
-        while remaining == 0, current + 1 < files.count {
-            current += 1
-            try out?.close()
-            out = try open(current)
-            remaining = files[current].size
-        }
+        // Empty files at the end of the manifest hold no bytes of any chunk.
+        while remaining == 0, try nextFile() {}
         guard remaining == 0, current == files.count - 1 else {
             throw BackupError.damaged(path: path, reason: "it ends before the \(files[current].name) its manifest lists is complete")
         }

@@ -26,7 +26,7 @@ public struct RestorePlan: Sendable {
             self.stateDir = URL(fileURLWithPath: stateDir).standardizedFileURL.path
         } else if FileManager.default.fileExists(atPath: config.path) {
             let existing = try CoxConfig.load(path: config.path, environment: environment)
-            self.stateDir = URL(fileURLWithPath: existing.databasePath(relativeTo: base.path)).deletingLastPathComponent().path
+            self.stateDir = URL(fileURLWithPath: Controller.databasePath(of: existing, configPath: config.path)).deletingLastPathComponent().path
         } else {
             self.stateDir = base.appendingPathComponent("state").standardizedFileURL.path
         }

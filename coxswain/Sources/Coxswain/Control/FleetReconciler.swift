@@ -171,9 +171,8 @@ public actor FleetReconciler {
     /// The node persists it and re-applies it at its own restarts, so one push is enough; a
     /// refusal (no egress interface, say) is logged and not retried every sweep.
     private func configureNetwork(_ node: NodeRecord, client: NodeClientPool.Client) async {
-        let config = self.config
         guard let request = try? await store.read({ tx in
-            try NodeConfigPlan.build(node: node, peers: [], config: config, cascade: try tx.cascade(for: node.id)).network
+            NodeConfigPlan.network(node: node, cascade: try tx.cascade(for: node.id))
         }) else { return }
         do { try await sendNetwork(request, node: node.id, client: client) } catch {
             logger.warning("network policy not applied", metadata: ["node": "\(node.id)", "error": "\(Self.describe(error))"])

@@ -283,9 +283,8 @@ public final class FleetService: Sendable {
         let revision = (try tx.profile(device: device.id)?.revision ?? 0) + 1
         let plan = try DeviceProvisioning.plan(device: device, user: user, specs: specs, nodes: nodes, config: config,
                                                fleetID: fleetID, revision: revision, now: StoreClock.date(tx.now), paths: paths)
-        var affected = try tx.replacePeers(device: device.id, with: plan.peers)
-        // The next hops of the device's paths carry its address: they change with its peers.
-        for path in paths.values where !Set(path.hops).isDisjoint(with: affected) { affected.formUnion(path.hops) }
+        // The next hops of its paths change with its peers: callers bump them (bumpRevisions).
+        let affected = try tx.replacePeers(device: device.id, with: plan.peers)
         if let recipientBytes = device.encryptionPubkey ?? user.publicKey {
             let recipient = try Curve25519.KeyAgreement.PublicKey(rawRepresentation: recipientBytes)
             let sealed = try SealedBundle.seal(plan.bundle.json.compactBytes(), to: recipient, signingKey: signingKey)

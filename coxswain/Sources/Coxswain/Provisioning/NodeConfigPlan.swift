@@ -64,10 +64,8 @@ public struct NodeConfigPlan: Sendable {
             requests.append(x)
         }
         var plan = NodeConfigPlan(nodeID: node.id, revision: node.configRevision, requests: requests)
-        plan.network.config.forwarding = node.forwarding || !cascade.outgoing.isEmpty
-        plan.network.config.masquerade = node.masquerade
-        plan.network.config.isolation = node.isolation
-        for (link, next, devices) in cascade.outgoing {
+        plan.network = network(node: node, cascade: cascade)
+        for (link, next, _) in cascade.outgoing {
             guard let key = next.wgPublicKey, !key.isEmpty else { continue }
             var inner = Pharos_Node_V1_ConfigureInnerLinkRequest()
             inner.revision = node.configRevision
@@ -81,17 +79,29 @@ public struct NodeConfigPlan: Sendable {
             inner.config.exit = linkPeer(link, key: key, allowedIPs: ["0.0.0.0/0"])
             inner.config.exit.endpoints = [HostPort(host: next.publicIP.isEmpty ? next.host : next.publicIP, port: next.wgPort).description]
             plan.innerLinks.append(inner)
+        }
+        plan.retiredLinks = cascade.retired
+        return plan
+    }
+
+    /// SetNetworkConfig: the node's policy flags, and a transit route per device it sends into
+    /// a link whose next hop's key is known (forwarding is on wherever a link starts).
+    public static func network(node: NodeRecord, cascade: CascadeView) -> Pharos_Node_V1_SetNetworkConfigRequest {
+        var request = Pharos_Node_V1_SetNetworkConfigRequest()
+        request.config.forwarding = node.forwarding || !cascade.outgoing.isEmpty
+        request.config.masquerade = node.masquerade
+        request.config.isolation = node.isolation
+        for (link, next, devices) in cascade.outgoing where next.wgPublicKey?.isEmpty == false {
             for device in devices {
                 var transit = Pharos_Node_V1_TransitRoute()
                 transit.deviceCidr = device
                 transit.innerInterface = link.innerInterface
                 transit.mark = UInt32(link.fwmark)
                 transit.table = UInt32(link.tableID)
-                plan.network.config.transits.append(transit)
+                request.config.transits.append(transit)
             }
         }
-        plan.retiredLinks = cascade.retired
-        return plan
+        return request
     }
 
     static func linkPeer(_ link: NodeLinkRecord, key: String, allowedIPs: [String]) -> Pharos_Node_V1_Peer {

@@ -30,7 +30,7 @@ public struct Controller: Sendable {
         if !config.geoipDB.isEmpty, !config.geoipDB.hasPrefix("/") {
             config.geoipDB = URL(fileURLWithPath: base(of: configPath)).appendingPathComponent(config.geoipDB).standardizedFileURL.path
         }
-        let store = try Store.open(path: config.databasePath(relativeTo: base(of: configPath)))
+        let store = try Store.open(path: databasePath(of: config, configPath: configPath))
         let pki = try FleetPKI.loadOrCreate(in: store)
         return Controller(config: config, store: store, pki: pki, service: FleetService(store: store, pki: pki, config: config))
     }
@@ -39,8 +39,13 @@ public struct Controller: Sendable {
     /// daemon's `pharos-coxswain`) becomes that user, so no file in it ends up root's.
     public static func adoptStateOwner(configPath: String) throws {
         let config = try CoxConfig.load(path: configPath)
-        let database = config.databasePath(relativeTo: base(of: configPath))
+        let database = databasePath(of: config, configPath: configPath)
         try Privileges.adoptOwner(of: URL(fileURLWithPath: database).deletingLastPathComponent().path)
+    }
+
+    /// `app.db` of the config at `configPath` (a relative `state_dir` is beside the file).
+    public static func databasePath(of config: CoxConfig, configPath: String) -> String {
+        config.databasePath(relativeTo: base(of: configPath))
     }
 
     static func base(of configPath: String) -> String {

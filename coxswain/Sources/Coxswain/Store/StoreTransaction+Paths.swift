@@ -30,7 +30,7 @@ public struct NodeLinkRecord: Sendable, Equatable, Codable, FetchableRecord, Per
 }
 
 /// What one node does in the fleet's cascades, read in the transaction its push plan is.
-public struct CascadeView: Sendable, Equatable {
+public struct CascadeView: Sendable {
     /// Links this node is the entry (or mid) side of, with the next hop and the device
     /// addresses (`a.b.c.d/32`) routed into each.
     public var outgoing: [(link: NodeLinkRecord, next: NodeRecord, devices: [String])]
@@ -38,12 +38,6 @@ public struct CascadeView: Sendable, Equatable {
     public var incoming: [(link: NodeLinkRecord, previous: NodeRecord, devices: [String])]
     /// Inner interfaces this node still serves that no path uses any more.
     public var retired: [String]
-
-    public static func == (a: CascadeView, b: CascadeView) -> Bool {
-        a.outgoing.map { "\($0.link.id)\($0.devices)" } == b.outgoing.map { "\($0.link.id)\($0.devices)" }
-            && a.incoming.map { "\($0.link.id)\($0.devices)" } == b.incoming.map { "\($0.link.id)\($0.devices)" }
-            && a.retired == b.retired
-    }
 }
 
 extension StoreTransaction {
