@@ -89,6 +89,12 @@ bench: deps
 		$(SCRATCH)/release/relay-bench
 	cd caravel-cli && $(SWIFT_BUILD) -c release --product caravel && $(SWIFT_BUILD) -c release --product caravel-bench && \
 		$(SCRATCH)/release/caravel-bench
+	@# Cascades (#21): 1, 2 and 3 hops through real agents in network namespaces (root, iperf3).
+	@if [ "$$(id -u)" -ne 0 ]; then echo "cascade bench skipped: it needs root (network namespaces)"; else \
+		command -v iperf3 >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iperf3 >/dev/null; \
+		(cd node && $(SWIFT_BUILD) -c release --product node) && (cd coxswain && $(SWIFT_BUILD) -c release --product cox) && \
+		PHAROS_COX_BINARY=$(SCRATCH)/release/cox PHAROS_NODE_BINARY=$(SCRATCH)/release/node \
+		PHAROS_RELAY_BINARY=$(SCRATCH)/release/relay PHAROS_CARAVEL_BINARY=$(SCRATCH)/release/caravel bash e2e/fleet.sh bench; fi
 
 # The whole fleet in network namespaces (root). e2e asserts every step and removes
 # everything; demo leaves it running (demo-down removes it).

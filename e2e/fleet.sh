@@ -4,6 +4,7 @@
 #   pv-relay   a remote relay (client port 8443, tunnel port 8444)
 #   pv-node-a  a node (wireguard-go, UDP 51820), also on the "internet" side
 #   pv-node-b  a second node
+#   pv-node-c  a third node (the exit of a 3-hop cascade)
 #   pv-client  caravel (reaches only the relay and the nodes' data-plane ports)
 #   pv-client2 a second machine the client's profile is copied to (a leaked profile)
 #   pv-inet    the "internet": an HTTP server that answers with the caller's address
@@ -17,6 +18,7 @@
 #   fleet.sh e2e    the scenario, every step asserted and timed; everything removed at the end
 #   fleet.sh up     bring the fleet up with a connected client and leave it running (make demo)
 #   fleet.sh down   remove everything (make demo-down)
+#   fleet.sh bench  round trip and TCP throughput through 1, 2 and 3 hops (make bench; iperf3)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -25,7 +27,7 @@ BIN_COX=${PHAROS_COX_BINARY:-$ROOT/coxswain/.build/debug/cox}
 BIN_NODE=${PHAROS_NODE_BINARY:-$ROOT/node/.build/debug/node}
 BIN_RELAY=${PHAROS_RELAY_BINARY:-$ROOT/relay/.build/debug/relay}
 BIN_CARAVEL=${PHAROS_CARAVEL_BINARY:-$ROOT/caravel-cli/.build/debug/caravel}
-NAMESPACES=(pv-ctrl pv-relay pv-node-a pv-node-b pv-client pv-client2 pv-inet pv-pub)
+NAMESPACES=(pv-ctrl pv-relay pv-node-a pv-node-b pv-node-c pv-client pv-client2 pv-inet pv-pub)
 RELAY_IP=10.80.0.20
 INET_URL=http://10.90.0.50:8080/
 ADMIN_URL=http://10.79.0.2:8443
@@ -67,11 +69,11 @@ down() {
     [ -e "$pidfile" ] || continue
     kill -KILL "$(cat "$pidfile")" 2>/dev/null || true
   done
-  pkill -f 'wireguard-go (awga|awgb|pharos0|pharos1)' 2>/dev/null || true
+  pkill -f 'wireguard-go (awga|awgb|awgc|pharos0|pharos1)' 2>/dev/null || true
   for ns in "${NAMESPACES[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
   rm -rf /etc/netns/pv-client /etc/netns/pv-client2
   ip link del pvadm0 2>/dev/null || true
-  rm -f /var/run/wireguard/awga.sock /var/run/wireguard/awgb.sock /var/run/wireguard/pharos0.sock /var/run/wireguard/pharos1.sock
+  rm -f /var/run/wireguard/awga.sock /var/run/wireguard/awgb.sock /var/run/wireguard/awgc.sock /var/run/wireguard/pharos0.sock /var/run/wireguard/pharos1.sock
   rm -rf "$WORK"
 }
 
@@ -100,14 +102,17 @@ topology() {
   link pv-relay  r0 $RELAY_IP/24  pv-pub
   link pv-node-a a0 10.80.0.31/24 pv-pub
   link pv-node-b b0 10.80.0.32/24 pv-pub
+  link pv-node-c n0 10.80.0.35/24 pv-pub
   link pv-client k0 10.80.0.40/24 pv-pub
   link pv-client2 k1 10.80.0.41/24 pv-pub
   link pv-node-a a1 10.90.0.31/24 pv-inet
   link pv-node-b b1 10.90.0.32/24 pv-inet
+  link pv-node-c n1 10.90.0.35/24 pv-inet
   ip -n pv-inet addr add 10.90.0.50/24 dev br0
   # The nodes' way out (their masquerade leaves through the default route's interface).
   ip -n pv-node-a route add default via 10.90.0.50
   ip -n pv-node-b route add default via 10.90.0.50
+  ip -n pv-node-c route add default via 10.90.0.50
   # The operator's way to the admin API (8443) and the SIEM stream (9443): a veth from the
   # host, accepted on those ports only.
   ip link add pvadm0 type veth peer name adm0 netns pv-ctrl
@@ -194,8 +199,10 @@ fleet_up() {
   cox users passwd "$ADMIN_EMAIL" <"$WORK/admin-password" >/dev/null || fail "cox users passwd"
   node_up node-a 10.80.0.31 awga
   node_up node-b 10.80.0.32 awgb
+  node_up node-c 10.80.0.35 awgc
   cox nodes status node-a >/dev/null || fail "cox nodes status node-a"
   cox nodes status node-b >/dev/null || fail "cox nodes status node-b"
+  cox nodes status node-c >/dev/null || fail "cox nodes status node-c"
   "$BIN_RELAY" gen-csr --config-dir "$WORK/relay" >"$WORK/relay.csr"
   cox relays enroll --csr "$WORK/relay.csr" --endpoint "$RELAY_IP:8444" --hostname relay.pharos.test \
     --public "$RELAY_IP:8443" --out "$WORK/relay" >/dev/null
@@ -366,22 +373,53 @@ e2e() {
   [ "${second:-0}" -gt 0 ] || fail "no packet reached node-b's second address"
   done_step
 
-  step "10. a cascade: in at node-a, out at node-b; the internet sees node-b"
+  step "10. cascade: exit switched live a→b, a→b→c, back; mid hop killed and healed"
   disconnect
   # A node routes a device's address one way: Bob's direct profile on node-b goes first.
   local direct; direct=$(cox profiles list --user bob@example.org | awk '$3 == "bob-main" {print $1}')
   [ -n "$direct" ] || fail "no bob-main profile to replace"
   cox profiles rm "$direct" >/dev/null || fail "cox profiles rm bob-main"
-  cox paths add a-to-b --hops node-a,node-b >/dev/null || fail "cox paths add"
+  cox profiles create entry-a --user bob@example.org --node node-a --protocol amneziawg >/dev/null || fail "cox profiles create entry-a"
+  local synced; synced=$(sed -n 2p "$WORK/bob-secrets" | caravel sync --password-stdin 2>&1) || fail "caravel sync for entry-a: $synced"
+  connect laptop --profile entry-a
+  expect_seen_as 10.90.0.31 || fail "the direct profile does not leave at node-a"
+  cox paths add a-to-b --hops node-a,node-b >/dev/null || fail "cox paths add a-to-b"
+  cox paths add a-b-c --hops node-a,node-b,node-c >/dev/null || fail "cox paths add a-b-c"
+  # The live exit switch: the same tunnel, no sync; the next request leaves at the new exit (within 5 s).
+  local t; t=$(date +%s%N)
+  cox paths bind laptop a-to-b >/dev/null || fail "cox paths bind a-to-b"
+  expect_seen_as 10.90.0.32 5 || fail "5 s after cox paths bind the internet still does not see node-b"
+  local to_b=$(( ($(date +%s%N) - t) / 1000000 )); t=$(date +%s%N)
+  cox paths bind laptop a-b-c >/dev/null || fail "cox paths bind a-b-c"
+  expect_seen_as 10.90.0.35 5 || fail "5 s after binding the 3-hop path the internet still does not see node-c"
+  local to_c=$(( ($(date +%s%N) - t) / 1000000 ))
+  # The mid hop's machine dies (the agent and its daemons): nothing gets out, least of all early at node-a.
+  stop node-b KILL
+  ip netns pids pv-node-b | xargs -r kill -KILL
+  local lost; lost=$(fetch || true)
+  [ -z "$lost" ] || fail "with the mid hop dead a request still got out: $lost"
+  t=$(date +%s%N)
+  node_start node-b
+  expect_seen_as 10.90.0.35 30 || fail "the 3-hop path did not heal within 30 s of node-b's restart"
+  local healed=$(( ($(date +%s%N) - t) / 1000000 )); t=$(date +%s%N)
+  cox paths unbind laptop >/dev/null || fail "cox paths unbind"
+  expect_seen_as 10.90.0.31 5 || fail "5 s after cox paths unbind the internet still does not see node-a"
+  local to_a=$(( ($(date +%s%N) - t) / 1000000 ))
+  [ "$(grep -ac 'connected:' "$WORK/connect.log")" -eq 1 ] || fail "the client reconnected during the switches: $(cat "$WORK/connect.log")"
+  disconnect
+  # A profile made for the path: the bundle names its entry.
+  cox profiles rm "$(cox profiles list --user bob@example.org | awk '$3 == "entry-a" {print $1}')" >/dev/null || fail "cox profiles rm entry-a"
   cox profiles create cascade --user bob@example.org --path a-to-b >/dev/null || fail "cox profiles create --path"
-  local cascaded; cascaded=$(sed -n 2p "$WORK/bob-secrets" | caravel sync --password-stdin 2>&1) \
-    || fail "caravel sync after the path was added: $cascaded"
+  synced=$(sed -n 2p "$WORK/bob-secrets" | caravel sync --password-stdin 2>&1) || fail "caravel sync after the path was added: $synced"
   connect laptop --profile cascade
   log_has connect "via node-a" || fail "the cascade does not enter at node-a: $(cat "$WORK/connect.log")"
   expect_seen_as 10.90.0.32 || fail "the internet does not see node-b at the end of the cascade"
   in_ns pv-node-a wg show awg1 endpoints | grep -q "10.80.0.32:51820" || fail "node-a has no inner link to node-b"
   in_ns pv-node-a ip route get 10.90.0.50 | grep -q "dev awg1" && fail "node-a's own traffic went into the inner link"
   done_step
+  printf '    exit switch, command to first request seen from the new exit: node-b %d ms, node-c (3 hops) %d ms, node-a %d ms\n' \
+    "$to_b" "$to_c" "$to_a"
+  printf '    mid hop SIGKILLed with its daemons: path healed %d ms after node-b was started again\n' "$healed"
 
   step "11. backup while serving, restore elsewhere: same relay, nodes and clients"
   disconnect
@@ -414,7 +452,7 @@ e2e() {
   trap - EXIT
   down
   for ns in "${NAMESPACES[@]}"; do ip netns list | grep -qw "$ns" && fail "namespace $ns left behind"; done
-  pgrep -f 'wireguard-go (awga|awgb|pharos0|pharos1)' >/dev/null && fail "a wireguard-go process was left behind"
+  pgrep -f 'wireguard-go (awga|awgb|awgc|pharos0|pharos1)' >/dev/null && fail "a wireguard-go process was left behind"
   [ -e "$WORK" ] && fail "$WORK left behind"
   ip link show pvadm0 >/dev/null 2>&1 && fail "the admin veth was left behind"
   done_step
@@ -444,12 +482,48 @@ Stop everything with: make demo-down
 TXT
 }
 
+# Round trip and TCP throughput from the client to the internet host through 1, 2 and 3
+# hops (node-a; node-a → node-b; node-a → node-b → node-c), one JSON line each. The hops are
+# switched with cox paths bind on the same tunnel. Every link is a veth on one machine: the
+# figures are the software's cost (encryption, forwarding, the agents), not a network's.
+bench() {
+  command -v iperf3 >/dev/null || fail "iperf3 is missing (apt-get install iperf3)"
+  trap down EXIT
+  fleet_up >/dev/null
+  client_enroll
+  connect
+  expect_seen_as 10.90.0.31 || fail "the client has no traffic through node-a"
+  start iperf pv-inet iperf3 -s -B 10.90.0.50
+  cox paths add a-to-b --hops node-a,node-b >/dev/null || fail "cox paths add a-to-b"
+  cox paths add a-b-c --hops node-a,node-b,node-c >/dev/null || fail "cox paths add a-b-c"
+  wait_for 10 in_ns pv-inet sh -c 'ss -ltn | grep -q 10.90.0.50:5201' || fail "iperf3 -s did not start"
+  local base="" hops exit rtt mbit added
+  for hops in 1 2 3; do
+    case $hops in
+      1) exit=10.90.0.31 ;;
+      2) exit=10.90.0.32; cox paths bind phone a-to-b >/dev/null || fail "cox paths bind a-to-b" ;;
+      3) exit=10.90.0.35; cox paths bind phone a-b-c >/dev/null || fail "cox paths bind a-b-c" ;;
+    esac
+    expect_seen_as "$exit" 10 || fail "$hops hops: the internet does not see $exit"
+    rtt=$(in_ns pv-client ping -n -q -c 100 -i 0.02 10.90.0.50 | awk -F/ '/^rtt/ {print $5}')
+    [ -n "$rtt" ] || fail "$hops hops: ping through the tunnel failed"
+    mbit=$(in_ns pv-client iperf3 -c 10.90.0.50 -t 5 -J | /usr/bin/python3 -c \
+      'import json, sys; print(round(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"] / 1e6, 1))') \
+      || fail "$hops hops: iperf3 through the tunnel failed"
+    [ -n "$base" ] || base=$rtt
+    added=$(/usr/bin/python3 -c "print(round(($rtt - $base) / max(1, $hops - 1), 3))")
+    printf '{"bench":"cascade","hops":%d,"exit":"%s","rtt_ms":%s,"added_rtt_ms_per_hop":%s,"tcp_mbit_s":%s}\n' \
+      "$hops" "$exit" "$rtt" "$added" "$mbit"
+  done
+}
+
 # Sourced (e2e/lifecycle.sh) it only defines the functions above.
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
   case "${1:-}" in
     e2e) e2e ;;
     up) demo_up ;;
     down) down; say "fleet removed" ;;
-    *) say "usage: $0 e2e|up|down"; exit 64 ;;
+    bench) bench ;;
+    *) say "usage: $0 e2e|up|down|bench"; exit 64 ;;
   esac
 fi

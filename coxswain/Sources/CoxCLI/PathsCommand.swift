@@ -6,7 +6,7 @@ struct PathsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "paths",
         abstract: "Cascades: name 2 or 3 nodes (entry[,mid],exit); profiles created with --path enter at the first and leave at the last.",
-        subcommands: [Add.self, List.self, Remove.self])
+        subcommands: [Add.self, List.self, Remove.self, Bind.self, Unbind.self])
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -29,15 +29,18 @@ struct PathsCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await userFacing {
-                let (paths, links, names) = try await options.open().store.read { tx in
-                    (try tx.paths(), try tx.nodeLinks(), Dictionary(uniqueKeysWithValues: try tx.nodes().map { ($0.id, $0.name) }))
+                let (paths, links, names, bound) = try await options.open().store.read { tx in
+                    let bound = try tx.exitBindings().map { ($0.pathID, try tx.device($0.deviceID).name) }
+                    return (try tx.paths(), try tx.nodeLinks(), Dictionary(uniqueKeysWithValues: try tx.nodes().map { ($0.id, $0.name) }),
+                            Dictionary(grouping: bound, by: \.0).mapValues { $0.map(\.1) })
                 }
-                print(Table.render(header: ["ID", "NAME", "HOPS", "INNER LINKS"], rows: paths.map { path in
+                print(Table.render(header: ["ID", "NAME", "HOPS", "INNER LINKS", "BOUND DEVICES"], rows: paths.map { path in
                     let hopLinks = zip(path.hops, path.hops.dropFirst()).compactMap { pair in
                         links.first { $0.entryNodeID == pair.0 && $0.exitNodeID == pair.1 }
                             .map { "\(names[pair.0] ?? pair.0):\($0.innerInterface)" }
                     }
-                    return [path.id, path.name, path.hops.map { names[$0] ?? $0 }.joined(separator: " → "), hopLinks.joined(separator: " ")]
+                    return [path.id, path.name, path.hops.map { names[$0] ?? $0 }.joined(separator: " → "), hopLinks.joined(separator: " "),
+                            (bound[path.id] ?? []).joined(separator: ",")]
                 }))
             }
         }
@@ -51,6 +54,33 @@ struct PathsCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await PushReport.commit(options, { try await $0.service.removePath(path, by: .cliUser) }) { "removed path \($0.name)" }
+        }
+    }
+
+    struct Bind: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Switch a device's exit live: its traffic entering at the path's entry leaves by the path's exit (no resync, same tunnel).")
+        @Argument(help: "Device ID, or a name only one device has.") var device: String
+        @Argument(help: "Path ID or name; its entry must be a node the device has an AmneziaWG profile on.") var path: String
+        @OptionGroup var options: ConfigOption
+
+        func run() async throws {
+            try await PushReport.commit(options, { try await $0.service.bindExit(device: device, path: path, by: .cliUser) }) {
+                "device \($0.device.name) now leaves by path \($0.path?.name ?? "-")" + ($0.previous.map { " (was \($0.name))" } ?? "")
+            }
+        }
+    }
+
+    struct Unbind: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "End a device's live exit: its traffic leaves where its profiles say again.")
+        @Argument(help: "Device ID, or a name only one device has.") var device: String
+        @OptionGroup var options: ConfigOption
+
+        func run() async throws {
+            try await PushReport.commit(options, { try await $0.service.unbindExit(device: device, by: .cliUser) }) {
+                "device \($0.device.name) no longer leaves by path \($0.previous?.name ?? "-")"
+            }
         }
     }
 }

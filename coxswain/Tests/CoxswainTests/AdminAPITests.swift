@@ -78,6 +78,8 @@ final class AdminFleet: @unchecked Sendable {
         let bob = try await state.service.addUser(name: "Bob", email: "bob@example.com", by: state.actor)
         let device = try await state.service.addDevice(user: alice.id, name: "phone", by: state.actor).value
         let spec = try await state.service.createProfileSpec(user: alice.id, name: "doomed", node: node.id, protocol: .amneziawg, by: state.actor).value
+        _ = try await state.readyNode(name: "n-exit")
+        _ = try await state.service.addPath(name: "out", hops: ["n-matrix", "n-exit"], by: state.actor)
         let victimToken = try await fleet.admin.createToken(name: "victim", scope: .readonly, lifetime: nil, by: state.actor).token
         let (alert, _) = try await state.store.write { tx in
             try tx.raiseAlert(kind: "fleet_health", severity: .warning, dedupKey: "test:1", nodeID: node.id)
@@ -106,6 +108,7 @@ final class AdminFleet: @unchecked Sendable {
             Route(method: "GET", path: "/api/profiles", scope: .readonly, success: 200),
             Route(method: "GET", path: "/api/paths", scope: .readonly, success: 200),
             Route(method: "GET", path: "/api/node-links", scope: .readonly, success: 200),
+            Route(method: "GET", path: "/api/device-exits", scope: .readonly, success: 200),
             Route(method: "GET", path: "/api/sessions", scope: .monitor, success: 200),
             Route(method: "GET", path: "/api/sessions?state=open", scope: .monitor, success: 200),
             Route(method: "GET", path: "/api/alerts", scope: .monitor, success: 200),
@@ -124,6 +127,8 @@ final class AdminFleet: @unchecked Sendable {
             Route(method: "PATCH", path: "/api/users/\(alice.id)", body: #"{"version":\#(alice.version),"name":"Alice A."}"#, scope: .admin, success: 200),
             Route(method: "POST", path: "/api/users/\(alice.id)/invite", scope: .admin, success: 201),
             Route(method: "POST", path: "/api/users/\(alice.id)/devices", body: #"{"name":"laptop","encryption_key":"\#(key)"}"#, scope: .admin, success: 201),
+            Route(method: "POST", path: "/api/devices/\(device.id)/bind", body: #"{"path":"out"}"#, scope: .admin, success: 200),
+            Route(method: "DELETE", path: "/api/devices/\(device.id)/bind", scope: .admin, success: 200),
             Route(method: "DELETE", path: "/api/devices/\(device.id)", scope: .admin, success: 200),
             Route(method: "POST", path: "/api/profiles", body: #"{"name":"eu","user":"\#(alice.id)","node":"\#(node.id)"}"#, scope: .admin, success: 201),
             Route(method: "DELETE", path: "/api/profiles/\(spec.id)", scope: .admin, success: 200),
@@ -159,7 +164,7 @@ final class AdminFleet: @unchecked Sendable {
         #expect(byToken.count == mutations, "\(byToken.map(\.action))")
         #expect(byToken.allSatisfy { $0.actorKind == "token" && $0.sourceIP == "127.0.0.1" && $0.result == "ok" })
         #expect(Set(byToken.map(\.action)).isSuperset(of: ["token.create", "token.revoke", "node.update", "node.push", "node.rm", "user.add",
-                                                            "user.update", "enroll.invite", "device.add", "device.rm", "profile.create",
+                                                            "user.update", "enroll.invite", "device.add", "device.rm", "device.bind", "device.unbind", "profile.create",
                                                             "profile.rm", "alert.ack", "alert.resolve", "user.rm"]))
         #expect(AuditChain.verify(try await state.store.read { tx in try tx.auditChain() }) == nil)
     }

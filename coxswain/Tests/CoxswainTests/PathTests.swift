@@ -37,7 +37,7 @@ import Testing
         _ = try await state.service.addPath(name: "again", hops: [n1.id, n2.id], by: state.actor)
         let links = try state.store.readNow { tx in try tx.nodeLinks() }.map { "\($0.entryNodeID)>\($0.exitNodeID) \($0.innerInterface) \($0.listenPort) \($0.fwmark) \($0.tableID)" }
         #expect(Set(links) == [
-            "\(n1.id)>\(n2.id) awg1 51901 20481 5001", "\(n2.id)>\(n3.id) awg1 51901 20481 5001", "\(n1.id)>\(n3.id) awg2 51902 20482 5002",
+            "\(n1.id)>\(n2.id) awg1 51901 20481 5001", "\(n2.id)>\(n3.id) awg2 51902 20482 5002", "\(n1.id)>\(n3.id) awg3 51903 20483 5003",
         ])
     }
 
@@ -172,8 +172,8 @@ import Testing
         }
         let mid = try plan(state, n2.id)
         #expect(try linkPeers(mid) == ["\(n1.wgPublicKey!) [\"\(address)\"]"])
-        #expect(mid.innerLinks.map { "\($0.config.interface) \($0.config.exit.publicKey)" } == ["awg1 \(n3.wgPublicKey!)"])
-        #expect(mid.network.config.transits.map { "\($0.deviceCidr) \($0.innerInterface)" } == ["\(address) awg1"])
+        #expect(mid.innerLinks.map { "\($0.config.interface) \($0.config.exit.publicKey)" } == ["awg2 \(n3.wgPublicKey!)"])
+        #expect(mid.network.config.transits.map { "\($0.deviceCidr) \($0.innerInterface)" } == ["\(address) awg2"])
         let exit = try plan(state, n3.id)
         #expect(try linkPeers(exit) == ["\(n2.wgPublicKey!) [\"\(address)\"]"])
         #expect(exit.innerLinks.isEmpty && exit.network.config.transits.isEmpty)

@@ -1,8 +1,11 @@
+import Crypto
 import PharosRuntime
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import PharosProto
+import PharosSpec
+import PharosWireGuard
 import PharosTestSupport
 import Testing
 @testable import NodeAgent
@@ -194,5 +197,102 @@ import Testing
         #expect(try Command.run(["wg", "show", ifNode, "peers"]).contains(clientPublic))
         node.terminate()
         node.waitUntilExit()
+    }
+
+    /// wireguard-go's socket directory is the host's, shared by every network namespace: a
+    /// second node on the host must not take over a daemon serving the same name elsewhere
+    /// (it would set its own key on that node's interface). Refused, the other daemon untouched.
+    @Test(.enabled(if: missing == nil, "skipped: \(missing ?? "")"))
+    func aDaemonOfAnotherNamespaceIsNotTakenOver() async throws {
+        let suffix = String(UInt32.random(in: 0..<0xFFFF), radix: 16)
+        let ns = "phn-adopt-\(suffix)", interface = "awgt\(suffix)"
+        let socket = "/var/run/wireguard/\(interface).sock"
+        _ = try Command.run(["ip", "netns", "add", ns])
+        defer {
+            _ = try? Command.run(["ip", "netns", "del", ns])  // the TUN goes, and its daemon with it
+            try? FileManager.default.removeItem(atPath: socket)
+        }
+        _ = try Command.run(["ip", "netns", "exec", ns, "wireguard-go", interface])  // forks into the background
+        let deadline = ContinuousClock.now + .seconds(5)
+        while !FileManager.default.fileExists(atPath: socket), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(FileManager.default.fileExists(atPath: socket), "wireguard-go did not open \(socket)")
+
+        var config = NodeConfig()
+        config.backend = .wireguardGo
+        config.interfaceName = interface
+        config.listenPort = 0
+        let plane = UserspaceWireGuard(config: config, logger: Support.logger)
+        do {
+            try await plane.start(identity: .generate(), peers: [])
+            Issue.record("a daemon serving \(interface) in another namespace was taken over")
+        } catch {
+            #expect("\(error)".contains("not in this network namespace"), "\(error)")
+        }
+        let key = try Command.run(["ip", "netns", "exec", ns, "wg", "show", interface, "private-key"])
+        #expect(key.trimmingCharacters(in: .whitespacesAndNewlines) == "(none)", "the other namespace's interface got a key: \(key)")
+    }
+
+    /// A push re-applies the whole peer set: a peer it keeps must keep its session (a full
+    /// `replace_peers` recreates every peer, and each client then goes unanswered until its
+    /// rekey timer fires, about 15 s). A real wireguard-go client handshakes over loopback;
+    /// the push keeps its handshake and counters, adds a peer, and a later one removes it.
+    @Test(.enabled(if: missing == nil, "skipped: \(missing ?? "")"))
+    func aPushKeepsTheSessionsOfThePeersItKeeps() async throws {
+        let suffix = String(UInt32.random(in: 0..<0xFFFF), radix: 16)
+        let server = "awgs\(suffix)", client = "awgk\(suffix)"
+        let port = Int.random(in: 40000..<50000)
+        var config = NodeConfig()
+        config.backend = .wireguardGo
+        config.interfaceName = server
+        config.listenPort = port
+        let plane = UserspaceWireGuard(config: config, logger: Support.logger)
+        let identity = AmneziaWGIdentity.generate()
+        let clientKey = Curve25519.KeyAgreement.PrivateKey()
+        let keyFile = try Support.temporaryDirectory() + "/client.key"
+        defer {
+            _ = try? Command.run(["ip", "link", "del", "dev", client])
+            try? FileManager.default.removeItem(atPath: (keyFile as NSString).deletingLastPathComponent)
+        }
+        let clientPeer = PeerSpec(id: "client", publicKey: Base64.standard(Array(clientKey.publicKey.rawRepresentation)),
+                                  presharedKey: Support.key(), allowedIPs: ["10.99.\(port % 200).2/32"])
+        try await plane.start(identity: identity, peers: [clientPeer])
+        do {
+            _ = FileManager.default.createFile(atPath: keyFile, contents: Data(Base64.standard(Array(clientKey.rawRepresentation)).utf8),
+                                           attributes: [.posixPermissions: 0o600])
+            let psk = keyFile + ".psk"
+            _ = FileManager.default.createFile(atPath: psk, contents: Data(clientPeer.presharedKey.utf8), attributes: [.posixPermissions: 0o600])
+            _ = try Command.run(["wireguard-go", client])
+            _ = try Command.run(["wg", "set", client, "private-key", keyFile, "peer", identity.publicKey, "preshared-key", psk,
+                                 "endpoint", "127.0.0.1:\(port)", "allowed-ips", "10.99.\(port % 200).1/32", "persistent-keepalive", "1"])
+            _ = try Command.run(["ip", "link", "set", "dev", client, "up"])
+
+            func clientStatus() async throws -> UAPI.PeerStatus? {
+                let hex = WireGuardKey.hex(fromBase64: clientPeer.publicKey)
+                return try await plane.status().peers.first { $0.publicKeyHex == hex }
+            }
+            let deadline = ContinuousClock.now + .seconds(10)
+            while try await clientStatus()?.lastHandshakeSeconds ?? 0 == 0, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            let first = try await clientStatus()
+            let before = try #require(first)
+            #expect(before.lastHandshakeSeconds > 0, "the client never handshook with the node")
+
+            let other = PeerSpec(id: "other", publicKey: Support.key(), allowedIPs: ["10.99.\(port % 200).3/32"])
+            try await plane.replacePeers([clientPeer, other], previous: [clientPeer])
+            let status = try await clientStatus()
+            let after = try #require(status)
+            #expect(after.lastHandshakeSeconds == before.lastHandshakeSeconds && after.rxBytes >= before.rxBytes && after.rxBytes > 0,
+                    "the kept peer lost its session: \(before) → \(after)")
+            #expect(try await plane.status().peers.count == 2)
+
+            try await plane.replacePeers([other], previous: [clientPeer, other])
+            let left = try await plane.status().peers.map(\.publicKeyHex)
+            #expect(left == [WireGuardKey.hex(fromBase64: other.publicKey)], "\(left)")
+        } catch {
+            await plane.destroy()
+            throw error
+        }
+        await plane.destroy()
     }
 }

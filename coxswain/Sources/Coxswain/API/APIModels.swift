@@ -302,6 +302,22 @@ struct PathDTO: Encodable, Sendable {
     }
 }
 
+struct ExitBindingDTO: Encodable, Sendable {
+    var deviceID: String
+    var pathID: String?
+
+    init(_ binding: ExitBinding) { (deviceID, pathID) = (binding.deviceID, binding.pathID) }
+    init(_ change: ExitSwitch) { (deviceID, pathID) = (change.device.id, change.path?.id) }
+
+    enum CodingKeys: String, CodingKey {
+        case deviceID = "device_id", pathID = "path_id"
+    }
+}
+
+struct ExitBindRequest: Decodable, Sendable {
+    var path: String
+}
+
 struct NodeLinkDTO: Encodable, Sendable {
     var id, entryNodeID, exitNodeID, innerInterface: String
     var listenPort, fwmark, tableID: Int

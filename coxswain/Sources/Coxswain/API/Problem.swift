@@ -38,6 +38,7 @@ public struct Problem: HTTPResponseError, Sendable {
             case .staleWrite: return Problem(.conflict, error.description)
             case .notFound: return Problem(.notFound, error.description)
             case .duplicate: return Problem(.conflict, error.description)
+            case .ambiguous: return Problem(.badRequest, error.description)
             case .constraint: return Problem(.conflict, error.description)
             case .unreadable, .damaged: return nil
             }

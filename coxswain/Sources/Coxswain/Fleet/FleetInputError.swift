@@ -22,6 +22,9 @@ public enum FleetInputError: Error, Equatable, CustomStringConvertible {
     case pathHops(String)
     case pathInUse(path: String, profiles: [String])
     case nodeInPaths(node: String, paths: [String])
+    case pathBound(path: String, devices: [String])
+    case notAtEntry(device: String, path: String, entry: String)
+    case notBound(device: String)
 
     public var description: String {
         switch self {
@@ -46,6 +49,11 @@ public enum FleetInputError: Error, Equatable, CustomStringConvertible {
         case .pathHops(let reason): "--hops: \(reason)"
         case .pathInUse(let path, let profiles):
             "path \(path) is used by the profiles \(profiles.joined(separator: ", ")); remove them first (cox profiles rm)"
+        case .pathBound(let path, let devices):
+            "path \(path) is the live exit of the devices \(devices.joined(separator: ", ")); unbind them first (cox paths unbind DEVICE)"
+        case .notAtEntry(let device, let path, let entry):
+            "device \(device) has no AmneziaWG profile on \(entry), where path \(path) enters; a live exit moves traffic that already enters there (create a profile with --node \(entry) first)"
+        case .notBound(let device): "device \(device) is not bound to a path; its traffic already leaves where its profiles say"
         case .nodeInPaths(let node, let paths):
             "node \(node) is a hop of the paths \(paths.joined(separator: ", ")); remove them first (cox paths rm)"
         case .relayCertificateDays(let days):

@@ -43,6 +43,10 @@ extension FleetService {
             let path = try tx.path(reference)
             let specs = try tx.profileSpecs(path: path.id)
             guard specs.isEmpty else { throw FleetInputError.pathInUse(path: path.name, profiles: specs.map(\.name)) }
+            let bound = try tx.exitBindings(path: path.id)
+            guard bound.isEmpty else {
+                throw FleetInputError.pathBound(path: path.name, devices: try bound.map { try tx.device($0.deviceID).name })
+            }
             try tx.deletePath(path.id)
             let retired = try tx.retireUnusedLinks()
             let affected = try tx.bumpRevisions(Set(path.hops).union(retired))
@@ -51,4 +55,58 @@ extension FleetService {
             return MutationResult(value: path, affectedNodes: affected)
         })
     }
+
+    /// The live exit switch: from now on the device's AmneziaWG traffic entering at the path's
+    /// entry leaves by the path's exit. Only node-side state changes (the entry's transit
+    /// route, the next hops' link peers): the device keeps its keys, profile and tunnel.
+    public func bindExit(device reference: String, path pathReference: String,
+                         by actor: AuditActor) async throws -> MutationResult<ExitSwitch> {
+        await committed(try await store.write { tx in
+            let device = try tx.device(reference: reference)
+            let path = try tx.path(pathReference)
+            guard let entry = path.hops.first else { throw ProvisioningError.pathsNotSupported(spec: path.name) }
+            let entryNode = try tx.node(entry)
+            guard try tx.peers(device: device.id).contains(where: { $0.nodeID == entry && $0.protocol == .amneziawg }) else {
+                throw FleetInputError.notAtEntry(device: device.name, path: path.name, entry: entryNode.name)
+            }
+            try Self.checkRoutes(device: device, exit: path, tx: tx)
+            let previous = try tx.exitBinding(device: device.id).map { try tx.path($0.pathID) }
+            try tx.bindExit(device: device.id, path: path.id)
+            let affected = try tx.bumpRevisions(Set([entry] + (previous?.hops ?? [])))
+            try tx.appendAudit(AuditEntry(action: "device.bind", targetType: "device", targetID: device.id,
+                                          detail: Self.detail(["path": path.name, "previous": previous?.name ?? ""])), by: actor)
+            return MutationResult(value: ExitSwitch(device: device, path: path, previous: previous), affectedNodes: affected)
+        })
+    }
+
+    /// Ends the device's binding: its traffic leaves where its profile says again.
+    public func unbindExit(device reference: String, by actor: AuditActor) async throws -> MutationResult<ExitSwitch> {
+        await committed(try await store.write { tx in
+            let device = try tx.device(reference: reference)
+            guard let binding = try tx.exitBinding(device: device.id) else { throw FleetInputError.notBound(device: device.name) }
+            let path = try tx.path(binding.pathID)
+            _ = try tx.unbindExit(device: device.id)
+            // What the profiles say must still hold together without the binding.
+            try Self.checkRoutes(device: device, exit: nil, tx: tx)
+            let affected = try tx.bumpRevisions(Set(path.hops))
+            try tx.appendAudit(AuditEntry(action: "device.unbind", targetType: "device", targetID: device.id,
+                                          detail: Self.detail(["path": path.name])), by: actor)
+            return MutationResult(value: ExitSwitch(device: device, path: nil, previous: path), affectedNodes: affected)
+        })
+    }
+
+    private static func checkRoutes(device: DeviceRecord, exit: PathRecord?, tx: StoreTransaction) throws {
+        let specs = try tx.profileSpecs(for: device)
+        var paths: [String: PathRecord] = [:]
+        for pathID in Set(specs.compactMap(\.pathID)) { paths[pathID] = try tx.path(pathID) }
+        let names = Dictionary(uniqueKeysWithValues: try tx.nodes().map { ($0.id, $0.name) })
+        try DeviceProvisioning.checkRoutes(device: device, specs: specs, paths: paths, exit: exit, names: names)
+    }
+}
+
+/// A device's exit moved: to `path` (nil when unbound), from `previous` (nil when it had none).
+public struct ExitSwitch: Sendable {
+    public var device: DeviceRecord
+    public var path: PathRecord?
+    public var previous: PathRecord?
 }

@@ -280,9 +280,12 @@ public final class FleetService: Sendable {
                 for hop in path.hops { if let node = try? tx.node(hop) { nodes[hop] = node } }
             }
         }
+        let exit = try tx.exitBinding(device: device.id).map { try tx.path($0.pathID) }
+        for hop in exit?.hops ?? [] { if nodes[hop] == nil, let node = try? tx.node(hop) { nodes[hop] = node } }
         let revision = (try tx.profile(device: device.id)?.revision ?? 0) + 1
         let plan = try DeviceProvisioning.plan(device: device, user: user, specs: specs, nodes: nodes, config: config,
-                                               fleetID: fleetID, revision: revision, now: StoreClock.date(tx.now), paths: paths)
+                                               fleetID: fleetID, revision: revision, now: StoreClock.date(tx.now), paths: paths,
+                                               exit: exit)
         // The next hops of its paths change with its peers: callers bump them (bumpRevisions).
         let affected = try tx.replacePeers(device: device.id, with: plan.peers)
         if let recipientBytes = device.encryptionPubkey ?? user.publicKey {

@@ -18,7 +18,8 @@ public enum DeviceProvisioning {
 
     public static func plan(device: DeviceRecord, user: UserRecord, specs: [ProfileSpecRecord], nodes: [String: NodeRecord],
                             config: CoxConfig, fleetID: String, revision: Int64, now: Date,
-                            keys: ProvisioningKeys = .system, paths: [String: PathRecord] = [:]) throws(ProvisioningError) -> Plan {
+                            keys: ProvisioningKeys = .system, paths: [String: PathRecord] = [:],
+                            exit: PathRecord? = nil) throws(ProvisioningError) -> Plan {
         let key = keys.wireGuardKey()
         let privateKey = key.rawRepresentation.base64EncodedString()
         let publicKey = key.publicKey.rawRepresentation.base64EncodedString()
@@ -27,19 +28,7 @@ public enum DeviceProvisioning {
         var presharedKeys: [String: String] = [:]
         let createdAt = Int64(now.timeIntervalSince1970 * 1_000_000)
 
-        // What each node does with the device's traffic: where it comes from (the device itself,
-        // or the previous hop of a path) and where it goes (out of this node, or to the next
-        // hop). One way per node: a node routes an address one way, and marks its traffic by
-        // source, so two profiles that disagree would send one of them out the wrong exit.
-        var route: [String: String] = [:]
-        for spec in specs {
-            let hops = spec.nodeID.map { [$0] } ?? spec.pathID.flatMap { paths[$0]?.hops } ?? []
-            for (index, hop) in hops.enumerated() {
-                let way = (index == 0 ? "device" : hops[index - 1]) + ">" + (index == hops.count - 1 ? "out" : hops[index + 1])
-                if let other = route[hop], other != way { throw .cascadeConflict(device: device.name, node: nodes[hop]?.name ?? hop) }
-                route[hop] = way
-            }
-        }
+        try checkRoutes(device: device, specs: specs, paths: paths, exit: exit, names: nodes.mapValues(\.name))
         for spec in specs {
             // A path spec places the device on the path's entry; the next hops carry it on.
             var path: PathRecord?
@@ -87,6 +76,8 @@ public enum DeviceProvisioning {
             let choice = ClientProfile.ProtocolChoice(rawValue: spec.protocol.rawValue) ?? .amneziaWG
             var view: PathView?
             var mtu: Int?
+            // Bound to a path entering here (a live exit), the device's traffic takes that one.
+            if let exit, exit.hops.first == nodeID, exit.hops.count >= 2 { path = exit }
             if let path {
                 let last = path.hops.count - 1
                 view = PathView(name: path.name, hops: path.hops.enumerated().map { index, hopID in
@@ -105,6 +96,25 @@ public enum DeviceProvisioning {
                                    issuedAt: rfc3339(now), expiresAt: rfc3339(now.addingTimeInterval(365 * 86400)),
                                    profiles: profiles)
         return Plan(peers: peers, bundle: bundle)
+    }
+
+    /// What each node does with the device's traffic: where it comes from (the device itself,
+    /// or the previous hop of a path) and where it goes (out of this node, or to the next hop).
+    /// One way per node: a node routes an address one way, and marks its traffic by source, so
+    /// two profiles that disagree would send one of them out the wrong exit. `exit` (the path
+    /// the device is bound to) replaces the hops of every spec entering where it does.
+    public static func checkRoutes(device: DeviceRecord, specs: [ProfileSpecRecord], paths: [String: PathRecord],
+                                   exit: PathRecord?, names: [String: String]) throws(ProvisioningError) {
+        var route: [String: String] = [:]
+        for spec in specs {
+            var hops = spec.nodeID.map { [$0] } ?? spec.pathID.flatMap { paths[$0]?.hops } ?? []
+            if let exit, exit.hops.count >= 2, exit.hops.first == hops.first { hops = exit.hops }
+            for (index, hop) in hops.enumerated() {
+                let way = (index == 0 ? "device" : hops[index - 1]) + ">" + (index == hops.count - 1 ? "out" : hops[index + 1])
+                if let other = route[hop], other != way { throw .cascadeConflict(device: device.name, node: names[hop] ?? hop) }
+                route[hop] = way
+            }
+        }
     }
 
     /// The client's MTU on a path of `hops` nodes: 1420 less 80 bytes (a WireGuard header

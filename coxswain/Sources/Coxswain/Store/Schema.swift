@@ -15,6 +15,7 @@ enum Schema {
         migrator.registerMigration("0007_relay_presented", migrate: relayPresented)
         migrator.registerMigration("0008_analytics", migrate: analytics)
         migrator.registerMigration("0009_paths", migrate: paths)
+        migrator.registerMigration("0010_device_exits", migrate: deviceExits)
         return migrator
     }
 
@@ -41,6 +42,19 @@ enum Schema {
                 entry_node_id TEXT NOT NULL REFERENCES nodes(id) ON DELETE CASCADE, inner_interface TEXT NOT NULL,
                 PRIMARY KEY (entry_node_id, inner_interface));
             CREATE INDEX profile_specs_by_path ON profile_specs(path_id);
+            """)
+    }
+
+    /// The live exit switch (#21): a device bound to a path leaves by that path's exit for the
+    /// traffic it sends into the path's entry, whatever its profile there says; the device's
+    /// keys and sealed profile stay as they are (no resync). One binding per device.
+    private static func deviceExits(_ db: Database) throws {
+        try db.execute(sql: """
+            CREATE TABLE device_exits (
+                device_id TEXT PRIMARY KEY REFERENCES devices(id) ON DELETE CASCADE,
+                path_id TEXT NOT NULL REFERENCES paths(id) ON DELETE RESTRICT,
+                created_at INTEGER NOT NULL);
+            CREATE INDEX device_exits_by_path ON device_exits(path_id);
             """)
     }
 

@@ -81,16 +81,17 @@ extension StoreTransaction {
         try NodeLinkRecord.order(Column("entry_node_id"), Column("inner_interface")).fetchAll(db)
     }
 
-    /// The link from `entry` to `exit`, allocated when there is none: the entry's next free
-    /// `awgN` (N from 1), port 51900+N, fwmark 0x5000+N and table 5000+N.
+    /// The link from `entry` to `exit`, allocated when there is none: the fleet's next free
+    /// `awgN` (N from 1), port 51900+N, fwmark 0x5000+N and table 5000+N. N is unique in the
+    /// fleet, not only at the entry: a name then means one link everywhere, and nodes sharing
+    /// a host (a demo, the e2e fleet) never meet over wireguard-go's one socket directory.
     public func ensureLink(entry: String, exit: String) throws -> NodeLinkRecord {
         if let link = try NodeLinkRecord.filter(Column("entry_node_id") == entry && Column("exit_node_id") == exit).fetchOne(db) {
             return link
         }
         let taken = Set(try String.fetchAll(db, sql: """
-            SELECT inner_interface FROM node_links WHERE entry_node_id = ?
-            UNION SELECT inner_interface FROM retired_links WHERE entry_node_id = ?
-            """, arguments: [entry, entry]))
+            SELECT inner_interface FROM node_links UNION SELECT inner_interface FROM retired_links
+            """))
         let n = (1...).first { !taken.contains("awg\($0)") }!
         let link = NodeLinkRecord(id: EntityID.make(.nodeLink), entryNodeID: entry, exitNodeID: exit, innerInterface: "awg\(n)",
                                   listenPort: 51900 + n, fwmark: 0x5000 + n, tableID: 5000 + n, createdAt: now)
@@ -138,9 +139,13 @@ extension StoreTransaction {
         var devicesByPath: [String: [String]] = [:]
         for path in paths {
             guard let entry = path.hops.first else { continue }
+            // A device bound to a path entering where its peer is (`device_exits`) follows that
+            // path there instead of its profile's.
             devicesByPath[path.id] = try String.fetchAll(db, sql: """
                 SELECT DISTINCT p.allowed_ip FROM peers p JOIN profile_specs s ON p.profile_spec_id = s.id
-                WHERE s.path_id = ? AND p.node_id = ? AND p.protocol = 'amneziawg' ORDER BY p.allowed_ip
+                LEFT JOIN device_exits x ON x.device_id = p.device_id
+                    AND x.path_id IN (SELECT path_id FROM path_hops WHERE hop_index = 0 AND node_id = p.node_id)
+                WHERE COALESCE(x.path_id, s.path_id) = ? AND p.node_id = ? AND p.protocol = 'amneziawg' ORDER BY p.allowed_ip
                 """, arguments: [path.id, entry])
         }
         func devices(_ link: NodeLinkRecord) -> [String] {
@@ -177,5 +182,40 @@ extension StoreTransaction {
         try String.fetchAll(db, sql: """
             SELECT DISTINCT p.name FROM paths p JOIN path_hops h ON h.path_id = p.id WHERE h.node_id = ? ORDER BY p.name
             """, arguments: [nodeID])
+    }
+}
+
+/// A device's live exit (`cox paths bind`): the path its AmneziaWG traffic takes from the
+/// path's entry on, in place of what its profile there says.
+public struct ExitBinding: Sendable, Equatable {
+    public var deviceID: String
+    public var pathID: String
+    public var createdAt: Int64
+}
+
+extension StoreTransaction {
+    /// Binds `deviceID` to `pathID`, replacing the binding it had.
+    public func bindExit(device deviceID: String, path pathID: String) throws {
+        try db.execute(sql: "INSERT OR REPLACE INTO device_exits (device_id, path_id, created_at) VALUES (?, ?, ?)",
+                       arguments: [deviceID, pathID, now])
+    }
+
+    /// Returns whether there was a binding to remove.
+    public func unbindExit(device deviceID: String) throws -> Bool {
+        try db.execute(sql: "DELETE FROM device_exits WHERE device_id = ?", arguments: [deviceID])
+        return db.changesCount > 0
+    }
+
+    public func exitBinding(device deviceID: String) throws -> ExitBinding? {
+        try Row.fetchOne(db, sql: "SELECT device_id, path_id, created_at FROM device_exits WHERE device_id = ?", arguments: [deviceID])
+            .map { ExitBinding(deviceID: $0["device_id"], pathID: $0["path_id"], createdAt: $0["created_at"]) }
+    }
+
+    /// Every binding, or those to `pathID`, oldest first.
+    public func exitBindings(path pathID: String? = nil) throws -> [ExitBinding] {
+        let rows = try Row.fetchAll(db, sql: """
+            SELECT device_id, path_id, created_at FROM device_exits WHERE ? IS NULL OR path_id = ? ORDER BY created_at, device_id
+            """, arguments: [pathID, pathID])
+        return rows.map { ExitBinding(deviceID: $0["device_id"], pathID: $0["path_id"], createdAt: $0["created_at"]) }
     }
 }

@@ -45,6 +45,15 @@ extension StoreTransaction {
         return device
     }
 
+    /// By ID, or by a name only one device has.
+    public func device(reference: String) throws -> DeviceRecord {
+        if let device = try DeviceRecord.fetchOne(db, key: reference) { return device }
+        let named = try DeviceRecord.filter(Column("name") == reference).order(Column("id")).fetchAll(db)
+        guard named.count < 2 else { throw StoreError.ambiguous(kind: "device", name: reference, ids: named.map(\.id)) }
+        guard let device = named.first else { throw StoreError.notFound(kind: "device", id: reference) }
+        return device
+    }
+
     public func devices(user userID: String? = nil) throws -> [DeviceRecord] {
         var request = DeviceRecord.order(Column("created_at"), Column("id"))
         if let userID { request = request.filter(Column("user_id") == userID) }

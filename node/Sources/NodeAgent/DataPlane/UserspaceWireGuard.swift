@@ -57,8 +57,8 @@ public final class UserspaceWireGuard: DataPlane {
         try await launchDaemon()
         let request = UAPI.Set(
             privateKeyHex: WireGuardKey.hex(fromBase64: identity.privateKey), listenPort: listenPort,
-            deviceLines: speaksObfuscation ? identity.obfuscation.uapiLines : [], replacePeers: true,
-            peers: peers.compactMap(UAPI.Peer.init))
+            deviceLines: speaksObfuscation ? identity.obfuscation.uapiLines : [],
+            peers: try inPlace(peers))
         try socket.set(request)
         try Command.run(["ip", "link", "set", "dev", interface, "mtu", String(mtu), "up"])
         if !address.isEmpty { try Command.run(["ip", "address", "replace", address, "dev", interface]) }
@@ -74,7 +74,7 @@ public final class UserspaceWireGuard: DataPlane {
     }
 
     public func replacePeers(_ peers: [PeerSpec], previous: [PeerSpec]) async throws {
-        try socket.set(UAPI.Set(replacePeers: true, peers: peers.compactMap(UAPI.Peer.init)))
+        try socket.set(UAPI.Set(peers: try inPlace(peers)))
         let keep = Set(peers.flatMap(\.allowedIPs))
         try syncRoutes(adding: Array(keep), removing: previous.flatMap(\.allowedIPs).filter { !keep.contains($0) })
     }
@@ -114,9 +114,32 @@ public final class UserspaceWireGuard: DataPlane {
         }
     }
 
+    /// The peer lines that make the daemon's peers exactly `peers` without `replace_peers`:
+    /// the daemon's peers that are not wanted are removed, the wanted ones set (a kept peer's
+    /// AllowedIPs replaced, its preshared key set or cleared). `replace_peers=true` would
+    /// recreate every peer and drop every session: each client's next packets would go
+    /// unanswered until its rekey timer fired, about 15 s, at every push.
+    private func inPlace(_ peers: [PeerSpec]) throws -> [UAPI.Peer] {
+        let wanted = peers.compactMap(UAPI.Peer.init).map { peer in
+            var peer = peer
+            peer.presharedKeyHex = peer.presharedKeyHex ?? String(repeating: "0", count: 64)
+            return peer
+        }
+        let keep = Set(wanted.map(\.publicKeyHex))
+        let stale = try socket.get().peers.map(\.publicKeyHex).filter { !keep.contains($0) }
+        return stale.map { UAPI.Peer(publicKeyHex: $0, remove: true) } + wanted
+    }
+
     private func launchDaemon() async throws {
         await stop()
         if (try? socket.get()) != nil {
+            // The socket directory is the host's, not the network namespace's: a daemon whose
+            // interface is not here serves another namespace (a second node on this host).
+            // Taking it over would configure that node's interface with this node's keys.
+            guard FileManager.default.fileExists(atPath: "/sys/class/net/\(interface)") else {
+                throw DataPlaneError.daemon(reason: "\(socket.path) answers, but \(interface) is not in this network namespace: "
+                                            + "a daemon of another namespace serves that name; refusing to take it over")
+            }
             adopted.withLock { $0 = true }
             logger.notice("adopting the \(name) daemon already serving \(interface)")
             return

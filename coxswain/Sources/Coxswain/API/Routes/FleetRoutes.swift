@@ -149,6 +149,19 @@ extension AdminAPI {
             let result = try await service.removePath(try context.parameters.require("id"), by: context.actor)
             return MutationDTO(value: result.value.id, pushes: result.pushes.mapValues(\.summary))
         }
+        // The live exit switch (upstream's device_exits): POST {"path": ID or name}, DELETE unbinds.
+        readonly.get("device-exits") { _, _ -> [ExitBindingDTO] in
+            try await store.read { tx in try tx.exitBindings() }.map(ExitBindingDTO.init)
+        }
+        group.post("devices/:id/bind") { request, context -> MutationDTO<ExitBindingDTO> in
+            let form = try await Self.body(ExitBindRequest.self, request, context)
+            let result = try await service.bindExit(device: try context.parameters.require("id"), path: form.path, by: context.actor)
+            return MutationDTO(value: ExitBindingDTO(result.value), pushes: result.pushes.mapValues(\.summary))
+        }
+        group.delete("devices/:id/bind") { _, context -> MutationDTO<ExitBindingDTO> in
+            let result = try await service.unbindExit(device: try context.parameters.require("id"), by: context.actor)
+            return MutationDTO(value: ExitBindingDTO(result.value), pushes: result.pushes.mapValues(\.summary))
+        }
     }
 
     func node(_ reference: String) async throws -> NodeDTO {
