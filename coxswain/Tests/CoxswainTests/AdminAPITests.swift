@@ -328,11 +328,7 @@ final class AdminFleet: @unchecked Sendable {
         _ = try await fleet.state.readyNode(name: "n-page")
         let anonymous = try await fleet.send("GET", "/ui/")
         #expect(anonymous.status == 303 && anonymous.header("location") == "/ui/login")
-        let body = "email=ops%40example.com&password=\(AdminFleet.password.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)"
-        let login = try await HTTPTestClient.send("POST", "/ui/login", port: fleet.port,
-                                                  headers: [("Content-Type", "application/x-www-form-urlencoded")], body: Array(body.utf8))
-        #expect(login.status == 303 && login.header("location") == "/ui/")
-        let cookie = [("Cookie", "cox_session=\(try #require(login.cookie("cox_session")))")]
+        let cookie = try await pageSession(fleet)
         let overview = try await fleet.send("GET", "/ui/", auth: cookie)
         #expect(overview.status == 200)
         #expect(overview.text.contains("n-page") && overview.text.contains("/ui/live.js"))
@@ -346,5 +342,58 @@ final class AdminFleet: @unchecked Sendable {
         _ = try await fleet.state.service.addUser(name: "<script>alert(1)</script>", email: nil, by: fleet.state.actor)
         let users = try await fleet.send("GET", "/ui/users", auth: cookie)
         #expect(!users.text.contains("<script>alert(1)</script>") && users.text.contains("&lt;script&gt;"))
+    }
+
+    /// Logs in on the login form; the session cookie as a header.
+    func pageSession(_ fleet: AdminFleet) async throws -> [(String, String)] {
+        let body = "email=ops%40example.com&password=\(AdminFleet.password.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)"
+        let login = try await HTTPTestClient.send("POST", "/ui/login", port: fleet.port,
+                                                  headers: [("Content-Type", "application/x-www-form-urlencoded")], body: Array(body.utf8))
+        #expect(login.status == 303 && login.header("location") == "/ui/")
+        return [("Cookie", "cox_session=\(try #require(login.cookie("cox_session")))")]
+    }
+
+    /// The Paths page: add a path from its form, switch a device's exit, a refusal shown as an
+    /// error line with nothing changed, unbind; a form without the session's CSRF token is refused.
+    @Test func thePathsPageAddsAPathAndSwitchesAnExit() async throws {
+        let fleet = try await AdminFleet()
+        defer { Task { await fleet.stop() } }
+        let state = fleet.state
+        let entry = try await state.readyNode(name: "n-entry")
+        let exit = try await state.readyNode(name: "n-exit")
+        _ = try await state.service.addUser(name: "Alice", email: "alice@example.com", by: state.actor)
+        let device = try await state.service.addDevice(user: "alice@example.com", name: "laptop", by: state.actor).value
+        _ = try await state.service.createProfileSpec(user: "alice@example.com", name: "direct", node: entry.id, protocol: .amneziawg, by: state.actor)
+        let cookie = try await pageSession(fleet)
+        let empty = try await fleet.send("GET", "/ui/paths", auth: cookie)
+        #expect(empty.status == 200 && empty.text.contains("No path yet"))
+        let csrf = try #require(empty.text.firstMatch(of: /name="_csrf" value="([^"]+)"/)?.1)
+        func post(_ path: String, _ fields: String, token: Substring? = nil) async throws -> HTTPTestClient.Response {
+            try await HTTPTestClient.send("POST", path, port: fleet.port, headers: cookie + [("Content-Type", "application/x-www-form-urlencoded")],
+                                          body: Array("_csrf=\(token ?? csrf)&\(fields)".utf8))
+        }
+
+        let added = try await post("/ui/paths", "name=out&entry=\(entry.id)&mid=&exit=\(exit.id)")
+        #expect(added.status == 303 && added.header("location")?.contains("ok=added") == true, "\(added.headers)")
+        let path = try await state.store.read { tx in try tx.path("out") }
+        #expect(path.hops == [entry.id, exit.id])
+
+        let forged = try await post("/ui/paths/bind", "device=\(device.id)&path=\(path.id)", token: "forged")
+        #expect(forged.status == 403)
+        #expect(try await state.store.read { tx in try tx.exitBindings() }.isEmpty)
+        let bound = try await post("/ui/paths/bind", "device=\(device.id)&path=\(path.id)")
+        #expect(bound.status == 303 && bound.header("location")?.contains("ok=") == true, "\(bound.headers)")
+        #expect(try await state.store.read { tx in try tx.exitBinding(device: device.id) }?.pathID == path.id)
+        let page = try await fleet.send("GET", "/ui/paths", auth: cookie)
+        #expect(page.text.contains("id=\"exit-\(device.id)\"") && page.text.contains("n-entry → n-exit"))
+
+        let refused = try await post("/ui/paths/\(path.id)/delete", "")
+        #expect(refused.status == 303 && refused.header("location")?.contains("error=") == true, "\(refused.headers)")
+        #expect(try await state.store.read { tx in try tx.paths().count } == 1)
+        let unbound = try await post("/ui/devices/\(device.id)/unbind", "")
+        #expect(unbound.status == 303 && unbound.header("location")?.contains("ok=") == true)
+        #expect(try await state.store.read { tx in try tx.exitBindings() }.isEmpty)
+        let removed = try await post("/ui/paths/\(path.id)/delete", "")
+        #expect(removed.header("location")?.contains("ok=removed") == true)
     }
 }

@@ -210,6 +210,15 @@ def main():
         shot("09-sessions")
         browser.find_element(By.LINK_TEXT, "Profiles").click()
         shot("10-profiles")
+        browser.find_element(By.LINK_TEXT, "Paths").click()
+        wait.until(EC.presence_of_element_located((By.ID, "add-path-title")))
+        # One node: a path of n1 to n1 is refused, and the page says why.
+        browser.find_element(By.ID, "pathname").send_keys("loop")
+        browser.find_element(By.XPATH, "//button[text()='Add path']").click()
+        refusal = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, ".error"))).text
+        assert "appears twice" in refusal, refusal
+        shot("11-paths")
+        step(f"the paths page refuses a path through one node twice: {refusal}")
         print(f"==> UI test passed in {time.time() - started:.1f} s; screenshots in {args.out}")
     except Exception as error:  # noqa: BLE001 - report any failure with the page and logs
         print(f"  FAIL {error!r}", file=sys.stderr)

@@ -14,7 +14,7 @@ extension FleetService {
         return await committed(try await store.write { tx in
             let nodes = try references.map { try tx.node($0) }
             guard Set(nodes.map(\.id)).count == nodes.count else {
-                throw FleetInputError.pathHops("a node appears twice in \(references.joined(separator: ","))")
+                throw FleetInputError.pathHops("a node appears twice in \(nodes.map(\.name).joined(separator: ","))")
             }
             // Every hop's key must be known: the previous hop dials it, the next one admits it.
             for node in nodes where !node.isPlaceable { throw ProvisioningError.nodeNotReady(node: node.name) }

@@ -10,7 +10,7 @@ struct AdminPages: Sendable {
     let library: MustacheLibrary
 
     static let sections: [(href: String, label: String)] = [
-        ("/ui/", "Fleet"), ("/ui/users", "Users"), ("/ui/profiles", "Profiles"), ("/ui/sessions", "Sessions"),
+        ("/ui/", "Fleet"), ("/ui/users", "Users"), ("/ui/profiles", "Profiles"), ("/ui/paths", "Paths"), ("/ui/sessions", "Sessions"),
         ("/ui/alerts", "Alerts"), ("/ui/audit", "Audit log"), ("/ui/tokens", "API tokens"),
     ]
 
@@ -19,7 +19,8 @@ struct AdminPages: Sendable {
         let templates: [(String, String)] = [
             ("header", PageTemplates.header), ("footer", PageTemplates.footer), ("live_feed", PageTemplates.liveFeed),
             ("login", PageTemplates.login), ("overview", PageTemplates.overview), ("users", PageTemplates.users),
-            ("invite", PageTemplates.invite), ("profiles", PageTemplates.profiles), ("sessions", PageTemplates.sessions),
+            ("invite", PageTemplates.invite), ("profiles", PageTemplates.profiles), ("paths", PageTemplates.paths),
+            ("sessions", PageTemplates.sessions),
             ("alerts", PageTemplates.alerts), ("audit", PageTemplates.audit), ("tokens", PageTemplates.tokens),
             ("not_found", PageTemplates.notFound),
         ]

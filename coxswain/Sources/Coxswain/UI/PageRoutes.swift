@@ -18,6 +18,15 @@ extension AdminAPI {
         var `protocol`: String?
         enum CodingKeys: String, CodingKey { case csrf = "_csrf", name, user, node, `protocol` }
     }
+    struct PathForm: Decodable {
+        var csrf, name, entry, exit: String
+        var mid: String?
+        enum CodingKeys: String, CodingKey { case csrf = "_csrf", name, entry, mid, exit }
+    }
+    struct BindForm: Decodable {
+        var csrf, device, path: String
+        enum CodingKeys: String, CodingKey { case csrf = "_csrf", device, path }
+    }
     struct TokenForm: Decodable {
         var csrf, name, scope: String
         var expiresIn: String?
@@ -101,6 +110,38 @@ extension AdminAPI {
             return await outcome("/ui/profiles") {
                 let result = try await service.removeProfileSpec(try context.parameters.require("id"), by: context.actor)
                 return "removed \(result.value.name)" + Self.pushSummary(result.pushes.mapValues(\.summary))
+            }
+        }
+        ui.get("paths") { request, context in try await pathsPage(request, context) }
+        ui.post("paths") { request, context in
+            let form = try await checked(PathForm.self, request, context)
+            return await outcome("/ui/paths") {
+                let hops = [form.entry, form.mid ?? "", form.exit].filter { !$0.isEmpty }
+                let result = try await service.addPath(name: form.name, hops: hops, by: context.actor)
+                return "added path \(result.value.name)" + Self.pushSummary(result.pushes.mapValues(\.summary))
+            }
+        }
+        ui.post("paths/:id/delete") { request, context in
+            _ = try await checked(CSRFForm.self, request, context)
+            return await outcome("/ui/paths") {
+                let result = try await service.removePath(try context.parameters.require("id"), by: context.actor)
+                return "removed path \(result.value.name)" + Self.pushSummary(result.pushes.mapValues(\.summary))
+            }
+        }
+        ui.post("paths/bind") { request, context in
+            let form = try await checked(BindForm.self, request, context)
+            return await outcome("/ui/paths") {
+                let result = try await service.bindExit(device: form.device, path: form.path, by: context.actor)
+                return "\(result.value.device.name) now leaves by \(result.value.path?.name ?? "-")"
+                    + Self.pushSummary(result.pushes.mapValues(\.summary))
+            }
+        }
+        ui.post("devices/:id/unbind") { request, context in
+            _ = try await checked(CSRFForm.self, request, context)
+            return await outcome("/ui/paths") {
+                let result = try await service.unbindExit(device: try context.parameters.require("id"), by: context.actor)
+                return "\(result.value.device.name) no longer leaves by \(result.value.previous?.name ?? "-")"
+                    + Self.pushSummary(result.pushes.mapValues(\.summary))
             }
         }
         ui.get("sessions") { request, context in try await sessionsPage(request, context) }

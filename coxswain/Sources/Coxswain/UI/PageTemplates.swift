@@ -147,6 +147,49 @@ enum PageTemplates {
         {{> footer}}
         """
 
+    static let paths = """
+        {{> header}}
+        <table>
+          <thead><tr><th scope="col">Name</th><th scope="col">Hops</th><th scope="col">Inner links</th><th scope="col">Profiles</th><th scope="col">Bound devices</th><th scope="col"><span class="visually-hidden">Actions</span></th></tr></thead>
+          <tbody>
+          {{#paths}}<tr id="path-{{id}}"><th scope="row">{{name}}</th><td>{{hops}}</td><td>{{links}}</td><td>{{profiles}}</td><td>{{bound}}</td>
+            <td><form method="post" action="/ui/paths/{{id}}/delete"><input type="hidden" name="_csrf" value="{{csrf}}"><button type="submit" class="danger" aria-label="Remove path {{name}}">Remove</button></form></td></tr>{{/paths}}
+          {{^paths}}<tr><td colspan="6">No path yet.</td></tr>{{/paths}}
+          </tbody>
+        </table>
+        <section aria-labelledby="add-path-title">
+        <h2 id="add-path-title">Add a path</h2>
+        <p>Traffic enters at the entry and leaves the fleet at the exit; each hop gets an inner link to the next.</p>
+        <form method="post" action="/ui/paths" class="card">
+          <input type="hidden" name="_csrf" value="{{csrf}}">
+          <p><label for="pathname">Name</label><input id="pathname" name="name" required></p>
+          <p><label for="pentry">Entry</label><select id="pentry" name="entry" required>{{#nodeOptions}}<option value="{{id}}">{{label}}</option>{{/nodeOptions}}</select></p>
+          <p><label for="pmid">Middle hop</label><select id="pmid" name="mid"><option value="">none (2 hops)</option>{{#nodeOptions}}<option value="{{id}}">{{label}}</option>{{/nodeOptions}}</select></p>
+          <p><label for="pexit">Exit</label><select id="pexit" name="exit" required>{{#nodeOptions}}<option value="{{id}}">{{label}}</option>{{/nodeOptions}}</select></p>
+          <p><button type="submit">Add path</button></p>
+        </form>
+        </section>
+        <section aria-labelledby="exits-title">
+        <h2 id="exits-title">Live exits</h2>
+        <p>A bound device's traffic entering at the path's entry leaves by the path's exit, on the tunnel it already has: no new profile, no sync.</p>
+        <table>
+          <thead><tr><th scope="col">Device</th><th scope="col">User</th><th scope="col">Path</th><th scope="col">Since</th><th scope="col"><span class="visually-hidden">Actions</span></th></tr></thead>
+          <tbody>
+          {{#bindings}}<tr id="exit-{{deviceID}}"><th scope="row">{{device}}</th><td>{{user}}</td><td>{{path}}</td><td>{{since}}</td>
+            <td><form method="post" action="/ui/devices/{{deviceID}}/unbind"><input type="hidden" name="_csrf" value="{{csrf}}"><button type="submit" aria-label="Unbind {{device}}">Unbind</button></form></td></tr>{{/bindings}}
+          {{^bindings}}<tr><td colspan="5">No device is bound to a path.</td></tr>{{/bindings}}
+          </tbody>
+        </table>
+        <form method="post" action="/ui/paths/bind" class="card">
+          <input type="hidden" name="_csrf" value="{{csrf}}">
+          <p><label for="bdevice">Device</label><select id="bdevice" name="device" required>{{#deviceOptions}}<option value="{{id}}">{{label}}</option>{{/deviceOptions}}</select></p>
+          <p><label for="bpath">Path</label><select id="bpath" name="path" required>{{#pathOptions}}<option value="{{id}}">{{label}}</option>{{/pathOptions}}</select></p>
+          <p><button type="submit">Switch exit</button></p>
+        </form>
+        </section>
+        {{> footer}}
+        """
+
     static let sessions = """
         {{> header}}
         {{> live_feed}}

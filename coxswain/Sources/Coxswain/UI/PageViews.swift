@@ -60,6 +60,37 @@ extension AdminAPI {
         ])
     }
 
+    func pathsPage(_ request: Request, _ context: AdminRequestContext) async throws -> Response {
+        let (paths, links, nodes, devices, users, bindings, specs) = try await store.read { tx in
+            (try tx.paths(), try tx.nodeLinks(), try tx.nodes(), try tx.devices(), try tx.users(), try tx.exitBindings(), try tx.profileSpecs())
+        }
+        let nodeNames = Dictionary(uniqueKeysWithValues: nodes.map { ($0.id, $0.name) })
+        let userNames = Dictionary(uniqueKeysWithValues: users.map { ($0.id, $0.email ?? $0.name) })
+        let deviceByID = Dictionary(uniqueKeysWithValues: devices.map { ($0.id, $0) })
+        let pathNames = Dictionary(uniqueKeysWithValues: paths.map { ($0.id, $0.name) })
+        let csrf = context.principal?.csrfToken ?? ""
+        return pages.render("paths", title: "Paths", path: "/ui/paths", principal: context.principal, request: request, values: [
+            "paths": paths.map { path -> [String: Any] in
+                let hopLinks = zip(path.hops, path.hops.dropFirst()).compactMap { pair in
+                    links.first { $0.entryNodeID == pair.0 && $0.exitNodeID == pair.1 }.map { "\(nodeNames[pair.0] ?? pair.0): \($0.innerInterface)" }
+                }
+                return ["id": path.id, "name": path.name, "hops": path.hops.map { nodeNames[$0] ?? $0 }.joined(separator: " → "),
+                        "links": hopLinks.joined(separator: ", "), "profiles": specs.filter { $0.pathID == path.id }.count,
+                        "bound": bindings.filter { $0.pathID == path.id }.compactMap { deviceByID[$0.deviceID]?.name }.joined(separator: ", "),
+                        "csrf": csrf]
+            },
+            "bindings": bindings.map { binding -> [String: Any] in
+                let device = deviceByID[binding.deviceID]
+                return ["deviceID": binding.deviceID, "device": device?.name ?? binding.deviceID,
+                        "user": device.flatMap { userNames[$0.userID] } ?? "—", "path": pathNames[binding.pathID] ?? binding.pathID,
+                        "since": AdminPages.time(binding.createdAt), "csrf": csrf]
+            },
+            "nodeOptions": nodes.filter(\.isPlaceable).map { ["id": $0.id, "label": "\($0.name) (\($0.region.isEmpty ? $0.host : $0.region))"] },
+            "deviceOptions": devices.map { ["id": $0.id, "label": "\($0.name) (\(userNames[$0.userID] ?? $0.userID))"] },
+            "pathOptions": paths.map { ["id": $0.id, "label": $0.name] },
+        ])
+    }
+
     func sessionsPage(_ request: Request, _ context: AdminRequestContext) async throws -> Response {
         let (open, recent, nodes, devices, users) = try await store.read { tx in
             (try tx.sessions(SessionQuery(openOnly: true, limit: 200)).items, try tx.sessions(SessionQuery(limit: 100)).items,
