@@ -70,10 +70,14 @@ down() {
     kill -KILL "$(cat "$pidfile")" 2>/dev/null || true
   done
   pkill -f 'wireguard-go (awga|awgb|awgc|pharos0|pharos1)' 2>/dev/null || true
-  for ns in "${NAMESPACES[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
+  for ns in "${NAMESPACES[@]}"; do
+    # Whatever still runs there (an inner link's daemon outliving its agent) goes too.
+    ip netns pids "$ns" 2>/dev/null | xargs -r kill -KILL 2>/dev/null || true
+    ip netns del "$ns" 2>/dev/null || true
+  done
   rm -rf /etc/netns/pv-client /etc/netns/pv-client2
   ip link del pvadm0 2>/dev/null || true
-  rm -f /var/run/wireguard/awga.sock /var/run/wireguard/awgb.sock /var/run/wireguard/awgc.sock /var/run/wireguard/pharos0.sock /var/run/wireguard/pharos1.sock
+  rm -f /var/run/wireguard/awg[a-c].sock /var/run/wireguard/pharos0.sock /var/run/wireguard/pharos1.sock
   rm -rf "$WORK"
 }
 
@@ -384,7 +388,8 @@ e2e() {
   connect laptop --profile entry-a
   expect_seen_as 10.90.0.31 || fail "the direct profile does not leave at node-a"
   cox paths add a-to-b --hops node-a,node-b >/dev/null || fail "cox paths add a-to-b"
-  cox paths add a-b-c --hops node-a,node-b,node-c >/dev/null || fail "cox paths add a-b-c"
+  cox paths add a-b-c --hops node-a,node-b,node-c --color 2F80ED >/dev/null || fail "cox paths add a-b-c"
+  cox paths list | grep -q "a-b-c .*#2f80ed" || fail "cox paths list does not show a-b-c's color: $(cox paths list)"
   # The live exit switch: the same tunnel, no sync; the next request leaves at the new exit (within 5 s).
   local t; t=$(date +%s%N)
   cox paths bind laptop a-to-b >/dev/null || fail "cox paths bind a-to-b"
@@ -395,7 +400,7 @@ e2e() {
   local to_c=$(( ($(date +%s%N) - t) / 1000000 ))
   # The mid hop's machine dies (the agent and its daemons): nothing gets out, least of all early at node-a.
   stop node-b KILL
-  ip netns pids pv-node-b | xargs -r kill -KILL
+  ip netns pids pv-node-b | xargs -r kill -KILL 2>/dev/null || true
   local lost; lost=$(fetch || true)
   [ -z "$lost" ] || fail "with the mid hop dead a request still got out: $lost"
   t=$(date +%s%N)
@@ -416,6 +421,9 @@ e2e() {
   expect_seen_as 10.90.0.32 || fail "the internet does not see node-b at the end of the cascade"
   in_ns pv-node-a wg show awg1 endpoints | grep -q "10.80.0.32:51820" || fail "node-a has no inner link to node-b"
   in_ns pv-node-a ip route get 10.90.0.50 | grep -q "dev awg1" && fail "node-a's own traffic went into the inner link"
+  # Every hop pushed again: pushes change peers in place, so the tunnel carries on at once.
+  cox paths provision a-to-b >/dev/null || fail "cox paths provision"
+  [ "$(fetch)" = "you are 10.90.0.32" ] || fail "the first request after cox paths provision did not get through node-b"
   done_step
   printf '    exit switch, command to first request seen from the new exit: node-b %d ms, node-c (3 hops) %d ms, node-a %d ms\n' \
     "$to_b" "$to_c" "$to_a"
@@ -505,8 +513,9 @@ bench() {
       3) exit=10.90.0.35; cox paths bind phone a-b-c >/dev/null || fail "cox paths bind a-b-c" ;;
     esac
     expect_seen_as "$exit" 10 || fail "$hops hops: the internet does not see $exit"
-    rtt=$(in_ns pv-client ping -n -q -c 100 -i 0.02 10.90.0.50 | awk -F/ '/^rtt/ {print $5}')
-    [ -n "$rtt" ] || fail "$hops hops: ping through the tunnel failed"
+    rtt=$(in_ns pv-client ping -n -q -c 100 -i 0.02 10.90.0.50 | awk -F/ '/^rtt/ {print $5}') \
+      || fail "$hops hops: ping through the tunnel failed"
+    [ -n "$rtt" ] || fail "$hops hops: ping through the tunnel printed no round trip"
     mbit=$(in_ns pv-client iperf3 -c 10.90.0.50 -t 5 -J | /usr/bin/python3 -c \
       'import json, sys; print(round(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"] / 1e6, 1))') \
       || fail "$hops hops: iperf3 through the tunnel failed"

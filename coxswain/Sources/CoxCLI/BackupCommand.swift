@@ -33,13 +33,18 @@ struct BackupCommand: AsyncParsableCommand {
             let fd = Glibc.open(out, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
             guard fd >= 0 else { throw BackupError.io(path: out, reason: String(cString: strerror(errno))) }
             let output = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
+            // Interrupted (Ctrl-C, a TERM or HUP), the partial backup and the snapshot go.
+            let snapshot = ControllerBackup.snapshotPath(besides: database)
+            let cleanup = InterruptCleanup(files: [out] + ControllerBackup.snapshotFiles(snapshot))
+            defer { cleanup.cancel() }
             let started = ContinuousClock.now
             let written: ControllerBackup.Written
             let controller: Controller
             do {
                 controller = try options.open(pushing: false)
                 written = try ControllerBackup.write(store: controller.store, caFingerprint: try controller.pki.authority.fingerprint,
-                                                     configBytes: Array(config), passphrase: passphrase, to: output)
+                                                     configBytes: Array(config), passphrase: passphrase, to: output,
+                                                     snapshotPath: snapshot)
                 try output.synchronize()
             } catch {
                 _ = ftruncate(fd, 0)
@@ -112,5 +117,30 @@ struct RestoreCommand: AsyncParsableCommand {
             for warning in restored.warnings { print("warning: \(warning)") }
             print("start the controller (cox serve, or systemctl start pharos-coxswain) once the old one is stopped for good")
         }
+    }
+}
+
+/// Removes `files` and exits with 128+signal on SIGINT, SIGTERM or SIGHUP until cancelled
+/// (the handlers run on a dispatch queue, so a blocking copy cannot hold them off).
+final class InterruptCleanup {
+    private let sources: [any DispatchSourceSignal]
+
+    init(files: [String]) {
+        sources = [SIGINT, SIGTERM, SIGHUP].map { signalNumber in
+            signal(signalNumber, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
+            source.setEventHandler {
+                for file in files { unlink(file) }
+                FileHandle.standardError.write(Data("interrupted: the partial backup was removed\n".utf8))
+                exit(128 + signalNumber)
+            }
+            source.resume()
+            return source
+        }
+    }
+
+    func cancel() {
+        for source in sources { source.cancel() }
+        for signalNumber in [SIGINT, SIGTERM, SIGHUP] { signal(signalNumber, SIG_DFL) }
     }
 }

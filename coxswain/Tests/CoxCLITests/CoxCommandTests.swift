@@ -125,6 +125,39 @@ import Coxswain
         #expect(try cox(["audit", "verify"], config: restored).status == 0)
     }
 
+    /// A backup interrupted by a signal leaves neither its partial file nor its snapshot.
+    @Test func anInterruptedBackupLeavesNothingBehind() throws {
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        #expect(try cox(["init"]).status == 0)
+        // 300 MB that does not compress: the copy and its encryption take long enough to interrupt.
+        let store = try Store.open(path: "\(dir)/state/app.db")
+        try store.executeRawForTesting("CREATE TABLE filler (b BLOB); INSERT INTO filler VALUES (randomblob(300000000))")
+        try store.close()
+        let out = "\(dir)/fleet.backup"
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Self.binary)
+        p.arguments = ["backup", "--out", out, "--config", "\(dir)/cox.yaml"]
+        let stdin = Pipe(), output = Pipe()
+        (p.standardInput, p.standardOutput, p.standardError) = (stdin, output, output)
+        try p.run()
+        try stdin.fileHandleForWriting.write(contentsOf: Data("a passphrase long enough\n".utf8))
+        try stdin.fileHandleForWriting.close()
+        func snapshots() -> [String] {
+            ((try? FileManager.default.contentsOfDirectory(atPath: "\(dir)/state")) ?? []).filter { $0.hasPrefix(".backup-") }
+        }
+        // The snapshot appears once the backup is under way (the handlers are in place by then).
+        let deadline = Date().addingTimeInterval(20)
+        while snapshots().isEmpty, p.isRunning, Date() < deadline { usleep(2_000) }
+        #expect(p.isRunning, "the backup finished before it could be interrupted")
+        kill(p.processIdentifier, SIGTERM)
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 128 + SIGTERM && text.contains("interrupted"), "\(p.terminationStatus): \(text)")
+        #expect(!FileManager.default.fileExists(atPath: out), "the partial backup is still there")
+        #expect(snapshots().isEmpty, "the snapshot is still there: \(snapshots())")
+    }
+
     @Test func auditVerifyNamesTheTamperedRowAndFails() throws {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }

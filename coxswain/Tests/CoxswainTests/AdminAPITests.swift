@@ -127,6 +127,7 @@ final class AdminFleet: @unchecked Sendable {
             Route(method: "PATCH", path: "/api/users/\(alice.id)", body: #"{"version":\#(alice.version),"name":"Alice A."}"#, scope: .admin, success: 200),
             Route(method: "POST", path: "/api/users/\(alice.id)/invite", scope: .admin, success: 201),
             Route(method: "POST", path: "/api/users/\(alice.id)/devices", body: #"{"name":"laptop","encryption_key":"\#(key)"}"#, scope: .admin, success: 201),
+            Route(method: "POST", path: "/api/paths/out/provision", scope: .admin, success: 200),
             Route(method: "POST", path: "/api/devices/\(device.id)/bind", body: #"{"path":"out"}"#, scope: .admin, success: 200),
             Route(method: "DELETE", path: "/api/devices/\(device.id)/bind", scope: .admin, success: 200),
             Route(method: "DELETE", path: "/api/devices/\(device.id)", scope: .admin, success: 200),
@@ -164,7 +165,7 @@ final class AdminFleet: @unchecked Sendable {
         #expect(byToken.count == mutations, "\(byToken.map(\.action))")
         #expect(byToken.allSatisfy { $0.actorKind == "token" && $0.sourceIP == "127.0.0.1" && $0.result == "ok" })
         #expect(Set(byToken.map(\.action)).isSuperset(of: ["token.create", "token.revoke", "node.update", "node.push", "node.rm", "user.add",
-                                                            "user.update", "enroll.invite", "device.add", "device.rm", "device.bind", "device.unbind", "profile.create",
+                                                            "user.update", "enroll.invite", "device.add", "device.rm", "device.bind", "device.unbind", "path.provision", "profile.create",
                                                             "profile.rm", "alert.ack", "alert.resolve", "user.rm"]))
         #expect(AuditChain.verify(try await state.store.read { tx in try tx.auditChain() }) == nil)
     }

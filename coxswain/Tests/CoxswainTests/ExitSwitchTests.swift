@@ -148,4 +148,58 @@ import Testing
         #expect(try state.store.readNow { tx in try tx.exitBindings() }.isEmpty, "the binding goes with its device")
         _ = try await state.service.removePath("via-n3", by: state.actor)
     }
+
+    /// A profile added while bound goes through the service: the binding and its routes hold,
+    /// and the resealed bundle names the bound path and its MTU for the entry's profile.
+    @Test func aReprovisionWhileBoundKeepsTheBindingAndNamesItsPath() async throws {
+        let (state, n1, n2, n3, laptop) = try await paths.fleet()
+        _ = try await state.service.removeDevice(laptop.id, by: state.actor)
+        let key = Curve25519.KeyAgreement.PrivateKey()
+        let device = try await state.service.addDevice(user: "alice@example.com", name: "laptop",
+                                                       encryptionKey: Array(key.publicKey.rawRepresentation), by: state.actor).value
+        _ = try await state.service.createProfileSpec(user: "alice@example.com", name: "direct", node: "n1", protocol: .amneziawg, by: state.actor)
+        _ = try await state.service.addPath(name: "via-n3", hops: ["n1", "n3"], by: state.actor)
+        _ = try await state.service.bindExit(device: "laptop", path: "via-n3", by: state.actor)
+        _ = try await state.service.createProfileSpec(user: "alice@example.com", name: "on-n2", node: "n2", protocol: .amneziawg, by: state.actor)
+        let address = "\(device.tunnelIP)/32"
+        #expect(try state.store.readNow { tx in try tx.exitBinding(device: device.id) }?.pathID == (try state.store.readNow { tx in try tx.path("via-n3").id }))
+        #expect(try routes(state, entry: n1, exits: [n3]) == (["\(address) awg1"], [[address]]))
+        let sealed = try #require(try state.store.readNow { tx in try tx.profile(device: device.id) })
+        let bundle = try ProfileBundle(jsonBytes: try SealedBundle.open(Array(sealed.ciphertext), with: key,
+                                                                        signingPublicKey: state.pki.signingKey.publicKey))
+        let direct = try #require(bundle.profiles.first { $0.name == "direct" })
+        #expect(direct.path?.name == "via-n3" && direct.path?.hops.last?.id == n3.id && direct.mtu == 1340)
+        #expect(bundle.profiles.first { $0.name == "on-n2" }?.nodes.first?.id == n2.id)
+    }
+
+    /// While bound, a profile that disagrees with the others only without the binding is
+    /// refused (or unbinding could never succeed afterwards).
+    @Test func profilesMustAgreeWithoutTheBindingToo() async throws {
+        let (state, _, _, _, _) = try await paths.fleet()
+        _ = try await state.service.createProfileSpec(user: "alice@example.com", name: "direct", node: "n1", protocol: .amneziawg, by: state.actor)
+        _ = try await state.service.addPath(name: "via-n2", hops: ["n1", "n2"], by: state.actor)
+        _ = try await state.service.addPath(name: "via-n3", hops: ["n1", "n3"], by: state.actor)
+        _ = try await state.service.bindExit(device: "laptop", path: "via-n3", by: state.actor)
+        await #expect(throws: ProvisioningError.cascadeConflict(device: "laptop", node: "n1")) {
+            _ = try await state.service.createProfileSpec(user: "alice@example.com", name: "cascade", node: nil, path: "via-n2",
+                                                          protocol: .amneziawg, by: state.actor)
+        }
+        _ = try await state.service.unbindExit(device: "laptop", by: state.actor)
+    }
+
+    /// The binding ends with the device's profile on its entry: a later profile there leaves
+    /// where it says.
+    @Test func aBindingEndsWithItsEntryProfile() async throws {
+        let (state, n1, _, n3, device) = try await paths.fleet()
+        let direct = try await state.service.createProfileSpec(user: "alice@example.com", name: "direct", node: "n1",
+                                                               protocol: .amneziawg, by: state.actor).value
+        _ = try await state.service.addPath(name: "via-n3", hops: ["n1", "n3"], by: state.actor)
+        _ = try await state.service.bindExit(device: "laptop", path: "via-n3", by: state.actor)
+        let removed = try await state.service.removeProfileSpec(direct.id, by: state.actor)
+        #expect(removed.affectedNodes.isSuperset(of: [n1.id, n3.id]))
+        #expect(try state.store.readNow { tx in try tx.exitBindings() }.isEmpty)
+        _ = try await state.service.createProfileSpec(user: "alice@example.com", name: "again", node: "n1", protocol: .amneziawg, by: state.actor)
+        #expect(try routes(state, entry: n1, exits: [n3]) == ([], [[]]))
+        #expect(try state.store.readNow { tx in try tx.peers(device: device.id).map(\.nodeID) } == [n1.id])
+    }
 }

@@ -97,6 +97,32 @@ import Testing
         }
     }
 
+    /// A hop whose key changed (a reinstalled node, here a stale stored key): the status poll
+    /// that learns the new key bumps the hops next to it on a path, once, and the entry's
+    /// next plan dials the key the node really has.
+    @Test func aHopWhoseKeyChangedHasItsPathPartnersPushed() async throws {
+        try await Self.withFleet { fleet in
+            let (n1, n2) = (fleet.nodes[0].record, fleet.nodes[1].record)
+            _ = try await fleet.state.service.addPath(name: "a-to-b", hops: [n1.id, n2.id], by: fleet.state.actor)
+            let real = try await fleet.state.store.read { tx in try tx.node(n2.id) }
+            try await fleet.state.store.write { tx in
+                try tx.recordStatus(node: n2.id, agentVersion: "old", wgPublicKey: Curve25519.KeyAgreement.PrivateKey().publicKey.rawRepresentation.base64EncodedString(),
+                                    wgObfuscation: real.wgObfuscation ?? "", xrayPublicKey: "", appliedRevision: real.appliedRevision)
+            }
+            func revision() async throws -> Int64 { try await fleet.state.store.read { tx in try tx.node(n1.id).configRevision } }
+            let before = try await revision()
+            try await fleet.reconciler.refreshStatus(node: n2.id)
+            #expect(try await revision() == before + 1, "the entry must be pushed again when its exit's key changes")
+            try await fleet.reconciler.refreshStatus(node: n2.id)
+            #expect(try await revision() == before + 1, "an unchanged key bumps nothing")
+            let plan = try await fleet.state.store.read { tx in
+                try NodeConfigPlan.build(node: try tx.node(n1.id), peers: try tx.peers(node: n1.id), config: fleet.state.config,
+                                         cascade: try tx.cascade(for: n1.id))
+            }
+            #expect(plan.innerLinks.first?.config.exit.publicKey == real.wgPublicKey)
+        }
+    }
+
     @Test func killedNodeConvergesBySweepAfterRestart() async throws {
         try await Self.withFleet { fleet in
             let (n1, n2) = (fleet.nodes[0], fleet.nodes[1])

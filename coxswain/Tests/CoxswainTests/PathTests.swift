@@ -221,4 +221,29 @@ import Testing
         _ = try await state.service.addPath(name: "new", hops: ["n1", "n2"], by: state.actor)
         #expect(try state.store.readNow { tx in try tx.nodeLinks().map(\.innerInterface) } == ["awg1"])
     }
+
+    /// `--color` and `cox paths color`: normalized to #rrggbb, a bad one refused with nothing
+    /// written; `cox paths provision` pushes every hop again and nothing else.
+    @Test func colorsAndProvision() async throws {
+        let (state, n1, n2, n3, _) = try await fleet()
+        let path = try await state.service.addPath(name: "a-to-b", hops: ["n1", "n2"], color: "2F80ED", by: state.actor).value
+        #expect(path.color == "#2f80ed")
+        await #expect(throws: FleetInputError.pathColor("blue")) {
+            _ = try await state.service.addPath(name: "other", hops: ["n1", "n3"], color: "blue", by: state.actor)
+        }
+        await #expect(throws: FleetInputError.pathColor("#12345")) {
+            _ = try await state.service.setPathColor("a-to-b", color: "#12345", by: state.actor)
+        }
+        #expect(try state.store.readNow { tx in try tx.paths().map { "\($0.name) \($0.color)" } } == ["a-to-b #2f80ed"])
+        _ = try await state.service.setPathColor("a-to-b", color: "", by: state.actor)
+        #expect(try state.store.readNow { tx in try tx.path("a-to-b").color }.isEmpty)
+
+        let revisions = try state.store.readNow { tx in try tx.nodes().map { ($0.id, $0.configRevision) } }
+        let provisioned = try await state.service.provisionPath("a-to-b", by: state.actor)
+        #expect(provisioned.affectedNodes == [n1.id, n2.id])
+        let after = try state.store.readNow { tx in Dictionary(uniqueKeysWithValues: try tx.nodes().map { ($0.id, $0.configRevision) }) }
+        for (id, revision) in revisions { #expect(after[id] == revision + (id == n3.id ? 0 : 1)) }
+        let actions = try state.store.readNow { tx in try tx.auditChain().map(\.action) }
+        #expect(actions.suffix(3) == ["path.add", "path.color", "path.provision"])
+    }
 }

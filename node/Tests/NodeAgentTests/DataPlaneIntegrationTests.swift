@@ -209,7 +209,9 @@ import Testing
         let socket = "/var/run/wireguard/\(interface).sock"
         _ = try Command.run(["ip", "netns", "add", ns])
         defer {
-            _ = try? Command.run(["ip", "netns", "del", ns])  // the TUN goes, and its daemon with it
+            // Deleting the interface ends its daemon (a daemon would keep the namespace alive).
+            _ = try? Command.run(["ip", "-n", ns, "link", "del", "dev", interface])
+            _ = try? Command.run(["ip", "netns", "del", ns])
             try? FileManager.default.removeItem(atPath: socket)
         }
         _ = try Command.run(["ip", "netns", "exec", ns, "wireguard-go", interface])  // forks into the background

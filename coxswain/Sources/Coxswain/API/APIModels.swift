@@ -287,17 +287,19 @@ struct PathCreateRequest: Decodable, Sendable {
     var name: String
     /// Node IDs or names, entry first: 2 or 3.
     var hops: [String]
+    /// `#rrggbb`.
+    var color: String?
 }
 
 struct PathDTO: Encodable, Sendable {
-    var id, name: String
+    var id, name, color: String
     var hops: [String]
     var createdAt: Int64
 
-    init(_ path: PathRecord) { (id, name, hops, createdAt) = (path.id, path.name, path.hops, path.createdAt) }
+    init(_ path: PathRecord) { (id, name, color, hops, createdAt) = (path.id, path.name, path.color, path.hops, path.createdAt) }
 
     enum CodingKeys: String, CodingKey {
-        case id, name, hops
+        case id, name, color, hops
         case createdAt = "created_at"
     }
 }

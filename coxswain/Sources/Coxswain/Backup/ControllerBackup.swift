@@ -127,18 +127,25 @@ public enum ControllerBackup {
         public var databaseBytes: Int
     }
 
+    /// Where a backup of the database at `databasePath` keeps its snapshot while it reads it.
+    public static func snapshotPath(besides databasePath: String) -> String {
+        URL(fileURLWithPath: databasePath).deletingLastPathComponent().appendingPathComponent(".backup-\(UUID().uuidString).db").path
+    }
+
+    /// The snapshot and the files SQLite may keep beside it.
+    public static func snapshotFiles(_ snapshot: String) -> [String] {
+        ["", "-wal", "-shm", "-journal"].map { snapshot + $0 }
+    }
+
     /// Writes `configBytes` and a snapshot of `store` (taken online: writers carry on) to
     /// `output`. The snapshot is a 0600 file beside the database while it is read, then gone.
     public static func write(store: Store, caFingerprint: String, configBytes: [UInt8], passphrase: [UInt8],
                              to output: FileHandle, parameters: Argon2id.Parameters = .upstream,
-                             chunkSize: Int = maximumChunk, now: Date = Date()) throws -> Written {
+                             chunkSize: Int = maximumChunk, now: Date = Date(), snapshotPath: String? = nil) throws -> Written {
         precondition(chunkSize > 0 && chunkSize <= maximumChunk, "backup chunk size")
         guard isLongEnough(passphrase) else { throw BackupError.passphraseTooShort(minimum: minimumPassphraseLength) }
-        let snapshot = URL(fileURLWithPath: store.path).deletingLastPathComponent()
-            .appendingPathComponent(".backup-\(UUID().uuidString).db").path
-        defer {
-            for suffix in ["", "-wal", "-shm", "-journal"] { try? FileManager.default.removeItem(atPath: snapshot + suffix) }
-        }
+        let snapshot = snapshotPath ?? Self.snapshotPath(besides: store.path)
+        defer { for file in snapshotFiles(snapshot) { try? FileManager.default.removeItem(atPath: file) } }
         try store.snapshot(to: snapshot)
         guard let database = FileHandle(forReadingAtPath: snapshot) else {
             throw BackupError.io(path: snapshot, reason: "cannot read the snapshot just taken")

@@ -147,11 +147,21 @@ public actor FleetReconciler {
             let client = try await pool.client(for: node.id, address: node.controlAddr)
             let status = try await client.getStatus(Pharos_Node_V1_GetStatusRequest(), options: callOptions)
             let obfuscation = try status.amneziawg.obfuscation.jsonString()
-            let healed = try await store.write { tx -> AlertRecord? in
+            // A hop whose key or obfuscation set changed (a reinstalled node): the hops next to
+            // it on a path dial it or admit it with the old ones until they are pushed again.
+            let rekeyed = node.wgPublicKey?.isEmpty == false
+                && (node.wgPublicKey != status.amneziawg.publicKey || (node.wgObfuscation ?? "") != obfuscation)
+            let (healed, partners) = try await store.write { tx -> (AlertRecord?, Set<String>) in
                 try tx.recordStatus(node: node.id, agentVersion: status.agentVersion, wgPublicKey: status.amneziawg.publicKey,
                                     wgObfuscation: obfuscation, xrayPublicKey: status.xray.publicKey,
                                     appliedRevision: status.appliedRevision)
-                return try tx.resolveAlert(dedupKey: Self.healthAlertKey(node.id))
+                let partners = rekeyed ? try tx.pathPartners(of: [node.id]) : []
+                for partner in partners { try tx.bumpRevision(node: partner) }
+                return (try tx.resolveAlert(dedupKey: Self.healthAlertKey(node.id)), partners)
+            }
+            if !partners.isEmpty {
+                logger.notice("a hop's key changed: its path partners will be pushed",
+                              metadata: ["node": "\(node.id)", "partners": "\(partners.sorted().joined(separator: ","))"])
             }
             if node.status != .active, node.status != .stopped {
                 live?.publish(.nodeStatus(nodeID: node.id, name: node.name, status: .active, at: StoreClock.now()))

@@ -25,6 +25,7 @@ public enum FleetInputError: Error, Equatable, CustomStringConvertible {
     case pathBound(path: String, devices: [String])
     case notAtEntry(device: String, path: String, entry: String)
     case notBound(device: String)
+    case pathColor(String)
 
     public var description: String {
         switch self {
@@ -53,6 +54,7 @@ public enum FleetInputError: Error, Equatable, CustomStringConvertible {
             "path \(path) is the live exit of the devices \(devices.joined(separator: ", ")); unbind them first (cox paths unbind DEVICE)"
         case .notAtEntry(let device, let path, let entry):
             "device \(device) has no AmneziaWG profile on \(entry), where path \(path) enters; a live exit moves traffic that already enters there (create a profile with --node \(entry) first)"
+        case .pathColor(let text): "--color: \"\(text)\" is not a color such as #2f80ed (six hex digits, the # optional)"
         case .notBound(let device): "device \(device) is not bound to a path; its traffic already leaves where its profiles say"
         case .nodeInPaths(let node, let paths):
             "node \(node) is a hop of the paths \(paths.joined(separator: ", ")); remove them first (cox paths rm)"

@@ -5,9 +5,11 @@ import PharosSpec
 /// consecutive pair gets an inner link (allocated once per pair and shared). Profile specs
 /// with `--path` place the device on the entry; its traffic leaves at the last hop.
 extension FleetService {
-    public func addPath(name: String, hops references: [String], by actor: AuditActor) async throws -> MutationResult<PathRecord> {
+    public func addPath(name: String, hops references: [String], color: String = "",
+                        by actor: AuditActor) async throws -> MutationResult<PathRecord> {
         let trimmed = name.trimmingCharacters(in: .whitespaces)
         guard !trimmed.isEmpty else { throw FleetInputError.emptyName(kind: "path") }
+        let color = try Self.pathColor(color)
         guard (2...3).contains(references.count) else {
             throw FleetInputError.pathHops("a path has 2 or 3 hops (entry[,mid],exit), not \(references.count)")
         }
@@ -25,7 +27,7 @@ extension FleetService {
                     throw FleetInputError.pathHops("node \(node.name) has no public IP address to be dialed at (\(ip)); set one with cox nodes endpoints")
                 }
             }
-            let path = PathRecord(id: EntityID.make(.path), name: trimmed, hops: nodes.map(\.id), createdAt: tx.now)
+            let path = PathRecord(id: EntityID.make(.path), name: trimmed, hops: nodes.map(\.id), color: color, createdAt: tx.now)
             try tx.insert(path: path)
             for (entry, exit) in zip(path.hops, path.hops.dropFirst()) { _ = try tx.ensureLink(entry: entry, exit: exit) }
             let affected = try tx.bumpRevisions(Set(path.hops))
@@ -54,6 +56,39 @@ extension FleetService {
                                           detail: Self.detail(["name": path.name])), by: actor)
             return MutationResult(value: path, affectedNodes: affected)
         })
+    }
+
+    /// `cox paths provision`: every hop pushed again (inner links, link peers, transit routes)
+    /// at a new revision, for an operator who repaired a hop by hand or doubts what one holds.
+    public func provisionPath(_ reference: String, by actor: AuditActor) async throws -> MutationResult<PathRecord> {
+        await committed(try await store.write { tx in
+            let path = try tx.path(reference)
+            let affected = try tx.bumpRevisions(Set(path.hops))
+            try tx.appendAudit(AuditEntry(action: "path.provision", targetType: "path", targetID: path.id,
+                                          detail: Self.detail(["name": path.name])), by: actor)
+            return MutationResult(value: path, affectedNodes: affected)
+        })
+    }
+
+    /// `cox paths color`: `#rrggbb` (the `#` optional), or empty to clear it. No node is pushed.
+    public func setPathColor(_ reference: String, color: String, by actor: AuditActor) async throws -> PathRecord {
+        let color = try Self.pathColor(color)
+        return try await store.write { tx in
+            var path = try tx.path(reference)
+            try tx.setPathColor(path.id, color)
+            path.color = color
+            try tx.appendAudit(AuditEntry(action: "path.color", targetType: "path", targetID: path.id,
+                                          detail: Self.detail(["name": path.name, "color": color])), by: actor)
+            return path
+        }
+    }
+
+    static func pathColor(_ text: String) throws(FleetInputError) -> String {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        if trimmed.isEmpty { return "" }
+        let hex = trimmed.hasPrefix("#") ? trimmed.dropFirst() : Substring(trimmed)
+        guard hex.count == 6, hex.allSatisfy(\.isHexDigit) else { throw .pathColor(text) }
+        return "#" + hex.lowercased()
     }
 
     /// The live exit switch: from now on the device's AmneziaWG traffic entering at the path's

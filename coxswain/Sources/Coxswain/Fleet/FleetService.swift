@@ -288,6 +288,11 @@ public final class FleetService: Sendable {
                                                exit: exit)
         // The next hops of its paths change with its peers: callers bump them (bumpRevisions).
         let affected = try tx.replacePeers(device: device.id, with: plan.peers)
+        // A binding ends with the device's AmneziaWG peer on its entry: a later profile there
+        // must leave where it says, not by a path bound for an earlier one.
+        if let entry = exit?.hops.first, !plan.peers.contains(where: { $0.nodeID == entry && $0.protocol == .amneziawg }) {
+            _ = try tx.unbindExit(device: device.id)
+        }
         if let recipientBytes = device.encryptionPubkey ?? user.publicKey {
             let recipient = try Curve25519.KeyAgreement.PublicKey(rawRepresentation: recipientBytes)
             let sealed = try SealedBundle.seal(plan.bundle.json.compactBytes(), to: recipient, signingKey: signingKey)

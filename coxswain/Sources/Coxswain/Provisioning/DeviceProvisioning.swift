@@ -28,7 +28,10 @@ public enum DeviceProvisioning {
         var presharedKeys: [String: String] = [:]
         let createdAt = Int64(now.timeIntervalSince1970 * 1_000_000)
 
-        try checkRoutes(device: device, specs: specs, paths: paths, exit: exit, names: nodes.mapValues(\.name))
+        // The profiles must agree among themselves (or unbinding could never succeed), and
+        // with the binding.
+        try checkRoutes(device: device, specs: specs, paths: paths, exit: nil, names: nodes.mapValues(\.name))
+        if exit != nil { try checkRoutes(device: device, specs: specs, paths: paths, exit: exit, names: nodes.mapValues(\.name)) }
         for spec in specs {
             // A path spec places the device on the path's entry; the next hops carry it on.
             var path: PathRecord?
@@ -76,8 +79,9 @@ public enum DeviceProvisioning {
             let choice = ClientProfile.ProtocolChoice(rawValue: spec.protocol.rawValue) ?? .amneziaWG
             var view: PathView?
             var mtu: Int?
-            // Bound to a path entering here (a live exit), the device's traffic takes that one.
-            if let exit, exit.hops.first == nodeID, exit.hops.count >= 2 { path = exit }
+            // Bound to a path entering here (a live exit), the device's AmneziaWG traffic takes
+            // that one (XRay's still leaves here).
+            if let exit, exit.hops.first == nodeID, exit.hops.count >= 2, spec.protocol == .amneziawg { path = exit }
             if let path {
                 let last = path.hops.count - 1
                 view = PathView(name: path.name, hops: path.hops.enumerated().map { index, hopID in

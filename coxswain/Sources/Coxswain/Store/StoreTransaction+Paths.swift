@@ -5,7 +5,13 @@ public struct PathRecord: Sendable, Equatable {
     public var id: String
     public var name: String
     public var hops: [String]
+    /// `#rrggbb`, or empty.
+    public var color: String = ""
     public var createdAt: Int64
+
+    public init(id: String, name: String, hops: [String], color: String = "", createdAt: Int64) {
+        (self.id, self.name, self.hops, self.color, self.createdAt) = (id, name, hops, color, createdAt)
+    }
 }
 
 /// The inner link from `entryNodeID` to `exitNodeID` (one per pair, shared by every path
@@ -45,7 +51,8 @@ extension StoreTransaction {
         if try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM paths WHERE name = ?", arguments: [path.name]) ?? 0 > 0 {
             throw StoreError.duplicate(kind: "path", field: "name", value: path.name)
         }
-        try db.execute(sql: "INSERT INTO paths (id, name, created_at) VALUES (?, ?, ?)", arguments: [path.id, path.name, path.createdAt])
+        try db.execute(sql: "INSERT INTO paths (id, name, color, created_at) VALUES (?, ?, ?, ?)",
+                       arguments: [path.id, path.name, path.color, path.createdAt])
         for (index, node) in path.hops.enumerated() {
             try db.execute(sql: "INSERT INTO path_hops (path_id, hop_index, node_id) VALUES (?, ?, ?)",
                            arguments: [path.id, index, node])
@@ -56,8 +63,8 @@ extension StoreTransaction {
         let hops = try Row.fetchAll(db, sql: "SELECT path_id, node_id FROM path_hops ORDER BY path_id, hop_index")
         var byPath: [String: [String]] = [:]
         for row in hops { byPath[row["path_id"], default: []].append(row["node_id"]) }
-        return try Row.fetchAll(db, sql: "SELECT id, name, created_at FROM paths ORDER BY name").map {
-            PathRecord(id: $0["id"], name: $0["name"], hops: byPath[$0["id"]] ?? [], createdAt: $0["created_at"])
+        return try Row.fetchAll(db, sql: "SELECT id, name, color, created_at FROM paths ORDER BY name").map {
+            PathRecord(id: $0["id"], name: $0["name"], hops: byPath[$0["id"]] ?? [], color: $0["color"], createdAt: $0["created_at"])
         }
     }
 
@@ -67,6 +74,10 @@ extension StoreTransaction {
             throw StoreError.notFound(kind: "path", id: reference)
         }
         return found
+    }
+
+    public func setPathColor(_ pathID: String, _ color: String) throws {
+        try db.execute(sql: "UPDATE paths SET color = ? WHERE id = ?", arguments: [color, pathID])
     }
 
     public func deletePath(_ pathID: String) throws {
@@ -93,6 +104,7 @@ extension StoreTransaction {
             SELECT inner_interface FROM node_links UNION SELECT inner_interface FROM retired_links
             """))
         let n = (1...).first { !taken.contains("awg\($0)") }!
+        guard 51900 + n <= 65535 else { throw StoreError.constraint("no inner link port is free (51900+N would pass 65535)") }
         let link = NodeLinkRecord(id: EntityID.make(.nodeLink), entryNodeID: entry, exitNodeID: exit, innerInterface: "awg\(n)",
                                   listenPort: 51900 + n, fwmark: 0x5000 + n, tableID: 5000 + n, createdAt: now)
         try link.insert(db)

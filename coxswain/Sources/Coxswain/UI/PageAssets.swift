@@ -11,6 +11,7 @@ enum PageAssets {
         nav a { color: var(--accent); text-decoration: none; padding: 4px 2px; }
         nav a[aria-current="page"] { font-weight: 700; border-bottom: 2px solid var(--accent); }
         .logout { margin-left: auto; display: flex; gap: 8px; align-items: center; color: var(--muted); }
+        .muted { color: var(--muted); font-weight: normal; }
         main { padding: 8px 24px 48px; max-width: 1280px; }
         h1 { font-size: 1.5rem; margin: 12px 0; } h2 { font-size: 1.15rem; margin: 24px 0 8px; }
         table { border-collapse: collapse; width: 100%; margin: 8px 0; }

@@ -20,8 +20,8 @@ extension AdminAPI {
     }
     struct PathForm: Decodable {
         var csrf, name, entry, exit: String
-        var mid: String?
-        enum CodingKeys: String, CodingKey { case csrf = "_csrf", name, entry, mid, exit }
+        var mid, color: String?
+        enum CodingKeys: String, CodingKey { case csrf = "_csrf", name, entry, mid, exit, color }
     }
     struct BindForm: Decodable {
         var csrf, device, path: String
@@ -117,7 +117,7 @@ extension AdminAPI {
             let form = try await checked(PathForm.self, request, context)
             return await outcome("/ui/paths") {
                 let hops = [form.entry, form.mid ?? "", form.exit].filter { !$0.isEmpty }
-                let result = try await service.addPath(name: form.name, hops: hops, by: context.actor)
+                let result = try await service.addPath(name: form.name, hops: hops, color: form.color ?? "", by: context.actor)
                 return "added path \(result.value.name)" + Self.pushSummary(result.pushes.mapValues(\.summary))
             }
         }

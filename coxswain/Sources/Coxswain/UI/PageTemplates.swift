@@ -152,7 +152,7 @@ enum PageTemplates {
         <table>
           <thead><tr><th scope="col">Name</th><th scope="col">Hops</th><th scope="col">Inner links</th><th scope="col">Profiles</th><th scope="col">Bound devices</th><th scope="col"><span class="visually-hidden">Actions</span></th></tr></thead>
           <tbody>
-          {{#paths}}<tr id="path-{{id}}"><th scope="row">{{name}}</th><td>{{hops}}</td><td>{{links}}</td><td>{{profiles}}</td><td>{{bound}}</td>
+          {{#paths}}<tr id="path-{{id}}"><th scope="row">{{name}}{{#color}} <span class="muted">{{color}}</span>{{/color}}</th><td>{{hops}}</td><td>{{links}}</td><td>{{profiles}}</td><td>{{bound}}</td>
             <td><form method="post" action="/ui/paths/{{id}}/delete"><input type="hidden" name="_csrf" value="{{csrf}}"><button type="submit" class="danger" aria-label="Remove path {{name}}">Remove</button></form></td></tr>{{/paths}}
           {{^paths}}<tr><td colspan="6">No path yet.</td></tr>{{/paths}}
           </tbody>
@@ -166,6 +166,7 @@ enum PageTemplates {
           <p><label for="pentry">Entry</label><select id="pentry" name="entry" required>{{#nodeOptions}}<option value="{{id}}">{{label}}</option>{{/nodeOptions}}</select></p>
           <p><label for="pmid">Middle hop</label><select id="pmid" name="mid"><option value="">none (2 hops)</option>{{#nodeOptions}}<option value="{{id}}">{{label}}</option>{{/nodeOptions}}</select></p>
           <p><label for="pexit">Exit</label><select id="pexit" name="exit" required>{{#nodeOptions}}<option value="{{id}}">{{label}}</option>{{/nodeOptions}}</select></p>
+          <p><label for="pcolor">Color</label><input id="pcolor" name="color" placeholder="#2f80ed (optional)" pattern="#?[0-9A-Fa-f]{6}"></p>
           <p><button type="submit">Add path</button></p>
         </form>
         </section>

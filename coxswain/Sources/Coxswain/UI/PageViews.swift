@@ -74,7 +74,7 @@ extension AdminAPI {
                 let hopLinks = zip(path.hops, path.hops.dropFirst()).compactMap { pair in
                     links.first { $0.entryNodeID == pair.0 && $0.exitNodeID == pair.1 }.map { "\(nodeNames[pair.0] ?? pair.0): \($0.innerInterface)" }
                 }
-                return ["id": path.id, "name": path.name, "hops": path.hops.map { nodeNames[$0] ?? $0 }.joined(separator: " → "),
+                return ["id": path.id, "name": path.name, "color": path.color, "hops": path.hops.map { nodeNames[$0] ?? $0 }.joined(separator: " → "),
                         "links": hopLinks.joined(separator: ", "), "profiles": specs.filter { $0.pathID == path.id }.count,
                         "bound": bindings.filter { $0.pathID == path.id }.compactMap { deviceByID[$0.deviceID]?.name }.joined(separator: ", "),
                         "csrf": csrf]

@@ -136,7 +136,9 @@ public final class UserspaceWireGuard: DataPlane {
             // The socket directory is the host's, not the network namespace's: a daemon whose
             // interface is not here serves another namespace (a second node on this host).
             // Taking it over would configure that node's interface with this node's keys.
-            guard FileManager.default.fileExists(atPath: "/sys/class/net/\(interface)") else {
+            // (Asked over netlink: /sys shows the namespace sysfs was mounted in, which a unit
+            // with NetworkNamespacePath= and no remount does not share.)
+            guard (try? Command.run(["ip", "link", "show", "dev", interface])) != nil else {
                 throw DataPlaneError.daemon(reason: "\(socket.path) answers, but \(interface) is not in this network namespace: "
                                             + "a daemon of another namespace serves that name; refusing to take it over")
             }

@@ -142,12 +142,16 @@ extension AdminAPI {
         }
         group.post("paths") { request, context -> Response in
             let form = try await Self.body(PathCreateRequest.self, request, context)
-            let result = try await service.addPath(name: form.name, hops: form.hops, by: context.actor)
+            let result = try await service.addPath(name: form.name, hops: form.hops, color: form.color ?? "", by: context.actor)
             return try Self.json(MutationDTO(value: PathDTO(result.value), pushes: result.pushes.mapValues(\.summary)), status: .created)
         }
         group.delete("paths/:id") { _, context -> MutationDTO<String> in
             let result = try await service.removePath(try context.parameters.require("id"), by: context.actor)
             return MutationDTO(value: result.value.id, pushes: result.pushes.mapValues(\.summary))
+        }
+        group.post("paths/:id/provision") { _, context -> MutationDTO<PathDTO> in
+            let result = try await service.provisionPath(try context.parameters.require("id"), by: context.actor)
+            return MutationDTO(value: PathDTO(result.value), pushes: result.pushes.mapValues(\.summary))
         }
         // The live exit switch (upstream's device_exits): POST {"path": ID or name}, DELETE unbinds.
         readonly.get("device-exits") { _, _ -> [ExitBindingDTO] in
