@@ -35,8 +35,7 @@ struct BackupCommand: AsyncParsableCommand {
             let output = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
             // Interrupted (Ctrl-C, a TERM or HUP), the partial backup and the snapshot go.
             let snapshot = ControllerBackup.snapshotPath(besides: database)
-            let cleanup = InterruptCleanup(files: [out] + ControllerBackup.snapshotFiles(snapshot))
-            defer { cleanup.cancel() }
+            let cleanup = InterruptCleanup(output: fd, files: [out] + ControllerBackup.snapshotFiles(snapshot))
             let started = ContinuousClock.now
             let written: ControllerBackup.Written
             let controller: Controller
@@ -46,7 +45,9 @@ struct BackupCommand: AsyncParsableCommand {
                                                      configBytes: Array(config), passphrase: passphrase, to: output,
                                                      snapshotPath: snapshot)
                 try output.synchronize()
+                cleanup.cancel()  // whole from here on: a signal no longer removes it
             } catch {
+                cleanup.cancel()
                 _ = ftruncate(fd, 0)
                 try? output.close()
                 if unlink(out) != 0 { FileHandle.standardError.write(Data("the incomplete \(out) was emptied: delete it\n".utf8)) }
@@ -120,27 +121,37 @@ struct RestoreCommand: AsyncParsableCommand {
     }
 }
 
-/// Removes `files` and exits with 128+signal on SIGINT, SIGTERM or SIGHUP until cancelled
-/// (the handlers run on a dispatch queue, so a blocking copy cannot hold them off).
+/// Empties `output`, removes `files` and exits with 128+signal on SIGINT, SIGTERM or SIGHUP
+/// until cancelled. The handlers run on a dispatch queue, so a blocking copy cannot hold them
+/// off; a signal the process inherited as ignored (nohup) stays ignored. The file is emptied
+/// first: after `open` switches to the state's owner, unlinking it may not be allowed.
 final class InterruptCleanup {
-    private let sources: [any DispatchSourceSignal]
+    private var sources: [any DispatchSourceSignal] = []
+    private var previous: [(Int32, __sighandler_t?)] = []
 
-    init(files: [String]) {
-        sources = [SIGINT, SIGTERM, SIGHUP].map { signalNumber in
-            signal(signalNumber, SIG_IGN)
+    init(output fd: Int32, files: [String]) {
+        for signalNumber in [SIGINT, SIGTERM, SIGHUP] {
+            let old = signal(signalNumber, SIG_IGN)
+            previous.append((signalNumber, old))
+            if unsafeBitCast(old, to: Int.self) == unsafeBitCast(SIG_IGN, to: Int.self) { continue }
             let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
             source.setEventHandler {
-                for file in files { unlink(file) }
-                FileHandle.standardError.write(Data("interrupted: the partial backup was removed\n".utf8))
-                exit(128 + signalNumber)
+                _ = ftruncate(fd, 0)
+                let removed = files.map { unlink($0) == 0 || errno == ENOENT }.allSatisfy { $0 }
+                let note = removed ? "interrupted: the partial backup was removed\n"
+                    : "interrupted: the partial backup was emptied but not removed: delete \(files[0])\n"
+                FileHandle.standardError.write(Data(note.utf8))
+                _exit(128 + signalNumber)
             }
             source.resume()
-            return source
+            sources.append(source)
         }
     }
 
     func cancel() {
         for source in sources { source.cancel() }
-        for signalNumber in [SIGINT, SIGTERM, SIGHUP] { signal(signalNumber, SIG_DFL) }
+        sources = []
+        for (signalNumber, handler) in previous { signal(signalNumber, handler) }
+        previous = []
     }
 }

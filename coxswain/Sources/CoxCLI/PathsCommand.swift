@@ -87,7 +87,7 @@ struct PathsCommand: AsyncParsableCommand {
 
     struct Provision: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Push every hop of a path again (inner links, link peers, transit routes) at a new revision.")
+            abstract: "Push every hop of a path again (peers, link peers, inner links) at a new revision.")
         @Argument(help: "Path ID or name.") var path: String
         @OptionGroup var options: ConfigOption
 

@@ -151,13 +151,18 @@ import Testing
 
     /// A profile added while bound goes through the service: the binding and its routes hold,
     /// and the resealed bundle names the bound path and its MTU for the entry's profile.
-    @Test func aReprovisionWhileBoundKeepsTheBindingAndNamesItsPath() async throws {
-        let (state, n1, n2, n3, laptop) = try await paths.fleet()
-        _ = try await state.service.removeDevice(laptop.id, by: state.actor)
+    /// (A profile with both protocols at the entry too: its AmneziaWG half takes the path.)
+    @Test(arguments: [ProfileProtocol.amneziawg, .both])
+    func aReprovisionWhileBoundKeepsTheBindingAndNamesItsPath(_ proto: ProfileProtocol) async throws {
+        let state = try TestState()
+        let n1 = try await state.readyNode(name: "n1", address: "198.51.100.1:8444", xray: true)
+        let n2 = try await state.readyNode(name: "n2", address: "198.51.100.2:8444")
+        let n3 = try await state.readyNode(name: "n3", address: "198.51.100.3:8444")
+        _ = try await state.service.addUser(name: "Alice", email: "alice@example.com", by: state.actor)
         let key = Curve25519.KeyAgreement.PrivateKey()
         let device = try await state.service.addDevice(user: "alice@example.com", name: "laptop",
                                                        encryptionKey: Array(key.publicKey.rawRepresentation), by: state.actor).value
-        _ = try await state.service.createProfileSpec(user: "alice@example.com", name: "direct", node: "n1", protocol: .amneziawg, by: state.actor)
+        _ = try await state.service.createProfileSpec(user: "alice@example.com", name: "direct", node: "n1", protocol: proto, by: state.actor)
         _ = try await state.service.addPath(name: "via-n3", hops: ["n1", "n3"], by: state.actor)
         _ = try await state.service.bindExit(device: "laptop", path: "via-n3", by: state.actor)
         _ = try await state.service.createProfileSpec(user: "alice@example.com", name: "on-n2", node: "n2", protocol: .amneziawg, by: state.actor)

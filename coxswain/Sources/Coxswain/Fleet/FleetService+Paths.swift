@@ -58,8 +58,9 @@ extension FleetService {
         })
     }
 
-    /// `cox paths provision`: every hop pushed again (inner links, link peers, transit routes)
-    /// at a new revision, for an operator who repaired a hop by hand or doubts what one holds.
+    /// `cox paths provision`: every hop pushed again (peers, link peers, inner links) at a new
+    /// revision, for an operator who repaired a hop by hand or doubts what one holds. Transit
+    /// routes are re-sent only when they differ from what the reconciler last sent.
     public func provisionPath(_ reference: String, by actor: AuditActor) async throws -> MutationResult<PathRecord> {
         await committed(try await store.write { tx in
             let path = try tx.path(reference)
@@ -87,7 +88,7 @@ extension FleetService {
         let trimmed = text.trimmingCharacters(in: .whitespaces)
         if trimmed.isEmpty { return "" }
         let hex = trimmed.hasPrefix("#") ? trimmed.dropFirst() : Substring(trimmed)
-        guard hex.count == 6, hex.allSatisfy(\.isHexDigit) else { throw .pathColor(text) }
+        guard hex.count == 6, hex.allSatisfy({ $0.isASCII && $0.isHexDigit }) else { throw .pathColor(text) }
         return "#" + hex.lowercased()
     }
 

@@ -81,7 +81,7 @@ public enum DeviceProvisioning {
             var mtu: Int?
             // Bound to a path entering here (a live exit), the device's AmneziaWG traffic takes
             // that one (XRay's still leaves here).
-            if let exit, exit.hops.first == nodeID, exit.hops.count >= 2, spec.protocol == .amneziawg { path = exit }
+            if let exit, exit.hops.first == nodeID, exit.hops.count >= 2, spec.protocol.includesAmneziaWG { path = exit }
             if let path {
                 let last = path.hops.count - 1
                 view = PathView(name: path.name, hops: path.hops.enumerated().map { index, hopID in

@@ -15,7 +15,8 @@ enum Schema {
         migrator.registerMigration("0007_relay_presented", migrate: relayPresented)
         migrator.registerMigration("0008_analytics", migrate: analytics)
         migrator.registerMigration("0009_paths", migrate: paths)
-        migrator.registerMigration("0010_exits_and_colors", migrate: exitsAndColors)
+        migrator.registerMigration("0010_device_exits", migrate: deviceExits)
+        migrator.registerMigration("0011_path_colors", migrate: pathColors)
         return migrator
     }
 
@@ -47,17 +48,20 @@ enum Schema {
 
     /// The live exit switch (#21): a device bound to a path leaves by that path's exit for the
     /// traffic it sends into the path's entry, whatever its profile there says; the device's
-    /// keys and sealed profile stay as they are (no resync). One binding per device. A path's
-    /// color (`#rrggbb`, or empty) is how operators and clients tell paths apart at a glance.
-    private static func exitsAndColors(_ db: Database) throws {
+    /// keys and sealed profile stay as they are (no resync). One binding per device.
+    private static func deviceExits(_ db: Database) throws {
         try db.execute(sql: """
-            ALTER TABLE paths ADD COLUMN color TEXT NOT NULL DEFAULT '';
             CREATE TABLE device_exits (
                 device_id TEXT PRIMARY KEY REFERENCES devices(id) ON DELETE CASCADE,
                 path_id TEXT NOT NULL REFERENCES paths(id) ON DELETE RESTRICT,
                 created_at INTEGER NOT NULL);
             CREATE INDEX device_exits_by_path ON device_exits(path_id);
             """)
+    }
+
+    /// A path's color (`#rrggbb`, or empty): how operators tell paths apart at a glance.
+    private static func pathColors(_ db: Database) throws {
+        try db.execute(sql: "ALTER TABLE paths ADD COLUMN color TEXT NOT NULL DEFAULT ''")
     }
 
     /// Certificate lifecycle (#20): the lifetime of each node's leaves and how its last renewal
