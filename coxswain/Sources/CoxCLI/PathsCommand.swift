@@ -36,10 +36,7 @@ struct PathsCommand: AsyncParsableCommand {
                             Dictionary(grouping: bound, by: \.0).mapValues { $0.map(\.1) })
                 }
                 print(Table.render(header: ["ID", "NAME", "COLOR", "HOPS", "INNER LINKS", "BOUND DEVICES"], rows: paths.map { path in
-                    let hopLinks = zip(path.hops, path.hops.dropFirst()).compactMap { pair in
-                        links.first { $0.entryNodeID == pair.0 && $0.exitNodeID == pair.1 }
-                            .map { "\(names[pair.0] ?? pair.0):\($0.innerInterface)" }
-                    }
+                    let hopLinks = path.links(in: links).map { "\(names[$0.entryNodeID] ?? $0.entryNodeID):\($0.innerInterface)" }
                     return [path.id, path.name, path.color.isEmpty ? "-" : path.color, path.hops.map { names[$0] ?? $0 }.joined(separator: " → "), hopLinks.joined(separator: " "),
                             (bound[path.id] ?? []).joined(separator: ",")]
                 }))

@@ -30,8 +30,9 @@ public enum DeviceProvisioning {
 
         // The profiles must agree among themselves (or unbinding could never succeed), and
         // with the binding.
-        try checkRoutes(device: device, specs: specs, paths: paths, exit: nil, names: nodes.mapValues(\.name))
-        if exit != nil { try checkRoutes(device: device, specs: specs, paths: paths, exit: exit, names: nodes.mapValues(\.name)) }
+        let names = nodes.mapValues(\.name)
+        try checkRoutes(device: device, specs: specs, paths: paths, exit: nil, names: names)
+        if exit != nil { try checkRoutes(device: device, specs: specs, paths: paths, exit: exit, names: names) }
         for spec in specs {
             // A path spec places the device on the path's entry; the next hops carry it on.
             var path: PathRecord?

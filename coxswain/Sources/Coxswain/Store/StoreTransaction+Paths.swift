@@ -12,6 +12,11 @@ public struct PathRecord: Sendable, Equatable {
     public init(id: String, name: String, hops: [String], color: String = "", createdAt: Int64) {
         (self.id, self.name, self.hops, self.color, self.createdAt) = (id, name, hops, color, createdAt)
     }
+
+    /// The inner links of `all` this path crosses, entry first.
+    public func links(in all: [NodeLinkRecord]) -> [NodeLinkRecord] {
+        zip(hops, hops.dropFirst()).compactMap { pair in all.first { $0.entryNodeID == pair.0 && $0.exitNodeID == pair.1 } }
+    }
 }
 
 /// The inner link from `entryNodeID` to `exitNodeID` (one per pair, shared by every path

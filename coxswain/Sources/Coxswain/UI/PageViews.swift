@@ -71,9 +71,7 @@ extension AdminAPI {
         let csrf = context.principal?.csrfToken ?? ""
         return pages.render("paths", title: "Paths", path: "/ui/paths", principal: context.principal, request: request, values: [
             "paths": paths.map { path -> [String: Any] in
-                let hopLinks = zip(path.hops, path.hops.dropFirst()).compactMap { pair in
-                    links.first { $0.entryNodeID == pair.0 && $0.exitNodeID == pair.1 }.map { "\(nodeNames[pair.0] ?? pair.0): \($0.innerInterface)" }
-                }
+                let hopLinks = path.links(in: links).map { "\(nodeNames[$0.entryNodeID] ?? $0.entryNodeID): \($0.innerInterface)" }
                 return ["id": path.id, "name": path.name, "color": path.color, "hops": path.hops.map { nodeNames[$0] ?? $0 }.joined(separator: " → "),
                         "links": hopLinks.joined(separator: ", "), "profiles": specs.filter { $0.pathID == path.id }.count,
                         "bound": bindings.filter { $0.pathID == path.id }.compactMap { deviceByID[$0.deviceID]?.name }.joined(separator: ", "),

@@ -118,13 +118,10 @@ public final class UserspaceWireGuard: DataPlane {
     /// the daemon's peers that are not wanted are removed, the wanted ones set (a kept peer's
     /// AllowedIPs replaced, its preshared key set or cleared). `replace_peers=true` would
     /// recreate every peer and drop every session: each client's next packets would go
-    /// unanswered until its rekey timer fired, about 15 s, at every push.
+    /// unanswered until its rekey timer fired, about 15 s, at every push. (A peer without a
+    /// preshared key is rendered with the all-zero one, which clears a kept peer's.)
     private func inPlace(_ peers: [PeerSpec]) throws -> [UAPI.Peer] {
-        let wanted = peers.compactMap(UAPI.Peer.init).map { peer in
-            var peer = peer
-            peer.presharedKeyHex = peer.presharedKeyHex ?? String(repeating: "0", count: 64)
-            return peer
-        }
+        let wanted = peers.compactMap(UAPI.Peer.init)
         let keep = Set(wanted.map(\.publicKeyHex))
         let stale = try socket.get().peers.map(\.publicKeyHex).filter { !keep.contains($0) }
         return stale.map { UAPI.Peer(publicKeyHex: $0, remove: true) } + wanted
