@@ -156,4 +156,8 @@ final class OpenConnection: @unchecked Sendable {
     }
 
     func close() async throws { try await channel.channel.close() }
+
+    // A connection the server cut (or one a test never closes) still owns its writer:
+    // NIOAsyncWriter traps when it is deinited unfinished.
+    deinit { channel.outbound.finish() }
 }
