@@ -11,7 +11,8 @@ SWIFT_BUILD := swift build --scratch-path $(SCRATCH)
 APT_PACKAGES := libsodium-dev libargon2-dev libsqlite3-dev libsystemd-dev libssl-dev libqrencode-dev \
                 protobuf-compiler pkg-config openssl zbar-tools python3 curl \
                 wireguard-go wireguard-tools iproute2 iputils-ping procps iptables \
-                dpkg-dev binutils faketime python3-grpcio python3-protobuf libprotobuf-dev libmaxminddb-dev
+                dpkg-dev binutils faketime python3-grpcio python3-protobuf libprotobuf-dev libmaxminddb-dev \
+                openssh-client openssh-server
 PLUGIN_DIR := protocol-spec/Tools/protoc-plugins
 
 .PHONY: help deps build test proto proto-plugins proto-check bench clean fleet-binaries e2e e2e-lifecycle demo demo-down deb deb-test ui-test
@@ -41,6 +42,9 @@ deps:
 		echo "==> installing Debian packages:$$missing"; \
 		sudo=""; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \
 		$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $$missing >/dev/null; \
+		case " $$missing " in *" openssh-server "*) \
+			echo "==> the tests run their own sshd: disabling the ssh.service openssh-server just enabled"; \
+			[ ! -d /run/systemd/system ] || $$sudo systemctl disable --now ssh.service >/dev/null 2>&1 || true ;; esac; \
 	fi
 
 build: deps

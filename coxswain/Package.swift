@@ -92,6 +92,7 @@ let package = Package(
             .product(name: "PharosProto", package: "protocol-spec"),
             .product(name: "PharosTLS", package: "protocol-spec"),
             .product(name: "PharosTestSupport", package: "protocol-spec"),
+            .product(name: "PharosRuntime", package: "protocol-spec"),
             .product(name: "X509", package: "swift-certificates"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "SwiftASN1", package: "swift-asn1"),

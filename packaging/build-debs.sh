@@ -51,7 +51,7 @@ copyright() {
 build_one() {
 	local c=$1 pkg="pharos-$1"
 	local PHAROS_PRODUCT PHAROS_BINARY PHAROS_UNITS PHAROS_USER PHAROS_CONFIG_DIR PHAROS_STATE_DIR
-	local PHAROS_DEPENDS PHAROS_SUMMARY PHAROS_DESCRIPTION
+	local PHAROS_DEPENDS PHAROS_RECOMMENDS="" PHAROS_SUMMARY PHAROS_DESCRIPTION
 	# shellcheck disable=SC1090
 	. "$here/$pkg/package.env"
 	local root="$work/$pkg"
@@ -131,6 +131,7 @@ build_one() {
 		echo "Maintainer: PharosVPN developers <dev@pharosvpn.org>"
 		echo "Installed-Size: $(du -sk --exclude=DEBIAN "$root" | cut -f1)"
 		echo "Depends: $depends"
+		[ -z "$PHAROS_RECOMMENDS" ] || echo "Recommends: $PHAROS_RECOMMENDS"
 		echo "Section: net"
 		echo "Priority: optional"
 		echo "Homepage: https://pharosvpn.org"

@@ -2,11 +2,14 @@
 # make deb-test, part 2 (root): the units really run, hardening and all, under a real systemd.
 # A minimal Debian 12 (debootstrap) gets dist/pharos-*.deb installed, is booted with
 # systemd-nspawn (private network, /dev/net/tun bound in), and then, as an operator would:
-# the controller, a relay and a node are enrolled with the packaged tools, their units are
-# enabled and started (Type=notify: start returns once each said READY=1), and the checks say
+# the controller is started (Type=notify: start returns once it said READY=1), and a relay and
+# a node are installed, enrolled and started by `cox relays add` and `cox nodes add` over SSH
+# (Debian's sshd inside); and the checks say
 # that each runs as its user with its capabilities only, the controller reaches the node over
 # mTLS and the relay's tunnel is up; a client enrolls through the relay and
 # pharos-caravel@PROFILE brings its tunnel up; the watchdogs are fed; stopping tears down.
+# Then the node's life over SSH: update to a newer package, stop, start, a changed host key
+# refused with nothing done, and removal of the node and the relay.
 # shellcheck source=test-common.sh
 . "$(dirname "$0")/test-common.sh" test-units "debootstrap, systemd-nspawn"
 export DEBIAN_FRONTEND=noninteractive
@@ -40,7 +43,7 @@ cleanup() {
 trap cleanup EXIT
 
 # The packages' runtime dependencies (first alternatives) go into the base system.
-include=systemd,systemd-sysv,dbus,adduser,iproute2,openssl,curl
+include=systemd,systemd-sysv,dbus,adduser,iproute2,openssl,curl,openssh-server,openssh-client
 for deb in "${debs[@]}"; do
 	for dep in $(dpkg-deb -f "$deb" Depends | tr ',' '\n' | sed 's/|.*//; s/(.*)//; s/ //g'); do include="$include,$dep"; done
 done
@@ -55,26 +58,31 @@ debootstrap --variant=minbase --include="$include" bookworm "$fs" "$mirror" >"$w
 ok "a minimal Debian 12 in $(( $(date +%s) - start )) s"
 
 in_chroot() { chroot "$fs" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root sh -c "cd / && $1"; }
-mkdir -p "$fs/root/debs" && cp "${debs[@]}" "$fs/root/debs/"
+mkdir -p "$fs/root/debs" "$fs/root/agent-debs/newer"
+for deb in "${debs[@]}"; do
+	case "$deb" in */pharos-node_*|*/pharos-relay_*) cp "$deb" "$fs/root/agent-debs/" ;; *) cp "$deb" "$fs/root/debs/" ;; esac
+done
+# `cox nodes update` gets a newer pharos-node: the same package with its version raised.
+node_deb=$(ls "$fs"/root/agent-debs/pharos-node_*.deb)
+node_version=$(dpkg-deb -f "$node_deb" Version)
+newer_version="$node_version+ssh1"
+dpkg-deb -R "$node_deb" "$work/newer"
+sed -i "s/^Version: .*/Version: $newer_version/" "$work/newer/DEBIAN/control"
+dpkg-deb --root-owner-group -b "$work/newer" "$fs/root/agent-debs/newer/pharos-node_${newer_version}.deb" >/dev/null
 mount -t proc proc "$fs/proc"
 in_chroot 'dpkg -i /root/debs/*.deb' >"$work/dpkg.log" 2>&1 || { cat "$work/dpkg.log" >&2; fail "dpkg -i inside the container"; }
-ok "dpkg -i of the four packages inside it"
+ok "dpkg -i of the controller and client packages inside it (the relay's and the node's come over SSH)"
 
 # Enrollment, as the READMEs tell an operator: keys made where they live, certificates from cox.
 in_chroot '
 set -e
 cox users add Ops --email ops@example.com --admin >/dev/null
-relay gen-csr >/tmp/relay.csr
-cox relays enroll --csr /tmp/relay.csr --endpoint 127.0.0.1:8444 --hostname relay.test --public 127.0.0.1:9443 --out /tmp/relay-out >/dev/null
-install -o root -g pharos-relay -m 0644 /tmp/relay-out/relay.crt /tmp/relay-out/ca.crt /tmp/relay-out/device-ca.crt /etc/pharos/relay/
-sed -i "s/listen_addr: \":8443\"/listen_addr: \":9443\"/" /etc/pharos/relay/relay.yaml
-pharos-node gen-csr >/tmp/node.csr
-cox nodes enroll --csr /tmp/node.csr --addr 127.0.0.1:8445 --name n1 --wg-port 51820 --out /tmp/node-out >/dev/null
-install -m 0644 /tmp/node-out/node.crt /tmp/node-out/ca.crt /etc/pharos/node/
-sed -i "s/listen_addr: \":8444\"/listen_addr: \"127.0.0.1:8445\"/; s/listen_port: 443 /listen_port: 51820 /" /etc/pharos/node/node.yaml
+install -d -m 0700 /root/.ssh
+cox ssh-key >/root/.ssh/authorized_keys
+chmod 0600 /root/.ssh/authorized_keys
 ' >"$work/enroll.log" 2>&1 || { cat "$work/enroll.log" >&2; fail "enrollment with the packaged tools"; }
 umount "$fs/proc"
-ok "relay and node enrolled with cox, relay gen-csr and pharos-node gen-csr"
+ok "the controller's SSH key (cox ssh-key) authorized for root"
 
 echo "==> booting it with systemd-nspawn"
 systemd-nspawn -D "$fs" --register=no --keep-unit --private-network --bind=/dev/net/tun -b >"$work/console.log" 2>&1 &
@@ -101,9 +109,23 @@ done
 ok "systemd is $state inside"
 
 echo "==> the units"
-inside systemctl enable --now pharos-coxswain.service pharos-relay.service pharos-node.service >"$work/start.log" 2>&1 \
+inside systemctl enable --now pharos-coxswain.service >"$work/start.log" 2>&1 \
 	|| { cat "$work/start.log" >&2; fail "systemctl enable --now"; }
-ok "enable --now returned: all three said READY=1 (Type=notify)"
+ok "enable --now returned: the controller said READY=1 (Type=notify)"
+for _ in $(seq 60); do inside systemctl is-active --quiet ssh.service && break; sleep 0.5; done
+inside sh -c "cd / && cox relays add root@127.0.0.1 --package /root/agent-debs/pharos-relay_*.deb --endpoint 127.0.0.1:8444 --hostname relay.test --public 127.0.0.1:9443" \
+	>"$work/add-relay.log" 2>&1 || { cat "$work/add-relay.log" >&2; fail "cox relays add root@127.0.0.1"; }
+[ "$(inside systemctl is-active pharos-relay.service)" = active ] || fail "cox relays add left pharos-relay $(inside systemctl is-active pharos-relay.service)"
+inside systemctl is-enabled --quiet pharos-relay.service || fail "cox relays add did not enable pharos-relay"
+ok "cox relays add over SSH: package installed, key made there (relay gen-csr), certificates installed, unit enabled and started"
+inside sh -c "cd / && cox nodes add root@127.0.0.1 --package /root/agent-debs/pharos-node_${node_version}.deb --addr 127.0.0.1:8445 --name n1 --wg-port 51820" \
+	>"$work/add.log" 2>&1 || { cat "$work/add.log" >&2; fail "cox nodes add root@127.0.0.1"; }
+grep -q "answered GetStatus" "$work/add.log" || { cat "$work/add.log" >&2; fail "cox nodes add did not wait for the node to answer"; }
+inside systemctl is-enabled --quiet pharos-node.service || fail "cox nodes add did not enable pharos-node"
+[ "$(inside dpkg-query -W -f='${Version}' pharos-node)" = "$node_version" ] || fail "pharos-node $node_version is not installed"
+[ -z "$(inside find /var/lib/pharos/coxswain -name '.ssh-*' -o -name '.package-*')" ] || fail "a copy of the controller's SSH key or a package was left in its state directory"
+inside sh -c 'cd / && cox ssh-key pins' | grep -q "^127.0.0.1 " || fail "the host key of 127.0.0.1 was not pinned"
+ok "cox nodes add over SSH: package installed, key made there, CSR signed, unit enabled and started, GetStatus answered, host key pinned"
 declare -A expect_user=([pharos-coxswain]=pharos-coxswain [pharos-relay]=pharos-relay [pharos-node]=root)
 declare -A expect_caps=([pharos-coxswain]=0000000000000400 [pharos-relay]=0000000000000400 [pharos-node]=0000000000003400)
 for unit in pharos-coxswain pharos-relay pharos-node; do
@@ -164,7 +186,43 @@ ok "35 s later every unit is still active with no restart"
 inside systemctl stop pharos-caravel@phone.service
 inside ip link show pharos0 >/dev/null 2>&1 && fail "stopping pharos-caravel@phone left pharos0 behind"
 ok "stopping pharos-caravel@phone takes its tunnel down"
-inside systemctl stop pharos-node.service
+
+echo "==> the node's life over SSH"
+inside sh -c "cd / && cox nodes update n1 --package /root/agent-debs/newer/pharos-node_${newer_version}.deb" >"$work/update.log" 2>&1 \
+	|| { cat "$work/update.log" >&2; fail "cox nodes update n1"; }
+grep -q -- "-> $newer_version" "$work/update.log" && grep -q "answered GetStatus" "$work/update.log" \
+	|| { cat "$work/update.log" >&2; fail "cox nodes update did not report $node_version -> $newer_version and an answer"; }
+[ "$(inside dpkg-query -W -f='${Version}' pharos-node)" = "$newer_version" ] || fail "pharos-node was not updated to $newer_version"
+ok "cox nodes update: pharos-node $node_version -> $newer_version, restarted, answered GetStatus"
+inside sh -c 'cd / && cox nodes stop n1' >"$work/stop.log" 2>&1 || { cat "$work/stop.log" >&2; fail "cox nodes stop n1"; }
+[ "$(inside systemctl is-active pharos-node.service)" = inactive ] || fail "cox nodes stop left pharos-node $(inside systemctl is-active pharos-node.service)"
 inside ip link show awg0 >/dev/null 2>&1 && fail "stopping pharos-node left awg0 behind"
-ok "stopping pharos-node removes its WireGuard interface"
+ok "cox nodes stop: the unit is inactive and its WireGuard interface gone"
+# Started through the admin API: the daemon runs ssh from inside its hardened unit.
+inside sh -c 'cd / && cox tokens create units-test --scope admin --expires 1h 2>/dev/null | sed "s/.*/header = \"Authorization: Bearer &\"/" >/root/curl.cfg'
+inside curl -sS -K /root/curl.cfg -X POST http://127.0.0.1:8443/api/nodes/n1/start >"$work/start-node.json" 2>&1 \
+	|| { cat "$work/start-node.json" >&2; fail "POST /api/nodes/n1/start"; }
+grep -q '"agent_version":"' "$work/start-node.json" && grep -q '"running":true' "$work/start-node.json" \
+	|| { cat "$work/start-node.json" >&2; inside journalctl --no-pager -n 20 -u pharos-coxswain >&2; fail "POST /api/nodes/n1/start did not start the node and see it answer"; }
+[ "$(inside systemctl is-active pharos-node.service)" = active ] || fail "POST /api/nodes/n1/start left pharos-node inactive"
+ok "POST /api/nodes/n1/start (cox serve's ssh, inside its unit): the unit is active and the node answers GetStatus"
+# The server's host key changes (a reinstall, or someone in the middle): refused, nothing done.
+inside sh -c 'rm -f /etc/ssh/ssh_host_* && ssh-keygen -A >/dev/null && systemctl restart ssh.service'
+if inside sh -c 'cd / && cox nodes stop n1' >"$work/mitm.log" 2>&1; then cat "$work/mitm.log" >&2; fail "cox nodes stop went through a changed host key"; fi
+grep -q "refused: 127.0.0.1 presented SSH host key SHA256:" "$work/mitm.log" || { cat "$work/mitm.log" >&2; fail "the changed host key was not refused with its sentence"; }
+[ "$(inside systemctl is-active pharos-node.service)" = active ] || fail "the refused stop stopped pharos-node anyway"
+ok "a changed host key is refused with a sentence, and the node keeps running"
+inside sh -c 'cd / && cox ssh-key forget 127.0.0.1' >/dev/null || fail "cox ssh-key forget 127.0.0.1"
+inside sh -c 'cd / && cox nodes rm n1' >"$work/rm.log" 2>&1 || { cat "$work/rm.log" >&2; fail "cox nodes rm n1"; }
+[ "$(inside systemctl is-active pharos-node.service)" = inactive ] || fail "cox nodes rm left pharos-node running"
+inside systemctl is-enabled --quiet pharos-node.service && fail "cox nodes rm left pharos-node enabled"
+inside test ! -e /etc/pharos/node/node.crt || fail "cox nodes rm left node.crt on the host"
+inside ip link show awg0 >/dev/null 2>&1 && fail "cox nodes rm left awg0 behind"
+inside sh -c 'cd / && cox nodes list' >"$work/list.txt" 2>&1 || { cat "$work/list.txt" >&2; fail "cox nodes list"; }
+grep -qw n1 "$work/list.txt" && fail "n1 is still listed after cox nodes rm"
+ok "after forgetting the old pin: cox nodes rm stops and disables the unit, removes its certificates there and the node here"
+inside sh -c 'cd / && cox relays rm relay.test' >"$work/rm-relay.log" 2>&1 || { cat "$work/rm-relay.log" >&2; fail "cox relays rm relay.test"; }
+[ "$(inside systemctl is-active pharos-relay.service)" = inactive ] || fail "cox relays rm left pharos-relay running"
+inside test ! -e /etc/pharos/relay/relay.crt || fail "cox relays rm left relay.crt on the host"
+ok "cox relays rm stops and disables the relay there and removes its certificates"
 echo "==> test-units: $checks checks passed"

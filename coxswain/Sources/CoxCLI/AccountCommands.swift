@@ -7,7 +7,7 @@ import PharosSpec
 struct RelaysCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "relays", abstract: "Enroll, list and remove remote relays (the controller dials their tunnel port).",
-        subcommands: [Enroll.self, List.self, Remove.self])
+        subcommands: [Add.self, Enroll.self, List.self, Update.self, Start.self, Stop.self, Remove.self])
 
     struct Enroll: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -74,11 +74,18 @@ struct RelaysCommand: AsyncParsableCommand {
     }
 
     struct Remove: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "rm", abstract: "Stop dialing a relay and forget it.")
+        static let configuration = CommandConfiguration(
+            commandName: "rm", abstract: "Stop dialing a relay and forget it.",
+            discussion: """
+            A relay added with `cox relays add` is first stopped and disabled on its host over SSH, and its certificates \
+            removed there (the package stays). When its host cannot be reached nothing is removed unless --keep-agent is given.
+            """)
         @Argument(help: "Relay ID or name.") var relay: String
+        @Flag(help: "Remove it from the controller without stopping it over SSH (a dead host).") var keepAgent = false
         @OptionGroup var options: ConfigOption
 
         func run() async throws {
+            if !keepAgent { try await AgentCommands.uninstall(.relay, relay, options) }
             try await userFacing {
                 let removed = try await options.open().service.removeRelay(relay, by: .cliUser)
                 print("removed relay \(removed.relay.id) (\(removed.relay.name)); its certificates are revoked: the controller no longer dials it and refuses them if they show up again, and devices refuse them from their next sync")

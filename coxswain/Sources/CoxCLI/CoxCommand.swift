@@ -10,7 +10,7 @@ struct CoxCommand: AsyncParsableCommand {
         version: CoxswainVersion.line,
         subcommands: [InitCommand.self, ServeCommand.self, NodesCommand.self, UsersCommand.self, DevicesCommand.self,
                       ProfilesCommand.self, PathsCommand.self, RelaysCommand.self, EnrollCommand.self, ProfileCommand.self, AuditCommand.self, TokensCommand.self,
-                      PKICommand.self, AlertsCommand.self, GeoIPCommand.self, BackupCommand.self, RestoreCommand.self,
+                      PKICommand.self, AlertsCommand.self, GeoIPCommand.self, BackupCommand.self, RestoreCommand.self, SSHKeyCommand.self,
                       VersionCommand.self])
 }
 

@@ -5,7 +5,8 @@ import Foundation
 struct NodesCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "nodes", abstract: "Enroll, inspect, push to and remove VPN nodes.",
-        subcommands: [Enroll.self, List.self, Status.self, Push.self, Endpoints.self, Renew.self, Remove.self])
+        subcommands: [Add.self, Enroll.self, List.self, Status.self, Push.self, Endpoints.self, Renew.self, Update.self, Start.self,
+                      Stop.self, Remove.self])
 
     struct Enroll: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -158,12 +159,20 @@ struct NodesCommand: AsyncParsableCommand {
     }
 
     struct Remove: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "rm", abstract: "Remove a node; its devices get new bundles.",
-                                                        aliases: ["remove"])
+        static let configuration = CommandConfiguration(
+            commandName: "rm", abstract: "Remove a node; its devices get new bundles.",
+            discussion: """
+            A node added with `cox nodes add` is first stopped and disabled on its host over SSH, and its certificates \
+            removed there (the package stays: `apt-get purge pharos-node` there removes it and the node's key). When its \
+            host cannot be reached, nothing is removed unless --keep-agent is given.
+            """,
+            aliases: ["remove"])
         @Argument(help: "Node ID or name.") var node: String
+        @Flag(help: "Remove it from the controller without stopping its agent over SSH (a dead host).") var keepAgent = false
         @OptionGroup var options: ConfigOption
 
         func run() async throws {
+            if !keepAgent { try await AgentCommands.uninstall(.node, node, options) }
             try await PushReport.commit(options, { try await $0.service.removeNode(node, by: .cliUser) }) {
                 "removed node \($0.id) (\($0.name)); its certificate is revoked"
             }

@@ -109,6 +109,8 @@ final class AdminFleet: @unchecked Sendable {
             Route(method: "GET", path: "/api/paths", scope: .readonly, success: 200),
             Route(method: "GET", path: "/api/node-links", scope: .readonly, success: 200),
             Route(method: "GET", path: "/api/device-exits", scope: .readonly, success: 200),
+            Route(method: "GET", path: "/api/ssh/key", scope: .readonly, success: 200),
+            Route(method: "GET", path: "/api/ssh/host-keys", scope: .readonly, success: 200),
             Route(method: "GET", path: "/api/sessions", scope: .monitor, success: 200),
             Route(method: "GET", path: "/api/sessions?state=open", scope: .monitor, success: 200),
             Route(method: "GET", path: "/api/alerts", scope: .monitor, success: 200),

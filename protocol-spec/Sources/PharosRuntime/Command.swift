@@ -31,14 +31,43 @@ public enum Command {
     /// in 50 ms steps, which made every `ip` call of a tunnel bring-up cost up to 50 ms.
     @discardableResult
     public static func run(_ argv: [String], input: String? = nil) throws(CommandError) -> String {
+        let (status, text) = try execute(argv, input: input.map { Array($0.utf8) }, inputFile: nil)
+        guard status == 0 else { throw .command(argv: argv, status: status, output: text.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        return text
+    }
+
+    /// Runs to completion and returns its exit status with what it printed, whatever the
+    /// status (`ssh` tells failures apart by what it printed). Its standard input is `input`,
+    /// or the file at `inputFile` (read by the child itself: nothing is copied through this
+    /// process), not both.
+    public static func status(_ argv: [String], input: String? = nil, inputFile: String? = nil) throws(CommandError) -> (status: Int32, output: String) {
+        precondition(input == nil || inputFile == nil, "Command.status takes input or inputFile, not both")
+        return try execute(argv, input: input.map { Array($0.utf8) }, inputFile: inputFile)
+    }
+
+    /// A child that exits before reading all its input (ssh refusing a host key) must not
+    /// take this process with it: its writes fail with EPIPE instead. Children start with
+    /// every signal at its default (`Spawn`).
+    private static let ignoreBrokenPipes: Void = { _ = signal(SIGPIPE, SIG_IGN) }()
+
+    private static func execute(_ argv: [String], input: [UInt8]?, inputFile: String?) throws(CommandError) -> (Int32, String) {
         guard let executable = locate(argv[0]) else {
             throw .command(argv: argv, status: 127, output: "\(argv[0]) not found")
         }
+        var fileDescriptor: Int32 = -1
+        if let inputFile {
+            fileDescriptor = open(inputFile, O_RDONLY | O_CLOEXEC)
+            guard fileDescriptor >= 0 else {
+                throw .command(argv: argv, status: 127, output: "cannot read \(inputFile): \(String(cString: strerror(errno)))")
+            }
+        }
+        defer { if fileDescriptor >= 0 { close(fileDescriptor) } }
         var output = [Int32](repeating: -1, count: 2), stdin = [Int32](repeating: -1, count: 2)
         guard Self.pipeCloseOnExec(&output), input == nil || Self.pipeCloseOnExec(&stdin) else {
             throw .command(argv: argv, status: 127, output: "pipe: \(String(cString: strerror(errno)))")
         }
-        let spawned = Spawn.start(executable, argv: argv, environment: nil, stdin: input == nil ? nil : stdin[0], output: output[1])
+        let childInput: Int32? = input != nil ? stdin[0] : (fileDescriptor >= 0 ? fileDescriptor : nil)
+        let spawned = Spawn.start(executable, argv: argv, environment: nil, stdin: childInput, output: output[1])
         close(output[1])
         if input != nil { close(stdin[0]) }
         let pid: pid_t
@@ -49,8 +78,8 @@ public enum Command {
             if input != nil { close(stdin[1]) }
             throw .command(argv: argv, status: 127, output: failure.description)
         }
-        if let input {
-            let bytes = Array(input.utf8)
+        if let bytes = input {
+            _ = Self.ignoreBrokenPipes
             var sent = 0
             while sent < bytes.count {
                 let n = bytes.withUnsafeBytes { write(stdin[1], $0.baseAddress! + sent, bytes.count - sent) }
@@ -71,12 +100,7 @@ public enum Command {
         close(output[0])
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0, errno == EINTR {}
-        let code = Spawn.exitCode(status)
-        let text = String(decoding: collected, as: UTF8.self)
-        guard code == 0 else {
-            throw .command(argv: argv, status: code, output: text.trimmingCharacters(in: .whitespacesAndNewlines))
-        }
-        return text
+        return (Spawn.exitCode(status), String(decoding: collected, as: UTF8.self))
     }
 
     /// A pipe whose ends other children do not inherit (`pipe2` is not imported on Linux).

@@ -48,6 +48,7 @@ public struct AdminAPI: Sendable {
         let admin = router.group("api").add(middleware: RequireScope(scope: .admin))
         addAccessRoutes(readonly: readonly, admin: admin)
         addFleetRoutes(readonly: readonly, admin: admin)
+        addOnboardingRoutes(readonly: readonly, admin: admin)
         addLiveRoutes(monitor: monitor, admin: admin)
         addPages(to: router)
         return router

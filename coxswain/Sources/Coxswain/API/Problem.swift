@@ -63,6 +63,19 @@ public struct Problem: HTTPResponseError, Sendable {
             case .tooManyAttempts(let seconds): return Problem(.tooManyRequests, error.description, headers: [.retryAfter: "\(seconds)"])
             case .internalFailure: return nil
             }
+        case let error as SSHError:
+            switch error {
+            case .invalidTarget: return Problem(.badRequest, error.description)
+            case .hostKeyChanged: return Problem(.conflict, error.description)
+            case .keyRefused, .unreachable, .remoteFailed: return Problem(.badGateway, error.description)
+            case .local: return nil
+            }
+        case let error as OnboardingError:
+            switch error {
+            case .package, .badPort: return Problem(.badRequest, error.description)
+            case .taken, .notInstalledOverSSH: return Problem(.conflict, error.description)
+            case .undone, .notRunning: return Problem(.badGateway, error.description)
+            }
         case let error as HTTPError:
             return Problem(error.status, error.body ?? error.status.reasonPhrase, headers: error.headers)
         case let error as any HTTPResponseError:

@@ -58,6 +58,7 @@ public final class FleetService: Sendable {
     /// its first GetStatus.
     public func enrollNode(csrPEM: String, controlAddress: String, name: String?, region: String,
                            wgPort: Int = PharosPorts.amneziaWG, certificateDays: Int = FleetService.nodeCertificateDays,
+                           installedOver ssh: (target: SSHTarget, packageVersion: String)? = nil,
                            by actor: AuditActor) async throws -> EnrolledNode {
         guard (1...Self.maximumNodeCertificateDays).contains(certificateDays) else { throw FleetInputError.certificateDays(certificateDays) }
         let dialed = try Self.address(controlAddress, defaultPort: PharosPorts.nodeControl, flag: "--addr")
@@ -78,9 +79,13 @@ public final class FleetService: Sendable {
             try tx.insert(node)
             try tx.insertNodeCertificate(nodeID: id, serial: serial, certificatePEM: chain, notAfter: notAfter)
             try tx.setNodeCertificateDays(node: id, days: certificateDays)
-            try tx.appendAudit(AuditEntry(action: "node.add", targetType: "node", targetID: id,
-                                          detail: Self.detail(["name": node.name, "addr": address, "serial": serial,
-                                                               "cert_days": "\(certificateDays)"])), by: actor)
+            var detail = ["name": node.name, "addr": address, "serial": serial, "cert_days": "\(certificateDays)"]
+            if let ssh {
+                try tx.setAgentSSH(.node, id: id, target: ssh.target, packageVersion: ssh.packageVersion)
+                detail["ssh"] = ssh.target.description
+                detail["package"] = ssh.packageVersion
+            }
+            try tx.appendAudit(AuditEntry(action: "node.add", targetType: "node", targetID: id, detail: Self.detail(detail)), by: actor)
             return node
         }
         return EnrolledNode(node: node, certificateChainPEM: chain, rootPEM: root)

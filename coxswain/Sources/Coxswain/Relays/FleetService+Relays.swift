@@ -28,6 +28,7 @@ extension FleetService {
     /// hostname:8443) is what join links through this relay name.
     public func enrollRelay(csrPEM: String, endpoint: String, hostname: String, name: String?, publicAddr: String?,
                             region: String = "", certificateDays: Int = FleetService.relayCertificateDays,
+                            installedOver ssh: (target: SSHTarget, packageVersion: String)? = nil,
                             by actor: AuditActor) async throws -> EnrolledRelay {
         guard (1...Self.maximumRelayCertificateDays).contains(certificateDays) else {
             throw FleetInputError.relayCertificateDays(certificateDays)
@@ -49,9 +50,14 @@ extension FleetService {
             try tx.insert(relay)
             try tx.setRelayCertificateDays(relay: relay.id, days: certificateDays)
             try tx.recordRelayLeaf(relay: relay.id, leaf: leaf)
-            try tx.appendAudit(AuditEntry(action: "relay.add", targetType: "relay", targetID: relay.id,
-                                          detail: Self.detail(["name": relay.name, "endpoint": endpoint, "hostname": hostname,
-                                                               "serial": serial, "cert_days": "\(certificateDays)"])), by: actor)
+            var detail = ["name": relay.name, "endpoint": endpoint, "hostname": hostname, "serial": serial,
+                          "cert_days": "\(certificateDays)"]
+            if let ssh {
+                try tx.setAgentSSH(.relay, id: relay.id, target: ssh.target, packageVersion: ssh.packageVersion)
+                detail["ssh"] = ssh.target.description
+                detail["package"] = ssh.packageVersion
+            }
+            try tx.appendAudit(AuditEntry(action: "relay.add", targetType: "relay", targetID: relay.id, detail: Self.detail(detail)), by: actor)
             return try tx.relay(relay.id)
         }
         return EnrolledRelay(relay: relay, certificateChainPEM: chain, rootPEM: try pki.authority.root.certificate.pemString(),

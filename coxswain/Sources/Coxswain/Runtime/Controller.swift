@@ -52,6 +52,12 @@ public struct Controller: Sendable {
         URL(fileURLWithPath: configPath).deletingLastPathComponent().path
     }
 
+    /// SSH as the controller's own identity, pinning host keys in the store; its per-call
+    /// files go in the state directory.
+    public var ssh: SSHClient {
+        SSHClient(store: store, workDirectory: URL(fileURLWithPath: store.path).deletingLastPathComponent().path)
+    }
+
     /// Runs a reconciler for one short job (a CLI command's push) and shuts its connections.
     public func withReconciler<T: Sendable>(logger: Logger, _ body: (FleetReconciler) async throws -> T) async throws -> T {
         try await withPool { pool in try await body(FleetReconciler(store: store, pool: pool, config: config, logger: logger)) }

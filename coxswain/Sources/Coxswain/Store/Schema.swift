@@ -17,6 +17,7 @@ enum Schema {
         migrator.registerMigration("0009_paths", migrate: paths)
         migrator.registerMigration("0010_device_exits", migrate: deviceExits)
         migrator.registerMigration("0011_path_colors", migrate: pathColors)
+        migrator.registerMigration("0012_ssh", migrate: ssh)
         return migrator
     }
 
@@ -62,6 +63,28 @@ enum Schema {
     /// A path's color (`#rrggbb`, or empty): how operators tell paths apart at a glance.
     private static func pathColors(_ db: Database) throws {
         try db.execute(sql: "ALTER TABLE paths ADD COLUMN color TEXT NOT NULL DEFAULT ''")
+    }
+
+    /// SSH onboarding (#24): the controller's own SSH identity (upstream's `ssh_identity`), the
+    /// host keys pinned at first use (`[host]:port` as OpenSSH's known_hosts names it), and
+    /// the SSH login a node or relay was installed through, which `update|start|stop|rm` reuse.
+    private static func ssh(_ db: Database) throws {
+        try db.execute(sql: """
+            CREATE TABLE ssh_identity (
+                id INTEGER PRIMARY KEY CHECK (id = 1), private_key TEXT NOT NULL, public_key TEXT NOT NULL,
+                created_at INTEGER NOT NULL);
+            CREATE TABLE ssh_host_keys (
+                host TEXT NOT NULL, key_type TEXT NOT NULL, public_key TEXT NOT NULL, pinned_at INTEGER NOT NULL,
+                PRIMARY KEY (host, key_type));
+            CREATE TABLE node_ssh (
+                node_id TEXT PRIMARY KEY REFERENCES nodes(id) ON DELETE CASCADE,
+                user TEXT NOT NULL, host TEXT NOT NULL, port INTEGER NOT NULL, package_version TEXT NOT NULL DEFAULT '',
+                created_at INTEGER NOT NULL);
+            CREATE TABLE relay_ssh (
+                relay_id TEXT PRIMARY KEY REFERENCES relays(id) ON DELETE CASCADE,
+                user TEXT NOT NULL, host TEXT NOT NULL, port INTEGER NOT NULL, package_version TEXT NOT NULL DEFAULT '',
+                created_at INTEGER NOT NULL);
+            """)
     }
 
     /// Certificate lifecycle (#20): the lifetime of each node's leaves and how its last renewal

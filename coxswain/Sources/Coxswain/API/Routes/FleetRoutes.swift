@@ -32,7 +32,11 @@ extension AdminAPI {
                                                     by: context.actor)
             return MutationDTO(value: try await node(edit.node.id), pushes: edit.pushes.mapValues(\.summary))
         }
-        group.delete("nodes/:id") { _, context -> MutationDTO<String> in
+        group.delete("nodes/:id") { request, context -> MutationDTO<String> in
+            // Installed over SSH: stopped and disabled there first (`?keep_agent=true`: a dead host).
+            if request.uri.queryParameters.get("keep_agent") != "true" {
+                _ = try await onboarding.uninstall(.node, try context.parameters.require("id"), by: context.actor)
+            }
             let result = try await service.removeNode(try context.parameters.require("id"), by: context.actor)
             return MutationDTO(value: result.value.id, pushes: result.pushes.mapValues(\.summary))
         }
@@ -46,8 +50,11 @@ extension AdminAPI {
             let states = relayTier?.tunnelStates ?? [:]
             return try await store.read { tx in try tx.relays() }.map { RelayDTO($0, tunnelUp: states[$0.id]) }
         }
-        group.delete("relays/:id") { _, context -> RelayDTO in
-            RelayDTO(try await service.removeRelay(try context.parameters.require("id"), by: context.actor).relay, tunnelUp: nil)
+        group.delete("relays/:id") { request, context -> RelayDTO in
+            if request.uri.queryParameters.get("keep_agent") != "true" {
+                _ = try await onboarding.uninstall(.relay, try context.parameters.require("id"), by: context.actor)
+            }
+            return RelayDTO(try await service.removeRelay(try context.parameters.require("id"), by: context.actor).relay, tunnelUp: nil)
         }
 
         // MARK: users and devices

@@ -1,0 +1,160 @@
+import Foundation
+import Hummingbird
+import PharosSpec
+
+/// Nodes and relays installed and driven over SSH (`cox nodes add|update|start|stop`, `cox
+/// relays add|update|start|stop`), the controller's SSH key and its host-key pins. A request
+/// names a package by file name only: the controller reads packages from the `packages`
+/// directory of its state directory, never from a path an API client chose. Each call runs as
+/// long as its SSH work (an install: tens of seconds).
+extension AdminAPI {
+    func addOnboardingRoutes(readonly: RouterGroup<AdminRequestContext>, admin group: RouterGroup<AdminRequestContext>) {
+        group.post("nodes/ssh") { request, context -> Response in
+            let form = try await Self.body(AddNodeRequest.self, request, context)
+            let added = try await onboarding.addNode(
+                AgentOnboarding.NodeRequest(target: try SSHTarget.parse(form.target), packagePath: try packagePath(form.package),
+                                            name: form.name, region: form.region ?? "", controlAddress: form.addr,
+                                            wgPort: form.wgPort ?? PharosPorts.amneziaWG,
+                                            certificateDays: form.certDays ?? FleetService.nodeCertificateDays), by: context.actor)
+            return try Self.json(AgentAddedDTO(id: added.node.id, name: added.node.name, package: added.packageVersion,
+                                               agentVersion: added.agentVersion, answerError: added.answerError), status: .created)
+        }
+        group.post("relays/ssh") { request, context -> Response in
+            let form = try await Self.body(AddRelayRequest.self, request, context)
+            let added = try await onboarding.addRelay(
+                AgentOnboarding.RelayRequest(target: try SSHTarget.parse(form.target), packagePath: try packagePath(form.package),
+                                             hostname: form.hostname, endpoint: form.endpoint, publicAddress: form.publicAddr,
+                                             name: form.name, certificateDays: form.certDays ?? FleetService.relayCertificateDays),
+                by: context.actor)
+            return try Self.json(AgentAddedDTO(id: added.relay.id, name: added.relay.name, package: added.packageVersion,
+                                               agentVersion: nil, answerError: nil), status: .created)
+        }
+        for kind in [AgentKind.node, .relay] {
+            group.post("\(kind.rawValue)s/:id/update") { request, context -> AgentUpdatedDTO in
+                let form = try await Self.body(UpdateAgentRequest.self, request, context)
+                let updated = try await onboarding.update(kind, try context.parameters.require("id"),
+                                                          packagePath: try packagePath(form.package), by: context.actor)
+                return AgentUpdatedDTO(name: updated.name, from: updated.from, to: updated.to, running: updated.wasRunning,
+                                       agentVersion: updated.agentVersion, answerError: updated.answerError)
+            }
+            for (verb, running) in [("start", true), ("stop", false)] {
+                group.post("\(kind.rawValue)s/:id/\(verb)") { _, context -> AgentSwitchedDTO in
+                    let switched = try await onboarding.setRunning(kind, try context.parameters.require("id"), running, by: context.actor)
+                    return AgentSwitchedDTO(name: switched.name, running: running, agentVersion: switched.agentVersion,
+                                            answerError: switched.answerError)
+                }
+            }
+        }
+        readonly.get("ssh/key") { _, _ -> SSHKeyDTO in
+            SSHKeyDTO(publicKey: try await controller.ssh.identity().publicKey)
+        }
+        readonly.get("ssh/host-keys") { _, _ -> [HostKeyDTO] in
+            try await store.read { tx in try tx.pinnedHostKeys() }.map(HostKeyDTO.init)
+        }
+        group.delete("ssh/host-keys/:host") { _, context -> Response in
+            let name = try SSHTarget.parse(try context.parameters.require("host")).knownHostsName
+            let removed = try await store.write { tx in
+                let removed = try tx.forgetHostKeys(host: name)
+                if removed > 0 {
+                    _ = try tx.appendAudit(AuditEntry(action: "ssh.host_key_forgotten", targetType: "ssh_host", targetID: name), by: context.actor)
+                }
+                return removed
+            }
+            guard removed > 0 else { throw Problem(.notFound, "no host key is pinned for \(name)") }
+            return Response(status: .noContent)
+        }
+    }
+
+    var onboarding: AgentOnboarding { AgentOnboarding(controller: controller, ssh: controller.ssh) }
+
+    /// Where the API takes packages from: `<state dir>/packages`.
+    var packageDirectory: String { URL(fileURLWithPath: store.path).deletingLastPathComponent().appendingPathComponent("packages").path }
+
+    /// A package's file name in `packageDirectory`; no path of the client's choosing.
+    func packagePath(_ name: String) throws -> String {
+        guard !name.isEmpty, !name.hasPrefix("."), !name.contains("/"), name.hasSuffix(".deb") else {
+            throw Problem(.badRequest, "package must be the file name of a .deb in \(packageDirectory) (no directories)")
+        }
+        let path = "\(packageDirectory)/\(name)"
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw Problem(.badRequest, "there is no \(name) in \(packageDirectory): copy the package there first")
+        }
+        return path
+    }
+}
+
+struct AddNodeRequest: Decodable, Sendable {
+    var target, package: String
+    var addr, name, region: String?
+    var wgPort, certDays: Int?
+
+    enum CodingKeys: String, CodingKey {
+        case target, package, addr, name, region
+        case wgPort = "wg_port", certDays = "cert_days"
+    }
+}
+
+struct AddRelayRequest: Decodable, Sendable {
+    var target, package, hostname: String
+    var endpoint, publicAddr, name: String?
+    var certDays: Int?
+
+    enum CodingKeys: String, CodingKey {
+        case target, package, hostname, endpoint, name
+        case publicAddr = "public_addr", certDays = "cert_days"
+    }
+}
+
+struct UpdateAgentRequest: Decodable, Sendable { var package: String }
+
+struct AgentAddedDTO: ResponseEncodable, Sendable {
+    var id, name, package: String
+    var agentVersion, answerError: String?
+
+    enum CodingKeys: String, CodingKey {
+        case id, name, package
+        case agentVersion = "agent_version", answerError = "answer_error"
+    }
+}
+
+struct AgentUpdatedDTO: ResponseEncodable, Sendable {
+    var name, from, to: String
+    var running: Bool
+    var agentVersion, answerError: String?
+
+    enum CodingKeys: String, CodingKey {
+        case name, from, to, running
+        case agentVersion = "agent_version", answerError = "answer_error"
+    }
+}
+
+struct AgentSwitchedDTO: ResponseEncodable, Sendable {
+    var name: String
+    var running: Bool
+    var agentVersion, answerError: String?
+
+    enum CodingKeys: String, CodingKey {
+        case name, running
+        case agentVersion = "agent_version", answerError = "answer_error"
+    }
+}
+
+struct SSHKeyDTO: ResponseEncodable, Sendable {
+    var publicKey: String
+
+    enum CodingKeys: String, CodingKey { case publicKey = "public_key" }
+}
+
+struct HostKeyDTO: ResponseEncodable, Sendable {
+    var host, keyType, fingerprint: String
+    var pinnedAt: String?
+
+    init(_ pin: PinnedHostKey) {
+        (host, keyType, fingerprint, pinnedAt) = (pin.host, pin.keyType, pin.fingerprint, APITime.format(pin.pinnedAt))
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case host, fingerprint
+        case keyType = "key_type", pinnedAt = "pinned_at"
+    }
+}

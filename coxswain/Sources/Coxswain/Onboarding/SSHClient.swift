@@ -1,0 +1,249 @@
+import Crypto
+import Foundation
+import PharosRuntime
+
+/// Runs commands on a server over OpenSSH's `ssh`, as the controller's own identity, with the
+/// server's host key pinned in the store at first use and every later key checked against
+/// that pin. Nothing of the user's SSH setup takes part: no ~/.ssh/config, no agent, no
+/// known_hosts but the pins. For each call a private directory (0700) in the state directory
+/// holds the identity (0600) and the host's pins, and is removed afterwards; the key reaches
+/// ssh as a file, never on a command line or in the environment. What runs remotely goes as a
+/// script on ssh's standard input, so the server's process list shows only `sh -s`.
+public struct SSHClient: Sendable {
+    public let store: Store
+    /// Where the per-call directory is made (the controller's state directory).
+    public let workDirectory: String
+    public var connectTimeoutSeconds = 15
+
+    public init(store: Store, workDirectory: String) {
+        self.store = store
+        self.workDirectory = workDirectory
+    }
+
+    /// The controller's identity, created (Ed25519, by `ssh-keygen`) the first time.
+    public func identity() async throws -> SSHIdentity {
+        if let existing = try await store.read({ tx in try tx.sshIdentity() }) { return existing }
+        let made = try withPrivateDirectory { directory -> (String, String) in
+            let file = "\(directory)/id"
+            var name = [CChar](repeating: 0, count: 256)
+            let host = gethostname(&name, name.count - 1) == 0
+                ? String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self).split(separator: ".").first.map(String.init) ?? "controller"
+                : "controller"
+            do {
+                _ = try Command.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "pharos-coxswain@\(host)", "-f", file])
+            } catch let error as CommandError {
+                throw SSHError.local("cannot make the controller's SSH key: \(error.output) (apt-get install openssh-client)")
+            }
+            let privateKey = try String(contentsOfFile: file, encoding: .utf8)
+            let publicKey = try String(contentsOfFile: file + ".pub", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+            return (privateKey, publicKey)
+        }
+        return try await store.write { tx in try tx.storeSSHIdentity(privateKey: made.0, publicKey: made.1) }
+    }
+
+    /// Runs `script` with `sh -s` (through `sudo -n` for a user other than root) and returns
+    /// what it printed. `step` names it in errors.
+    @discardableResult
+    public func run(_ target: SSHTarget, script: String, step: String, elevated: Bool = true, by actor: AuditActor) async throws -> String {
+        let shell = elevated && target.user != "root" ? "sudo -n sh -s" : "sh -s"
+        return try await call(target, remoteCommand: "exec \(shell)", input: .text(script), step: step, by: actor)
+    }
+
+    /// Copies the local file at `path` to a new private directory on the server and returns
+    /// the remote path (`DIR/name`); the caller removes DIR.
+    public func upload(_ target: SSHTarget, file path: String, as name: String, by actor: AuditActor) async throws -> String {
+        guard name.range(of: #"^[A-Za-z0-9][A-Za-z0-9._-]*$"#, options: .regularExpression) != nil else {
+            throw SSHError.local("\"\(name)\" is not a plain file name")
+        }
+        let command = "umask 077 && d=$(mktemp -d /tmp/pharos-cox.XXXXXXXX) && cat > \"$d/\(name)\" && echo \"PHAROS-UPLOADED=$d/\(name)\""
+        let output = try await call(target, remoteCommand: command, input: .file(path), step: "upload \(name)", by: actor)
+        guard let remote = SSHOutput.value(of: "PHAROS-UPLOADED", in: output),
+              remote.range(of: #"^/tmp/pharos-cox\.[A-Za-z0-9]+/[A-Za-z0-9._-]+$"#, options: .regularExpression) != nil
+        else { throw SSHError.remoteFailed(target: target, step: "upload \(name)", status: 0, output: "no upload path in: \(output)") }
+        return remote
+    }
+
+    enum Input {
+        case text(String)
+        case file(String)
+    }
+
+    /// The first thing every remote command prints: the login went through (anything ssh
+    /// reports without it, whatever the exit status, is ssh's own failure, and no key is
+    /// pinned from such a call).
+    static let sessionMarker = "PHAROS-SESSION"
+
+    private func call(_ target: SSHTarget, remoteCommand: String, input: Input, step: String, by actor: AuditActor) async throws -> String {
+        let identity = try await identity()
+        let pinned = try await store.read { tx in try tx.pinnedHostKeys(host: target.knownHostsName) }
+        let timeout = connectTimeoutSeconds
+        removeAbandonedDirectories()
+        let (status, output, learned) = try await Self.offload { () throws -> (Int32, String, [PinnedHostKey]) in
+            try withPrivateDirectory { directory in
+                let keyFile = "\(directory)/id", knownHosts = "\(directory)/known_hosts"
+                try AtomicFile.write(Array(identity.privateKey.utf8), to: keyFile, mode: 0o600)
+                try AtomicFile.write(Array(pinned.map { $0.knownHostsLine + "\n" }.joined().utf8), to: knownHosts, mode: 0o600)
+                let argv = Self.argv(target, keyFile: keyFile, knownHosts: knownHosts, firstUse: pinned.isEmpty, connectTimeout: timeout,
+                                     remoteCommand: "echo \(Self.sessionMarker); \(remoteCommand)")
+                let result: (status: Int32, output: String)
+                do {
+                    result = switch input {
+                    case .text(let text): try Command.status(argv, input: text)
+                    case .file(let path): try Command.status(argv, inputFile: path)
+                    }
+                } catch let error as CommandError {
+                    throw SSHError.local("\(error.output) (the controller runs OpenSSH's ssh: apt-get install openssh-client)")
+                }
+                let written = (try? String(contentsOfFile: knownHosts, encoding: .utf8)) ?? ""
+                return (result.status, result.output, SSHOutput.knownHosts(written))
+            }
+        }
+        guard output.split(whereSeparator: { $0.isNewline }).contains(where: { String($0) == Self.sessionMarker }) else {
+            throw SSHOutput.failure(output, target: target, pinned: pinned, publicKey: identity.publicKey)
+        }
+        // Logged in with a key ssh accepted at first use: pin it. A pin is never replaced, and a
+        // key another first login pinned meanwhile must be this one.
+        if pinned.isEmpty {
+            let fresh = learned.filter { $0.host == target.knownHostsName }
+            try await store.write { tx in
+                for key in fresh {
+                    let stored = try tx.pinHostKey(host: key.host, keyType: key.keyType, publicKey: key.publicKey)
+                    guard stored.publicKey == key.publicKey else {
+                        throw SSHError.hostKeyChanged(target: target, pinned: [stored], offered: key.fingerprint)
+                    }
+                    _ = try tx.appendAudit(AuditEntry(action: "ssh.host_key_pinned", targetType: "ssh_host", targetID: key.host,
+                                                      detail: FleetService.detail(["key_type": key.keyType, "fingerprint": key.fingerprint])),
+                                           by: actor)
+                }
+            }
+        }
+        guard status == 0 else {
+            throw SSHError.remoteFailed(target: target, step: step, status: status, output: SSHOutput.lastLines(output, 15))
+        }
+        return output
+    }
+
+    /// `firstUse`: no key is pinned for the host, and ssh may accept the one it presents
+    /// (`accept-new`); otherwise only a pinned key is (`yes`: a key of another type too is refused).
+    /// `HostKeyAlias` makes ssh look the key up, and write it, under our name for the host.
+    static func argv(_ target: SSHTarget, keyFile: String, knownHosts: String, firstUse: Bool, connectTimeout: Int,
+                     remoteCommand: String) -> [String] {
+        ["ssh", "-F", "/dev/null", "-i", keyFile,
+         "-o", "IdentitiesOnly=yes", "-o", "IdentityAgent=none", "-o", "BatchMode=yes",
+         "-o", "PasswordAuthentication=no", "-o", "KbdInteractiveAuthentication=no",
+         "-o", "UserKnownHostsFile=\(knownHosts)", "-o", "GlobalKnownHostsFile=/dev/null",
+         "-o", "StrictHostKeyChecking=\(firstUse ? "accept-new" : "yes")", "-o", "HostKeyAlias=\(target.knownHostsName)",
+         "-o", "UpdateHostKeys=no", "-o", "HashKnownHosts=no",
+         "-o", "CheckHostIP=no", "-o", "ConnectTimeout=\(connectTimeout)",
+         "-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=4", "-o", "LogLevel=ERROR",
+         "-o", "ForwardAgent=no", "-o", "ForwardX11=no", "-o", "ClearAllForwardings=yes",
+         "-p", "\(target.port)", target.destination, "--", remoteCommand]
+    }
+
+    /// A call's directory left behind by a `cox` that was killed holds a copy of the key: gone
+    /// after an hour (a call in progress elsewhere is younger).
+    private func removeAbandonedDirectories() {
+        let files = FileManager.default
+        for name in (try? files.contentsOfDirectory(atPath: workDirectory)) ?? [] where name.hasPrefix(".ssh-") {
+            let path = "\(workDirectory)/\(name)"
+            if let modified = (try? files.attributesOfItem(atPath: path))?[.modificationDate] as? Date, modified.timeIntervalSinceNow < -3600 {
+                try? files.removeItem(atPath: path)
+            }
+        }
+    }
+
+    /// A directory of our own (0700) for one call's files, removed when `body` returns.
+    private func withPrivateDirectory<T>(_ body: (String) throws -> T) throws -> T {
+        var template = Array("\(workDirectory)/.ssh-XXXXXX".utf8CString)
+        guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
+            throw SSHError.local("cannot create a private directory in \(workDirectory): \(String(cString: strerror(errno)))")
+        }
+        let directory = String(cString: made)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        return try body(directory)
+    }
+
+    /// ssh blocks for as long as the remote command runs (an apt-get install): off the
+    /// concurrency pool.
+    private static func offload<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(with: Result { try work() }) }
+        }
+    }
+}
+
+/// Reading what ssh and our scripts printed.
+enum SSHOutput {
+    /// `KEY=value` on a line of its own.
+    static func value(of key: String, in output: String) -> String? {
+        output.split(whereSeparator: \.isNewline).last { $0.hasPrefix("\(key)=") }
+            .map { String($0.dropFirst(key.count + 1)).trimmingCharacters(in: .whitespaces) }
+    }
+
+    static func knownHosts(_ text: String) -> [PinnedHostKey] {
+        text.split(whereSeparator: \.isNewline).compactMap { line in
+            let fields = line.split(separator: " ")
+            guard fields.count >= 3, !fields[0].hasPrefix("#") else { return nil }
+            return PinnedHostKey(host: String(fields[0]), keyType: String(fields[1]), publicKey: String(fields[2]), pinnedAt: 0)
+        }
+    }
+
+    /// `SHA256:…` as `ssh-keygen -l` prints it.
+    static func fingerprint(_ base64Key: String) -> String {
+        guard let blob = Data(base64Encoded: base64Key) else { return "unreadable key" }
+        return "SHA256:" + Data(SHA256.hash(data: blob)).base64EncodedString().replacingOccurrences(of: "=", with: "")
+    }
+
+    /// A failure ssh itself reported before any remote command ran, told apart by what it printed.
+    static func failure(_ output: String, target: SSHTarget, pinned: [PinnedHostKey], publicKey: String) -> SSHError {
+        if output.contains("REMOTE HOST IDENTIFICATION HAS CHANGED") || output.contains("Host key verification failed") {
+            let offered = output.range(of: #"SHA256:[A-Za-z0-9+/]+"#, options: .regularExpression).map { String(output[$0]) }
+            return .hostKeyChanged(target: target, pinned: pinned, offered: offered)
+        }
+        if output.contains("Permission denied") { return .keyRefused(target: target, publicKey: publicKey) }
+        return .unreachable(target: target, reason: lastLines(output, 3).isEmpty ? "ssh ended without a word" : lastLines(output, 3))
+    }
+
+    /// "2026-12-05" of a store time (microseconds).
+    static func day(_ micros: Int64) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withFullDate]
+        return formatter.string(from: Date(timeIntervalSince1970: Double(micros) / 1_000_000))
+    }
+
+    static func lastLines(_ output: String, _ count: Int) -> String {
+        output.split(whereSeparator: \.isNewline).suffix(count).joined(separator: "\n")
+    }
+}
+
+public enum SSHError: Error, Equatable, CustomStringConvertible {
+    case invalidTarget(String, String)
+    case hostKeyChanged(target: SSHTarget, pinned: [PinnedHostKey], offered: String?)
+    case keyRefused(target: SSHTarget, publicKey: String)
+    case unreachable(target: SSHTarget, reason: String)
+    case remoteFailed(target: SSHTarget, step: String, status: Int32, output: String)
+    case local(String)
+
+    public var description: String {
+        switch self {
+        case .invalidTarget(let text, let why):
+            "\"\(text)\" is not USER@HOST[:PORT]: \(why)"
+        case .hostKeyChanged(let target, let pinned, let offered):
+            "refused: \(target.knownHostsName) presented SSH host key \(offered ?? "of another type") but "
+                + "\(pinned.map { "\($0.keyType) \(SSHOutput.fingerprint($0.publicKey))" }.joined(separator: ", ")) "
+                + "was pinned for it on \(pinned.first.map { SSHOutput.day($0.pinnedAt) } ?? "first use"). Someone may be "
+                + "intercepting the connection; nothing was run there. If the server was really reinstalled, check its new "
+                + "key on its console (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub), then `cox ssh-key forget "
+                + "\(target.port == 22 ? target.dialHost : "\(target.dialHost):\(target.port)")` and try again"
+        case .keyRefused(let target, let publicKey):
+            "\(target) refused the controller's SSH key: append this line (`cox ssh-key` prints it) to "
+                + "~\(target.user)/.ssh/authorized_keys there:\n\(publicKey)"
+        case .unreachable(let target, let reason):
+            "cannot reach \(target) over SSH: \(reason)"
+        case .remoteFailed(let target, let step, let status, let output):
+            "\(step) failed on \(target) (exit \(status)):\n\(output)"
+        case .local(let message):
+            message
+        }
+    }
+}

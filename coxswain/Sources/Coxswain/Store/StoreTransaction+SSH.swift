@@ -1,0 +1,91 @@
+import Foundation
+import GRDB
+
+/// The controller's SSH identity: an OpenSSH private key (its own format, as `ssh -i` reads
+/// it) and the `authorized_keys` line for it.
+public struct SSHIdentity: Sendable, Equatable {
+    public var privateKey: String
+    public var publicKey: String
+    public var createdAt: Int64
+}
+
+/// A host key pinned at first use. `host` is the name OpenSSH's known_hosts gives it:
+/// `HOST` on port 22, `[HOST]:PORT` elsewhere.
+public struct PinnedHostKey: Sendable, Equatable {
+    public var host: String
+    public var keyType: String
+    public var publicKey: String
+    public var pinnedAt: Int64
+
+    /// The known_hosts line OpenSSH checks against.
+    public var knownHostsLine: String { "\(host) \(keyType) \(publicKey)" }
+
+    /// `SHA256:…`, as `ssh-keygen -lf` prints it.
+    public var fingerprint: String { SSHOutput.fingerprint(publicKey) }
+}
+
+/// The SSH login an agent (a node or a relay) was installed through.
+public struct AgentSSHRecord: Sendable, Equatable {
+    public var agentID: String
+    public var target: SSHTarget
+    public var packageVersion: String
+}
+
+extension StoreTransaction {
+    public func sshIdentity() throws -> SSHIdentity? {
+        try Row.fetchOne(db, sql: "SELECT * FROM ssh_identity WHERE id = 1").map {
+            SSHIdentity(privateKey: $0["private_key"], publicKey: $0["public_key"], createdAt: $0["created_at"])
+        }
+    }
+
+    /// Stores the identity unless one exists (two `cox ssh-key` at once keep the first) and
+    /// returns the one stored.
+    public func storeSSHIdentity(privateKey: String, publicKey: String) throws -> SSHIdentity {
+        try db.execute(sql: "INSERT OR IGNORE INTO ssh_identity (id, private_key, public_key, created_at) VALUES (1, ?, ?, ?)",
+                       arguments: [privateKey, publicKey, now])
+        guard let identity = try sshIdentity() else { throw StoreError.notFound(kind: "ssh identity", id: "1") }
+        return identity
+    }
+
+    public func pinnedHostKeys(host: String? = nil) throws -> [PinnedHostKey] {
+        let rows = if let host {
+            try Row.fetchAll(db, sql: "SELECT * FROM ssh_host_keys WHERE host = ? ORDER BY key_type", arguments: [host])
+        } else {
+            try Row.fetchAll(db, sql: "SELECT * FROM ssh_host_keys ORDER BY host, key_type")
+        }
+        return rows.map { PinnedHostKey(host: $0["host"], keyType: $0["key_type"], publicKey: $0["public_key"], pinnedAt: $0["pinned_at"]) }
+    }
+
+    /// Pins a key the first time a host is met and returns the pin stored: an existing pin is
+    /// never replaced here (only `forgetHostKeys` removes one), so the caller compares.
+    public func pinHostKey(host: String, keyType: String, publicKey: String) throws -> PinnedHostKey {
+        try db.execute(sql: "INSERT OR IGNORE INTO ssh_host_keys (host, key_type, public_key, pinned_at) VALUES (?, ?, ?, ?)",
+                       arguments: [host, keyType, publicKey, now])
+        guard let stored = try pinnedHostKeys(host: host).first(where: { $0.keyType == keyType }) else {
+            throw StoreError.notFound(kind: "ssh host key", id: host)
+        }
+        return stored
+    }
+
+    /// Returns how many pins were removed.
+    @discardableResult
+    public func forgetHostKeys(host: String) throws -> Int {
+        try db.execute(sql: "DELETE FROM ssh_host_keys WHERE host = ?", arguments: [host])
+        return db.changesCount
+    }
+
+    public func agentSSH(_ kind: AgentKind, id: String) throws -> AgentSSHRecord? {
+        try Row.fetchOne(db, sql: "SELECT * FROM \(kind.sshTable) WHERE \(kind.sshKey) = ?", arguments: [id]).map {
+            AgentSSHRecord(agentID: $0[kind.sshKey], target: SSHTarget(user: $0["user"], host: $0["host"], port: $0["port"]),
+                           packageVersion: $0["package_version"])
+        }
+    }
+
+    public func setAgentSSH(_ kind: AgentKind, id: String, target: SSHTarget, packageVersion: String) throws {
+        try db.execute(sql: """
+            INSERT INTO \(kind.sshTable) (\(kind.sshKey), user, host, port, package_version, created_at) VALUES (?, ?, ?, ?, ?, ?)
+            ON CONFLICT (\(kind.sshKey)) DO UPDATE SET user = excluded.user, host = excluded.host, port = excluded.port,
+                package_version = excluded.package_version
+            """, arguments: [id, target.user, target.host, target.port, packageVersion, now])
+    }
+}

@@ -1,0 +1,314 @@
+import Foundation
+import PharosRuntime
+import PharosTestSupport
+import Testing
+@testable import Coxswain
+
+/// The controller's SSH client against a real OpenSSH server (Debian's sshd on a loopback
+/// port): the host key pinned at first use, a changed key (a MITM, or a reinstall) refused
+/// with nothing run, a key the server does not know refused with the line to add, uploads
+/// byte for byte, and the private key never on a command line or in an environment. The
+/// whole `cox nodes add|update|start|stop|rm` runs in `make deb-test` (packaging/test-units.sh)
+/// against sshd in a booted Debian.
+@Suite(.serialized) struct SSHTests {
+    /// sshd -D on 127.0.0.1:port with its own host key, letting in the keys of `authorizedKeys`.
+    final class SSHServer: @unchecked Sendable {
+        let dir = "/tmp/cox-sshd-\(UUID().uuidString.prefix(8))"
+        let port = LoopbackPorts.free(1)[0]
+        private let process = ChildProcess()
+
+        init() throws {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(atPath: "/run/sshd", withIntermediateDirectories: true)
+            try newHostKey()
+            try "".write(toFile: "\(dir)/authorized_keys", atomically: true, encoding: .utf8)
+        }
+
+        deinit {
+            if let pid = process.pid { kill(-pid, SIGKILL) }
+            try? FileManager.default.removeItem(atPath: dir)
+        }
+
+        var target: SSHTarget { SSHTarget(user: "root", host: "127.0.0.1", port: port) }
+
+        /// A fresh host key (as a reinstalled server, or a man in the middle, would present).
+        func newHostKey(type: String = "ed25519") throws {
+            try? FileManager.default.removeItem(atPath: "\(dir)/host_key")
+            try? FileManager.default.removeItem(atPath: "\(dir)/host_key.pub")
+            try Command.run(["/usr/bin/ssh-keygen", "-q", "-t", type, "-N", "", "-f", "\(dir)/host_key"])
+        }
+
+        /// `SHA256:…` of the current host key.
+        func fingerprint() throws -> String {
+            let listed = try Command.run(["/usr/bin/ssh-keygen", "-l", "-f", "\(dir)/host_key.pub"])
+            return String(listed.split(separator: " ")[1])
+        }
+
+        func authorize(_ line: String) throws {
+            try (line + "\n").write(toFile: "\(dir)/authorized_keys", atomically: true, encoding: .utf8)
+        }
+
+        func start() async throws {
+            guard FileManager.default.isExecutableFile(atPath: "/usr/sbin/sshd") else {
+                throw HarnessError("/usr/sbin/sshd is missing: apt-get install openssh-server (make deps does)")
+            }
+            try """
+                Port \(port)
+                ListenAddress 127.0.0.1
+                HostKey \(dir)/host_key
+                AuthorizedKeysFile \(dir)/authorized_keys
+                PermitRootLogin prohibit-password
+                PasswordAuthentication no
+                KbdInteractiveAuthentication no
+                UsePAM no
+                StrictModes no
+                PidFile none
+
+                """.write(toFile: "\(dir)/sshd_config", atomically: true, encoding: .utf8)
+            _ = FileManager.default.createFile(atPath: "\(dir)/sshd.log", contents: nil)
+            let log = try FileHandle(forWritingTo: URL(fileURLWithPath: "\(dir)/sshd.log"))
+            defer { try? log.close() }
+            try process.start("/usr/sbin/sshd", arguments: ["-D", "-e", "-f", "\(dir)/sshd_config"], output: log)
+            let port = self.port
+            guard await process.waitUntilReady(timeout: .seconds(5), { Self.listening(port) }) else {
+                throw HarnessError("sshd does not listen on \(port): \((try? String(contentsOfFile: "\(dir)/sshd.log", encoding: .utf8)) ?? "")")
+            }
+        }
+
+        func stop() async {
+            await process.stop()
+        }
+
+        static func listening(_ port: Int) -> Bool {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            defer { close(fd) }
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(port).bigEndian)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            return withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            } == 0
+        }
+    }
+
+    @Test func theFirstLoginPinsTheHostKeyAndLaterOnesAreCheckedAgainstIt() async throws {
+        let state = try TestState()
+        let server = try SSHServer()
+        let ssh = SSHClient(store: state.store, workDirectory: state.dir)
+        try server.authorize(try await ssh.identity().publicKey)
+        try await server.start()
+
+        let output = try await ssh.run(server.target, script: "echo PHAROS-UID=$(id -u)\n", step: "probe", by: state.actor)
+        #expect(SSHOutput.value(of: "PHAROS-UID", in: output) == "0")
+        let pins = try await state.store.read { tx in try tx.pinnedHostKeys() }
+        #expect(pins.map(\.host) == ["[127.0.0.1]:\(server.port)"])
+        #expect(pins.first?.fingerprint == (try server.fingerprint()))
+        let audit = try await state.store.read { tx in try tx.auditRows(AuditQuery(action: "ssh.host_key_pinned")) }
+        #expect(audit.count == 1)
+
+        _ = try await ssh.run(server.target, script: "true\n", step: "again", by: state.actor)
+        #expect(try await state.store.read { tx in try tx.pinnedHostKeys() } == pins)
+        // Each call's private directory (key file and pins) is gone once it returns.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: state.dir).filter { $0.hasPrefix(".ssh-") }.isEmpty)
+    }
+
+    @Test func aChangedHostKeyIsRefusedAndNothingRunsThere() async throws {
+        let state = try TestState()
+        let server = try SSHServer()
+        let ssh = SSHClient(store: state.store, workDirectory: state.dir)
+        try server.authorize(try await ssh.identity().publicKey)
+        try await server.start()
+        _ = try await ssh.run(server.target, script: "true\n", step: "first use", by: state.actor)
+        let pinned = try server.fingerprint()
+
+        // Another server on the same address: what a man in the middle presents.
+        await server.stop()
+        try server.newHostKey()
+        try await server.start()
+        let marker = "\(server.dir)/ran"
+        let refusal = await #expect(throws: SSHError.self) {
+            try await ssh.run(server.target, script: "touch \(marker)\n", step: "mitm", by: state.actor)
+        }
+        guard case .hostKeyChanged(_, let pins, let offered) = refusal else {
+            Issue.record("not a host-key refusal: \(String(describing: refusal))")
+            return
+        }
+        #expect(pins.map(\.fingerprint) == [pinned])
+        #expect(offered == (try server.fingerprint()))
+        let sentence = "\(refusal!)"
+        #expect(sentence.contains("refused") && sentence.contains(pinned) && sentence.contains("cox ssh-key forget 127.0.0.1:\(server.port)"))
+        #expect(!FileManager.default.fileExists(atPath: marker))
+        #expect(try await state.store.read { tx in try tx.pinnedHostKeys() }.map(\.fingerprint) == [pinned])
+
+        // A server that offers only a key of another type (ECDSA against the Ed25519 pin) is
+        // no new host either: refused, nothing run, nothing pinned.
+        await server.stop()
+        try server.newHostKey(type: "ecdsa")
+        try await server.start()
+        let downgrade = await #expect(throws: SSHError.self) {
+            try await ssh.run(server.target, script: "touch \(marker)\n", step: "downgrade", by: state.actor)
+        }
+        guard case .hostKeyChanged = downgrade else {
+            Issue.record("an ECDSA-only server was not refused as a changed host key: \(String(describing: downgrade))")
+            return
+        }
+        #expect(!FileManager.default.fileExists(atPath: marker))
+        #expect(try await state.store.read { tx in try tx.pinnedHostKeys() }.map(\.fingerprint) == [pinned])
+
+        // The operator checked the new key and forgets the old one: the next login pins it.
+        #expect(try await state.store.write { tx in try tx.forgetHostKeys(host: server.target.knownHostsName) } == 1)
+        _ = try await ssh.run(server.target, script: "touch \(marker)\n", step: "after forget", by: state.actor)
+        #expect(FileManager.default.fileExists(atPath: marker))
+        #expect(try await state.store.read { tx in try tx.pinnedHostKeys() }.map(\.fingerprint) == [try server.fingerprint()])
+    }
+
+    @Test func aKeyTheServerDoesNotKnowIsRefusedWithTheLineToAdd() async throws {
+        let state = try TestState()
+        let server = try SSHServer()
+        try await server.start()
+        let ssh = SSHClient(store: state.store, workDirectory: state.dir)
+        let identity = try await ssh.identity()
+        let refusal = await #expect(throws: SSHError.self) {
+            try await ssh.run(server.target, script: "true\n", step: "probe", by: state.actor)
+        }
+        #expect(refusal == .keyRefused(target: server.target, publicKey: identity.publicKey))
+        #expect("\(refusal!)".contains("authorized_keys") && "\(refusal!)".contains(identity.publicKey))
+        // No login, no pin: the key that server presented is not trusted from a failed call.
+        #expect(try await state.store.read { tx in try tx.pinnedHostKeys() }.isEmpty)
+    }
+
+    @Test func anUploadArrivesByteForByteInAPrivateDirectory() async throws {
+        let state = try TestState()
+        let server = try SSHServer()
+        let ssh = SSHClient(store: state.store, workDirectory: state.dir)
+        try server.authorize(try await ssh.identity().publicKey)
+        try await server.start()
+        let local = "\(state.dir)/payload.deb"
+        let bytes = (0..<3_000_000).map { _ in UInt8.random(in: 0...255) }
+        try Data(bytes).write(to: URL(fileURLWithPath: local))
+        let remote = try await ssh.upload(server.target, file: local, as: "payload.deb", by: state.actor)
+        defer { try? FileManager.default.removeItem(atPath: (remote as NSString).deletingLastPathComponent) }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: remote)) == Data(bytes))
+        let mode = try FileManager.default.attributesOfItem(atPath: (remote as NSString).deletingLastPathComponent)[.posixPermissions] as? Int
+        #expect(mode == 0o700)
+    }
+
+    @Test func theKeyNeverReachesACommandLineOrAnEnvironment() async throws {
+        let state = try TestState()
+        let server = try SSHServer()
+        let ssh = SSHClient(store: state.store, workDirectory: state.dir)
+        let identity = try await ssh.identity()
+        #expect(identity.privateKey.hasPrefix("-----BEGIN OPENSSH PRIVATE KEY-----"))
+        #expect(try await ssh.identity() == identity)
+        try server.authorize(identity.publicKey)
+        try await server.start()
+        // Pieces of the key's second half, where the private scalar is (the first lines are a
+        // header every unencrypted key shares).
+        let body = identity.privateKey.split(whereSeparator: \.isNewline).dropFirst().dropLast().joined()
+        let pieces = stride(from: body.count / 2, to: body.count - 24, by: 24).map {
+            String(body.dropFirst($0).prefix(24))
+        }
+        let running = Task { try await ssh.run(server.target, script: "sleep 2\n", step: "sleep", by: state.actor) }
+        var seen: (argv: String, environment: String, keyMode: Int?)?
+        for _ in 0..<60 where seen == nil {
+            try await Task.sleep(for: .milliseconds(50))
+            for pid in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] where Int(pid) != nil {
+                guard let argv = try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline")),
+                      case let words = argv.split(separator: 0).map({ String(decoding: $0, as: UTF8.self) }),
+                      words.first == "ssh", words.contains("\(server.port)") else { continue }
+                let environment = (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/environ"))) ?? Data()
+                let keyFile = words[words.firstIndex(of: "-i")! + 1]
+                let mode = try? FileManager.default.attributesOfItem(atPath: keyFile)[.posixPermissions] as? Int
+                seen = (words.joined(separator: " "), String(decoding: environment, as: UTF8.self), mode)
+            }
+        }
+        _ = try await running.value
+        let caught = try #require(seen, "no ssh process was seen")
+        #expect(!pieces.isEmpty)
+        #expect(pieces.allSatisfy { !caught.argv.contains($0) && !caught.environment.contains($0) })
+        #expect(caught.argv.contains("-F /dev/null") && caught.argv.contains("IdentityAgent=none"))
+        #expect(caught.keyMode == 0o600)
+    }
+
+    @Test func targetsAreReadStrictly() throws {
+        #expect(try SSHTarget.parse("203.0.113.7") == SSHTarget(user: "root", host: "203.0.113.7", port: 22))
+        #expect(try SSHTarget.parse("ops@node-1.example.net:2222") == SSHTarget(user: "ops", host: "node-1.example.net", port: 2222))
+        #expect(try SSHTarget.parse("root@[2001:db8::7]:2222").knownHostsName == "[2001:db8::7]:2222")
+        #expect(try SSHTarget.parse("root@203.0.113.7").knownHostsName == "203.0.113.7")
+        // One spelling per host, as ssh writes known_hosts: a pin is found however it was typed.
+        #expect(try SSHTarget.parse("root@Node1.Example.COM").host == "node1.example.com")
+        #expect(try SSHTarget.parse("root@[2001:DB8:0::7]:22").host == "2001:db8::7")
+        for hostile in ["root@-oProxyCommand=touch /tmp/x", "-oProxyCommand=x", "root@host:0", "root@host:70000", "root@ho st",
+                        "ro ot@host", "root@[2001:db8::7", "root@host;reboot", "root@", "r$(id)@host", "root@2001:db8::7", "root@[not:an:address]"] {
+            #expect(throws: SSHError.self, "\(hostile)") { try SSHTarget.parse(hostile) }
+        }
+    }
+
+    @Test func onlyAPharosNodePackageIsSentAndATakenNameStopsAddBeforeAnyLogin() async throws {
+        let state = try TestState()
+        func package(_ name: String) throws -> String {
+            let root = "\(state.dir)/\(name)-pkg"
+            try FileManager.default.createDirectory(atPath: "\(root)/DEBIAN", withIntermediateDirectories: true)
+            try "Package: \(name)\nVersion: 1.2.3\nArchitecture: all\nMaintainer: t <t@example.com>\nDescription: t\n"
+                .write(toFile: "\(root)/DEBIAN/control", atomically: true, encoding: .utf8)
+            try Command.run(["/usr/bin/dpkg-deb", "--root-owner-group", "-b", root, "\(state.dir)/\(name).deb"])
+            return "\(state.dir)/\(name).deb"
+        }
+        #expect(try DebianPackage.inspect(try package("pharos-node"), expecting: "pharos-node").version == "1.2.3")
+        #expect(throws: OnboardingError.package("\(state.dir)/pharos-relay.deb", "is pharos-relay, not pharos-node")) {
+            try DebianPackage.inspect(try package("pharos-relay"), expecting: "pharos-node")
+        }
+        try "not a package".write(toFile: "\(state.dir)/junk.deb", atomically: true, encoding: .utf8)
+        #expect(throws: OnboardingError.self) { try DebianPackage.inspect("\(state.dir)/junk.deb", expecting: "pharos-node") }
+
+        // Port 1 on loopback answers nothing: getting past the checks would fail as unreachable.
+        _ = try await state.readyNode(name: "n1", address: "127.0.0.1:8444")
+        let controller = Controller(config: state.config, store: state.store, pki: state.pki, service: state.service)
+        let onboarding = AgentOnboarding(controller: controller, ssh: SSHClient(store: state.store, workDirectory: state.dir))
+        for (name, address) in [("n1", "127.0.0.2:8444"), ("n2", "127.0.0.1:8444")] {
+            let request = AgentOnboarding.NodeRequest(target: SSHTarget(user: "root", host: "127.0.0.1", port: 1),
+                                                 packagePath: try package("pharos-node"), name: name, controlAddress: address)
+            let refusal = await #expect(throws: OnboardingError.self) { try await onboarding.addNode(request, by: state.actor) }
+            #expect("\(refusal!)".hasSuffix("nothing was installed"))
+        }
+        #expect(try await state.store.read { tx in try tx.nodes().count } == 1)
+        #expect(try await state.store.read { tx in try tx.pinnedHostKeys() }.isEmpty)
+    }
+
+    @Test func theAPITakesPackagesFromItsOwnDirectoryAndRefusesAChangedHostKey() async throws {
+        let fleet = try await AdminFleet()
+        defer { Task { await fleet.stop() } }
+        let state = fleet.state
+        let admin = AdminFleet.bearer(try await fleet.token("adm", .admin))
+        for (package, says) in [("../../etc/passwd", "no directories"), ("/etc/passwd", "no directories"), ("missing.deb", "copy the package there first")] {
+            let response = try await fleet.send("POST", "/api/nodes/ssh", auth: admin,
+                                                json: #"{"target":"root@127.0.0.1","package":"\#(package)"}"#)
+            #expect(response.status == 400 && response.text.contains(says), "\(package): \(response.status) \(response.text)")
+        }
+        let key = try await fleet.send("GET", "/api/ssh/key", auth: admin)
+        #expect(key.status == 200 && key.text.contains("ssh-ed25519 "))
+        #expect(try await fleet.send("DELETE", "/api/ssh/host-keys/127.0.0.1:2222", auth: admin).status == 404)
+
+        // A node installed over SSH whose server then presents another host key: stop is refused with 409.
+        let server = try SSHServer()
+        let ssh = SSHClient(store: state.store, workDirectory: (state.store.path as NSString).deletingLastPathComponent)
+        try server.authorize(try await ssh.identity().publicKey)
+        try await server.start()
+        let node = try await state.readyNode(name: "n-ssh")
+        try await state.store.write { tx in try tx.setAgentSSH(.node, id: node.id, target: server.target, packageVersion: "1.0") }
+        _ = try await ssh.run(server.target, script: "true\n", step: "pin", by: state.actor)
+        await server.stop()
+        try server.newHostKey()
+        try await server.start()
+        let refused = try await fleet.send("POST", "/api/nodes/\(node.id)/stop", auth: admin)
+        #expect(refused.status == 409 && refused.text.contains("refused"), "\(refused.status) \(refused.text)")
+        let deleted = try await fleet.send("DELETE", "/api/nodes/\(node.id)", auth: admin)
+        #expect(deleted.status == 409, "\(deleted.status) \(deleted.text)")
+        #expect(try await state.store.read { tx in try tx.nodes().map(\.id) }.contains(node.id))
+        #expect(try await state.store.read { tx in try tx.auditRows(AuditQuery(action: "node.stop")) }.isEmpty)
+        let forced = try await fleet.send("DELETE", "/api/nodes/\(node.id)?keep_agent=true", auth: admin)
+        #expect(forced.status == 200, "\(forced.status) \(forced.text)")
+        #expect(try await fleet.send("DELETE", "/api/ssh/host-keys/127.0.0.1:\(server.port)", auth: admin).status == 204)
+    }
+}
