@@ -113,19 +113,21 @@ inside systemctl enable --now pharos-coxswain.service >"$work/start.log" 2>&1 \
 	|| { cat "$work/start.log" >&2; fail "systemctl enable --now"; }
 ok "enable --now returned: the controller said READY=1 (Type=notify)"
 for _ in $(seq 60); do inside systemctl is-active --quiet ssh.service && break; sleep 0.5; done
+t0=$(date +%s)
 inside sh -c "cd / && cox relays add root@127.0.0.1 --package /root/agent-debs/pharos-relay_*.deb --endpoint 127.0.0.1:8444 --hostname relay.test --public 127.0.0.1:9443" \
 	>"$work/add-relay.log" 2>&1 || { cat "$work/add-relay.log" >&2; fail "cox relays add root@127.0.0.1"; }
 [ "$(inside systemctl is-active pharos-relay.service)" = active ] || fail "cox relays add left pharos-relay $(inside systemctl is-active pharos-relay.service)"
 inside systemctl is-enabled --quiet pharos-relay.service || fail "cox relays add did not enable pharos-relay"
-ok "cox relays add over SSH: package installed, key made there (relay gen-csr), certificates installed, unit enabled and started"
-inside sh -c "cd / && cox nodes add root@127.0.0.1 --package /root/agent-debs/pharos-node_${node_version}.deb --addr 127.0.0.1:8445 --name n1 --wg-port 51820" \
+ok "cox relays add over SSH in $(( $(date +%s) - t0 )) s: package installed, key made there (relay gen-csr), certificates installed, unit enabled and started"
+t0=$(date +%s)
+inside sh -c "cd / && cox nodes add root@127.0.0.1 --package /root/agent-debs/pharos-node_*.deb --addr 127.0.0.1:8445 --name n1 --wg-port 51820" \
 	>"$work/add.log" 2>&1 || { cat "$work/add.log" >&2; fail "cox nodes add root@127.0.0.1"; }
 grep -q "answered GetStatus" "$work/add.log" || { cat "$work/add.log" >&2; fail "cox nodes add did not wait for the node to answer"; }
 inside systemctl is-enabled --quiet pharos-node.service || fail "cox nodes add did not enable pharos-node"
 [ "$(inside dpkg-query -W -f='${Version}' pharos-node)" = "$node_version" ] || fail "pharos-node $node_version is not installed"
 [ -z "$(inside find /var/lib/pharos/coxswain -name '.ssh-*' -o -name '.package-*')" ] || fail "a copy of the controller's SSH key or a package was left in its state directory"
 inside sh -c 'cd / && cox ssh-key pins' | grep -q "^127.0.0.1 " || fail "the host key of 127.0.0.1 was not pinned"
-ok "cox nodes add over SSH: package installed, key made there, CSR signed, unit enabled and started, GetStatus answered, host key pinned"
+ok "cox nodes add over SSH in $(( $(date +%s) - t0 )) s: package installed, key made there, CSR signed, unit enabled and started, GetStatus answered, host key pinned"
 declare -A expect_user=([pharos-coxswain]=pharos-coxswain [pharos-relay]=pharos-relay [pharos-node]=root)
 declare -A expect_caps=([pharos-coxswain]=0000000000000400 [pharos-relay]=0000000000000400 [pharos-node]=0000000000003400)
 for unit in pharos-coxswain pharos-relay pharos-node; do
@@ -188,12 +190,13 @@ inside ip link show pharos0 >/dev/null 2>&1 && fail "stopping pharos-caravel@pho
 ok "stopping pharos-caravel@phone takes its tunnel down"
 
 echo "==> the node's life over SSH"
+t0=$(date +%s)
 inside sh -c "cd / && cox nodes update n1 --package /root/agent-debs/newer/pharos-node_${newer_version}.deb" >"$work/update.log" 2>&1 \
 	|| { cat "$work/update.log" >&2; fail "cox nodes update n1"; }
 grep -q -- "-> $newer_version" "$work/update.log" && grep -q "answered GetStatus" "$work/update.log" \
 	|| { cat "$work/update.log" >&2; fail "cox nodes update did not report $node_version -> $newer_version and an answer"; }
 [ "$(inside dpkg-query -W -f='${Version}' pharos-node)" = "$newer_version" ] || fail "pharos-node was not updated to $newer_version"
-ok "cox nodes update: pharos-node $node_version -> $newer_version, restarted, answered GetStatus"
+ok "cox nodes update in $(( $(date +%s) - t0 )) s: pharos-node $node_version -> $newer_version, restarted, answered GetStatus"
 inside sh -c 'cd / && cox nodes stop n1' >"$work/stop.log" 2>&1 || { cat "$work/stop.log" >&2; fail "cox nodes stop n1"; }
 [ "$(inside systemctl is-active pharos-node.service)" = inactive ] || fail "cox nodes stop left pharos-node $(inside systemctl is-active pharos-node.service)"
 inside ip link show awg0 >/dev/null 2>&1 && fail "stopping pharos-node left awg0 behind"
