@@ -44,7 +44,7 @@ deps:
 		$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $$missing >/dev/null; \
 		case " $$missing " in *" openssh-server "*) \
 			echo "==> the tests run their own sshd: disabling the ssh.service openssh-server just enabled"; \
-			[ ! -d /run/systemd/system ] || $$sudo systemctl disable --now ssh.service >/dev/null 2>&1 || true ;; esac; \
+			[ ! -d /run/systemd/system ] || $$sudo systemctl disable --now ssh.service ssh.socket >/dev/null 2>&1 || true ;; esac; \
 	fi
 
 build: deps

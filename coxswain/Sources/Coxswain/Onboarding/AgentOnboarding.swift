@@ -201,6 +201,9 @@ public struct AgentOnboarding: Sendable {
         let before = try await ssh.run(login.target, script: Self.stateScript(kind), step: "read the installed version", by: actor)
         let from = SSHOutput.value(of: "PHAROS-VERSION", in: before) ?? ""
         let wasRunning = SSHOutput.value(of: "PHAROS-ACTIVE", in: before) == "active"
+        if !from.isEmpty, (try? Command.run(["dpkg", "--compare-versions", from, "gt", package.version])) != nil {
+            throw OnboardingError.downgrade(agent: "\(kind.rawValue) \(name)", installed: from, offered: package.version)
+        }
         let to = try await install(package, on: login.target, by: actor)
         let after = try await ssh.run(login.target, script: Self.stateScript(kind), step: "read the unit's state", by: actor)
         try await controller.store.write { tx in
@@ -337,17 +340,23 @@ public struct AgentOnboarding: Sendable {
             trap 'rm -rf \(directory)' EXIT
             export DEBIAN_FRONTEND=noninteractive
             if command -v apt-get >/dev/null; then
-                apt-get install -y -q --no-install-recommends -o Dpkg::Options::=--force-confdef \\
-                    -o Dpkg::Options::=--force-confold \(remote) </dev/null
+                # Waits for a dpkg lock held elsewhere (unattended-upgrades on a new server); the
+                # same version is installed again (a rebuilt package); dependencies the package
+                # lists cannot find get the lists updated once.
+                pharos_install() {
+                    apt-get install -y -q --no-install-recommends --reinstall -o DPkg::Lock::Timeout=300 \\
+                        -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \(remote) </dev/null
+                }
+                pharos_install || { apt-get update -q -o DPkg::Lock::Timeout=300 </dev/null && pharos_install; }
             else
                 dpkg -i --force-confdef --force-confold \(remote) </dev/null
             fi
             echo "PHAROS-VERSION=$(dpkg-query -W -f='${Version}' \(package.name) </dev/null)"
 
             """, step: "install \(package.name) \(package.version)", by: actor)
-        guard let version = SSHOutput.value(of: "PHAROS-VERSION", in: output), !version.isEmpty else {
-            throw SSHError.remoteFailed(target: target, step: "install \(package.name)", status: 0,
-                                        output: "dpkg-query found no \(package.name) afterwards")
+        guard let version = SSHOutput.value(of: "PHAROS-VERSION", in: output), version == package.version else {
+            throw SSHError.remoteFailed(target: target, step: "install \(package.name) \(package.version)", status: 0,
+                                        output: "dpkg-query finds \(SSHOutput.value(of: "PHAROS-VERSION", in: output) ?? "nothing") installed afterwards")
         }
         return version
     }
@@ -446,6 +455,7 @@ public enum OnboardingError: Error, Equatable, CustomStringConvertible {
     case notInstalledOverSSH(agent: String)
     case undone(agent: String, cause: String)
     case notRunning(agent: String, state: String)
+    case downgrade(agent: String, installed: String, offered: String)
 
     public var description: String {
         switch self {
@@ -457,6 +467,8 @@ public enum OnboardingError: Error, Equatable, CustomStringConvertible {
         case .undone(let agent, let cause):
             "\(cause)\nthe enrollment of \(agent) was undone (removed from the controller, its certificate revoked); the package stays installed there"
         case .notRunning(let agent, let state): "\(agent)'s unit is \(state) afterwards"
+        case .downgrade(let agent, let installed, let offered):
+            "\(agent) runs \(installed), newer than \(offered): refused (a downgrade may not read the state the newer agent wrote); nothing was changed"
         }
     }
 }

@@ -55,7 +55,8 @@ public struct SSHClient: Sendable {
         guard name.range(of: #"^[A-Za-z0-9][A-Za-z0-9._-]*$"#, options: .regularExpression) != nil else {
             throw SSHError.local("\"\(name)\" is not a plain file name")
         }
-        let command = "umask 077 && d=$(mktemp -d /tmp/pharos-cox.XXXXXXXX) && cat > \"$d/\(name)\" && echo \"PHAROS-UPLOADED=$d/\(name)\""
+        // Through sh whatever the user's login shell is (csh and fish read `$(…)` otherwise).
+        let command = "exec sh -c 'umask 077 && d=$(mktemp -d /tmp/pharos-cox.XXXXXXXX) && cat > \"$d/\(name)\" && echo \"PHAROS-UPLOADED=$d/\(name)\"'"
         let output = try await call(target, remoteCommand: command, input: .file(path), step: "upload \(name)", by: actor)
         guard let remote = SSHOutput.value(of: "PHAROS-UPLOADED", in: output),
               remote.range(of: #"^/tmp/pharos-cox\.[A-Za-z0-9]+/[A-Za-z0-9._-]+$"#, options: .regularExpression) != nil
@@ -99,7 +100,7 @@ public struct SSHClient: Sendable {
             }
         }
         guard output.split(whereSeparator: { $0.isNewline }).contains(where: { String($0) == Self.sessionMarker }) else {
-            throw SSHOutput.failure(output, target: target, pinned: pinned, publicKey: identity.publicKey)
+            throw SSHOutput.failure(output, status: status, target: target, pinned: pinned, publicKey: identity.publicKey)
         }
         // Logged in with a key ssh accepted at first use: pin it. A pin is never replaced, and a
         // key another first login pinned meanwhile must be this one.
@@ -109,7 +110,10 @@ public struct SSHClient: Sendable {
                 for key in fresh {
                     let stored = try tx.pinHostKey(host: key.host, keyType: key.keyType, publicKey: key.publicKey)
                     guard stored.publicKey == key.publicKey else {
-                        throw SSHError.hostKeyChanged(target: target, pinned: [stored], offered: key.fingerprint)
+                        // Two first logins met different keys; this one's command has run.
+                        throw SSHError.local("another login to \(target.knownHostsName) pinned \(stored.keyType) \(stored.fingerprint) "
+                                             + "while this one met \(key.fingerprint), and ran \(step) there: check the server's key "
+                                             + "on its console (`cox ssh-key pins`)")
                     }
                     _ = try tx.appendAudit(AuditEntry(action: "ssh.host_key_pinned", targetType: "ssh_host", targetID: key.host,
                                                       detail: FleetService.detail(["key_type": key.keyType, "fingerprint": key.fingerprint])),
@@ -140,11 +144,12 @@ public struct SSHClient: Sendable {
          "-p", "\(target.port)", target.destination, "--", remoteCommand]
     }
 
-    /// A call's directory left behind by a `cox` that was killed holds a copy of the key: gone
-    /// after an hour (a call in progress elsewhere is younger).
+    /// A call's directory left behind by a `cox` that was killed holds a copy of the key (and
+    /// the CLI's staged package one of a package): gone after an hour (a call in progress
+    /// elsewhere is younger).
     private func removeAbandonedDirectories() {
         let files = FileManager.default
-        for name in (try? files.contentsOfDirectory(atPath: workDirectory)) ?? [] where name.hasPrefix(".ssh-") {
+        for name in (try? files.contentsOfDirectory(atPath: workDirectory)) ?? [] where name.hasPrefix(".ssh-") || name.hasPrefix(".package-") {
             let path = "\(workDirectory)/\(name)"
             if let modified = (try? files.attributesOfItem(atPath: path))?[.modificationDate] as? Date, modified.timeIntervalSinceNow < -3600 {
                 try? files.removeItem(atPath: path)
@@ -195,13 +200,15 @@ enum SSHOutput {
     }
 
     /// A failure ssh itself reported before any remote command ran, told apart by what it printed.
-    static func failure(_ output: String, target: SSHTarget, pinned: [PinnedHostKey], publicKey: String) -> SSHError {
+    static func failure(_ output: String, status: Int32, target: SSHTarget, pinned: [PinnedHostKey], publicKey: String) -> SSHError {
         if output.contains("REMOTE HOST IDENTIFICATION HAS CHANGED") || output.contains("Host key verification failed") {
             let offered = output.range(of: #"SHA256:[A-Za-z0-9+/]+"#, options: .regularExpression).map { String(output[$0]) }
             return .hostKeyChanged(target: target, pinned: pinned, offered: offered)
         }
         if output.contains("Permission denied") { return .keyRefused(target: target, publicKey: publicKey) }
-        return .unreachable(target: target, reason: lastLines(output, 3).isEmpty ? "ssh ended without a word" : lastLines(output, 3))
+        let said = lastLines(output, 3)
+        return .unreachable(target: target, reason: (said.isEmpty ? "ssh ended without a word" : said)
+                                + (status > 128 ? " (ssh was killed by signal \(status - 128))" : " (ssh exited \(status))"))
     }
 
     /// "2026-12-05" of a store time (microseconds).
