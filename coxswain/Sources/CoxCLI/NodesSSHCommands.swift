@@ -145,18 +145,13 @@ struct PackageArgument {
     let bytes: Data
 
     static func read(_ path: String, expecting kind: AgentKind) throws -> PackageArgument {
-        let package = try DebianPackage.inspect(path, expecting: "pharos-\(kind.rawValue)")
+        let package = try DebianPackage.inspect(path, expecting: kind.package)
         guard let bytes = FileManager.default.contents(atPath: path) else { throw CommandFailure(description: "\(path) cannot be read") }
         return PackageArgument(name: "\(package.name)_\(package.version).deb", bytes: bytes)
     }
 
     func staged<T>(in controller: Controller, _ body: (String) async throws -> T) async throws -> T {
-        let parent = URL(fileURLWithPath: controller.store.path).deletingLastPathComponent().path
-        var template = Array("\(parent)/.package-XXXXXX".utf8CString)
-        guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
-            throw CommandFailure(description: "cannot stage the package in \(parent): \(String(cString: strerror(errno)))")
-        }
-        let directory = String(cString: made)
+        let directory = try SSHClient.makePrivateDirectory(in: controller.ssh.workDirectory, prefix: ".package-")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let path = "\(directory)/\(name)"
         guard FileManager.default.createFile(atPath: path, contents: bytes, attributes: [.posixPermissions: 0o600]) else {

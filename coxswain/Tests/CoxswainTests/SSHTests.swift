@@ -70,25 +70,13 @@ import Testing
             defer { try? log.close() }
             try process.start("/usr/sbin/sshd", arguments: ["-D", "-e", "-f", "\(dir)/sshd_config"], output: log)
             let port = self.port
-            guard await process.waitUntilReady(timeout: .seconds(5), { Self.listening(port) }) else {
+            guard await process.waitUntilReady(timeout: .seconds(5), { LoopbackPorts.accepts(port) }) else {
                 throw HarnessError("sshd does not listen on \(port): \((try? String(contentsOfFile: "\(dir)/sshd.log", encoding: .utf8)) ?? "")")
             }
         }
 
         func stop() async {
             await process.stop()
-        }
-
-        static func listening(_ port: Int) -> Bool {
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            defer { close(fd) }
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_port = in_port_t(UInt16(port).bigEndian)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            return withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            } == 0
         }
     }
 

@@ -8,7 +8,7 @@ public enum AgentKind: String, Sendable {
     case node
     case relay
 
-    var package: String { "pharos-\(rawValue)" }
+    public var package: String { "pharos-\(rawValue)" }
     var unit: String { "pharos-\(rawValue).service" }
     var configDirectory: String { "/etc/pharos/\(rawValue)" }
     /// The drop-in cox writes and owns: the ports the agent was enrolled with, as its

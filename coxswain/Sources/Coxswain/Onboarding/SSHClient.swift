@@ -159,13 +159,19 @@ public struct SSHClient: Sendable {
 
     /// A directory of our own (0700) for one call's files, removed when `body` returns.
     private func withPrivateDirectory<T>(_ body: (String) throws -> T) throws -> T {
-        var template = Array("\(workDirectory)/.ssh-XXXXXX".utf8CString)
-        guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
-            throw SSHError.local("cannot create a private directory in \(workDirectory): \(String(cString: strerror(errno)))")
-        }
-        let directory = String(cString: made)
+        let directory = try Self.makePrivateDirectory(in: workDirectory, prefix: ".ssh-")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         return try body(directory)
+    }
+
+    /// A new 0700 directory `parent/PREFIXxxxxxx` (mkdtemp); `.ssh-` and `.package-` ones
+    /// left behind by a killed `cox` are swept after an hour.
+    public static func makePrivateDirectory(in parent: String, prefix: String) throws -> String {
+        var template = Array("\(parent)/\(prefix)XXXXXX".utf8CString)
+        guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
+            throw SSHError.local("cannot create a private directory in \(parent): \(String(cString: strerror(errno)))")
+        }
+        return String(cString: made)
     }
 
     /// ssh blocks for as long as the remote command runs (an apt-get install): off the
