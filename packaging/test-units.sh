@@ -114,11 +114,18 @@ inside systemctl enable --now pharos-coxswain.service >"$work/start.log" 2>&1 \
 ok "enable --now returned: the controller said READY=1 (Type=notify)"
 for _ in $(seq 60); do inside systemctl is-active --quiet ssh.service && break; sleep 0.5; done
 t0=$(date +%s)
-inside sh -c "cd / && cox relays add root@127.0.0.1 --package /root/agent-debs/pharos-relay_*.deb --endpoint 127.0.0.1:8444 --hostname relay.test --public 127.0.0.1:9443" \
+inside sh -c "cd / && cox relays add root@127.0.0.1 --package /root/agent-debs/pharos-relay_*.deb --endpoint 127.0.0.1:8444 --hostname relay.test --public 127.0.0.1:9443 --client-listen-port 9453" \
 	>"$work/add-relay.log" 2>&1 || { cat "$work/add-relay.log" >&2; fail "cox relays add root@127.0.0.1"; }
 [ "$(inside systemctl is-active pharos-relay.service)" = active ] || fail "cox relays add left pharos-relay $(inside systemctl is-active pharos-relay.service)"
 inside systemctl is-enabled --quiet pharos-relay.service || fail "cox relays add did not enable pharos-relay"
 ok "cox relays add over SSH in $(( $(date +%s) - t0 )) s: package installed, key made there (relay gen-csr), certificates installed, unit enabled and started"
+# Clients are told 9443 (--public) and the relay listens on 9453 (--client-listen-port), as
+# behind a port-forwarding NAT; the client step below goes through such a forward.
+listening=""
+for _ in $(seq 40); do inside bash -c 'exec 3<>/dev/tcp/127.0.0.1/9453' 2>/dev/null && { listening=yes; break; }; sleep 0.25; done
+[ -n "$listening" ] || fail "the relay does not listen on --client-listen-port 9453"
+! inside bash -c 'exec 3<>/dev/tcp/127.0.0.1/9443' 2>/dev/null || fail "the relay listens on --public's port 9443 although --client-listen-port is 9453"
+ok "the relay listens for clients on --client-listen-port 9453, not on --public's 9443"
 t0=$(date +%s)
 inside sh -c "cd / && cox nodes add root@127.0.0.1 --package /root/agent-debs/pharos-node_*.deb --addr 127.0.0.1:8445 --name n1 --wg-port 51820" \
 	>"$work/add.log" 2>&1 || { cat "$work/add.log" >&2; fail "cox nodes add root@127.0.0.1"; }
@@ -128,6 +135,16 @@ inside systemctl is-enabled --quiet pharos-node.service || fail "cox nodes add d
 [ -z "$(inside find /var/lib/pharos/coxswain -name '.ssh-*' -o -name '.package-*')" ] || fail "a copy of the controller's SSH key or a package was left in its state directory"
 inside sh -c 'cd / && cox ssh-key pins' | grep -q "^127.0.0.1 " || fail "the host key of 127.0.0.1 was not pinned"
 ok "cox nodes add over SSH in $(( $(date +%s) - t0 )) s: package installed, key made there, CSR signed, unit enabled and started, GetStatus answered, host key pinned"
+# A one-time password puts the controller's key in another user's authorized_keys.
+password="one-time $(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"
+inside useradd -m -s /bin/sh ops || fail "useradd ops"
+printf 'ops:%s\n' "$password" | inside chpasswd || fail "chpasswd ops"
+printf '%s\n' "$password" | inside sh -c 'cd / && cox ssh-key install ops@127.0.0.1' >"$work/install-key.log" 2>&1 \
+	|| { cat "$work/install-key.log" >&2; fail "cox ssh-key install ops@127.0.0.1"; }
+grep -q "added the controller's key" "$work/install-key.log" || { cat "$work/install-key.log" >&2; fail "cox ssh-key install did not add the key"; }
+inside grep -qxF "$(inside sh -c 'cd / && cox ssh-key')" /home/ops/.ssh/authorized_keys || fail "the controller's key is not in ~ops/.ssh/authorized_keys"
+! inside grep -rqF "$password" /var/lib/pharos/coxswain || fail "the one-time password was kept in the state directory"
+ok "cox ssh-key install: a one-time password (stdin) added the controller's key to ~ops/.ssh/authorized_keys; the key login works; the password is kept nowhere"
 declare -A expect_user=([pharos-coxswain]=pharos-coxswain [pharos-relay]=pharos-relay [pharos-node]=root)
 declare -A expect_caps=([pharos-coxswain]=0000000000000400 [pharos-relay]=0000000000000400 [pharos-node]=0000000000003400)
 for unit in pharos-coxswain pharos-relay pharos-node; do
@@ -155,13 +172,16 @@ inside curl -sf http://127.0.0.1:8443/healthz | grep -q '"status":"ok"' || fail 
 ok "the admin API answers on 127.0.0.1:8443"
 
 echo "==> a client: join link through the relay, then pharos-caravel@phone"
+# The NAT in front of the relay: 9443, which clients are told, forwards to the relay's 9453.
+inside iptables -t nat -A OUTPUT -o lo -p tcp --dport 9443 -j REDIRECT --to-ports 9453 \
+	|| fail "iptables could not add the forward 9443 -> 9453 inside the container"
 inside sh -c 'cd / && cox profiles create main --user ops@example.com --node n1' >"$work/profile.log" 2>&1 \
 	|| { cat "$work/profile.log" >&2; fail "cox profiles create"; }
 link=$(inside sh -c 'cd / && cox enroll ops@example.com --relay 127.0.0.1:9443' 2>/dev/null | grep '^pharosvpn://' || true)
 [ -n "$link" ] || fail "cox enroll printed no join link"
 inside caravel enroll "$link" --name phone >"$work/caravel.log" 2>&1 || { cat "$work/caravel.log" >&2; fail "caravel enroll through the relay"; }
 inside test -d /var/lib/pharos/caravel || fail "caravel (root) did not store its profile in /var/lib/pharos/caravel"
-ok "caravel enrolled through the relay's client port and synced its sealed profile"
+ok "caravel enrolled through the relay's client port (9443, forwarded to 9453) and synced its sealed profile"
 inside systemctl start pharos-caravel@phone.service >"$work/start-caravel.log" 2>&1 \
 	|| { cat "$work/start-caravel.log" >&2; inside journalctl --no-pager -u pharos-caravel@phone >&2; fail "systemctl start pharos-caravel@phone"; }
 handshake=0

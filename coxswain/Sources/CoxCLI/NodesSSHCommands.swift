@@ -1,6 +1,7 @@
 import ArgumentParser
 import Coxswain
 import Foundation
+import PharosRuntime
 import PharosSpec
 
 /// `cox nodes add|update|start|stop`: a node's agent installed and driven over SSH.
@@ -22,6 +23,8 @@ extension NodesCommand {
         @Option(help: "Name shown in lists (default: the host).") var name: String?
         @Option(help: "Region label.") var region = ""
         @Option(help: "UDP port clients reach AmneziaWG on.") var wgPort = PharosPorts.amneziaWG
+        @Option(help: "TCP port the node listens on for the controller, when a port-forwarding NAT maps --addr's port to another (default: --addr's port).")
+        var listenPort: Int?
         @Option(help: "Lifetime of the node's leaves in days (renewed at two thirds of it).")
         var certDays = FleetService.nodeCertificateDays
         @OptionGroup var options: ConfigOption
@@ -34,7 +37,7 @@ extension NodesCommand {
                 let added = try await read.staged(in: onboarding.controller) { path in
                     try await onboarding.addNode(
                         AgentOnboarding.NodeRequest(target: target, packagePath: path, name: name, region: region, controlAddress: addr,
-                                                    wgPort: wgPort, certificateDays: certDays), by: .cliUser)
+                                                    wgPort: wgPort, listenPort: listenPort, certificateDays: certDays), by: .cliUser)
                 }
                 print("added node \(added.node.id) (\(added.node.name)) at \(added.node.controlAddr): pharos-node \(added.packageVersion) on \(target)")
                 guard let agent = added.agentVersion else {
@@ -90,6 +93,10 @@ extension RelaysCommand {
         @Option(help: "HOST:PORT of its tunnel port the controller dials (default: the SSH host on 8444).") var endpoint: String?
         @Option(name: .customLong("public"), help: "HOST:PORT clients reach it on (default: <hostname>:8443).") var publicAddr: String?
         @Option(help: "Name shown in lists (default: the hostname).") var name: String?
+        @Option(help: "Port the relay listens on for clients, when a port-forwarding NAT maps --public's port to another (default: --public's port).")
+        var clientListenPort: Int?
+        @Option(help: "Port the relay listens on for the controller's tunnel, when a NAT maps --endpoint's port to another (default: --endpoint's port).")
+        var tunnelListenPort: Int?
         @Option(help: "Days the relay's leaves live (1-365).") var certDays = FleetService.relayCertificateDays
         @OptionGroup var options: ConfigOption
 
@@ -101,7 +108,8 @@ extension RelaysCommand {
                 let added = try await read.staged(in: onboarding.controller) { path in
                     try await onboarding.addRelay(
                         AgentOnboarding.RelayRequest(target: target, packagePath: path, hostname: hostname, endpoint: endpoint,
-                                                     publicAddress: publicAddr, name: name, certificateDays: certDays), by: .cliUser)
+                                                     publicAddress: publicAddr, name: name, clientListenPort: clientListenPort,
+                                                     tunnelListenPort: tunnelListenPort, certificateDays: certDays), by: .cliUser)
                 }
                 print("added relay \(added.relay.id) (\(added.relay.name)): pharos-relay \(added.packageVersion) on \(target), running;"
                       + " tunnel \(added.relay.endpoint), clients \(added.relay.publicAddr)")
@@ -221,17 +229,41 @@ enum AgentCommands {
 struct SSHKeyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ssh-key", abstract: "The controller's own SSH key and the host keys it pinned.",
-        subcommands: [Show.self, Pins.self, Forget.self], defaultSubcommand: Show.self)
+        subcommands: [Show.self, Install.self, Pins.self, Forget.self], defaultSubcommand: Show.self)
 
     struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "show",
-            abstract: "Print the controller's SSH public key (made the first time), for a server's ~/.ssh/authorized_keys.")
+            abstract: "Print the controller's SSH public key (made and audited the first time), for a server's ~/.ssh/authorized_keys.")
         @OptionGroup var options: ConfigOption
 
         func run() async throws {
             try await userFacing {
-                print(try await options.open().ssh.identity().publicKey)
+                print(try await options.open().ssh.identity(by: .cliUser).publicKey)
+            }
+        }
+    }
+
+    struct Install: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "install",
+            abstract: "Log in once with a password (read from the terminal or stdin, never stored) and add the controller's key to the user's authorized_keys.",
+            discussion: "Upstream's `cox servers add`. The host key is pinned at this first login; the key login is then tried. Afterwards `cox nodes add` and `cox relays add` need no password.")
+        @Argument(help: "USER@HOST[:PORT] (port 22 by default).") var target: String
+        @OptionGroup var options: ConfigOption
+
+        func run() async throws {
+            try await userFacing {
+                let target = try SSHTarget.parse(self.target)
+                guard let password = SecretInput.readLine(prompt: "\(target)'s password (used once, not stored): ") else {
+                    throw CommandFailure(description: "no password on stdin")
+                }
+                let installed = try await options.open().ssh.installKey(target, password: password, by: .cliUser)
+                print(installed.wasThere ? "the controller's key was already in \(target.user)'s authorized_keys on \(target.host); the key login works"
+                                         : "added the controller's key to \(target.user)'s authorized_keys on \(target.host); the key login works")
+                if !installed.canBecomeRoot {
+                    print("  \(target.user) is not root and cannot run `sudo -n`: `cox nodes add` and `cox relays add` need root or passwordless sudo there")
+                }
             }
         }
     }

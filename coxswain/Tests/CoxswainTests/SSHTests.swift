@@ -16,8 +16,15 @@ import Testing
         let dir = "/tmp/cox-sshd-\(UUID().uuidString.prefix(8))"
         let port = LoopbackPorts.free(1)[0]
         private let process = ChildProcess()
+        /// With a password: sshd also takes passwords, and knows a user `pharostest` (uid
+        /// 65533, home `dir/home`) whose password it is, from copies of /etc/passwd and
+        /// /etc/shadow bound over the real ones in a mount namespace of sshd's own: the
+        /// machine's users are untouched.
+        let password: String?
+        static let passwordUser = "pharostest"
 
-        init() throws {
+        init(password: String? = nil) throws {
+            self.password = password
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             try FileManager.default.createDirectory(atPath: "/run/sshd", withIntermediateDirectories: true)
             try newHostKey()
@@ -30,6 +37,7 @@ import Testing
         }
 
         var target: SSHTarget { SSHTarget(user: "root", host: "127.0.0.1", port: port) }
+        var passwordTarget: SSHTarget { SSHTarget(user: Self.passwordUser, host: "127.0.0.1", port: port) }
 
         /// A fresh host key (as a reinstalled server, or a man in the middle, would present).
         func newHostKey(type: String = "ed25519") throws {
@@ -56,9 +64,9 @@ import Testing
                 Port \(port)
                 ListenAddress 127.0.0.1
                 HostKey \(dir)/host_key
-                AuthorizedKeysFile \(dir)/authorized_keys
+                AuthorizedKeysFile \(password == nil ? "\(dir)/authorized_keys" : ".ssh/authorized_keys")
                 PermitRootLogin prohibit-password
-                PasswordAuthentication no
+                PasswordAuthentication \(password == nil ? "no" : "yes")
                 KbdInteractiveAuthentication no
                 UsePAM no
                 StrictModes no
@@ -68,7 +76,24 @@ import Testing
             _ = FileManager.default.createFile(atPath: "\(dir)/sshd.log", contents: nil)
             let log = try FileHandle(forWritingTo: URL(fileURLWithPath: "\(dir)/sshd.log"))
             defer { try? log.close() }
-            try process.start("/usr/sbin/sshd", arguments: ["-D", "-e", "-f", "\(dir)/sshd_config"], output: log)
+            if let password {
+                let hash = try Command.run(["/usr/bin/openssl", "passwd", "-6", "-stdin"], input: password + "\n")
+                    .trimmingCharacters(in: .whitespacesAndNewlines)
+                let home = "\(dir)/home"
+                try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
+                guard chown(home, 65533, 65533) == 0 else { throw HarnessError("chown \(home): \(String(cString: strerror(errno)))") }
+                try (String(contentsOfFile: "/etc/passwd", encoding: .utf8) + "\(Self.passwordUser):x:65533:65533::\(home):/bin/sh\n")
+                    .write(toFile: "\(dir)/passwd", atomically: true, encoding: .utf8)
+                try (String(contentsOfFile: "/etc/shadow", encoding: .utf8) + "\(Self.passwordUser):\(hash):20000:0:99999:7:::\n")
+                    .write(toFile: "\(dir)/shadow", atomically: true, encoding: .utf8)
+                try process.start("/usr/bin/unshare", arguments: [
+                    "--mount", "--propagation", "private", "/bin/sh", "-c",
+                    #"mount --bind "$1/passwd" /etc/passwd && mount --bind "$1/shadow" /etc/shadow && exec /usr/sbin/sshd -D -e -f "$1/sshd_config""#,
+                    "sh", dir,
+                ], output: log)
+            } else {
+                try process.start("/usr/sbin/sshd", arguments: ["-D", "-e", "-f", "\(dir)/sshd_config"], output: log)
+            }
             let port = self.port
             guard await process.waitUntilReady(timeout: .seconds(5), { LoopbackPorts.accepts(port) }) else {
                 throw HarnessError("sshd does not listen on \(port): \((try? String(contentsOfFile: "\(dir)/sshd.log", encoding: .utf8)) ?? "")")
@@ -84,7 +109,7 @@ import Testing
         let state = try TestState()
         let server = try SSHServer()
         let ssh = SSHClient(store: state.store, workDirectory: state.dir)
-        try server.authorize(try await ssh.identity().publicKey)
+        try server.authorize(try await ssh.identity(by: state.actor).publicKey)
         try await server.start()
 
         let output = try await ssh.run(server.target, script: "echo PHAROS-UID=$(id -u)\n", step: "probe", by: state.actor)
@@ -105,7 +130,7 @@ import Testing
         let state = try TestState()
         let server = try SSHServer()
         let ssh = SSHClient(store: state.store, workDirectory: state.dir)
-        try server.authorize(try await ssh.identity().publicKey)
+        try server.authorize(try await ssh.identity(by: state.actor).publicKey)
         try await server.start()
         _ = try await ssh.run(server.target, script: "true\n", step: "first use", by: state.actor)
         let pinned = try server.fingerprint()
@@ -156,7 +181,7 @@ import Testing
         let server = try SSHServer()
         try await server.start()
         let ssh = SSHClient(store: state.store, workDirectory: state.dir)
-        let identity = try await ssh.identity()
+        let identity = try await ssh.identity(by: state.actor)
         let refusal = await #expect(throws: SSHError.self) {
             try await ssh.run(server.target, script: "true\n", step: "probe", by: state.actor)
         }
@@ -170,7 +195,7 @@ import Testing
         let state = try TestState()
         let server = try SSHServer()
         let ssh = SSHClient(store: state.store, workDirectory: state.dir)
-        try server.authorize(try await ssh.identity().publicKey)
+        try server.authorize(try await ssh.identity(by: state.actor).publicKey)
         try await server.start()
         let local = "\(state.dir)/payload.deb"
         let bytes = (0..<3_000_000).map { _ in UInt8.random(in: 0...255) }
@@ -186,9 +211,9 @@ import Testing
         let state = try TestState()
         let server = try SSHServer()
         let ssh = SSHClient(store: state.store, workDirectory: state.dir)
-        let identity = try await ssh.identity()
+        let identity = try await ssh.identity(by: state.actor)
         #expect(identity.privateKey.hasPrefix("-----BEGIN OPENSSH PRIVATE KEY-----"))
-        #expect(try await ssh.identity() == identity)
+        #expect(try await ssh.identity(by: state.actor) == identity)
         try server.authorize(identity.publicKey)
         try await server.start()
         // Pieces of the key's second half, where the private scalar is (the first lines are a
@@ -217,6 +242,47 @@ import Testing
         #expect(pieces.allSatisfy { !caught.argv.contains($0) && !caught.environment.contains($0) })
         #expect(caught.argv.contains("-F /dev/null") && caught.argv.contains("IdentityAgent=none"))
         #expect(caught.keyMode == 0o600)
+    }
+
+    @Test func aOneTimePasswordInstallsTheKeyOnceAndIsKeptNowhere() async throws {
+        let state = try TestState()
+        let password = "horse battery \(UUID().uuidString.prefix(8))"
+        let server = try SSHServer(password: password)
+        try await server.start()
+        let ssh = SSHClient(store: state.store, workDirectory: state.dir)
+        let target = server.passwordTarget
+        let authorized = "\(server.dir)/home/.ssh/authorized_keys"
+
+        // A wrong password: its own sentence, no pin, nothing written there.
+        await #expect(throws: SSHError.passwordRefused(target: target)) {
+            try await ssh.installKey(target, password: Array("not \(password)".utf8), by: state.actor)
+        }
+        #expect(try await state.store.read { tx in try tx.pinnedHostKeys() }.isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: authorized))
+
+        let installed = try await ssh.installKey(target, password: Array(password.utf8), by: state.actor)
+        #expect(!installed.wasThere)
+        #expect(!installed.canBecomeRoot, "pharostest is not root and has no sudo")
+        let publicKey = try #require(try await ssh.existingIdentity()).publicKey
+        #expect(try String(contentsOfFile: authorized, encoding: .utf8) == publicKey + "\n")
+        #expect(try FileManager.default.attributesOfItem(atPath: authorized)[.posixPermissions] as? Int == 0o600)
+        #expect(try FileManager.default.attributesOfItem(atPath: "\(server.dir)/home/.ssh")[.posixPermissions] as? Int == 0o700)
+        #expect(try await state.store.read { tx in try tx.pinnedHostKeys() }.map(\.host) == [target.knownHostsName])
+
+        // Again: said to be there already, not added twice; and the key alone logs in.
+        #expect(try await ssh.installKey(target, password: Array(password.utf8), by: state.actor).wasThere)
+        #expect(try String(contentsOfFile: authorized, encoding: .utf8) == publicKey + "\n")
+        let whoami = try await ssh.run(target, script: "id -un\n", step: "whoami", elevated: false, by: state.actor)
+        #expect(whoami.contains(SSHServer.passwordUser))
+
+        // The password is in no file of the state directory, no audit row, and no call directory is left.
+        let audit = try await state.store.read { tx in try tx.auditRows(AuditQuery(action: "ssh.key_installed")) }
+        #expect(audit.count == 2)
+        for file in try FileManager.default.subpathsOfDirectory(atPath: state.dir) {
+            #expect(!file.hasPrefix(".ssh-"), "\(file) left behind")
+            let bytes = (try? Data(contentsOf: URL(fileURLWithPath: "\(state.dir)/\(file)"))) ?? Data()
+            #expect(bytes.range(of: Data(password.utf8)) == nil, "the password is in \(file)")
+        }
     }
 
     @Test func targetsAreReadStrictly() throws {
@@ -260,7 +326,23 @@ import Testing
             let refusal = await #expect(throws: OnboardingError.self) { try await onboarding.addNode(request, by: state.actor) }
             #expect("\(refusal!)".hasSuffix("nothing was installed"))
         }
+        // Listen ports out of range, or a relay told to listen for clients and its tunnel on
+        // one port, are refused before any login too.
+        let node = AgentOnboarding.NodeRequest(target: SSHTarget(user: "root", host: "127.0.0.1", port: 1),
+                                               packagePath: try package("pharos-node"), name: "n3", controlAddress: "127.0.0.3:8444",
+                                               listenPort: 70000)
+        await #expect(throws: OnboardingError.badPort(70000, flag: "--listen-port")) { try await onboarding.addNode(node, by: state.actor) }
+        for (client, tunnel, refusal) in [(9453, 9453, OnboardingError.samePorts("the relay cannot listen for clients and for the controller's tunnel on the same port 9453")),
+                                          (0, nil, .badPort(0, flag: "--client-listen-port")),
+                                          (nil, 65536, .badPort(65536, flag: "--tunnel-listen-port"))] as [(Int?, Int?, OnboardingError)] {
+            let relay = AgentOnboarding.RelayRequest(target: SSHTarget(user: "root", host: "127.0.0.1", port: 1),
+                                                     packagePath: try package("pharos-relay"), hostname: "relay.test",
+                                                     endpoint: "127.0.0.1:8444", publicAddress: "127.0.0.1:9443",
+                                                     clientListenPort: client, tunnelListenPort: tunnel)
+            await #expect(throws: refusal) { try await onboarding.addRelay(relay, by: state.actor) }
+        }
         #expect(try await state.store.read { tx in try tx.nodes().count } == 1)
+        #expect(try await state.store.read { tx in try tx.relays() }.isEmpty)
         #expect(try await state.store.read { tx in try tx.pinnedHostKeys() }.isEmpty)
     }
 
@@ -274,14 +356,25 @@ import Testing
                                                 json: #"{"target":"root@127.0.0.1","package":"\#(package)"}"#)
             #expect(response.status == 400 && response.text.contains(says), "\(package): \(response.status) \(response.text)")
         }
-        let key = try await fleet.send("GET", "/api/ssh/key", auth: admin)
-        #expect(key.status == 200 && key.text.contains("ssh-ed25519 "))
+        // Reading the key never makes one; POST makes it once, audited, and GET then shows it.
+        let none = try await fleet.send("GET", "/api/ssh/key", auth: admin)
+        #expect(none.status == 404 && none.text.contains("no SSH key yet"), "\(none.status) \(none.text)")
+        #expect(try await state.store.read { tx in try tx.sshIdentity() } == nil)
+        let made = try await fleet.send("POST", "/api/ssh/key", auth: admin)
+        #expect(made.status == 200 && made.text.contains("ssh-ed25519 ") && made.text.contains("SHA256:"), "\(made.status) \(made.text)")
+        let publicKey = try #require(try await state.store.read { tx in try tx.sshIdentity() }?.publicKey)
+        for (method, path) in [("POST", "/api/ssh/key"), ("GET", "/api/ssh/key"), ("GET", "/api/ssh-key")] {
+            let again = try await fleet.send(method, path, auth: admin)
+            let json = try JSONSerialization.jsonObject(with: Data(again.text.utf8)) as? [String: Any]
+            #expect(again.status == 200 && json?["public_key"] as? String == publicKey, "\(method) \(path): \(again.status) \(again.text)")
+        }
+        #expect(try await state.store.read { tx in try tx.auditRows(AuditQuery(action: "ssh.key_created")) }.count == 1)
         #expect(try await fleet.send("DELETE", "/api/ssh/host-keys/127.0.0.1:2222", auth: admin).status == 404)
 
         // A node installed over SSH whose server then presents another host key: stop is refused with 409.
         let server = try SSHServer()
         let ssh = SSHClient(store: state.store, workDirectory: (state.store.path as NSString).deletingLastPathComponent)
-        try server.authorize(try await ssh.identity().publicKey)
+        try server.authorize(try await ssh.identity(by: state.actor).publicKey)
         try await server.start()
         let node = try await state.readyNode(name: "n-ssh")
         try await state.store.write { tx in try tx.setAgentSSH(.node, id: node.id, target: server.target, packageVersion: "1.0") }

@@ -39,10 +39,11 @@ public enum Command {
     /// Runs to completion and returns its exit status with what it printed, whatever the
     /// status (`ssh` tells failures apart by what it printed). Its standard input is `input`,
     /// or the file at `inputFile` (read by the child itself: nothing is copied through this
-    /// process), not both.
-    public static func status(_ argv: [String], input: String? = nil, inputFile: String? = nil) throws(CommandError) -> (status: Int32, output: String) {
+    /// process), not both. `environment` nil: ours.
+    public static func status(_ argv: [String], input: String? = nil, inputFile: String? = nil,
+                              environment: [String: String]? = nil) throws(CommandError) -> (status: Int32, output: String) {
         precondition(input == nil || inputFile == nil, "Command.status takes input or inputFile, not both")
-        return try execute(argv, input: input.map { Array($0.utf8) }, inputFile: inputFile)
+        return try execute(argv, input: input.map { Array($0.utf8) }, inputFile: inputFile, environment: environment)
     }
 
     /// A child that exits before reading all its input (ssh refusing a host key) must not
@@ -50,7 +51,8 @@ public enum Command {
     /// every signal at its default (`Spawn`).
     private static let ignoreBrokenPipes: Void = { _ = signal(SIGPIPE, SIG_IGN) }()
 
-    private static func execute(_ argv: [String], input: [UInt8]?, inputFile: String?) throws(CommandError) -> (Int32, String) {
+    private static func execute(_ argv: [String], input: [UInt8]?, inputFile: String?,
+                                environment: [String: String]? = nil) throws(CommandError) -> (Int32, String) {
         guard let executable = locate(argv[0]) else {
             throw .command(argv: argv, status: 127, output: "\(argv[0]) not found")
         }
@@ -67,7 +69,7 @@ public enum Command {
             throw .command(argv: argv, status: 127, output: "pipe: \(String(cString: strerror(errno)))")
         }
         let childInput: Int32? = input != nil ? stdin[0] : (fileDescriptor >= 0 ? fileDescriptor : nil)
-        let spawned = Spawn.start(executable, argv: argv, environment: nil, stdin: childInput, output: output[1])
+        let spawned = Spawn.start(executable, argv: argv, environment: environment, stdin: childInput, output: output[1])
         close(output[1])
         if input != nil { close(stdin[0]) }
         let pid: pid_t

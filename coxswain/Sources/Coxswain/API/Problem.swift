@@ -67,12 +67,12 @@ public struct Problem: HTTPResponseError, Sendable {
             switch error {
             case .invalidTarget: return Problem(.badRequest, error.description)
             case .hostKeyChanged: return Problem(.conflict, error.description)
-            case .keyRefused, .unreachable, .remoteFailed: return Problem(.badGateway, error.description)
+            case .keyRefused, .passwordRefused, .unreachable, .remoteFailed: return Problem(.badGateway, error.description)
             case .local: return Problem(.serviceUnavailable, error.description)
             }
         case let error as OnboardingError:
             switch error {
-            case .package, .badPort: return Problem(.badRequest, error.description)
+            case .package, .badPort, .samePorts: return Problem(.badRequest, error.description)
             case .taken, .notInstalledOverSSH, .downgrade: return Problem(.conflict, error.description)
             case .undone, .notRunning: return Problem(.badGateway, error.description)
             }

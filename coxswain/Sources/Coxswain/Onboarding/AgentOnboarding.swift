@@ -58,10 +58,14 @@ public struct AgentOnboarding: Sendable {
         /// HOST:PORT the controller dials; default the SSH host on 8444.
         public var controlAddress: String?
         public var wgPort: Int
+        /// The TCP port the node listens on for the controller when it differs from the
+        /// port of `controlAddress` (a port-forwarding NAT in front of it); default that port.
+        public var listenPort: Int?
         public var certificateDays: Int
 
         public init(target: SSHTarget, packagePath: String, name: String? = nil, region: String = "", controlAddress: String? = nil,
-                    wgPort: Int = PharosPorts.amneziaWG, certificateDays: Int = FleetService.nodeCertificateDays) {
+                    wgPort: Int = PharosPorts.amneziaWG, listenPort: Int? = nil, certificateDays: Int = FleetService.nodeCertificateDays) {
+            self.listenPort = listenPort
             self.target = target
             self.packagePath = packagePath
             self.name = name
@@ -88,7 +92,8 @@ public struct AgentOnboarding: Sendable {
         let address = try FleetService.address(request.controlAddress ?? "\(request.target.dialHost):\(PharosPorts.nodeControl)",
                                                defaultPort: PharosPorts.nodeControl, flag: "--addr")
         let name = request.name ?? address.host
-        guard (1...65535).contains(request.wgPort) else { throw OnboardingError.badPort(request.wgPort) }
+        guard (1...65535).contains(request.wgPort) else { throw OnboardingError.badPort(request.wgPort, flag: "--wg-port") }
+        let listenPort = try Self.port(request.listenPort ?? address.port, flag: "--listen-port")
         try await controller.store.read { tx in
             for node in try tx.nodes() {
                 if node.name == name { throw OnboardingError.taken("a node is already named \(name)") }
@@ -105,7 +110,7 @@ public struct AgentOnboarding: Sendable {
         do {
             try await installCertificates(.node, on: request.target,
                                           files: ["node.crt": enrolled.certificateChainPEM, "ca.crt": enrolled.rootPEM],
-                                          environment: ["NODE_CONTROL_LISTEN_ADDR": ":\(address.port)",
+                                          environment: ["NODE_CONTROL_LISTEN_ADDR": ":\(listenPort)",
                                                         "NODE_DATAPLANE_LISTEN_PORT": "\(request.wgPort)"], by: actor)
         } catch {
             throw await undo(.node, id: enrolled.node.id, name: enrolled.node.name, on: request.target, cause: error, by: actor)
@@ -114,6 +119,11 @@ public struct AgentOnboarding: Sendable {
         let answer = await waitForAnswer(node: enrolled.node.id)
         let node = try await controller.store.read { tx in try tx.node(enrolled.node.id) }
         return AddedNode(node: node, packageVersion: installed, agentVersion: answer.version, answerError: answer.error)
+    }
+
+    static func port(_ port: Int, flag: String) throws -> Int {
+        guard (1...65535).contains(port) else { throw OnboardingError.badPort(port, flag: flag) }
+        return port
     }
 
     // MARK: relays
@@ -128,10 +138,17 @@ public struct AgentOnboarding: Sendable {
         /// HOST:PORT clients reach it on; default HOSTNAME:8443.
         public var publicAddress: String?
         public var name: String?
+        /// The ports the relay listens on when they differ from those of `publicAddress` and
+        /// `endpoint` (a port-forwarding NAT in front of it); default those ports.
+        public var clientListenPort: Int?
+        public var tunnelListenPort: Int?
         public var certificateDays: Int
 
         public init(target: SSHTarget, packagePath: String, hostname: String, endpoint: String? = nil, publicAddress: String? = nil,
-                    name: String? = nil, certificateDays: Int = FleetService.relayCertificateDays) {
+                    name: String? = nil, clientListenPort: Int? = nil, tunnelListenPort: Int? = nil,
+                    certificateDays: Int = FleetService.relayCertificateDays) {
+            self.clientListenPort = clientListenPort
+            self.tunnelListenPort = tunnelListenPort
             self.target = target
             self.packagePath = packagePath
             self.hostname = hostname
@@ -156,6 +173,11 @@ public struct AgentOnboarding: Sendable {
         guard !hostname.isEmpty else { throw FleetInputError.emptyRelayHostname }
         let publicAddress = try FleetService.address(request.publicAddress ?? hostname, defaultPort: PharosPorts.relayClient, flag: "--public")
         let name = request.name ?? hostname
+        let clientListen = try Self.port(request.clientListenPort ?? publicAddress.port, flag: "--client-listen-port")
+        let tunnelListen = try Self.port(request.tunnelListenPort ?? endpoint.port, flag: "--tunnel-listen-port")
+        guard clientListen != tunnelListen else {
+            throw OnboardingError.samePorts("the relay cannot listen for clients and for the controller's tunnel on the same port \(clientListen)")
+        }
         try await controller.store.read { tx in
             for relay in try tx.relays() {
                 if relay.name == name { throw OnboardingError.taken("a relay is already named \(name)") }
@@ -173,8 +195,8 @@ public struct AgentOnboarding: Sendable {
             try await installCertificates(.relay, on: request.target,
                                           files: ["relay.crt": enrolled.certificateChainPEM, "ca.crt": enrolled.rootPEM,
                                                   "device-ca.crt": enrolled.deviceCAPEM],
-                                          environment: ["RELAY_CLIENT_LISTEN_ADDR": ":\(publicAddress.port)",
-                                                        "RELAY_TUNNEL_LISTEN_ADDR": ":\(endpoint.port)"], by: actor)
+                                          environment: ["RELAY_CLIENT_LISTEN_ADDR": ":\(clientListen)",
+                                                        "RELAY_TUNNEL_LISTEN_ADDR": ":\(tunnelListen)"], by: actor)
         } catch {
             throw await undo(.relay, id: enrolled.relay.id, name: enrolled.relay.name, on: request.target, cause: error, by: actor)
         }
@@ -451,7 +473,8 @@ public struct DebianPackage: Sendable {
 public enum OnboardingError: Error, Equatable, CustomStringConvertible {
     case package(String, String)
     case taken(String)
-    case badPort(Int)
+    case badPort(Int, flag: String)
+    case samePorts(String)
     case notInstalledOverSSH(agent: String)
     case undone(agent: String, cause: String)
     case notRunning(agent: String, state: String)
@@ -461,7 +484,8 @@ public enum OnboardingError: Error, Equatable, CustomStringConvertible {
         switch self {
         case .package(let path, let why): "\(path) \(why)"
         case .taken(let why): "\(why): nothing was installed"
-        case .badPort(let port): "--wg-port \(port) is outside 1-65535"
+        case .badPort(let port, let flag): "\(flag) \(port) is outside 1-65535"
+        case .samePorts(let why): "\(why): nothing was installed"
         case .notInstalledOverSSH(let agent):
             "\(agent) was not installed over SSH (`add`): update, start and stop it on its host"
         case .undone(let agent, let cause):

@@ -20,9 +20,15 @@ public struct SSHClient: Sendable {
         self.workDirectory = workDirectory
     }
 
-    /// The controller's identity, created (Ed25519, by `ssh-keygen`) the first time.
-    public func identity() async throws -> SSHIdentity {
-        if let existing = try await store.read({ tx in try tx.sshIdentity() }) { return existing }
+    /// The controller's identity, if one was made (reading never makes one).
+    public func existingIdentity() async throws -> SSHIdentity? {
+        try await store.read { tx in try tx.sshIdentity() }
+    }
+
+    /// The controller's identity, made (Ed25519, by `ssh-keygen`) the first time and audited
+    /// as `ssh.key_created` by `actor`.
+    public func identity(by actor: AuditActor) async throws -> SSHIdentity {
+        if let existing = try await existingIdentity() { return existing }
         let made = try withPrivateDirectory { directory -> (String, String) in
             let file = "\(directory)/id"
             var name = [CChar](repeating: 0, count: 256)
@@ -38,7 +44,13 @@ public struct SSHClient: Sendable {
             let publicKey = try String(contentsOfFile: file + ".pub", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
             return (privateKey, publicKey)
         }
-        return try await store.write { tx in try tx.storeSSHIdentity(privateKey: made.0, publicKey: made.1) }
+        return try await store.write { tx in
+            let (identity, created) = try tx.storeSSHIdentity(privateKey: made.0, publicKey: made.1)
+            if created {
+                _ = try tx.appendAudit(AuditEntry(action: "ssh.key_created", targetType: "ssh_identity", targetID: identity.fingerprint), by: actor)
+            }
+            return identity
+        }
     }
 
     /// Runs `script` with `sh -s` (through `sudo -n` for a user other than root) and returns
@@ -69,13 +81,72 @@ public struct SSHClient: Sendable {
         case file(String)
     }
 
+    /// How a call logs in: with the controller's key, or with a password the operator typed
+    /// once (`installKey`). The password reaches ssh through `SSH_ASKPASS`: a script in the
+    /// call's 0700 directory that prints a 0600 file beside it, both removed with the directory.
+    enum Login: Sendable {
+        case key
+        case password([UInt8])
+    }
+
+    public struct InstalledKey: Sendable {
+        /// Whether the key was already in authorized_keys.
+        public var wasThere: Bool
+        /// Whether the user can run root's commands (`root`, or `sudo -n` works): `cox nodes
+        /// add` and `cox relays add` need that.
+        public var canBecomeRoot: Bool
+    }
+
+    /// Logs in to `target` once with `password` (never stored, never on a command line or in
+    /// an environment), appends the controller's public key to the user's authorized_keys
+    /// unless it is there, pins the host key at first use as any login does, then logs in
+    /// again with the key to prove it works. Upstream's `cox servers add`.
+    public func installKey(_ target: SSHTarget, password: [UInt8], by actor: AuditActor) async throws -> InstalledKey {
+        let identity = try await identity(by: actor)
+        let line = identity.publicKey
+        guard !line.contains("\n"), !line.contains("PHAROS_KEY") else { throw SSHError.local("the controller's SSH key is unreadable") }
+        let script = """
+            set -e
+            umask 077
+            home=$(getent passwd "$(id -un)" | cut -d: -f6)
+            [ -n "$home" ] || home=$HOME
+            mkdir -p "$home/.ssh"
+            chmod 700 "$home/.ssh"
+            file="$home/.ssh/authorized_keys"
+            key=$(cat <<'PHAROS_KEY'
+            \(line)
+            PHAROS_KEY
+            )
+            if [ -f "$file" ] && grep -qxF "$key" "$file"; then echo PHAROS-KEY=present; else
+                printf '%s\\n' "$key" >> "$file"; echo PHAROS-KEY=added; fi
+            chmod 600 "$file"
+
+            """
+        let output = try await call(target, remoteCommand: "exec sh -s", input: .text(script), step: "install the controller's key",
+                                    login: .password(password), by: actor)
+        let wasThere = SSHOutput.value(of: "PHAROS-KEY", in: output) == "present"
+        // The key must now work on its own (sshd's StrictModes or an AuthorizedKeysFile elsewhere would refuse it).
+        let check = try await call(target, remoteCommand: "exec sh -s",
+                                   input: .text("if [ \"$(id -u)\" = 0 ] || sudo -n true 2>/dev/null; then echo PHAROS-ROOT=yes; else echo PHAROS-ROOT=no; fi\n"),
+                                   step: "log in with the key", by: actor)
+        let canBecomeRoot = SSHOutput.value(of: "PHAROS-ROOT", in: check) == "yes"
+        try await store.write { tx in
+            _ = try tx.appendAudit(AuditEntry(action: "ssh.key_installed", targetType: "ssh_host", targetID: target.knownHostsName,
+                                              detail: FleetService.detail(["user": target.user, "fingerprint": identity.fingerprint,
+                                                                           "already_there": wasThere ? "true" : "false"])),
+                                   by: actor)
+        }
+        return InstalledKey(wasThere: wasThere, canBecomeRoot: canBecomeRoot)
+    }
+
     /// The first thing every remote command prints: the login went through (anything ssh
     /// reports without it, whatever the exit status, is ssh's own failure, and no key is
     /// pinned from such a call).
     static let sessionMarker = "PHAROS-SESSION"
 
-    private func call(_ target: SSHTarget, remoteCommand: String, input: Input, step: String, by actor: AuditActor) async throws -> String {
-        let identity = try await identity()
+    private func call(_ target: SSHTarget, remoteCommand: String, input: Input, step: String, login: Login = .key,
+                      by actor: AuditActor) async throws -> String {
+        let identity = try await identity(by: actor)
         let pinned = try await store.read { tx in try tx.pinnedHostKeys(host: target.knownHostsName) }
         let timeout = connectTimeoutSeconds
         removeAbandonedDirectories()
@@ -84,13 +155,21 @@ public struct SSHClient: Sendable {
                 let keyFile = "\(directory)/id", knownHosts = "\(directory)/known_hosts"
                 try AtomicFile.write(Array(identity.privateKey.utf8), to: keyFile, mode: 0o600)
                 try AtomicFile.write(Array(pinned.map { $0.knownHostsLine + "\n" }.joined().utf8), to: knownHosts, mode: 0o600)
+                var environment: [String: String]?
+                if case .password(let password) = login {
+                    try AtomicFile.write(password, to: "\(directory)/password", mode: 0o600)
+                    try AtomicFile.write(Array("#!/bin/sh\nexec cat \"$(dirname \"$0\")/password\"\n".utf8), to: "\(directory)/askpass", mode: 0o700)
+                    environment = ProcessInfo.processInfo.environment
+                    environment?["SSH_ASKPASS"] = "\(directory)/askpass"
+                    environment?["SSH_ASKPASS_REQUIRE"] = "force"
+                }
                 let argv = Self.argv(target, keyFile: keyFile, knownHosts: knownHosts, firstUse: pinned.isEmpty, connectTimeout: timeout,
-                                     remoteCommand: "echo \(Self.sessionMarker); \(remoteCommand)")
+                                     password: environment != nil, remoteCommand: "echo \(Self.sessionMarker); \(remoteCommand)")
                 let result: (status: Int32, output: String)
                 do {
                     result = switch input {
-                    case .text(let text): try Command.status(argv, input: text)
-                    case .file(let path): try Command.status(argv, inputFile: path)
+                    case .text(let text): try Command.status(argv, input: text, environment: environment)
+                    case .file(let path): try Command.status(argv, inputFile: path, environment: environment)
                     }
                 } catch let error as CommandError {
                     throw SSHError.local("\(error.output) (the controller runs OpenSSH's ssh: apt-get install openssh-client)")
@@ -100,6 +179,7 @@ public struct SSHClient: Sendable {
             }
         }
         guard output.split(whereSeparator: { $0.isNewline }).contains(where: { String($0) == Self.sessionMarker }) else {
+            if case .password = login, output.contains("Permission denied") { throw SSHError.passwordRefused(target: target) }
             throw SSHOutput.failure(output, status: status, target: target, pinned: pinned, publicKey: identity.publicKey)
         }
         // Logged in with a key ssh accepted at first use: pin it. A pin is never replaced, and a
@@ -130,18 +210,24 @@ public struct SSHClient: Sendable {
     /// `firstUse`: no key is pinned for the host, and ssh may accept the one it presents
     /// (`accept-new`); otherwise only a pinned key is (`yes`: a key of another type too is refused).
     /// `HostKeyAlias` makes ssh look the key up, and write it, under our name for the host.
+    /// `password`: only password and keyboard-interactive authentication, one attempt, the
+    /// answer from `SSH_ASKPASS`; otherwise only the key.
     static func argv(_ target: SSHTarget, keyFile: String, knownHosts: String, firstUse: Bool, connectTimeout: Int,
-                     remoteCommand: String) -> [String] {
-        ["ssh", "-F", "/dev/null", "-i", keyFile,
-         "-o", "IdentitiesOnly=yes", "-o", "IdentityAgent=none", "-o", "BatchMode=yes",
-         "-o", "PasswordAuthentication=no", "-o", "KbdInteractiveAuthentication=no",
-         "-o", "UserKnownHostsFile=\(knownHosts)", "-o", "GlobalKnownHostsFile=/dev/null",
-         "-o", "StrictHostKeyChecking=\(firstUse ? "accept-new" : "yes")", "-o", "HostKeyAlias=\(target.knownHostsName)",
-         "-o", "UpdateHostKeys=no", "-o", "HashKnownHosts=no",
-         "-o", "CheckHostIP=no", "-o", "ConnectTimeout=\(connectTimeout)",
-         "-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=4", "-o", "LogLevel=ERROR",
-         "-o", "ForwardAgent=no", "-o", "ForwardX11=no", "-o", "ClearAllForwardings=yes",
-         "-p", "\(target.port)", target.destination, "--", remoteCommand]
+                     password: Bool = false, remoteCommand: String) -> [String] {
+        let authentication = password
+            ? ["-o", "PubkeyAuthentication=no", "-o", "IdentityAgent=none", "-o", "BatchMode=no",
+               "-o", "PreferredAuthentications=keyboard-interactive,password", "-o", "NumberOfPasswordPrompts=1"]
+            : ["-i", keyFile, "-o", "IdentitiesOnly=yes", "-o", "IdentityAgent=none", "-o", "BatchMode=yes",
+               "-o", "PasswordAuthentication=no", "-o", "KbdInteractiveAuthentication=no"]
+        return ["ssh", "-F", "/dev/null"] + authentication + [
+            "-o", "UserKnownHostsFile=\(knownHosts)", "-o", "GlobalKnownHostsFile=/dev/null",
+            "-o", "StrictHostKeyChecking=\(firstUse ? "accept-new" : "yes")", "-o", "HostKeyAlias=\(target.knownHostsName)",
+            "-o", "UpdateHostKeys=no", "-o", "HashKnownHosts=no",
+            "-o", "CheckHostIP=no", "-o", "ConnectTimeout=\(connectTimeout)",
+            "-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=4", "-o", "LogLevel=ERROR",
+            "-o", "ForwardAgent=no", "-o", "ForwardX11=no", "-o", "ClearAllForwardings=yes",
+            "-p", "\(target.port)", target.destination, "--", remoteCommand,
+        ]
     }
 
     /// A call's directory left behind by a `cox` that was killed holds a copy of the key (and
@@ -233,6 +319,7 @@ public enum SSHError: Error, Equatable, CustomStringConvertible {
     case invalidTarget(String, String)
     case hostKeyChanged(target: SSHTarget, pinned: [PinnedHostKey], offered: String?)
     case keyRefused(target: SSHTarget, publicKey: String)
+    case passwordRefused(target: SSHTarget)
     case unreachable(target: SSHTarget, reason: String)
     case remoteFailed(target: SSHTarget, step: String, status: Int32, output: String)
     case local(String)
@@ -251,6 +338,9 @@ public enum SSHError: Error, Equatable, CustomStringConvertible {
         case .keyRefused(let target, let publicKey):
             "\(target) refused the controller's SSH key: append this line (`cox ssh-key` prints it) to "
                 + "~\(target.user)/.ssh/authorized_keys there:\n\(publicKey)"
+        case .passwordRefused(let target):
+            "\(target) refused the password (or allows no password login: PasswordAuthentication or "
+                + "KbdInteractiveAuthentication in its sshd_config); nothing was run there"
         case .unreachable(let target, let reason):
             "cannot reach \(target) over SSH: \(reason)"
         case .remoteFailed(let target, let step, let status, let output):

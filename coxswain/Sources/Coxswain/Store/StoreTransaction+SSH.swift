@@ -7,6 +7,12 @@ public struct SSHIdentity: Sendable, Equatable {
     public var privateKey: String
     public var publicKey: String
     public var createdAt: Int64
+
+    /// `SHA256:…` of the public key, as `ssh-keygen -l` prints it.
+    public var fingerprint: String {
+        let fields = publicKey.split(separator: " ")
+        return fields.count >= 2 ? SSHOutput.fingerprint(String(fields[1])) : "?"
+    }
 }
 
 /// A host key pinned at first use. `host` is the name OpenSSH's known_hosts gives it:
@@ -39,12 +45,13 @@ extension StoreTransaction {
     }
 
     /// Stores the identity unless one exists (two `cox ssh-key` at once keep the first) and
-    /// returns the one stored.
-    public func storeSSHIdentity(privateKey: String, publicKey: String) throws -> SSHIdentity {
+    /// returns the one stored, and whether it is this one.
+    public func storeSSHIdentity(privateKey: String, publicKey: String) throws -> (SSHIdentity, created: Bool) {
         try db.execute(sql: "INSERT OR IGNORE INTO ssh_identity (id, private_key, public_key, created_at) VALUES (1, ?, ?, ?)",
                        arguments: [privateKey, publicKey, now])
+        let created = db.changesCount > 0
         guard let identity = try sshIdentity() else { throw StoreError.notFound(kind: "ssh identity", id: "1") }
-        return identity
+        return (identity, created)
     }
 
     public func pinnedHostKeys(host: String? = nil) throws -> [PinnedHostKey] {

@@ -14,7 +14,7 @@ extension AdminAPI {
             let added = try await onboarding.addNode(
                 AgentOnboarding.NodeRequest(target: try SSHTarget.parse(form.target), packagePath: try packagePath(form.package),
                                             name: form.name, region: form.region ?? "", controlAddress: form.addr,
-                                            wgPort: form.wgPort ?? PharosPorts.amneziaWG,
+                                            wgPort: form.wgPort ?? PharosPorts.amneziaWG, listenPort: form.listenPort,
                                             certificateDays: form.certDays ?? FleetService.nodeCertificateDays), by: context.actor)
             return try Self.json(AgentAddedDTO(id: added.node.id, name: added.node.name, package: added.packageVersion,
                                                agentVersion: added.agentVersion, answerError: added.answerError), status: .created)
@@ -24,7 +24,8 @@ extension AdminAPI {
             let added = try await onboarding.addRelay(
                 AgentOnboarding.RelayRequest(target: try SSHTarget.parse(form.target), packagePath: try packagePath(form.package),
                                              hostname: form.hostname, endpoint: form.endpoint, publicAddress: form.publicAddr,
-                                             name: form.name, certificateDays: form.certDays ?? FleetService.relayCertificateDays),
+                                             name: form.name, clientListenPort: form.clientListenPort, tunnelListenPort: form.tunnelListenPort,
+                                             certificateDays: form.certDays ?? FleetService.relayCertificateDays),
                 by: context.actor)
             return try Self.json(AgentAddedDTO(id: added.relay.id, name: added.relay.name, package: added.packageVersion,
                                                agentVersion: nil, answerError: nil), status: .created)
@@ -45,8 +46,26 @@ extension AdminAPI {
                 }
             }
         }
-        readonly.get("ssh/key") { _, _ -> SSHKeyDTO in
-            SSHKeyDTO(publicKey: try await controller.ssh.identity().publicKey)
+        // Reading the key never makes one: POST makes it (audited), and so does the first
+        // login to a server. `ssh-key` is upstream's path for the same.
+        for path in ["ssh/key", "ssh-key"] {
+            readonly.get(RouterPath(path)) { _, _ -> SSHKeyDTO in
+                guard let identity = try await controller.ssh.existingIdentity() else {
+                    throw Problem(.notFound, "the controller has no SSH key yet: POST /api/ssh/key or `cox ssh-key` makes it")
+                }
+                return SSHKeyDTO(identity)
+            }
+        }
+        group.post("ssh/key") { _, context -> SSHKeyDTO in
+            SSHKeyDTO(try await controller.ssh.identity(by: context.actor))
+        }
+        // Upstream's POST /api/servers: one login with a password (never stored) that adds the key.
+        group.post("ssh/key/install") { request, context -> KeyInstalledDTO in
+            let form = try await Self.body(InstallKeyRequest.self, request, context)
+            guard !form.password.isEmpty else { throw Problem(.badRequest, "password is empty") }
+            let target = try SSHTarget.parse(form.target)
+            let installed = try await controller.ssh.installKey(target, password: Array(form.password.utf8), by: context.actor)
+            return KeyInstalledDTO(target: target.description, alreadyThere: installed.wasThere, canBecomeRoot: installed.canBecomeRoot)
         }
         readonly.get("ssh/host-keys") { _, _ -> [HostKeyDTO] in
             try await store.read { tx in try tx.pinnedHostKeys() }.map(HostKeyDTO.init)
@@ -86,26 +105,36 @@ extension AdminAPI {
 struct AddNodeRequest: Decodable, Sendable {
     var target, package: String
     var addr, name, region: String?
-    var wgPort, certDays: Int?
+    var wgPort, listenPort, certDays: Int?
 
     enum CodingKeys: String, CodingKey {
         case target, package, addr, name, region
-        case wgPort = "wg_port", certDays = "cert_days"
+        case wgPort = "wg_port", listenPort = "listen_port", certDays = "cert_days"
     }
 }
 
 struct AddRelayRequest: Decodable, Sendable {
     var target, package, hostname: String
     var endpoint, publicAddr, name: String?
-    var certDays: Int?
+    var clientListenPort, tunnelListenPort, certDays: Int?
 
     enum CodingKeys: String, CodingKey {
         case target, package, hostname, endpoint, name
-        case publicAddr = "public_addr", certDays = "cert_days"
+        case publicAddr = "public_addr", clientListenPort = "client_listen_port", tunnelListenPort = "tunnel_listen_port"
+        case certDays = "cert_days"
     }
 }
 
 struct UpdateAgentRequest: Decodable, Sendable { var package: String }
+
+struct InstallKeyRequest: Decodable, Sendable { var target, password: String }
+
+struct KeyInstalledDTO: ResponseEncodable, Sendable {
+    var target: String
+    var alreadyThere, canBecomeRoot: Bool
+
+    enum CodingKeys: String, CodingKey { case target, alreadyThere = "already_there", canBecomeRoot = "can_become_root" }
+}
 
 struct AgentAddedDTO: ResponseEncodable, Sendable {
     var id, name, package: String
@@ -141,8 +170,16 @@ struct AgentSwitchedDTO: ResponseEncodable, Sendable {
 
 struct SSHKeyDTO: ResponseEncodable, Sendable {
     var publicKey: String
+    var fingerprint: String
+    var createdAt: Int64
 
-    enum CodingKeys: String, CodingKey { case publicKey = "public_key" }
+    init(_ identity: SSHIdentity) {
+        publicKey = identity.publicKey
+        fingerprint = identity.fingerprint
+        createdAt = identity.createdAt
+    }
+
+    enum CodingKeys: String, CodingKey { case publicKey = "public_key", fingerprint, createdAt = "created_at" }
 }
 
 struct HostKeyDTO: ResponseEncodable, Sendable {
