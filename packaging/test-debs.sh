@@ -68,8 +68,10 @@ for pkg in "${packages[@]}"; do
 	# The man page is read from the package: a machine whose dpkg excludes /usr/share/man
 	# (Debian's slim images) installs none, and that is the machine's choice, not a fault.
 	man="usr/share/man/man1/$exe.1.gz"
-	dpkg-deb --fsys-tarfile "$(deb_of "$pkg")" | tar -xOf - "./$man" | zcat | grep -q "^\.Nm $exe" \
-		|| fail "the man page $man of $pkg does not name $exe"
+	deb=$(deb_of "$pkg") || exit 1
+	dpkg-deb --fsys-tarfile "$deb" | tar -xOf - "./$man" >"$work/man.gz" || fail "$pkg holds no $man"
+	zcat "$work/man.gz" >"$work/man" || fail "$man in $pkg is not gzip"
+	grep -q "^\.Nm $exe" "$work/man" || fail "the man page $man of $pkg does not name $exe"
 	if [ -e "/$man" ]; then
 		ok "man page /$man"
 	elif grep -rqs '^path-exclude.*/usr/share/man' /etc/dpkg/dpkg.cfg /etc/dpkg/dpkg.cfg.d; then

@@ -143,7 +143,8 @@ printf '%s\n' "$password" | inside sh -c 'cd / && cox ssh-key install ops@127.0.
 	|| { cat "$work/install-key.log" >&2; fail "cox ssh-key install ops@127.0.0.1"; }
 grep -q "added the controller's key" "$work/install-key.log" || { cat "$work/install-key.log" >&2; fail "cox ssh-key install did not add the key"; }
 inside grep -qxF "$(inside sh -c 'cd / && cox ssh-key')" /home/ops/.ssh/authorized_keys || fail "the controller's key is not in ~ops/.ssh/authorized_keys"
-! inside grep -rqF "$password" /var/lib/pharos/coxswain || fail "the one-time password was kept in the state directory"
+found=0; inside grep -rqsF "$password" /var/lib/pharos/coxswain || found=$?
+[ "$found" = 1 ] || fail "the one-time password was kept in the state directory (grep: $found)"
 ok "cox ssh-key install: a one-time password (stdin) added the controller's key to ~ops/.ssh/authorized_keys; the key login works; the password is kept nowhere"
 declare -A expect_user=([pharos-coxswain]=pharos-coxswain [pharos-relay]=pharos-relay [pharos-node]=root)
 declare -A expect_caps=([pharos-coxswain]=0000000000000400 [pharos-relay]=0000000000000400 [pharos-node]=0000000000003400)

@@ -250,15 +250,20 @@ struct SSHKeyCommand: AsyncParsableCommand {
             abstract: "Log in once with a password (read from the terminal or stdin, never stored) and add the controller's key to the user's authorized_keys.",
             discussion: "Upstream's `cox servers add`. The host key is pinned at this first login; the key login is then tried. Afterwards `cox nodes add` and `cox relays add` need no password.")
         @Argument(help: "USER@HOST[:PORT] (port 22 by default).") var target: String
+        @Option(help: "For a host with no pinned key: its host key's fingerprint, read on its console (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub); the password goes only to a server presenting it.")
+        var hostKey: String?
+        @Flag(help: "For a host with no pinned key: send the password to whatever key answers (trust on first use).")
+        var trustFirstUse = false
         @OptionGroup var options: ConfigOption
 
         func run() async throws {
             try await userFacing {
                 let target = try SSHTarget.parse(self.target)
+                let first: SSHClient.FirstHostKey = if let hostKey { .fingerprint(hostKey) } else if trustFirstUse { .trustFirstUse } else { .unchecked }
                 guard let password = SecretInput.readLine(prompt: "\(target)'s password (used once, not stored): ") else {
                     throw CommandFailure(description: "no password on stdin")
                 }
-                let installed = try await options.open().ssh.installKey(target, password: password, by: .cliUser)
+                let installed = try await options.open().ssh.installKey(target, password: password, firstHostKey: first, by: .cliUser)
                 print(installed.wasThere ? "the controller's key was already in \(target.user)'s authorized_keys on \(target.host); the key login works"
                                          : "added the controller's key to \(target.user)'s authorized_keys on \(target.host); the key login works")
                 if !installed.canBecomeRoot {

@@ -252,26 +252,45 @@ import Testing
         let ssh = SSHClient(store: state.store, workDirectory: state.dir)
         let target = server.passwordTarget
         let authorized = "\(server.dir)/home/.ssh/authorized_keys"
+        // A key already there, its line without a final newline: ours must not be joined to it.
+        let existing = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExistingKeyOfTheOperatorXXXXXXXXXXXXXXXXXXXX operator@laptop"
+        try FileManager.default.createDirectory(atPath: "\(server.dir)/home/.ssh", withIntermediateDirectories: true)
+        try existing.write(toFile: authorized, atomically: true, encoding: .utf8)
+        for path in ["\(server.dir)/home/.ssh", authorized] { #expect(chown(path, 65533, 65533) == 0) }
 
+        // No pin and nothing vouching for the key: no password is sent.
+        await #expect(throws: SSHError.hostKeyUnchecked(target: target)) {
+            try await ssh.installKey(target, password: Array(password.utf8), by: state.actor)
+        }
+        // A fingerprint the server does not present (a man in the middle's key would not match): refused, nothing sent.
+        let refusal = await #expect(throws: SSHError.self) {
+            try await ssh.installKey(target, password: Array(password.utf8), firstHostKey: .fingerprint("SHA256:not-the-servers-key"), by: state.actor)
+        }
+        guard case .hostKeyNotPresented(_, _, let offered) = refusal else { Issue.record("\(String(describing: refusal))"); return }
+        #expect(offered.contains { $0.hasSuffix(try! server.fingerprint()) })
+        let vouched = SSHClient.FirstHostKey.fingerprint(try server.fingerprint())
         // A wrong password: its own sentence, no pin, nothing written there.
         await #expect(throws: SSHError.passwordRefused(target: target)) {
-            try await ssh.installKey(target, password: Array("not \(password)".utf8), by: state.actor)
+            try await ssh.installKey(target, password: Array("not \(password)".utf8), firstHostKey: vouched, by: state.actor)
+        }
+        await #expect(throws: SSHError.unusablePassword) {
+            try await ssh.installKey(target, password: Array("\(password)\nrest".utf8), firstHostKey: vouched, by: state.actor)
         }
         #expect(try await state.store.read { tx in try tx.pinnedHostKeys() }.isEmpty)
-        #expect(!FileManager.default.fileExists(atPath: authorized))
+        #expect(try String(contentsOfFile: authorized, encoding: .utf8) == existing)
 
-        let installed = try await ssh.installKey(target, password: Array(password.utf8), by: state.actor)
+        let installed = try await ssh.installKey(target, password: Array(password.utf8), firstHostKey: vouched, by: state.actor)
         #expect(!installed.wasThere)
         #expect(!installed.canBecomeRoot, "pharostest is not root and has no sudo")
         let publicKey = try #require(try await ssh.existingIdentity()).publicKey
-        #expect(try String(contentsOfFile: authorized, encoding: .utf8) == publicKey + "\n")
+        #expect(try String(contentsOfFile: authorized, encoding: .utf8) == existing + "\n" + publicKey + "\n")
         #expect(try FileManager.default.attributesOfItem(atPath: authorized)[.posixPermissions] as? Int == 0o600)
         #expect(try FileManager.default.attributesOfItem(atPath: "\(server.dir)/home/.ssh")[.posixPermissions] as? Int == 0o700)
         #expect(try await state.store.read { tx in try tx.pinnedHostKeys() }.map(\.host) == [target.knownHostsName])
 
-        // Again: said to be there already, not added twice; and the key alone logs in.
+        // Again (pinned now: nothing more to vouch): said to be there already, not added twice; and the key alone logs in.
         #expect(try await ssh.installKey(target, password: Array(password.utf8), by: state.actor).wasThere)
-        #expect(try String(contentsOfFile: authorized, encoding: .utf8) == publicKey + "\n")
+        #expect(try String(contentsOfFile: authorized, encoding: .utf8) == existing + "\n" + publicKey + "\n")
         let whoami = try await ssh.run(target, script: "id -un\n", step: "whoami", elevated: false, by: state.actor)
         #expect(whoami.contains(SSHServer.passwordUser))
 
@@ -283,6 +302,26 @@ import Testing
             let bytes = (try? Data(contentsOf: URL(fileURLWithPath: "\(state.dir)/\(file)"))) ?? Data()
             #expect(bytes.range(of: Data(password.utf8)) == nil, "the password is in \(file)")
         }
+    }
+
+    @Test func theAskpassAnswersOnlyAPasswordPromptFromAFIFO() throws {
+        let state = try TestState()
+        let directory = try SSHClient.makePrivateDirectory(in: state.dir, prefix: ".ssh-")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let secret = "s3cret \(UUID().uuidString.prefix(6))"
+        let feeder = try SecretFeeder(path: "\(directory)/password", secret: Array(secret.utf8))
+        try AtomicFile.write(Array(SecretFeeder.askpassScript(length: secret.utf8.count).utf8), to: "\(directory)/askpass", mode: 0o700)
+        var info = stat()
+        #expect(stat("\(directory)/password", &info) == 0 && (info.st_mode & S_IFMT) == S_IFIFO && (info.st_mode & 0o777) == 0o600)
+        for _ in 0..<3 { // keyboard-interactive, then password: each prompt is answered, once
+            let answer = try Command.status(["\(directory)/askpass", "pharostest@127.0.0.1's password: "])
+            #expect(answer.status == 0 && answer.output == secret, "\(answer)")
+        }
+        for prompt in ["Verification code: ", "(pharostest@127.0.0.1) One-time code: ", "Username: "] {
+            let answer = try Command.status(["\(directory)/askpass", prompt])
+            #expect(answer.status == 1 && answer.output.isEmpty, "\(prompt): \(answer)")
+        }
+        feeder.stop() // returns although no reader is waiting
     }
 
     @Test func targetsAreReadStrictly() throws {

@@ -65,9 +65,10 @@ public struct Problem: HTTPResponseError, Sendable {
             }
         case let error as SSHError:
             switch error {
-            case .invalidTarget: return Problem(.badRequest, error.description)
-            case .hostKeyChanged: return Problem(.conflict, error.description)
-            case .keyRefused, .passwordRefused, .unreachable, .remoteFailed: return Problem(.badGateway, error.description)
+            case .invalidTarget, .unusablePassword, .hostKeyUnchecked: return Problem(.badRequest, error.description)
+            case .hostKeyChanged, .hostKeyNotPresented: return Problem(.conflict, error.description)
+            case .keyRefused, .passwordRefused, .installedKeyRefused, .unreachable, .remoteFailed:
+                return Problem(.badGateway, error.description)
             case .local: return Problem(.serviceUnavailable, error.description)
             }
         case let error as OnboardingError:

@@ -83,7 +83,9 @@ public struct SSHClient: Sendable {
 
     /// How a call logs in: with the controller's key, or with a password the operator typed
     /// once (`installKey`). The password reaches ssh through `SSH_ASKPASS`: a script in the
-    /// call's 0700 directory that prints a 0600 file beside it, both removed with the directory.
+    /// call's 0700 directory that answers a prompt naming a password (and no other: not a
+    /// second factor's) by reading a FIFO beside it, which this process feeds from memory; the
+    /// password never touches a disk.
     enum Login: Sendable {
         case key
         case password([UInt8])
@@ -97,19 +99,51 @@ public struct SSHClient: Sendable {
         public var canBecomeRoot: Bool
     }
 
-    /// Logs in to `target` once with `password` (never stored, never on a command line or in
-    /// an environment), appends the controller's public key to the user's authorized_keys
-    /// unless it is there, pins the host key at first use as any login does, then logs in
-    /// again with the key to prove it works. Upstream's `cox servers add`.
-    public func installKey(_ target: SSHTarget, password: [UInt8], by actor: AuditActor) async throws -> InstalledKey {
+    /// How the host key of a server nothing is pinned for yet is checked before a password
+    /// goes to it: a fingerprint the operator read on the server's console (`SHA256:…`), or
+    /// trust on first use, said explicitly (whoever answers first would get the password).
+    public enum FirstHostKey: Sendable, Equatable {
+        case fingerprint(String)
+        case trustFirstUse
+        case unchecked
+    }
+
+    /// Logs in to `target` once with `password` (never stored, never on a command line, in an
+    /// environment or on disk), appends the controller's public key to the user's
+    /// authorized_keys unless it is there, pins the host key, then logs in again with the key to
+    /// prove it works. Upstream's `cox servers add`. A host with no pin must be vouched for
+    /// (`firstHostKey`) before the password is sent.
+    public func installKey(_ target: SSHTarget, password: [UInt8], firstHostKey: FirstHostKey = .unchecked,
+                           by actor: AuditActor) async throws -> InstalledKey {
+        guard !password.isEmpty, !password.contains(where: { $0 == 0 || $0 == 10 || $0 == 13 }) else {
+            throw SSHError.unusablePassword
+        }
         let identity = try await identity(by: actor)
         let line = identity.publicKey
         guard !line.contains("\n"), !line.contains("PHAROS_KEY") else { throw SSHError.local("the controller's SSH key is unreadable") }
+        var vouched: [PinnedHostKey]?
+        if try await store.read({ tx in try tx.pinnedHostKeys(host: target.knownHostsName) }).isEmpty {
+            switch firstHostKey {
+            case .unchecked:
+                throw SSHError.hostKeyUnchecked(target: target)
+            case .trustFirstUse:
+                break
+            case .fingerprint(let wanted):
+                let offered = try await Self.offload { [connectTimeoutSeconds] in try Self.scanHostKeys(target, timeout: connectTimeoutSeconds) }
+                let matching = offered.filter { $0.fingerprint == wanted }
+                guard !matching.isEmpty else {
+                    throw SSHError.hostKeyNotPresented(target: target, wanted: wanted, offered: offered.map { "\($0.keyType) \($0.fingerprint)" })
+                }
+                vouched = matching
+            }
+        }
+        // The key goes as a quoted here-document (the line holds no newline and not its
+        // delimiter); a file without a final newline gets one first, so no key is joined to
+        // ours. $HOME is what sshd set from the account that logged in.
         let script = """
             set -e
             umask 077
-            home=$(getent passwd "$(id -un)" | cut -d: -f6)
-            [ -n "$home" ] || home=$HOME
+            home=${HOME:?sshd set no HOME}
             mkdir -p "$home/.ssh"
             chmod 700 "$home/.ssh"
             file="$home/.ssh/authorized_keys"
@@ -118,25 +152,50 @@ public struct SSHClient: Sendable {
             PHAROS_KEY
             )
             if [ -f "$file" ] && grep -qxF "$key" "$file"; then echo PHAROS-KEY=present; else
+                if [ -s "$file" ] && [ -n "$(tail -c 1 "$file")" ]; then echo >> "$file"; fi
                 printf '%s\\n' "$key" >> "$file"; echo PHAROS-KEY=added; fi
             chmod 600 "$file"
 
             """
         let output = try await call(target, remoteCommand: "exec sh -s", input: .text(script), step: "install the controller's key",
-                                    login: .password(password), by: actor)
+                                    login: .password(password), vouched: vouched, by: actor)
         let wasThere = SSHOutput.value(of: "PHAROS-KEY", in: output) == "present"
-        // The key must now work on its own (sshd's StrictModes or an AuthorizedKeysFile elsewhere would refuse it).
-        let check = try await call(target, remoteCommand: "exec sh -s",
-                                   input: .text("if [ \"$(id -u)\" = 0 ] || sudo -n true 2>/dev/null; then echo PHAROS-ROOT=yes; else echo PHAROS-ROOT=no; fi\n"),
-                                   step: "log in with the key", by: actor)
-        let canBecomeRoot = SSHOutput.value(of: "PHAROS-ROOT", in: check) == "yes"
         try await store.write { tx in
             _ = try tx.appendAudit(AuditEntry(action: "ssh.key_installed", targetType: "ssh_host", targetID: target.knownHostsName,
                                               detail: FleetService.detail(["user": target.user, "fingerprint": identity.fingerprint,
                                                                            "already_there": wasThere ? "true" : "false"])),
                                    by: actor)
         }
-        return InstalledKey(wasThere: wasThere, canBecomeRoot: canBecomeRoot)
+        // The key must now work on its own (sshd's StrictModes or an AuthorizedKeysFile elsewhere would refuse it).
+        let check: String
+        do {
+            check = try await call(target, remoteCommand: "exec sh -s",
+                                   input: .text("if [ \"$(id -u)\" = 0 ] || sudo -n true 2>/dev/null; then echo PHAROS-ROOT=yes; else echo PHAROS-ROOT=no; fi\n"),
+                                   step: "log in with the key", by: actor)
+        } catch SSHError.keyRefused {
+            throw SSHError.installedKeyRefused(target: target)
+        }
+        return InstalledKey(wasThere: wasThere, canBecomeRoot: SSHOutput.value(of: "PHAROS-ROOT", in: check) == "yes")
+    }
+
+    /// The host keys `target` presents (`ssh-keyscan`), under our name for it.
+    static func scanHostKeys(_ target: SSHTarget, timeout: Int) throws -> [PinnedHostKey] {
+        let scanned = Result { () throws(CommandError) in
+            try Command.status(["ssh-keyscan", "-T", "\(timeout)", "-p", "\(target.port)", "--", target.dialHost])
+        }
+        guard case .success(let result) = scanned else {
+            if case .failure(let error) = scanned {
+                throw SSHError.local("\(error.output) (the controller runs OpenSSH's ssh-keyscan: apt-get install openssh-client)")
+            }
+            return []
+        }
+        let keys = SSHOutput.knownHosts(result.output).map {
+            PinnedHostKey(host: target.knownHostsName, keyType: $0.keyType, publicKey: $0.publicKey, pinnedAt: 0)
+        }
+        guard !keys.isEmpty else {
+            throw SSHError.unreachable(target: target, reason: "ssh-keyscan got no host key (\(SSHOutput.lastLines(result.output, 2)))")
+        }
+        return keys
     }
 
     /// The first thing every remote command prints: the login went through (anything ssh
@@ -144,26 +203,31 @@ public struct SSHClient: Sendable {
     /// pinned from such a call).
     static let sessionMarker = "PHAROS-SESSION"
 
+    /// `vouched`: for a host with no pin, the keys to accept (checked against a fingerprint the
+    /// operator gave); they are pinned once the login went through.
     private func call(_ target: SSHTarget, remoteCommand: String, input: Input, step: String, login: Login = .key,
-                      by actor: AuditActor) async throws -> String {
+                      vouched: [PinnedHostKey]? = nil, by actor: AuditActor) async throws -> String {
         let identity = try await identity(by: actor)
         let pinned = try await store.read { tx in try tx.pinnedHostKeys(host: target.knownHostsName) }
+        let known = pinned.isEmpty ? vouched ?? [] : pinned
         let timeout = connectTimeoutSeconds
         removeAbandonedDirectories()
         let (status, output, learned) = try await Self.offload { () throws -> (Int32, String, [PinnedHostKey]) in
             try withPrivateDirectory { directory in
                 let keyFile = "\(directory)/id", knownHosts = "\(directory)/known_hosts"
                 try AtomicFile.write(Array(identity.privateKey.utf8), to: keyFile, mode: 0o600)
-                try AtomicFile.write(Array(pinned.map { $0.knownHostsLine + "\n" }.joined().utf8), to: knownHosts, mode: 0o600)
+                try AtomicFile.write(Array(known.map { $0.knownHostsLine + "\n" }.joined().utf8), to: knownHosts, mode: 0o600)
                 var environment: [String: String]?
+                var feeder: SecretFeeder?
                 if case .password(let password) = login {
-                    try AtomicFile.write(password, to: "\(directory)/password", mode: 0o600)
-                    try AtomicFile.write(Array("#!/bin/sh\nexec cat \"$(dirname \"$0\")/password\"\n".utf8), to: "\(directory)/askpass", mode: 0o700)
+                    feeder = try SecretFeeder(path: "\(directory)/password", secret: password)
+                    try AtomicFile.write(Array(SecretFeeder.askpassScript(length: password.count).utf8), to: "\(directory)/askpass", mode: 0o700)
                     environment = ProcessInfo.processInfo.environment
                     environment?["SSH_ASKPASS"] = "\(directory)/askpass"
                     environment?["SSH_ASKPASS_REQUIRE"] = "force"
                 }
-                let argv = Self.argv(target, keyFile: keyFile, knownHosts: knownHosts, firstUse: pinned.isEmpty, connectTimeout: timeout,
+                defer { feeder?.stop() }
+                let argv = Self.argv(target, keyFile: keyFile, knownHosts: knownHosts, firstUse: known.isEmpty, connectTimeout: timeout,
                                      password: environment != nil, remoteCommand: "echo \(Self.sessionMarker); \(remoteCommand)")
                 let result: (status: Int32, output: String)
                 do {
@@ -179,7 +243,13 @@ public struct SSHClient: Sendable {
             }
         }
         guard output.split(whereSeparator: { $0.isNewline }).contains(where: { String($0) == Self.sessionMarker }) else {
-            if case .password = login, output.contains("Permission denied") { throw SSHError.passwordRefused(target: target) }
+            if case .password = login {
+                if output.contains("ssh_askpass") || output.contains("read_passphrase") {
+                    throw SSHError.local("ssh could not ask for the password through SSH_ASKPASS (OpenSSH 8.4 or later is needed): "
+                                         + SSHOutput.lastLines(output, 3))
+                }
+                if output.contains("Permission denied (") { throw SSHError.passwordRefused(target: target) }
+            }
             throw SSHOutput.failure(output, status: status, target: target, pinned: pinned, publicKey: identity.publicKey)
         }
         // Logged in with a key ssh accepted at first use: pin it. A pin is never replaced, and a
@@ -210,7 +280,7 @@ public struct SSHClient: Sendable {
     /// `firstUse`: no key is pinned for the host, and ssh may accept the one it presents
     /// (`accept-new`); otherwise only a pinned key is (`yes`: a key of another type too is refused).
     /// `HostKeyAlias` makes ssh look the key up, and write it, under our name for the host.
-    /// `password`: only password and keyboard-interactive authentication, one attempt, the
+    /// `password`: only keyboard-interactive and password authentication, one prompt each, the
     /// answer from `SSH_ASKPASS`; otherwise only the key.
     static func argv(_ target: SSHTarget, keyFile: String, knownHosts: String, firstUse: Bool, connectTimeout: Int,
                      password: Bool = false, remoteCommand: String) -> [String] {
@@ -320,6 +390,10 @@ public enum SSHError: Error, Equatable, CustomStringConvertible {
     case hostKeyChanged(target: SSHTarget, pinned: [PinnedHostKey], offered: String?)
     case keyRefused(target: SSHTarget, publicKey: String)
     case passwordRefused(target: SSHTarget)
+    case unusablePassword
+    case hostKeyUnchecked(target: SSHTarget)
+    case hostKeyNotPresented(target: SSHTarget, wanted: String, offered: [String])
+    case installedKeyRefused(target: SSHTarget)
     case unreachable(target: SSHTarget, reason: String)
     case remoteFailed(target: SSHTarget, step: String, status: Int32, output: String)
     case local(String)
@@ -341,6 +415,19 @@ public enum SSHError: Error, Equatable, CustomStringConvertible {
         case .passwordRefused(let target):
             "\(target) refused the password (or allows no password login: PasswordAuthentication or "
                 + "KbdInteractiveAuthentication in its sshd_config); nothing was run there"
+        case .unusablePassword:
+            "the password is empty or holds a line break or NUL, which ssh cannot pass on"
+        case .hostKeyUnchecked(let target):
+            "no host key is pinned for \(target.knownHostsName) yet, and a password must not go to a server whose key "
+                + "nobody checked: give its fingerprint (--host-key SHA256:…, or host_key over the API; on its console: "
+                + "ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub), or accept whatever answers (--trust-first-use)"
+        case .hostKeyNotPresented(let target, let wanted, let offered):
+            "refused: \(target.knownHostsName) presents no host key \(wanted) (it presents \(offered.joined(separator: ", "))). "
+                + "Someone may be intercepting the connection; no password was sent"
+        case .installedKeyRefused(let target):
+            "the controller's key is in ~\(target.user)/.ssh/authorized_keys on \(target.knownHostsName) but the key login was "
+                + "refused there: sshd's StrictModes (a group- or world-writable home or ~/.ssh) or an AuthorizedKeysFile "
+                + "elsewhere in its sshd_config"
         case .unreachable(let target, let reason):
             "cannot reach \(target) over SSH: \(reason)"
         case .remoteFailed(let target, let step, let status, let output):
@@ -348,5 +435,69 @@ public enum SSHError: Error, Equatable, CustomStringConvertible {
         case .local(let message):
             message
         }
+    }
+}
+
+/// Serves a secret to every reader of a FIFO until stopped: the askpass script reads it from
+/// there, so it is never written to a file (a file's blocks would outlive its unlink). A
+/// reader takes exactly the secret's length: the feeder may have written it more than once
+/// while that reader still held the FIFO open.
+final class SecretFeeder: @unchecked Sendable {
+    /// Answers only a prompt that asks for a password; a second factor's or anything else's
+    /// gets no answer, and ssh gives that method up.
+    static func askpassScript(length: Int) -> String {
+        """
+        #!/bin/sh
+        case "$1" in
+        *[Pp]assword*) exec head -c \(length) "$(dirname "$0")/password" ;;
+        *) exit 1 ;;
+        esac
+
+        """
+    }
+
+    private let path: String
+    private let secret: [UInt8]
+    private let lock = NSLock()
+    private var stopped = false
+    private let finished = DispatchSemaphore(value: 0)
+
+    init(path: String, secret: [UInt8]) throws {
+        guard mkfifo(path, 0o600) == 0 else { throw SSHError.local("mkfifo \(path): \(String(cString: strerror(errno)))") }
+        _ = signal(SIGPIPE, SIG_IGN) // a reader gone before a write: EPIPE, not the end of this process
+        self.path = path
+        self.secret = secret
+        Thread.detachNewThread { [self] in serve() }
+    }
+
+    private var isStopped: Bool { lock.withLock { stopped } }
+
+    private func serve() {
+        defer { finished.signal() }
+        while true {
+            let descriptor = open(path, O_WRONLY | O_CLOEXEC) // waits for a reader
+            if descriptor < 0 {
+                if errno == EINTR { continue }
+                return
+            }
+            defer { close(descriptor) }
+            if isStopped { return }
+            secret.withUnsafeBytes { bytes in
+                var offset = 0
+                while offset < bytes.count {
+                    let wrote = write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
+                    if wrote <= 0 { if errno == EINTR { continue }; break }
+                    offset += wrote
+                }
+            }
+        }
+    }
+
+    /// Releases the thread (it may be waiting for a reader that never comes) and waits for it.
+    func stop() {
+        lock.withLock { stopped = true }
+        let reader = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        finished.wait()
+        if reader >= 0 { close(reader) }
     }
 }

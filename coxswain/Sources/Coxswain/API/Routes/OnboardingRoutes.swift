@@ -62,9 +62,9 @@ extension AdminAPI {
         // Upstream's POST /api/servers: one login with a password (never stored) that adds the key.
         group.post("ssh/key/install") { request, context -> KeyInstalledDTO in
             let form = try await Self.body(InstallKeyRequest.self, request, context)
-            guard !form.password.isEmpty else { throw Problem(.badRequest, "password is empty") }
             let target = try SSHTarget.parse(form.target)
-            let installed = try await controller.ssh.installKey(target, password: Array(form.password.utf8), by: context.actor)
+            let first: SSHClient.FirstHostKey = if let key = form.hostKey { .fingerprint(key) } else if form.trustFirstUse == true { .trustFirstUse } else { .unchecked }
+            let installed = try await controller.ssh.installKey(target, password: Array(form.password.utf8), firstHostKey: first, by: context.actor)
             return KeyInstalledDTO(target: target.description, alreadyThere: installed.wasThere, canBecomeRoot: installed.canBecomeRoot)
         }
         readonly.get("ssh/host-keys") { _, _ -> [HostKeyDTO] in
@@ -127,7 +127,13 @@ struct AddRelayRequest: Decodable, Sendable {
 
 struct UpdateAgentRequest: Decodable, Sendable { var package: String }
 
-struct InstallKeyRequest: Decodable, Sendable { var target, password: String }
+struct InstallKeyRequest: Decodable, Sendable {
+    var target, password: String
+    var hostKey: String?
+    var trustFirstUse: Bool?
+
+    enum CodingKeys: String, CodingKey { case target, password, hostKey = "host_key", trustFirstUse = "trust_first_use" }
+}
 
 struct KeyInstalledDTO: ResponseEncodable, Sendable {
     var target: String
