@@ -324,6 +324,58 @@ import Testing
         feeder.stop() // returns although no reader is waiting
     }
 
+    /// The Servers page against a real sshd: reading it makes no key, a click does; the key is
+    /// installed with a one-time password for a host vouched for by its fingerprint; the pin is
+    /// listed and forgotten from the page; a form with a forged CSRF token changes nothing.
+    @Test func theServersPageMakesTheKeyInstallsItAndForgetsAPin() async throws {
+        let fleet = try await AdminFleet()
+        defer { Task { await fleet.stop() } }
+        let state = fleet.state
+        let password = "page \(UUID().uuidString.prefix(8))"
+        let server = try SSHServer(password: password)
+        try await server.start()
+        let body = "email=ops%40example.com&password=\(AdminFleet.password.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)"
+        let login = try await HTTPTestClient.send("POST", "/ui/login", port: fleet.port,
+                                                  headers: [("Content-Type", "application/x-www-form-urlencoded")], body: Array(body.utf8))
+        let cookie = [("Cookie", "cox_session=\(try #require(login.cookie("cox_session")))")]
+        let empty = try await fleet.send("GET", "/ui/servers", auth: cookie)
+        #expect(empty.status == 200 && empty.text.contains("id=\"make-key\"") && empty.text.contains("No host key is pinned yet"))
+        #expect(try await state.store.read { tx in try tx.sshIdentity() } == nil)
+        let csrf = try #require(empty.text.firstMatch(of: /name="_csrf" value="([^"]+)"/)?.1)
+        func post(_ path: String, _ fields: String, token: Substring? = nil) async throws -> HTTPTestClient.Response {
+            try await HTTPTestClient.send("POST", path, port: fleet.port, headers: cookie + [("Content-Type", "application/x-www-form-urlencoded")],
+                                          body: Array("_csrf=\(token ?? csrf)&\(fields)".utf8))
+        }
+        #expect(try await post("/ui/servers/key", "", token: "forged").status == 403)
+        #expect(try await state.store.read { tx in try tx.sshIdentity() } == nil)
+        let made = try await post("/ui/servers/key", "")
+        let identity = try #require(try await state.store.read { tx in try tx.sshIdentity() })
+        #expect(made.status == 303 && made.header("location")?.contains(AdminPages.escape(identity.fingerprint)) == true, "\(made.headers)")
+
+        let target = AdminPages.escape(server.passwordTarget.description)
+        let secret = AdminPages.escape(password)
+        let unvouched = try await post("/ui/servers/install-key", "target=\(target)&password=\(secret)&host_key=")
+        #expect(unvouched.header("location")?.contains("error=") == true && !FileManager.default.fileExists(atPath: "\(server.dir)/home/.ssh"))
+        let installed = try await post("/ui/servers/install-key",
+                                       "target=\(target)&password=\(secret)&host_key=\(AdminPages.escape(try server.fingerprint()))")
+        #expect(installed.header("location")?.contains("ok=installed") == true, "\(installed.headers)")
+        #expect(try String(contentsOfFile: "\(server.dir)/home/.ssh/authorized_keys", encoding: .utf8) == identity.publicKey + "\n")
+
+        let page = try await fleet.send("GET", "/ui/servers", auth: cookie)
+        let pin = server.passwordTarget.knownHostsName
+        let fingerprint = try server.fingerprint()
+        #expect(page.text.contains(identity.publicKey) && page.text.contains(fingerprint) && page.text.contains(">\(pin)<"))
+        let forgot = try await post("/ui/servers/pins/forget", "host=\(AdminPages.escape(pin))")
+        #expect(forgot.header("location")?.contains("ok=forgot") == true, "\(forgot.headers)")
+        #expect(try await state.store.read { tx in try tx.pinnedHostKeys() }.isEmpty)
+        let none = try await post("/ui/servers/pins/forget", "host=\(AdminPages.escape(pin))")
+        #expect(none.header("location")?.contains("error=") == true)
+        let actions = try await state.store.read { tx in try tx.auditChain() }.map(\.action)
+        for action in ["ssh.key_created", "ssh.host_key_pinned", "ssh.key_installed", "ssh.host_key_forgotten"] {
+            #expect(actions.contains(action), "\(action) missing")
+        }
+    }
+
     @Test func targetsAreReadStrictly() throws {
         #expect(try SSHTarget.parse("203.0.113.7") == SSHTarget(user: "root", host: "203.0.113.7", port: 22))
         #expect(try SSHTarget.parse("ops@node-1.example.net:2222") == SSHTarget(user: "ops", host: "node-1.example.net", port: 2222))

@@ -87,6 +87,15 @@ class Fleet:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def make_package(work, name, version, into):
+    """A minimal .deb named as the controller's package directory wants it."""
+    os.makedirs(f"{work}/DEBIAN", exist_ok=True)
+    with open(f"{work}/DEBIAN/control", "w") as f:
+        f.write(f"Package: {name}\nVersion: {version}\nArchitecture: all\nMaintainer: t <t@example.com>\nDescription: t\n")
+    os.makedirs(into, exist_ok=True)
+    subprocess.run(["dpkg-deb", "--root-owner-group", "-b", work, f"{into}/{name}_{version}_all.deb"], check=True, capture_output=True)
+
+
 def connectable(port):
     try:
         socket.create_connection(("127.0.0.1", port), 0.5).close()
@@ -219,6 +228,33 @@ def main():
         assert "appears twice" in refusal, refusal
         shot("11-paths")
         step(f"the paths page refuses a path through one node twice: {refusal}")
+
+        # Servers: the SSH key is made on a click (reading the page made none), a password is not
+        # sent to a host whose key nobody vouched for, and the add-node form reaches SSH.
+        packages = f"{fleet.dir}/state/packages"
+        make_package(f"{fleet.dir}/pkg", "pharos-node", "9.9.9", packages)
+        browser.find_element(By.LINK_TEXT, "Servers").click()
+        wait.until(EC.presence_of_element_located((By.ID, "make-key")))
+        assert "No agent was installed over SSH." in browser.page_source
+        browser.find_element(By.ID, "make-key").click()
+        wait.until(EC.text_to_be_present_in_element((By.CSS_SELECTOR, ".flash"), "the controller's SSH key is SHA256:"))
+        key = browser.find_element(By.ID, "ssh-key").text
+        assert key.startswith("ssh-ed25519 "), key
+        browser.find_element(By.ID, "ktarget").send_keys(f"root@127.0.0.1:{free_port()}")
+        browser.find_element(By.ID, "kpassword").send_keys("not sent anywhere")
+        browser.find_element(By.XPATH, "//button[text()='Install the key']").click()
+        refusal = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, ".error"))).text
+        assert "no host key is pinned" in refusal and "--host-key" in refusal, refusal
+        closed = free_port()
+        browser.find_element(By.ID, "ntarget").send_keys(f"root@127.0.0.1:{closed}")
+        browser.find_element(By.XPATH, "//select[@id='npackage']/option[text()='pharos-node_9.9.9_all.deb']").click()
+        browser.find_element(By.XPATH, "//button[text()='Install and enroll the node']").click()
+        # The page before had an error line too: wait for the new one's text, not for any .error.
+        wait.until(EC.text_to_be_present_in_element((By.CSS_SELECTOR, ".error"), f"port {closed}"))
+        unreachable = browser.find_element(By.CSS_SELECTOR, ".error").text
+        assert f"cannot reach root@127.0.0.1:{closed} over SSH" in unreachable and "(ssh exited 255)" in unreachable, unreachable
+        shot("12-servers")
+        step(f"the servers page made the SSH key on a click, refused a password to an unvouched host, and its add-node form reached SSH: {unreachable}")
         print(f"==> UI test passed in {time.time() - started:.1f} s; screenshots in {args.out}")
     except Exception as error:  # noqa: BLE001 - report any failure with the page and logs
         print(f"  FAIL {error!r}", file=sys.stderr)

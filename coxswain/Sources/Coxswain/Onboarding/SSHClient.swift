@@ -219,6 +219,7 @@ public struct SSHClient: Sendable {
                 try AtomicFile.write(Array(known.map { $0.knownHostsLine + "\n" }.joined().utf8), to: knownHosts, mode: 0o600)
                 var environment: [String: String]?
                 var feeder: SecretFeeder?
+                defer { feeder?.stop() }
                 if case .password(let password) = login {
                     feeder = try SecretFeeder(path: "\(directory)/password", secret: password)
                     try AtomicFile.write(Array(SecretFeeder.askpassScript(length: password.count).utf8), to: "\(directory)/askpass", mode: 0o700)
@@ -226,7 +227,6 @@ public struct SSHClient: Sendable {
                     environment?["SSH_ASKPASS"] = "\(directory)/askpass"
                     environment?["SSH_ASKPASS_REQUIRE"] = "force"
                 }
-                defer { feeder?.stop() }
                 let argv = Self.argv(target, keyFile: keyFile, knownHosts: knownHosts, firstUse: known.isEmpty, connectTimeout: timeout,
                                      password: environment != nil, remoteCommand: "echo \(Self.sessionMarker); \(remoteCommand)")
                 let result: (status: Int32, output: String)
@@ -370,7 +370,7 @@ enum SSHOutput {
         if output.contains("Permission denied") { return .keyRefused(target: target, publicKey: publicKey) }
         let said = lastLines(output, 3)
         return .unreachable(target: target, reason: (said.isEmpty ? "ssh ended without a word" : said)
-                                + (status > 128 ? " (ssh was killed by signal \(status - 128))" : " (ssh exited \(status))"))
+                                + ((129...192).contains(status) ? " (ssh was killed by signal \(status - 128))" : " (ssh exited \(status))"))
     }
 
     /// "2026-12-05" of a store time (microseconds).

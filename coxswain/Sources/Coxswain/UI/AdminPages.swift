@@ -11,7 +11,7 @@ struct AdminPages: Sendable {
 
     static let sections: [(href: String, label: String)] = [
         ("/ui/", "Fleet"), ("/ui/users", "Users"), ("/ui/profiles", "Profiles"), ("/ui/paths", "Paths"), ("/ui/sessions", "Sessions"),
-        ("/ui/alerts", "Alerts"), ("/ui/audit", "Audit log"), ("/ui/tokens", "API tokens"),
+        ("/ui/servers", "Servers"), ("/ui/alerts", "Alerts"), ("/ui/audit", "Audit log"), ("/ui/tokens", "API tokens"),
     ]
 
     init() throws {
@@ -21,7 +21,7 @@ struct AdminPages: Sendable {
             ("login", PageTemplates.login), ("overview", PageTemplates.overview), ("users", PageTemplates.users),
             ("invite", PageTemplates.invite), ("profiles", PageTemplates.profiles), ("paths", PageTemplates.paths),
             ("sessions", PageTemplates.sessions),
-            ("alerts", PageTemplates.alerts), ("audit", PageTemplates.audit), ("tokens", PageTemplates.tokens),
+            ("alerts", PageTemplates.alerts), ("servers", PageTemplates.servers), ("audit", PageTemplates.audit), ("tokens", PageTemplates.tokens),
             ("not_found", PageTemplates.notFound),
         ]
         for (name, text) in templates { try library.register(text, named: name) }

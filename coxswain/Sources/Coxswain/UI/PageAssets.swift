@@ -27,6 +27,9 @@ enum PageAssets {
         button.danger { background: #fff; color: var(--bad); border-color: var(--bad); }
         button:focus-visible, a:focus-visible, input:focus-visible, select:focus-visible { outline: 3px solid #f2a900; outline-offset: 2px; }
         form.inline { display: inline; }
+        td.actions form { display: inline-block; margin: 0 6px 4px 0; }
+        td.actions select { min-width: 10em; }
+        input[type=checkbox] { min-width: 0; }
         .filters label { min-width: 0; } .filters input { min-width: 10em; margin-right: 12px; }
         .flash { color: var(--ok); font-weight: 600; } .error { color: var(--bad); font-weight: 600; }
         .stats { display: flex; flex-wrap: wrap; gap: 24px; list-style: none; padding: 0; margin: 8px 0 16px; }

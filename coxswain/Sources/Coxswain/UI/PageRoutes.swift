@@ -38,6 +38,35 @@ extension AdminAPI {
         enum CodingKeys: String, CodingKey { case csrf = "_csrf", version }
     }
 
+    struct KeyInstallForm: Decodable {
+        var csrf, target, password: String
+        var hostKey, trustFirstUse: String?
+        enum CodingKeys: String, CodingKey { case csrf = "_csrf", target, password, hostKey = "host_key", trustFirstUse = "trust_first_use" }
+    }
+    struct NodeSSHForm: Decodable {
+        var csrf, target, package: String
+        var name, region, addr, wgPort, listenPort: String?
+        enum CodingKeys: String, CodingKey {
+            case csrf = "_csrf", target, package, name, region, addr, wgPort = "wg_port", listenPort = "listen_port"
+        }
+    }
+    struct RelaySSHForm: Decodable {
+        var csrf, target, package, hostname: String
+        var endpoint, publicAddr, clientListenPort, tunnelListenPort: String?
+        enum CodingKeys: String, CodingKey {
+            case csrf = "_csrf", target, package, hostname, endpoint, publicAddr = "public_addr"
+            case clientListenPort = "client_listen_port", tunnelListenPort = "tunnel_listen_port"
+        }
+    }
+    struct PackageForm: Decodable {
+        var csrf, package: String
+        enum CodingKeys: String, CodingKey { case csrf = "_csrf", package }
+    }
+    struct HostForm: Decodable {
+        var csrf, host: String
+        enum CodingKeys: String, CodingKey { case csrf = "_csrf", host }
+    }
+
     func addPages(to router: Router<AdminRequestContext>) {
         router.get("/") { _, _ in Response.redirect(to: "/ui/", type: .normal) }
         router.get("ui/app.css") { _, _ in Self.asset(PageAssets.css, type: "text/css; charset=utf-8") }
@@ -144,6 +173,7 @@ extension AdminAPI {
                     + Self.pushSummary(result.pushes.mapValues(\.summary))
             }
         }
+        addServerPages(ui)
         ui.get("sessions") { request, context in try await sessionsPage(request, context) }
         ui.get("alerts") { request, context in try await alertsPage(request, context) }
         for (action, status) in [("ack", AlertStatus.acknowledged), ("resolve", .resolved)] {
@@ -182,6 +212,100 @@ extension AdminAPI {
                 "revoked \(try await admin.revokeToken(try context.parameters.require("id"), by: context.actor).name)"
             }
         }
+    }
+
+    /// The Servers page's forms: the same onboarding calls as `POST /api/nodes/ssh` and the
+    /// rest, each answered when its SSH work is done (an install: tens of seconds).
+    func addServerPages(_ ui: RouterGroup<AdminRequestContext>) {
+        ui.get("servers") { request, context in try await serversPage(request, context) }
+        ui.post("servers/key") { request, context in
+            _ = try await checked(CSRFForm.self, request, context)
+            return await outcome("/ui/servers") {
+                "the controller's SSH key is \(try await controller.ssh.identity(by: context.actor).fingerprint)"
+            }
+        }
+        ui.post("servers/install-key") { request, context in
+            let form = try await checked(KeyInstallForm.self, request, context)
+            return await outcome("/ui/servers") {
+                let target = try SSHTarget.parse(form.target)
+                let first: SSHClient.FirstHostKey = if let key = form.hostKey, !key.isEmpty { .fingerprint(key) }
+                    else if form.trustFirstUse == "true" { .trustFirstUse } else { .unchecked }
+                let installed = try await controller.ssh.installKey(target, password: Array(form.password.utf8), firstHostKey: first,
+                                                                    by: context.actor)
+                return (installed.wasThere ? "the key was already installed for \(target)" : "installed the key for \(target)")
+                    + (installed.canBecomeRoot ? "" : "; \(target.user) cannot become root there (sudo -n), which adding an agent needs")
+            }
+        }
+        ui.post("servers/nodes") { request, context in
+            let form = try await checked(NodeSSHForm.self, request, context)
+            return await outcome("/ui/servers") {
+                let added = try await onboarding.addNode(
+                    AgentOnboarding.NodeRequest(target: try SSHTarget.parse(form.target), packagePath: try packagePath(form.package),
+                                                name: Self.text(form.name), region: form.region ?? "", controlAddress: Self.text(form.addr),
+                                                wgPort: try Self.port(form.wgPort, "AmneziaWG port") ?? PharosPorts.amneziaWG,
+                                                listenPort: try Self.port(form.listenPort, "listen port")), by: context.actor)
+                return "added node \(added.node.name): pharos-node \(added.packageVersion)"
+                    + (added.agentVersion.map { ", answered GetStatus (\($0))" } ?? ", not answering yet: \(added.answerError ?? "no answer")")
+            }
+        }
+        ui.post("servers/relays") { request, context in
+            let form = try await checked(RelaySSHForm.self, request, context)
+            return await outcome("/ui/servers") {
+                let added = try await onboarding.addRelay(
+                    AgentOnboarding.RelayRequest(target: try SSHTarget.parse(form.target), packagePath: try packagePath(form.package),
+                                                 hostname: form.hostname, endpoint: Self.text(form.endpoint), publicAddress: Self.text(form.publicAddr),
+                                                 clientListenPort: try Self.port(form.clientListenPort, "client listen port"),
+                                                 tunnelListenPort: try Self.port(form.tunnelListenPort, "tunnel listen port")), by: context.actor)
+                return "added relay \(added.relay.name): pharos-relay \(added.packageVersion), tunnel \(added.relay.endpoint)"
+            }
+        }
+        for kind in [AgentKind.node, .relay] {
+            for (verb, running) in [("start", true), ("stop", false)] {
+                ui.post(RouterPath("servers/\(kind.rawValue)s/:id/\(verb)")) { request, context in
+                    _ = try await checked(CSRFForm.self, request, context)
+                    return await outcome("/ui/servers") {
+                        let switched = try await onboarding.setRunning(kind, try context.parameters.require("id"), running, by: context.actor)
+                        return "\(verb == "start" ? "started" : "stopped") \(switched.name)"
+                            + (running ? (switched.agentVersion.map { " (\($0))" } ?? "; not answering yet: \(switched.answerError ?? "no answer")") : "")
+                    }
+                }
+            }
+            ui.post(RouterPath("servers/\(kind.rawValue)s/:id/update")) { request, context in
+                let form = try await checked(PackageForm.self, request, context)
+                return await outcome("/ui/servers") {
+                    let updated = try await onboarding.update(kind, try context.parameters.require("id"),
+                                                              packagePath: try packagePath(form.package), by: context.actor)
+                    return "updated \(updated.name): \(updated.from) -> \(updated.to)"
+                }
+            }
+        }
+        ui.post("servers/pins/forget") { request, context in
+            let form = try await checked(HostForm.self, request, context)
+            return await outcome("/ui/servers") {
+                let removed = try await store.write { tx in
+                    let removed = try tx.forgetHostKeys(host: form.host)
+                    if removed > 0 {
+                        _ = try tx.appendAudit(AuditEntry(action: "ssh.host_key_forgotten", targetType: "ssh_host", targetID: form.host), by: context.actor)
+                    }
+                    return removed
+                }
+                guard removed > 0 else { throw Problem(.notFound, "no host key is pinned for \(form.host)") }
+                return "forgot the pinned key of \(form.host); the next login pins the key it presents"
+            }
+        }
+    }
+
+    /// An optional form field: nil when left empty.
+    static func text(_ value: String?) -> String? {
+        guard let value = value?.trimmingCharacters(in: .whitespaces), !value.isEmpty else { return nil }
+        return value
+    }
+
+    /// An optional port field: nil when left empty, else a number.
+    static func port(_ value: String?, _ field: String) throws -> Int? {
+        guard let value = text(value) else { return nil }
+        guard let port = Int(value) else { throw Problem(.badRequest, "the \(field) must be a number, not \"\(value)\"") }
+        return port
     }
 
     static func asset(_ text: String, type: String) -> Response {

@@ -277,6 +277,81 @@ enum PageTemplates {
         {{> footer}}
         """
 
+    static let servers = """
+        {{> header}}
+        <section aria-labelledby="key-title">
+        <h2 id="key-title">The controller's SSH key</h2>
+        {{#key}}<p>Servers let the controller in with this key (root's, or a sudoer's, <code>~/.ssh/authorized_keys</code>):</p>
+        <p><code id="ssh-key">{{publicKey}}</code></p><p class="muted">Fingerprint <span id="ssh-key-fingerprint">{{fingerprint}}</span></p>{{/key}}
+        {{^key}}<form method="post" action="/ui/servers/key" class="card"><input type="hidden" name="_csrf" value="{{csrf}}">
+          <p>The controller has no SSH key yet.</p><p><button type="submit" id="make-key">Make the controller's SSH key</button></p></form>{{/key}}
+        <h3>Or install it with a one-time password</h3>
+        <p>The password is used for one login and kept nowhere. A server with no pinned host key needs its fingerprint (on its console: <code>ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub</code>), or trust on first use.</p>
+        <form method="post" action="/ui/servers/install-key" class="card" autocomplete="off">
+          <input type="hidden" name="_csrf" value="{{csrf}}">
+          <p><label for="ktarget">Login</label><input id="ktarget" name="target" required placeholder="root@203.0.113.7[:22]"></p>
+          <p><label for="kpassword">Password</label><input id="kpassword" name="password" type="password" required autocomplete="off"></p>
+          <p><label for="khostkey">Host key</label><input id="khostkey" name="host_key" placeholder="SHA256:… (if not pinned yet)"></p>
+          <p><label for="ktofu">First use</label><input id="ktofu" type="checkbox" name="trust_first_use" value="true"> <small>accept whatever host key answers (trust on first use)</small></p>
+          <p><button type="submit">Install the key</button></p>
+        </form>
+        </section>
+        <section aria-labelledby="agents-title">
+        <h2 id="agents-title">Agents installed over SSH</h2>
+        <table>
+          <thead><tr><th scope="col">Agent</th><th scope="col">Kind</th><th scope="col">Login</th><th scope="col">Package</th><th scope="col"><span class="visually-hidden">Actions</span></th></tr></thead>
+          <tbody>
+          {{#agents}}<tr id="agent-{{id}}"><th scope="row">{{name}}</th><td>{{kind}}</td><td>{{target}}</td><td>{{version}}</td>
+            <td class="actions"><form method="post" action="/ui/servers/{{kind}}s/{{id}}/start"><input type="hidden" name="_csrf" value="{{csrf}}"><button type="submit" aria-label="Start {{name}}">Start</button></form>
+            <form method="post" action="/ui/servers/{{kind}}s/{{id}}/stop"><input type="hidden" name="_csrf" value="{{csrf}}"><button type="submit" class="danger" aria-label="Stop {{name}}">Stop</button></form>
+            <form method="post" action="/ui/servers/{{kind}}s/{{id}}/update"><input type="hidden" name="_csrf" value="{{csrf}}"><select name="package" aria-label="Package for {{name}}" required>{{#packages}}<option>{{.}}</option>{{/packages}}</select> <button type="submit" aria-label="Update {{name}}">Update</button></form></td></tr>{{/agents}}
+          {{^agents}}<tr><td colspan="5">No agent was installed over SSH.</td></tr>{{/agents}}
+          </tbody>
+        </table>
+        </section>
+        <section aria-labelledby="add-node-title">
+        <h2 id="add-node-title">Add a node over SSH</h2>
+        <p>Packages come from <code>{{packageDirectory}}</code> on the controller: copy <code>pharos-node_*.deb</code> and <code>pharos-relay_*.deb</code> there first.</p>
+        <form method="post" action="/ui/servers/nodes" class="card">
+          <input type="hidden" name="_csrf" value="{{csrf}}">
+          <p><label for="ntarget">Login</label><input id="ntarget" name="target" required placeholder="root@203.0.113.7[:22]"></p>
+          <p><label for="npackage">Package</label><select id="npackage" name="package" required>{{#nodePackages}}<option>{{.}}</option>{{/nodePackages}}</select></p>
+          <p><label for="nname">Name</label><input id="nname" name="name" placeholder="the host (optional)"></p>
+          <p><label for="nregion">Region</label><input id="nregion" name="region"></p>
+          <p><label for="naddr">Control address</label><input id="naddr" name="addr" placeholder="HOST:8444 (optional)"></p>
+          <p><label for="nwg">AmneziaWG port</label><input id="nwg" name="wg_port" inputmode="numeric" placeholder="51820"></p>
+          <p><label for="nlisten">Listen port</label><input id="nlisten" name="listen_port" inputmode="numeric" placeholder="behind a port-forwarding NAT only"></p>
+          <p><button type="submit">Install and enroll the node</button></p>
+        </form>
+        </section>
+        <section aria-labelledby="add-relay-title">
+        <h2 id="add-relay-title">Add a relay over SSH</h2>
+        <form method="post" action="/ui/servers/relays" class="card">
+          <input type="hidden" name="_csrf" value="{{csrf}}">
+          <p><label for="rtarget">Login</label><input id="rtarget" name="target" required placeholder="root@203.0.113.8[:22]"></p>
+          <p><label for="rpackage">Package</label><select id="rpackage" name="package" required>{{#relayPackages}}<option>{{.}}</option>{{/relayPackages}}</select></p>
+          <p><label for="rhostname">Hostname</label><input id="rhostname" name="hostname" required placeholder="relay.example.com"></p>
+          <p><label for="rendpoint">Tunnel endpoint</label><input id="rendpoint" name="endpoint" placeholder="HOST:8444 (optional)"></p>
+          <p><label for="rpublic">Public address</label><input id="rpublic" name="public_addr" placeholder="HOSTNAME:8443 (optional)"></p>
+          <p><label for="rclient">Client listen port</label><input id="rclient" name="client_listen_port" inputmode="numeric" placeholder="behind a NAT only"></p>
+          <p><label for="rtunnel">Tunnel listen port</label><input id="rtunnel" name="tunnel_listen_port" inputmode="numeric" placeholder="behind a NAT only"></p>
+          <p><button type="submit">Install and enroll the relay</button></p>
+        </form>
+        </section>
+        <section aria-labelledby="pins-title">
+        <h2 id="pins-title">Pinned host keys</h2>
+        <table>
+          <thead><tr><th scope="col">Host</th><th scope="col">Type</th><th scope="col">Fingerprint</th><th scope="col">Pinned</th><th scope="col"><span class="visually-hidden">Actions</span></th></tr></thead>
+          <tbody>
+          {{#pins}}<tr><th scope="row">{{host}}</th><td>{{type}}</td><td><code>{{fingerprint}}</code></td><td>{{pinned}}</td>
+            <td><form method="post" action="/ui/servers/pins/forget"><input type="hidden" name="_csrf" value="{{csrf}}"><input type="hidden" name="host" value="{{host}}"><button type="submit" class="danger" aria-label="Forget the key of {{host}}">Forget</button></form></td></tr>{{/pins}}
+          {{^pins}}<tr><td colspan="5">No host key is pinned yet.</td></tr>{{/pins}}
+          </tbody>
+        </table>
+        </section>
+        {{> footer}}
+        """
+
     static let notFound = """
         {{> header}}
         <p>There is no such page. <a href="/ui/">Back to the fleet</a>.</p>

@@ -89,6 +89,30 @@ extension AdminAPI {
         ])
     }
 
+    func serversPage(_ request: Request, _ context: AdminRequestContext) async throws -> Response {
+        let (pins, installed) = try await store.read { tx in
+            var installed: [(AgentKind, String, String, AgentSSHRecord)] = []
+            for node in try tx.nodes() { if let ssh = try tx.agentSSH(.node, id: node.id) { installed.append((.node, node.id, node.name, ssh)) } }
+            for relay in try tx.relays() { if let ssh = try tx.agentSSH(.relay, id: relay.id) { installed.append((.relay, relay.id, relay.name, ssh)) } }
+            return (try tx.pinnedHostKeys(), installed)
+        }
+        let identity = try await controller.ssh.existingIdentity()
+        let packages = ((try? FileManager.default.contentsOfDirectory(atPath: packageDirectory)) ?? []).filter { $0.hasSuffix(".deb") }.sorted()
+        let csrf = context.principal?.csrfToken ?? ""
+        var values: [String: Any] = [
+            "agents": installed.map { kind, id, name, ssh -> [String: Any] in
+                ["id": id, "name": name, "kind": kind.rawValue, "target": ssh.target.description, "version": ssh.packageVersion, "csrf": csrf,
+                 "packages": packages.filter { $0.hasPrefix(kind.package + "_") }]
+            },
+            "pins": pins.map { ["host": $0.host, "type": $0.keyType, "fingerprint": $0.fingerprint, "pinned": AdminPages.time($0.pinnedAt), "csrf": csrf] },
+            "packageDirectory": packageDirectory,
+            "nodePackages": packages.filter { $0.hasPrefix(AgentKind.node.package + "_") },
+            "relayPackages": packages.filter { $0.hasPrefix(AgentKind.relay.package + "_") },
+        ]
+        if let identity { values["key"] = ["publicKey": identity.publicKey, "fingerprint": identity.fingerprint] }
+        return pages.render("servers", title: "Servers", path: "/ui/servers", principal: context.principal, request: request, values: values)
+    }
+
     func sessionsPage(_ request: Request, _ context: AdminRequestContext) async throws -> Response {
         let (open, recent, nodes, devices, users) = try await store.read { tx in
             (try tx.sessions(SessionQuery(openOnly: true, limit: 200)).items, try tx.sessions(SessionQuery(limit: 100)).items,
