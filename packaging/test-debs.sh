@@ -122,9 +122,13 @@ ok "/var/lib/pharos/relay is 0700 pharos-relay (where the relay keeps its renewe
 echo "==> systemd units"
 units=(/lib/systemd/system/pharos-coxswain.service /lib/systemd/system/pharos-node.service /lib/systemd/system/pharos-relay.service)
 ln -s /lib/systemd/system/pharos-caravel@.service "$work/pharos-caravel@demo.service"
+# Documentation=man:… is checked with man(1) where the pages are installed; a machine whose
+# dpkg excludes /usr/share/man has none to find (the pages' presence is checked in the packages above).
+man_check=yes; man_note=""
+if [ ! -e /usr/share/man/man1/cox.1.gz ]; then man_check=no; man_note=" (man pages not installed here: Documentation= not looked up)"; fi
 for unit in "${units[@]}" "$work/pharos-caravel@demo.service"; do
-	if SYSTEMD_LOG_LEVEL=warning systemd-analyze verify "$unit" >"$work/verify" 2>&1 && [ ! -s "$work/verify" ]; then
-		ok "systemd-analyze verify $(basename "$unit")"
+	if SYSTEMD_LOG_LEVEL=warning systemd-analyze verify --man="$man_check" "$unit" >"$work/verify" 2>&1 && [ ! -s "$work/verify" ]; then
+		ok "systemd-analyze verify $(basename "$unit")$man_note"
 	else
 		cat "$work/verify" >&2
 		fail "systemd-analyze verify $(basename "$unit")"

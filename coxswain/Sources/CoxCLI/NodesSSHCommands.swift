@@ -259,7 +259,7 @@ struct SSHKeyCommand: AsyncParsableCommand {
         func run() async throws {
             try await userFacing {
                 let target = try SSHTarget.parse(self.target)
-                let first: SSHClient.FirstHostKey = if let hostKey { .fingerprint(hostKey) } else if trustFirstUse { .trustFirstUse } else { .unchecked }
+                let first = try SSHClient.FirstHostKey.from(hostKey: hostKey, trustFirstUse: trustFirstUse)
                 guard let password = SecretInput.readLine(prompt: "\(target)'s password (used once, not stored): ") else {
                     throw CommandFailure(description: "no password on stdin")
                 }

@@ -346,7 +346,19 @@ import Testing
             try await HTTPTestClient.send("POST", path, port: fleet.port, headers: cookie + [("Content-Type", "application/x-www-form-urlencoded")],
                                           body: Array("_csrf=\(token ?? csrf)&\(fields)".utf8))
         }
-        #expect(try await post("/ui/servers/key", "", token: "forged").status == 403)
+        // Every form of the page: a forged CSRF token is refused, and no session sends the caller to the login.
+        let forms = [("/ui/servers/key", ""), ("/ui/servers/install-key", "target=root%40127.0.0.1&password=x&trust_first_use=true"),
+                     ("/ui/servers/nodes", "target=root%40127.0.0.1&package=x.deb"),
+                     ("/ui/servers/relays", "target=root%40127.0.0.1&package=x.deb&hostname=r"),
+                     ("/ui/servers/nodes/n1/start", ""), ("/ui/servers/nodes/n1/stop", ""), ("/ui/servers/nodes/n1/update", "package=x.deb"),
+                     ("/ui/servers/relays/r1/start", ""), ("/ui/servers/relays/r1/stop", ""), ("/ui/servers/relays/r1/update", "package=x.deb"),
+                     ("/ui/servers/pins/forget", "host=127.0.0.1")]
+        for (path, fields) in forms {
+            #expect(try await post(path, fields, token: "forged").status == 403, "\(path)")
+            let anonymous = try await HTTPTestClient.send("POST", path, port: fleet.port, headers: [("Content-Type", "application/x-www-form-urlencoded")],
+                                                          body: Array("_csrf=\(csrf)&\(fields)".utf8))
+            #expect(anonymous.status == 303 && anonymous.header("location") == "/ui/login", "\(path): \(anonymous.status)")
+        }
         #expect(try await state.store.read { tx in try tx.sshIdentity() } == nil)
         let made = try await post("/ui/servers/key", "")
         let identity = try #require(try await state.store.read { tx in try tx.sshIdentity() })
@@ -355,7 +367,13 @@ import Testing
         let target = AdminPages.escape(server.passwordTarget.description)
         let secret = AdminPages.escape(password)
         let unvouched = try await post("/ui/servers/install-key", "target=\(target)&password=\(secret)&host_key=")
-        #expect(unvouched.header("location")?.contains("error=") == true && !FileManager.default.fileExists(atPath: "\(server.dir)/home/.ssh"))
+        #expect(unvouched.header("location")?.contains("error=no%20host%20key%20is%20pinned") == true, "\(unvouched.headers)")
+        #expect(!FileManager.default.fileExists(atPath: "\(server.dir)/home/.ssh"))
+        let padded = AdminPages.escape("256 \(try server.fingerprint()) root@host (ED25519)  ")
+        let wrong = try await post("/ui/servers/install-key", "target=\(target)&password=\(AdminPages.escape("x" + password))&host_key=\(padded)")
+        let wrongLocation = try #require(wrong.header("location"))
+        #expect(wrongLocation.contains("refused%20the%20password") && !wrongLocation.contains(secret) && !wrongLocation.contains(password),
+                "\(wrongLocation)")
         let installed = try await post("/ui/servers/install-key",
                                        "target=\(target)&password=\(secret)&host_key=\(AdminPages.escape(try server.fingerprint()))")
         #expect(installed.header("location")?.contains("ok=installed") == true, "\(installed.headers)")
@@ -374,6 +392,32 @@ import Testing
         for action in ["ssh.key_created", "ssh.host_key_pinned", "ssh.key_installed", "ssh.host_key_forgotten"] {
             #expect(actions.contains(action), "\(action) missing")
         }
+    }
+
+    @Test func fingerprintsAreReadFromWhatAnOperatorPastes() throws {
+        #expect(try SSHClient.FirstHostKey.from(hostKey: "  256 SHA256:abc+/9XYZ root@h (ED25519)\n", trustFirstUse: false) == .fingerprint("SHA256:abc+/9XYZ"))
+        #expect(try SSHClient.FirstHostKey.from(hostKey: "", trustFirstUse: false) == .unchecked)
+        #expect(try SSHClient.FirstHostKey.from(hostKey: " ", trustFirstUse: true) == .trustFirstUse)
+        #expect(throws: SSHError.unreadableFingerprint("MD5:aa:bb")) { try SSHClient.FirstHostKey.from(hostKey: "MD5:aa:bb", trustFirstUse: true) }
+        #expect(SSHClient.keyscanArgv(try SSHTarget.parse("root@[2001:db8::1]:2222"), timeout: 5).suffix(3) == ["2222", "--", "2001:db8::1"])
+    }
+
+    @Test func asecondAddOnAHostStillBeingAddedIsRefused() async throws {
+        let state = try TestState()
+        let root = "\(state.dir)/pkg"
+        try FileManager.default.createDirectory(atPath: "\(root)/DEBIAN", withIntermediateDirectories: true)
+        try "Package: pharos-node\nVersion: 1.0\nArchitecture: all\nMaintainer: t <t@example.com>\nDescription: t\n"
+            .write(toFile: "\(root)/DEBIAN/control", atomically: true, encoding: .utf8)
+        try Command.run(["/usr/bin/dpkg-deb", "--root-owner-group", "-b", root, "\(state.dir)/pharos-node.deb"])
+        let controller = Controller(config: state.config, store: state.store, pki: state.pki, service: state.service)
+        let onboarding = AgentOnboarding(controller: controller, ssh: SSHClient(store: state.store, workDirectory: state.dir))
+        let target = SSHTarget(user: "root", host: "127.0.0.1", port: LoopbackPorts.free()[0])
+        try AgentOnboarding.busy.claim(target.knownHostsName) // an add in progress
+        let request = AgentOnboarding.NodeRequest(target: target, packagePath: "\(state.dir)/pharos-node.deb", name: "busy")
+        await #expect(throws: OnboardingError.busy(target.knownHostsName)) { try await onboarding.addNode(request, by: state.actor) }
+        AgentOnboarding.busy.release(target.knownHostsName)
+        // Once it is done the host can be tried again (here: nothing listens there).
+        await #expect(throws: SSHError.self) { try await onboarding.addNode(request, by: state.actor) }
     }
 
     @Test func targetsAreReadStrictly() throws {

@@ -65,7 +65,7 @@ public struct Problem: HTTPResponseError, Sendable {
             }
         case let error as SSHError:
             switch error {
-            case .invalidTarget, .unusablePassword, .hostKeyUnchecked: return Problem(.badRequest, error.description)
+            case .invalidTarget, .unusablePassword, .hostKeyUnchecked, .unreadableFingerprint: return Problem(.badRequest, error.description)
             case .hostKeyChanged, .hostKeyNotPresented: return Problem(.conflict, error.description)
             case .keyRefused, .passwordRefused, .installedKeyRefused, .unreachable, .remoteFailed:
                 return Problem(.badGateway, error.description)
@@ -74,7 +74,7 @@ public struct Problem: HTTPResponseError, Sendable {
         case let error as OnboardingError:
             switch error {
             case .package, .badPort, .samePorts: return Problem(.badRequest, error.description)
-            case .taken, .notInstalledOverSSH, .downgrade: return Problem(.conflict, error.description)
+            case .taken, .notInstalledOverSSH, .downgrade, .busy: return Problem(.conflict, error.description)
             case .undone, .notRunning: return Problem(.badGateway, error.description)
             }
         case let error as HTTPError:

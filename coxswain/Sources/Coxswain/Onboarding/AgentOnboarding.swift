@@ -89,6 +89,8 @@ public struct AgentOnboarding: Sendable {
     /// cannot be installed the enrollment is undone (the node row removed, its leaf revoked).
     public func addNode(_ request: NodeRequest, by actor: AuditActor) async throws -> AddedNode {
         let package = try DebianPackage.inspect(request.packagePath, expecting: AgentKind.node.package)
+        try Self.busy.claim(request.target.knownHostsName)
+        defer { Self.busy.release(request.target.knownHostsName) }
         let address = try FleetService.address(request.controlAddress ?? "\(request.target.dialHost):\(PharosPorts.nodeControl)",
                                                defaultPort: PharosPorts.nodeControl, flag: "--addr")
         let name = request.name ?? address.host
@@ -119,6 +121,24 @@ public struct AgentOnboarding: Sendable {
         let answer = await waitForAnswer(node: enrolled.node.id)
         let node = try await controller.store.read { tx in try tx.node(enrolled.node.id) }
         return AddedNode(node: node, packageVersion: installed, agentVersion: answer.version, answerError: answer.error)
+    }
+
+    /// Hosts an `add` is working on in this process: a second one for the same host (a double
+    /// click on the Servers page, two API calls) is refused instead of running beside it, where
+    /// the second `gen-csr` could meet the first one's key half made.
+    static let busy = BusyHosts()
+
+    final class BusyHosts: @unchecked Sendable {
+        private let lock = NSLock()
+        private var hosts: Set<String> = []
+
+        func claim(_ host: String) throws {
+            try lock.withLock {
+                guard hosts.insert(host).inserted else { throw OnboardingError.busy(host) }
+            }
+        }
+
+        func release(_ host: String) { _ = lock.withLock { hosts.remove(host) } }
     }
 
     static func port(_ port: Int, flag: String) throws -> Int {
@@ -167,6 +187,8 @@ public struct AgentOnboarding: Sendable {
     /// Installs, enrolls and starts a relay; `cox serve` dials its tunnel from then on.
     public func addRelay(_ request: RelayRequest, by actor: AuditActor) async throws -> AddedRelay {
         let package = try DebianPackage.inspect(request.packagePath, expecting: AgentKind.relay.package)
+        try Self.busy.claim(request.target.knownHostsName)
+        defer { Self.busy.release(request.target.knownHostsName) }
         let endpoint = try FleetService.address(request.endpoint ?? "\(request.target.dialHost):\(PharosPorts.relayTunnel)",
                                                 defaultPort: PharosPorts.relayTunnel, flag: "--endpoint")
         let hostname = request.hostname.trimmingCharacters(in: .whitespaces).lowercased()
@@ -475,6 +497,7 @@ public enum OnboardingError: Error, Equatable, CustomStringConvertible {
     case taken(String)
     case badPort(Int, flag: String)
     case samePorts(String)
+    case busy(String)
     case notInstalledOverSSH(agent: String)
     case undone(agent: String, cause: String)
     case notRunning(agent: String, state: String)
@@ -486,6 +509,7 @@ public enum OnboardingError: Error, Equatable, CustomStringConvertible {
         case .taken(let why): "\(why): nothing was installed"
         case .badPort(let port, let flag): "\(flag) \(port) is outside 1-65535"
         case .samePorts(let why): "\(why): nothing was installed"
+        case .busy(let host): "another add is already running on \(host); wait for it to finish"
         case .notInstalledOverSSH(let agent):
             "\(agent) was not installed over SSH (`add`): update, start and stop it on its host"
         case .undone(let agent, let cause):

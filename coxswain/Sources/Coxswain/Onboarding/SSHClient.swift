@@ -106,6 +106,16 @@ public struct SSHClient: Sendable {
         case fingerprint(String)
         case trustFirstUse
         case unchecked
+
+        /// From a form or a flag: `hostKey` may be a whole `ssh-keygen -l` line, padded; empty
+        /// is none. Anything without a `SHA256:` fingerprint in it is refused.
+        public static func from(hostKey: String?, trustFirstUse: Bool) throws(SSHError) -> FirstHostKey {
+            guard let text = hostKey?.trimmingCharacters(in: .whitespacesAndNewlines), !text.isEmpty else {
+                return trustFirstUse ? .trustFirstUse : .unchecked
+            }
+            guard let match = text.firstMatch(of: /SHA256:[A-Za-z0-9+\/]+/) else { throw .unreadableFingerprint(text) }
+            return .fingerprint(String(match.0))
+        }
     }
 
     /// Logs in to `target` once with `password` (never stored, never on a command line, in an
@@ -158,7 +168,8 @@ public struct SSHClient: Sendable {
 
             """
         let output = try await call(target, remoteCommand: "exec sh -s", input: .text(script), step: "install the controller's key",
-                                    login: .password(password), vouched: vouched, by: actor)
+                                    login: .password(password), vouched: vouched, trustFirstUse: firstHostKey == .trustFirstUse,
+                                    by: actor)
         let wasThere = SSHOutput.value(of: "PHAROS-KEY", in: output) == "present"
         try await store.write { tx in
             _ = try tx.appendAudit(AuditEntry(action: "ssh.key_installed", targetType: "ssh_host", targetID: target.knownHostsName,
@@ -178,10 +189,15 @@ public struct SSHClient: Sendable {
         return InstalledKey(wasThere: wasThere, canBecomeRoot: SSHOutput.value(of: "PHAROS-ROOT", in: check) == "yes")
     }
 
+    /// ssh-keyscan takes a bare IPv6 address (`[…]` does not resolve).
+    static func keyscanArgv(_ target: SSHTarget, timeout: Int) -> [String] {
+        ["ssh-keyscan", "-T", "\(timeout)", "-p", "\(target.port)", "--", target.host]
+    }
+
     /// The host keys `target` presents (`ssh-keyscan`), under our name for it.
     static func scanHostKeys(_ target: SSHTarget, timeout: Int) throws -> [PinnedHostKey] {
         let scanned = Result { () throws(CommandError) in
-            try Command.status(["ssh-keyscan", "-T", "\(timeout)", "-p", "\(target.port)", "--", target.dialHost])
+            try Command.status(keyscanArgv(target, timeout: timeout))
         }
         guard case .success(let result) = scanned else {
             if case .failure(let error) = scanned {
@@ -204,12 +220,15 @@ public struct SSHClient: Sendable {
     static let sessionMarker = "PHAROS-SESSION"
 
     /// `vouched`: for a host with no pin, the keys to accept (checked against a fingerprint the
-    /// operator gave); they are pinned once the login went through.
+    /// operator gave); they are pinned once the login went through. A password goes only to a
+    /// pinned or vouched key, or, when `trustFirstUse`, to whatever answers: the pins are read
+    /// here, so a pin forgotten meanwhile does not open the way.
     private func call(_ target: SSHTarget, remoteCommand: String, input: Input, step: String, login: Login = .key,
-                      vouched: [PinnedHostKey]? = nil, by actor: AuditActor) async throws -> String {
+                      vouched: [PinnedHostKey]? = nil, trustFirstUse: Bool = false, by actor: AuditActor) async throws -> String {
         let identity = try await identity(by: actor)
         let pinned = try await store.read { tx in try tx.pinnedHostKeys(host: target.knownHostsName) }
         let known = pinned.isEmpty ? vouched ?? [] : pinned
+        if case .password = login, known.isEmpty, !trustFirstUse { throw SSHError.hostKeyUnchecked(target: target) }
         let timeout = connectTimeoutSeconds
         removeAbandonedDirectories()
         let (status, output, learned) = try await Self.offload { () throws -> (Int32, String, [PinnedHostKey]) in
@@ -250,7 +269,13 @@ public struct SSHClient: Sendable {
                 }
                 if output.contains("Permission denied (") { throw SSHError.passwordRefused(target: target) }
             }
-            throw SSHOutput.failure(output, status: status, target: target, pinned: pinned, publicKey: identity.publicKey)
+            let failure = SSHOutput.failure(output, status: status, target: target, pinned: pinned, publicKey: identity.publicKey)
+            if case .hostKeyChanged(_, _, let offered) = failure, pinned.isEmpty, let vouched, !vouched.isEmpty {
+                // Not the key ssh-keyscan saw a moment ago: refused before any password went out.
+                throw SSHError.hostKeyNotPresented(target: target, wanted: vouched.map(\.fingerprint).joined(separator: ", "),
+                                                   offered: [offered ?? "another key"])
+            }
+            throw failure
         }
         // Logged in with a key ssh accepted at first use: pin it. A pin is never replaced, and a
         // key another first login pinned meanwhile must be this one.
@@ -394,6 +419,7 @@ public enum SSHError: Error, Equatable, CustomStringConvertible {
     case hostKeyUnchecked(target: SSHTarget)
     case hostKeyNotPresented(target: SSHTarget, wanted: String, offered: [String])
     case installedKeyRefused(target: SSHTarget)
+    case unreadableFingerprint(String)
     case unreachable(target: SSHTarget, reason: String)
     case remoteFailed(target: SSHTarget, step: String, status: Int32, output: String)
     case local(String)
@@ -424,6 +450,8 @@ public enum SSHError: Error, Equatable, CustomStringConvertible {
         case .hostKeyNotPresented(let target, let wanted, let offered):
             "refused: \(target.knownHostsName) presents no host key \(wanted) (it presents \(offered.joined(separator: ", "))). "
                 + "Someone may be intercepting the connection; no password was sent"
+        case .unreadableFingerprint(let text):
+            "\"\(text.prefix(100))\" holds no host key fingerprint: give the SHA256:… that ssh-keygen -lf prints"
         case .installedKeyRefused(let target):
             "the controller's key is in ~\(target.user)/.ssh/authorized_keys on \(target.knownHostsName) but the key login was "
                 + "refused there: sshd's StrictModes (a group- or world-writable home or ~/.ssh) or an AuthorizedKeysFile "
@@ -495,7 +523,11 @@ final class SecretFeeder: @unchecked Sendable {
 
     /// Releases the thread (it may be waiting for a reader that never comes) and waits for it.
     func stop() {
-        lock.withLock { stopped = true }
+        let first = lock.withLock { () -> Bool in
+            defer { stopped = true }
+            return !stopped
+        }
+        guard first else { return }
         let reader = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         finished.wait()
         if reader >= 0 { close(reader) }

@@ -228,8 +228,7 @@ extension AdminAPI {
             let form = try await checked(KeyInstallForm.self, request, context)
             return await outcome("/ui/servers") {
                 let target = try SSHTarget.parse(form.target)
-                let first: SSHClient.FirstHostKey = if let key = form.hostKey, !key.isEmpty { .fingerprint(key) }
-                    else if form.trustFirstUse == "true" { .trustFirstUse } else { .unchecked }
+                let first = try SSHClient.FirstHostKey.from(hostKey: form.hostKey, trustFirstUse: form.trustFirstUse == "true")
                 let installed = try await controller.ssh.installKey(target, password: Array(form.password.utf8), firstHostKey: first,
                                                                     by: context.actor)
                 return (installed.wasThere ? "the key was already installed for \(target)" : "installed the key for \(target)")

@@ -63,7 +63,7 @@ extension AdminAPI {
         group.post("ssh/key/install") { request, context -> KeyInstalledDTO in
             let form = try await Self.body(InstallKeyRequest.self, request, context)
             let target = try SSHTarget.parse(form.target)
-            let first: SSHClient.FirstHostKey = if let key = form.hostKey { .fingerprint(key) } else if form.trustFirstUse == true { .trustFirstUse } else { .unchecked }
+            let first = try SSHClient.FirstHostKey.from(hostKey: form.hostKey, trustFirstUse: form.trustFirstUse == true)
             let installed = try await controller.ssh.installKey(target, password: Array(form.password.utf8), firstHostKey: first, by: context.actor)
             return KeyInstalledDTO(target: target.description, alreadyThere: installed.wasThere, canBecomeRoot: installed.canBecomeRoot)
         }
