@@ -297,14 +297,7 @@ struct SSHKeyCommand: AsyncParsableCommand {
             try await userFacing {
                 let target = try SSHTarget.parse(host)
                 let name = target.knownHostsName
-                let removed = try await options.open().store.write { tx in
-                    let removed = try tx.forgetHostKeys(host: name)
-                    if removed > 0 {
-                        _ = try tx.appendAudit(AuditEntry(action: "ssh.host_key_forgotten", targetType: "ssh_host", targetID: name), by: .cliUser)
-                    }
-                    return removed
-                }
-                guard removed > 0 else { throw CommandFailure(description: "no host key is pinned for \(name)") }
+                guard try await options.open().ssh.forgetPins(of: name, by: .cliUser) else { throw CommandFailure(description: "no host key is pinned for \(name)") }
                 print("forgot the pinned key of \(name); the next login pins the key it presents")
             }
         }

@@ -105,6 +105,16 @@ import Testing
         }
     }
 
+    /// An empty package named `name` (what `DebianPackage.inspect` reads), as `dir/name.deb`.
+    static func package(_ name: String, version: String, in dir: String) throws -> String {
+        let root = "\(dir)/\(name)-pkg"
+        try FileManager.default.createDirectory(atPath: "\(root)/DEBIAN", withIntermediateDirectories: true)
+        try "Package: \(name)\nVersion: \(version)\nArchitecture: all\nMaintainer: t <t@example.com>\nDescription: t\n"
+            .write(toFile: "\(root)/DEBIAN/control", atomically: true, encoding: .utf8)
+        try Command.run(["/usr/bin/dpkg-deb", "--root-owner-group", "-b", root, "\(dir)/\(name).deb"])
+        return "\(dir)/\(name).deb"
+    }
+
     @Test func theFirstLoginPinsTheHostKeyAndLaterOnesAreCheckedAgainstIt() async throws {
         let state = try TestState()
         let server = try SSHServer()
@@ -404,16 +414,12 @@ import Testing
 
     @Test func asecondAddOnAHostStillBeingAddedIsRefused() async throws {
         let state = try TestState()
-        let root = "\(state.dir)/pkg"
-        try FileManager.default.createDirectory(atPath: "\(root)/DEBIAN", withIntermediateDirectories: true)
-        try "Package: pharos-node\nVersion: 1.0\nArchitecture: all\nMaintainer: t <t@example.com>\nDescription: t\n"
-            .write(toFile: "\(root)/DEBIAN/control", atomically: true, encoding: .utf8)
-        try Command.run(["/usr/bin/dpkg-deb", "--root-owner-group", "-b", root, "\(state.dir)/pharos-node.deb"])
+        let packagePath = try Self.package("pharos-node", version: "1.0", in: state.dir)
         let controller = Controller(config: state.config, store: state.store, pki: state.pki, service: state.service)
         let onboarding = AgentOnboarding(controller: controller, ssh: SSHClient(store: state.store, workDirectory: state.dir))
         let target = SSHTarget(user: "root", host: "127.0.0.1", port: LoopbackPorts.free()[0])
         try AgentOnboarding.busy.claim(target.knownHostsName) // an add in progress
-        let request = AgentOnboarding.NodeRequest(target: target, packagePath: "\(state.dir)/pharos-node.deb", name: "busy")
+        let request = AgentOnboarding.NodeRequest(target: target, packagePath: packagePath, name: "busy")
         await #expect(throws: OnboardingError.busy(target.knownHostsName)) { try await onboarding.addNode(request, by: state.actor) }
         AgentOnboarding.busy.release(target.knownHostsName)
         // Once it is done the host can be tried again (here: nothing listens there).
@@ -436,14 +442,7 @@ import Testing
 
     @Test func onlyAPharosNodePackageIsSentAndATakenNameStopsAddBeforeAnyLogin() async throws {
         let state = try TestState()
-        func package(_ name: String) throws -> String {
-            let root = "\(state.dir)/\(name)-pkg"
-            try FileManager.default.createDirectory(atPath: "\(root)/DEBIAN", withIntermediateDirectories: true)
-            try "Package: \(name)\nVersion: 1.2.3\nArchitecture: all\nMaintainer: t <t@example.com>\nDescription: t\n"
-                .write(toFile: "\(root)/DEBIAN/control", atomically: true, encoding: .utf8)
-            try Command.run(["/usr/bin/dpkg-deb", "--root-owner-group", "-b", root, "\(state.dir)/\(name).deb"])
-            return "\(state.dir)/\(name).deb"
-        }
+        func package(_ name: String) throws -> String { try Self.package(name, version: "1.2.3", in: state.dir) }
         #expect(try DebianPackage.inspect(try package("pharos-node"), expecting: "pharos-node").version == "1.2.3")
         #expect(throws: OnboardingError.package("\(state.dir)/pharos-relay.deb", "is pharos-relay, not pharos-node")) {
             try DebianPackage.inspect(try package("pharos-relay"), expecting: "pharos-node")

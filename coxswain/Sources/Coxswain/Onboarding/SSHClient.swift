@@ -20,6 +20,16 @@ public struct SSHClient: Sendable {
         self.workDirectory = workDirectory
     }
 
+    /// Drops the pins of `name` (a known_hosts name: `HOST` or `[HOST]:PORT`), audited as
+    /// `ssh.host_key_forgotten`; false when none was pinned.
+    public func forgetPins(of name: String, by actor: AuditActor) async throws -> Bool {
+        try await store.write { tx in
+            guard try tx.forgetHostKeys(host: name) > 0 else { return false }
+            _ = try tx.appendAudit(AuditEntry(action: "ssh.host_key_forgotten", targetType: "ssh_host", targetID: name), by: actor)
+            return true
+        }
+    }
+
     /// The controller's identity, if one was made (reading never makes one).
     public func existingIdentity() async throws -> SSHIdentity? {
         try await store.read { tx in try tx.sshIdentity() }

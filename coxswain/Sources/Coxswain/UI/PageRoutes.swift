@@ -281,14 +281,7 @@ extension AdminAPI {
         ui.post("servers/pins/forget") { request, context in
             let form = try await checked(HostForm.self, request, context)
             return await outcome("/ui/servers") {
-                let removed = try await store.write { tx in
-                    let removed = try tx.forgetHostKeys(host: form.host)
-                    if removed > 0 {
-                        _ = try tx.appendAudit(AuditEntry(action: "ssh.host_key_forgotten", targetType: "ssh_host", targetID: form.host), by: context.actor)
-                    }
-                    return removed
-                }
-                guard removed > 0 else { throw Problem(.notFound, "no host key is pinned for \(form.host)") }
+                guard try await controller.ssh.forgetPins(of: form.host, by: context.actor) else { throw Problem(.notFound, "no host key is pinned for \(form.host)") }
                 return "forgot the pinned key of \(form.host); the next login pins the key it presents"
             }
         }

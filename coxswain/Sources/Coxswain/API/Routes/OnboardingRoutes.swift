@@ -72,14 +72,7 @@ extension AdminAPI {
         }
         group.delete("ssh/host-keys/:host") { _, context -> Response in
             let name = try SSHTarget.parse(try context.parameters.require("host")).knownHostsName
-            let removed = try await store.write { tx in
-                let removed = try tx.forgetHostKeys(host: name)
-                if removed > 0 {
-                    _ = try tx.appendAudit(AuditEntry(action: "ssh.host_key_forgotten", targetType: "ssh_host", targetID: name), by: context.actor)
-                }
-                return removed
-            }
-            guard removed > 0 else { throw Problem(.notFound, "no host key is pinned for \(name)") }
+            guard try await controller.ssh.forgetPins(of: name, by: context.actor) else { throw Problem(.notFound, "no host key is pinned for \(name)") }
             return Response(status: .noContent)
         }
     }
