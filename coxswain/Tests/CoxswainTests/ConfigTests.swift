@@ -56,9 +56,22 @@ import Testing
             try CoxConfig.load(path: try write("fleet:\n  vpn_subnet: 10.1.0.1/24\n"), environment: [:])
         }
         #expect(throws: ConfigError.self) { try CoxConfig.load(path: try write("fleet:\n  vpn_subnett: x\n"), environment: [:]) }
-        #expect(throws: ConfigError.self) { try CoxConfig.load(path: try write("backend: postgres\n"), environment: [:]) }
+        #expect(throws: ConfigError.invalid(component: "cox", key: "backend", value: "mysql", expected: "sqlite or postgres")) {
+            try CoxConfig.load(path: try write("backend: mysql\n"), environment: [:])
+        }
         #expect(throws: ConfigError.self) { try CoxConfig.load(path: try write("[1, 2"), environment: [:]) }
         #expect(throws: ConfigError.self) { try CoxConfig.load(path: "/nonexistent/x", environment: ["COX_FLEET_RECONCILE_INTERVAL": "0"]) }
+    }
+
+    /// `backend: postgres` (or the issue's `store.backend`) reads the DSN from a file beside the
+    /// state, or the one `store.dsn_file` names, resolved like `state_dir`.
+    @Test func thePostgresBackendNamesItsDSNFile() throws {
+        let path = try write("backend: postgres\nstate_dir: /var/lib/cox\n")
+        let config = try CoxConfig.load(path: path, environment: [:])
+        #expect(config.backend == "postgres" && config.dsnFilePath(relativeTo: "/etc/cox") == "/var/lib/cox/postgres.dsn")
+        let named = try CoxConfig.load(path: try write("store:\n  backend: postgres\n  dsn_file: secrets/pg.dsn\n"), environment: [:])
+        #expect(named.backend == "postgres" && named.dsnFilePath(relativeTo: "/etc/cox") == "/etc/cox/secrets/pg.dsn")
+        #expect(try CoxConfig.load(path: try write(CoxConfig.preset(.enterprise).yaml), environment: [:]).backend == "sqlite")
     }
 
     @Test func initRefusesToOverwriteWithoutForce() throws {

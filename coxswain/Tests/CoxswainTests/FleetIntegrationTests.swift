@@ -210,7 +210,15 @@ import Testing
         try await Self.withFleet { fleet in
             let count = 1000
             let coxBinary = TestBinaries.path("cox", package: "coxswain")
-            try "state_dir: ./state\nfleet:\n  node_call_timeout_seconds: 3\n".write(toFile: "\(fleet.state.dir)/cox.yaml", atomically: true, encoding: .utf8)
+            var yaml = "state_dir: ./state\nfleet:\n  node_call_timeout_seconds: 3\n"
+            if let postgres = fleet.state.store.postgresConfiguration {
+                // The importer is a second controller process on the same PostgreSQL database.
+                yaml = "backend: postgres\n" + yaml
+                let dsn = "postgres://\(postgres.user):\(postgres.password)@\(postgres.host):\(postgres.port)/\(postgres.database)\n"
+                #expect(FileManager.default.createFile(atPath: "\(fleet.state.dir)/state/postgres.dsn", contents: Data(dsn.utf8),
+                                                       attributes: [.posixPermissions: 0o600]))
+            }
+            try yaml.write(toFile: "\(fleet.state.dir)/cox.yaml", atomically: true, encoding: .utf8)
             let csv = (0..<count).map { i in
                 "alice@example.com,dev\(i),linux,\(Curve25519.KeyAgreement.PrivateKey().publicKey.rawRepresentation.base64EncodedString())"
             }.joined(separator: "\n")

@@ -109,7 +109,7 @@ import Testing
         #expect(try await AnomalyEngine.sweep(state.store, settings: geoOnly, window: window).isEmpty, "without a database, no GeoIP rule")
         let opened = try await AnomalyEngine.sweep(state.store, settings: geoOnly, window: window, geo: database)
         #expect(Set(opened.map(\.dedupKey)) == ["impossible_travel:\(device.id)", "new_geo:\(device.id):AU"], "\(opened.map(\.dedupKey))")
-        let known = try await state.store.read { tx in try String.fetchAll(tx.db, sql: "SELECT country FROM device_countries ORDER BY country") }
+        let known = try await state.store.read { tx in try tx.sql.values(String.self, "SELECT country FROM device_countries ORDER BY country") }
         #expect(known == ["AU", "US"])
         #expect(try await AnomalyEngine.sweep(state.store, settings: geoOnly, window: window, geo: database).isEmpty, "refreshed, nothing new")
         try await connect(from: "192.0.2.5", second: 0)

@@ -1,6 +1,5 @@
 import Crypto
 import Foundation
-import GRDB
 import PharosSpec
 import Testing
 @testable import Coxswain
@@ -59,7 +58,7 @@ import Testing
             }
         }
         #expect(try await state.store.read { tx in try tx.auditChain().count } == auditBefore)
-        #expect(try await state.store.read { tx in try Int.fetchOne(tx.db, sql: "SELECT COUNT(*) FROM device_certs") } == 0)
+        #expect(try await state.store.read { tx in try tx.sql.count("SELECT COUNT(*) FROM device_certs") } == 0)
     }
 
     /// Issue #19 item 5: a session (a guessed password, a stolen device) cannot swap the

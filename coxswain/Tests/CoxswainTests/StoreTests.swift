@@ -30,7 +30,8 @@ import Testing
         #expect(Set(alerts) == ["al_new_resolved", "al_old_open"])
     }
 
-    @Test func databaseIsAPrivateWALFile() async throws {
+    @Test(.enabled(if: TestState.engine == .sqlite, "SQLite's file"))
+    func databaseIsAPrivateWALFile() async throws {
         let state = try TestState()
         let attributes = try FileManager.default.attributesOfItem(atPath: state.store.path)
         #expect((attributes[.posixPermissions] as? Int) == 0o600)

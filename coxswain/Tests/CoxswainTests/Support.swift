@@ -15,13 +15,33 @@ final class TestState: @unchecked Sendable {
     init(config: CoxConfig = CoxConfig()) throws {
         dir = "/tmp/cox-test-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        store = try Store.open(path: "\(dir)/state/app.db")
+        store = try Self.openStore(stateDirectory: "\(dir)/state")
         pki = try FleetPKI.loadOrCreate(in: store)
         self.config = config
         service = FleetService(store: store, pki: pki, config: config)
     }
 
-    deinit { try? FileManager.default.removeItem(atPath: dir) }
+    deinit {
+        if store.backend == .postgres { try? store.close() }
+        try? FileManager.default.removeItem(atPath: dir)
+    }
+
+    /// The engine the controller tests run on: SQLite, or PostgreSQL when
+    /// `PHAROS_TEST_STORE=postgres` (`make test-postgres` runs the whole suite that way).
+    static var engine: SQLEngine {
+        ProcessInfo.processInfo.environment["PHAROS_TEST_STORE"] == "postgres" ? .postgres : .sqlite
+    }
+
+    /// A fresh store: `<state>/app.db`, or a new database of the test process's PostgreSQL cluster.
+    static func openStore(stateDirectory: String, engine: SQLEngine = TestState.engine) throws -> Store {
+        switch engine {
+        case .sqlite:
+            return try Store.open(path: "\(stateDirectory)/app.db")
+        case .postgres:
+            let cluster = try PostgresCluster.shared()
+            return try Store.open(postgres: cluster.configuration(database: try cluster.createDatabase()), stateDirectory: stateDirectory)
+        }
+    }
 
     /// A node row as if enrolled and polled: keys known, so devices can be placed on it.
     func readyNode(name: String, address: String = "127.0.0.1:1", xray: Bool = false) async throws -> NodeRecord {

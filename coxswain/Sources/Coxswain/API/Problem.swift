@@ -41,6 +41,7 @@ public struct Problem: HTTPResponseError, Sendable {
             case .ambiguous: return Problem(.badRequest, error.description)
             case .constraint: return Problem(.conflict, error.description)
             case .unreadable, .damaged: return nil
+            case .sqliteOnly: return Problem(.conflict, error.description)
             }
         case let error as FleetInputError:
             return Problem(.badRequest, error.description)

@@ -1,4 +1,4 @@
-import GRDB
+import Foundation
 
 /// What one anomaly sweep reads from the store, in one read transaction: the window's device
 /// events, and for the Tier 2 rules the history they compare against, read only for the
@@ -75,49 +75,29 @@ extension StoreTransaction {
             evidence.removedAt = try removedDevices(Set(evidence.events.compactMap(\.deviceID)))
         }
         if settings.authFailureSpike {
-            evidence.failedLogins = try Row.fetchAll(db, sql: """
-                SELECT at, source_ip, actor FROM audit_log WHERE action = 'auth.login' AND result = 'error' AND at >= ? ORDER BY at, id
-                """, arguments: [since]).map { AnomalyEvidence.FailedLogin(at: $0["at"], sourceIP: $0["source_ip"], account: $0["actor"]) }
+            evidence.failedLogins = try failedLogins(since: since)
         }
         if settings.offHoursAccess {
             let connecting = Set(evidence.events.filter { $0.eventType == "connect" }.compactMap(\.deviceID))
             // One grouped read for every device that connects in the window.
             for device in connecting { evidence.connectHours[device] = AnomalyEvidence.HourCounts() }
-            for row in try SQLRequest<Row>(literal: """
-                SELECT device_id, MIN(at) AS first, COUNT(*) AS n FROM connection_events
-                WHERE event_type = 'connect' AND device_id IN \(connecting) AND at < \(since)
-                GROUP BY device_id, (at / 3600000000) % 24
-                """).fetchAll(db) {
-                evidence.connectHours[row["device_id"] as String]?.add(row["first"], count: row["n"])
+            for group in try connectHours(devices: connecting, before: since) {
+                evidence.connectHours[group.deviceID]?.add(group.first, count: group.count)
             }
         }
         if settings.newGeo {
             let devices = Set(evidence.events.compactMap(\.deviceID))
-            for row in try SQLRequest<Row>(literal: "SELECT device_id, country FROM device_countries WHERE device_id IN \(devices)").fetchAll(db) {
-                evidence.knownCountries[row["device_id"], default: []].insert(row["country"])
+            for known in try knownCountries(devices: devices) {
+                evidence.knownCountries[known.deviceID, default: []].insert(known.country)
             }
         }
         if settings.dataVolume {
             let minBytes = Int64(settings.dataVolumeMinMiB) << 20
             let heavy = Set(evidence.events.filter { $0.eventType == "disconnect" && $0.rxBytes > minBytes }.compactMap(\.deviceID))
             for device in heavy.sorted() {
-                evidence.sessionUploads[device] = try Row.fetchAll(db, sql: """
-                    SELECT at, rx_bytes FROM connection_events
-                    WHERE device_id = ? AND event_type = 'disconnect' AND reason != 'stream-lost' ORDER BY at, id
-                    """, arguments: [device]).map { AnomalyEvidence.SessionUpload(at: $0["at"], bytes: $0["rx_bytes"]) }
+                evidence.sessionUploads[device] = try sessionUploads(device: device)
             }
         }
         return evidence
-    }
-
-    /// Remembers the countries devices were seen in (`new_geo`'s baseline); removed devices'
-    /// are not kept.
-    public func recordDeviceCountries(_ seen: [(deviceID: String, country: String, at: Int64)]) throws {
-        for entry in seen {
-            try db.execute(sql: """
-                INSERT OR IGNORE INTO device_countries (device_id, country, first_seen_at)
-                SELECT ?, ?, ? WHERE EXISTS (SELECT 1 FROM devices WHERE id = ?)
-                """, arguments: [entry.deviceID, entry.country, entry.at, entry.deviceID])
-        }
     }
 }

@@ -20,10 +20,9 @@ extension CoxConfig {
     /// The settings of `cox.yaml`, upstream's keys, each overridable by `COX_<SECTION>_<KEY>`.
     static let schema = ConfigSchema<CoxConfig>(component: "cox", environmentPrefix: "COX_", keys: [
         .oneOf("posture", \.posture),
-        .init("backend") { c, v throws(ConfigValueError) in
-            guard v == "sqlite" else { throw ConfigValueError(expected: "sqlite (the PostgreSQL store is not built yet)") }
-            c.backend = v
-        },
+        .init("backend") { c, v throws(ConfigValueError) in try c.setBackend(v) },
+        .init("store.backend") { c, v throws(ConfigValueError) in try c.setBackend(v) },
+        .text("store.dsn_file", \.dsnFile),
         .text("state_dir", \.stateDir),
         .text("geoip_db", \.geoipDB),
         .logLevel("log.level", \.logLevel),
@@ -90,8 +89,10 @@ extension CoxConfig {
         # cox.yaml — PharosVPN controller (\(posture.rawValue) preset). Every key can be
         # overridden by an environment variable: fleet.vpn_subnet -> COX_FLEET_VPN_SUBNET.
         posture: \(posture.rawValue)
-        backend: \(backend)            # sqlite (PostgreSQL is planned)
+        backend: \(backend)            # sqlite, or postgres (two controllers can share one database)
         state_dir: \(stateDir)         # app.db (0600) lives here; relative to this file
+        store:
+          dsn_file: "\(dsnFile)"           # postgres: a 0600 file holding postgres://USER:PASSWORD@HOST:PORT/DATABASE; empty = <state_dir>/postgres.dsn
         geoip_db: "\(geoipDB)"             # a GeoLite2-City / DB-IP City Lite .mmdb for the GeoIP rules; empty = none
         log:
           level: \(logLevel)

@@ -1,4 +1,5 @@
 import Foundation
+import PharosConfig
 
 /// `cox.yaml`, with `COX_*` environment overrides (`fleet.vpn_subnet` → `COX_FLEET_VPN_SUBNET`).
 /// Keys follow upstream's; `cox init --personal | --enterprise` writes a preset.
@@ -6,7 +7,11 @@ public struct CoxConfig: Sendable, Equatable {
     public enum Posture: String, Sendable, CaseIterable { case personal, enterprise }
 
     public var posture = Posture.personal
+    /// `sqlite` (`<state_dir>/app.db`) or `postgres` (the database of `dsnFile`).
     public var backend = "sqlite"
+    /// The file holding the PostgreSQL DSN, password included (0600); empty means
+    /// `<state_dir>/postgres.dsn`. Never argv or the environment.
+    public var dsnFile = ""
     public var stateDir = "./state"
     public var logLevel = "info"
     /// The admin API and UI; empty turns them off.
@@ -67,6 +72,20 @@ public struct CoxConfig: Sendable, Equatable {
             config.rotationEnabled = true
         }
         return config
+    }
+
+    mutating func setBackend(_ value: String) throws(ConfigValueError) {
+        guard value == "sqlite" || value == "postgres" else { throw ConfigValueError(expected: "sqlite or postgres") }
+        backend = value
+    }
+
+    /// The PostgreSQL DSN file: `store.dsn_file` resolved against `base` when relative, or
+    /// `postgres.dsn` in the state directory.
+    public func dsnFilePath(relativeTo base: String) -> String {
+        if dsnFile.isEmpty {
+            return URL(fileURLWithPath: databasePath(relativeTo: base)).deletingLastPathComponent().appendingPathComponent("postgres.dsn").path
+        }
+        return dsnFile.hasPrefix("/") ? dsnFile : URL(fileURLWithPath: base).appendingPathComponent(dsnFile).standardizedFileURL.path
     }
 
     /// The SQLite file inside the state directory, resolved against `base` when relative.

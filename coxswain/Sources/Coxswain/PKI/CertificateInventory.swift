@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import PharosSpec
 import PharosTLS
 import X509
@@ -41,56 +40,45 @@ extension StoreTransaction {
     /// Every certificate in the store, soonest expiry first.
     public func certificateInventory() throws -> [CertificateEntry] {
         var entries: [CertificateEntry] = []
-        for row in try Row.fetchAll(db, sql: "SELECT role, serial, not_before, not_after FROM ca") {
-            let role: String = row["role"]
+        for ca in try inventoryCAs() {
+            let role = ca.role
             entries.append(CertificateEntry(kind: role == "root" ? .root : role == "fleet" ? .fleetCA : .deviceCA, name: role,
-                                            serial: row["serial"], notBefore: row["not_before"], notAfter: row["not_after"], revoked: false))
+                                            serial: ca.serial, notBefore: ca.notBefore, notAfter: ca.notAfter, revoked: false))
         }
         if let controller = try controllerCertificate(), let entry = Self.entry(.controller, name: "coxswain-controller",
                                                                                 pem: controller.certificatePEM, revoked: false) {
             entries.append(entry)
         }
-        for row in try Row.fetchAll(db, sql: """
-            SELECT n.name, c.cert_pem, c.revoked_at FROM node_certs c JOIN nodes n ON n.id = c.node_id
-            WHERE c.id = (\(Self.currentNodeCertificateID))
-            """) {
-            if let entry = Self.entry(.node, name: row["name"], pem: row["cert_pem"], revoked: row["revoked_at"] as Int64? != nil) {
+        for leaf in try inventoryNodeLeaves() {
+            if let entry = Self.entry(.node, name: leaf.name, pem: leaf.pem, revoked: leaf.revoked) {
                 entries.append(entry)
             }
         }
         // A relay's leaf is the one it serves: the one it was last seen presenting (so a renewal
         // it never installed still runs into an expiry alert). A newer one issued to it and not
         // seen yet is listed beside it.
-        for row in try Row.fetchAll(db, sql: """
-            SELECT r.name, r.presented_serial, l.serial, l.not_before, l.not_after,
-                   EXISTS (SELECT 1 FROM revoked_certs v WHERE v.serial = l.serial) AS revoked FROM relays r
-            JOIN relay_leaves l ON l.relay_id = r.id AND (l.serial = r.cert_serial OR l.serial = r.presented_serial)
-            WHERE r.kind = 'remote'
-            """) {
-            let presented: String = row["presented_serial"], serial: String = row["serial"]
-            let name: String = presented.isEmpty || presented == serial ? row["name"] : "\(row["name"] as String) (not presented yet)"
-            entries.append(CertificateEntry(kind: .relay, name: name, serial: serial, notBefore: row["not_before"],
-                                            notAfter: row["not_after"], revoked: row["revoked"]))
+        for leaf in try inventoryRelayLeaves() {
+            let presented = leaf.presentedSerial, serial = leaf.serial
+            let name = presented.isEmpty || presented == serial ? leaf.name : "\(leaf.name) (not presented yet)"
+            entries.append(CertificateEntry(kind: .relay, name: name, serial: serial, notBefore: leaf.notBefore,
+                                            notAfter: leaf.notAfter, revoked: leaf.revoked))
         }
-        for row in try Row.fetchAll(db, sql: """
-            SELECT d.name, COALESCE(u.email, u.name) AS owner, c.cert_pem, c.revoked_at
-            FROM device_certs c JOIN devices d ON d.id = c.device_id JOIN users u ON u.id = d.user_id
-            """) {
-            let name = "\(row["owner"] as String)/\(row["name"] as String)"
-            if let entry = Self.entry(.device, name: name, pem: row["cert_pem"], revoked: row["revoked_at"] as Int64? != nil) {
+        for leaf in try inventoryDeviceLeaves() {
+            let name = "\(leaf.owner)/\(leaf.name)"
+            if let entry = Self.entry(.device, name: name, pem: leaf.pem, revoked: leaf.revoked) {
                 entries.append(entry)
             }
         }
         // Node, relay and controller leaves revoked before they expire (a removed node's).
         let listed = Set(entries.map(\.serial))
-        for revoked in try Row.fetchAll(db, sql: "SELECT * FROM revoked_certs") where !listed.contains(revoked["serial"]) {
-            let kind: CertificateEntry.Kind = switch revoked["kind"] as String {
+        for revoked in try inventoryRevoked() where !listed.contains(revoked.serial) {
+            let kind: CertificateEntry.Kind = switch revoked.kind {
             case "relay": .relay
             case "controller": .controller
             default: .node
             }
-            entries.append(CertificateEntry(kind: kind, name: revoked["name"], serial: revoked["serial"], notBefore: revoked["not_before"],
-                                            notAfter: revoked["not_after"], revoked: true))
+            entries.append(CertificateEntry(kind: kind, name: revoked.name, serial: revoked.serial, notBefore: revoked.notBefore,
+                                            notAfter: revoked.notAfter, revoked: true))
         }
         return entries.sorted { ($0.notAfter, $0.kind.rawValue, $0.name) < ($1.notAfter, $1.kind.rawValue, $1.name) }
     }

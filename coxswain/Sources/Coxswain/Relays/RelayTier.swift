@@ -54,7 +54,7 @@ public final class RelayTier: Sendable {
     }
 
     public var socketPath: String {
-        URL(fileURLWithPath: controller.store.path).deletingLastPathComponent().appendingPathComponent("account.sock").path
+        URL(fileURLWithPath: controller.store.stateDirectory).appendingPathComponent("account.sock").path
     }
 
     /// The tier's services in start order, for the controller's ServiceGroup: the AccountSync

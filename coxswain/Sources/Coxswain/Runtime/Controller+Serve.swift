@@ -57,7 +57,7 @@ extension Controller {
             services.append(("admin API", api.application(host: adminAddress.host, port: adminAddress.port) { readiness.adminListening($0) }))
         }
         if !config.siemListen.isEmpty {
-            let socketPath = URL(fileURLWithPath: store.path).deletingLastPathComponent().appendingPathComponent("monitor.sock").path
+            let socketPath = URL(fileURLWithPath: store.stateDirectory).appendingPathComponent("monitor.sock").path
             services.append(("SIEM stream", MonitorListener(pki: pki, config: config, socketPath: socketPath,
                                                              service: MonitorStreamService(live: live, admin: admin, logger: logger),
                                                              logger: logger)))

@@ -30,7 +30,7 @@ public struct Controller: Sendable {
         if !config.geoipDB.isEmpty, !config.geoipDB.hasPrefix("/") {
             config.geoipDB = URL(fileURLWithPath: base(of: configPath)).appendingPathComponent(config.geoipDB).standardizedFileURL.path
         }
-        let store = try Store.open(path: databasePath(of: config, configPath: configPath))
+        let store = try openStore(config: config, configPath: configPath)
         let pki = try FleetPKI.loadOrCreate(in: store)
         return Controller(config: config, store: store, pki: pki, service: FleetService(store: store, pki: pki, config: config))
     }
@@ -41,6 +41,15 @@ public struct Controller: Sendable {
         let config = try CoxConfig.load(path: configPath)
         let database = databasePath(of: config, configPath: configPath)
         try Privileges.adoptOwner(of: URL(fileURLWithPath: database).deletingLastPathComponent().path)
+    }
+
+    /// The store `config` names: `app.db` in the state directory, or the PostgreSQL database
+    /// of its DSN file (the state directory still holds sockets and packages).
+    static func openStore(config: CoxConfig, configPath: String) throws -> Store {
+        let database = databasePath(of: config, configPath: configPath)
+        guard config.backend == "postgres" else { return try Store.open(path: database) }
+        let dsn = try PostgresStoreConfiguration.load(dsnFile: config.dsnFilePath(relativeTo: base(of: configPath)))
+        return try Store.open(postgres: dsn, stateDirectory: URL(fileURLWithPath: database).deletingLastPathComponent().path)
     }
 
     /// `app.db` of the config at `configPath` (a relative `state_dir` is beside the file).
@@ -55,7 +64,7 @@ public struct Controller: Sendable {
     /// SSH as the controller's own identity, pinning host keys in the store; its per-call
     /// files go in the state directory.
     public var ssh: SSHClient {
-        SSHClient(store: store, workDirectory: URL(fileURLWithPath: store.path).deletingLastPathComponent().path)
+        SSHClient(store: store, workDirectory: store.stateDirectory)
     }
 
     /// Runs a reconciler for one short job (a CLI command's push) and shuts its connections.

@@ -11,6 +11,8 @@ public enum StoreError: Error, Equatable, CustomStringConvertible {
     /// The state database lacks what every controller has (the CAs): restore a backup.
     case damaged(String)
     case unreadable(path: String, reason: String)
+    /// What only the SQLite store does (its online backup), asked of a PostgreSQL store.
+    case sqliteOnly
 
     public var description: String {
         switch self {
@@ -22,6 +24,7 @@ public enum StoreError: Error, Equatable, CustomStringConvertible {
         case .constraint(let detail): "the change conflicts with existing data: \(detail)"
         case .damaged(let what): "the state database is damaged: \(what); restore it from a backup"
         case .unreadable(let path, let reason): "cannot open the state database \(path): \(reason)"
+        case .sqliteOnly: "the state is in PostgreSQL: back it up with PostgreSQL's own tools (pg_dump, base backups)"
         }
     }
 }

@@ -1,4 +1,4 @@
-import GRDB
+import Foundation
 import PharosSpec
 
 /// Filters of `GET /api/alerts`.
@@ -31,36 +31,35 @@ extension StoreTransaction {
                            deviceID: String? = nil, userID: String? = nil, sourceIPs: [String] = [],
                            detail: String = "{}") throws -> (AlertRecord, isNew: Bool) {
         let addresses = String(decoding: JSONValue.array(sourceIPs.map { .string($0) }).compactBytes(), as: UTF8.self)
-        if var open = try AlertRecord.filter(Column("dedup_key") == dedupKey && Column("status") != AlertStatus.resolved.rawValue)
-            .fetchOne(db) {
+        if var open = try sql.first(AlertRecord.self, where: "dedup_key = ? AND status != ?", [dedupKey, AlertStatus.resolved.rawValue]) {
             open.at = now
             open.detail = detail
             if !sourceIPs.isEmpty { open.sourceIPs = addresses }
             open.updatedAt = now
-            try open.update(db)
+            try sql.update(open)
             return (open, false)
         }
         let alert = AlertRecord(id: EntityID.make(.alert), at: now, kind: kind, severity: severity, deviceID: deviceID,
                                 userID: userID, nodeID: nodeID, sourceIPs: addresses, detail: detail, status: .open,
                                 dedupKey: dedupKey, version: 1, createdAt: now, updatedAt: now)
-        try alert.insert(db)
+        try sql.insert(alert)
         return (alert, true)
     }
 
     /// Resolves the open alert of `dedupKey` (its condition cleared); nil when none was open.
     @discardableResult
     public func resolveAlert(dedupKey: String) throws -> AlertRecord? {
-        guard var open = try AlertRecord.filter(Column("dedup_key") == dedupKey && Column("status") != AlertStatus.resolved.rawValue)
-            .fetchOne(db) else { return nil }
+        guard var open = try sql.first(AlertRecord.self, where: "dedup_key = ? AND status != ?", [dedupKey, AlertStatus.resolved.rawValue])
+        else { return nil }
         open.status = .resolved
         open.version += 1
         open.updatedAt = now
-        try open.update(db)
+        try sql.update(open)
         return open
     }
 
     public func alert(_ id: String) throws -> AlertRecord {
-        guard let alert = try AlertRecord.fetchOne(db, key: id) else { throw StoreError.notFound(kind: "alert", id: id) }
+        guard let alert = try sql.find(AlertRecord.self, key: id) else { throw StoreError.notFound(kind: "alert", id: id) }
         return alert
     }
 
@@ -70,32 +69,34 @@ extension StoreTransaction {
         alert.version = try checkVersion(table: "alerts", kind: "alert", id: id, expected: expectedVersion)
         alert.status = status
         alert.updatedAt = now
-        try alert.update(db)
+        try sql.update(alert)
         return alert
     }
 
     /// When the last alert of `dedupKey` was resolved (µs); nil when none was.
     public func lastResolvedAt(dedupKey: String) throws -> Int64? {
-        try Int64.fetchOne(db, sql: "SELECT MAX(updated_at) FROM alerts WHERE dedup_key = ? AND status = 'resolved'", arguments: [dedupKey])
+        try sql.value(Int64.self, "SELECT MAX(updated_at) FROM alerts WHERE dedup_key = ? AND status = 'resolved'", [dedupKey])
     }
 
     /// `retention.metrics_days`: resolved alerts last changed before `cutoff` go (open and
     /// acknowledged ones stay however old); how many rows.
     public func purgeResolvedAlerts(olderThan cutoff: Int64) throws -> Int {
-        try db.execute(sql: "DELETE FROM alerts WHERE status = 'resolved' AND updated_at < ?", arguments: [cutoff])
-        return db.changesCount
+        try sql.execute("DELETE FROM alerts WHERE status = 'resolved' AND updated_at < ?", [cutoff])
     }
 
     /// Newest first, and how many match.
     public func alerts(_ query: AlertQuery) throws -> (items: [AlertRecord], total: Int) {
-        var request = AlertRecord.all()
-        if let status = query.status { request = request.filter(Column("status") == status.rawValue) }
-        if let kind = query.kind { request = request.filter(Column("kind") == kind) }
-        if let severity = query.severity { request = request.filter(Column("severity") == severity.rawValue) }
-        if let nodeID = query.nodeID { request = request.filter(Column("node_id") == nodeID) }
-        if let deviceID = query.deviceID { request = request.filter(Column("device_id") == deviceID) }
-        let total = try request.fetchCount(db)
-        let items = try request.order(Column("at").desc, Column("id").desc).limit(query.limit, offset: query.offset).fetchAll(db)
+        var conditions: [String] = []
+        var arguments: [(any SQLBindable)?] = []
+        if let status = query.status { conditions.append("status = ?"); arguments.append(status.rawValue) }
+        if let kind = query.kind { conditions.append("kind = ?"); arguments.append(kind) }
+        if let severity = query.severity { conditions.append("severity = ?"); arguments.append(severity.rawValue) }
+        if let nodeID = query.nodeID { conditions.append("node_id = ?"); arguments.append(nodeID) }
+        if let deviceID = query.deviceID { conditions.append("device_id = ?"); arguments.append(deviceID) }
+        let whereClause = conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND ")
+        let total = try sql.count("SELECT COUNT(*) FROM alerts\(whereClause)", arguments)
+        let items = try sql.records(AlertRecord.self, "SELECT * FROM alerts\(whereClause) ORDER BY at DESC, id DESC LIMIT ? OFFSET ?",
+                                    arguments + [query.limit, query.offset])
         return (items, total)
     }
 }

@@ -1,4 +1,4 @@
-import GRDB
+import Foundation
 
 /// Filters of `cox audit` and `GET /api/audit`.
 public struct AuditQuery: Sendable {
@@ -27,40 +27,58 @@ extension StoreTransaction {
     /// (at, id) is the order of writing even within one microsecond.
     @discardableResult
     public func appendAudit(_ entry: AuditEntry, by actor: AuditActor) throws -> AuditRecord {
-        let tail = try Row.fetchOne(db, sql: "SELECT at, row_hash FROM audit_log ORDER BY at DESC, id DESC LIMIT 1")
+        let tail = try sql.row("SELECT at, row_hash FROM audit_log ORDER BY at DESC, id DESC LIMIT 1")
         let lastAt: Int64 = tail?["at"] ?? 0
         var row = AuditRecord(id: EntityID.make(.audit), at: max(now, lastAt + 1), actor: actor.name,
                               actorKind: actor.kind.rawValue, action: entry.action, targetType: entry.targetType,
                               targetID: entry.targetID, sourceIP: actor.sourceIP, detail: entry.detail,
                               result: entry.result, error: entry.error, prevHash: tail?["row_hash"] ?? "", rowHash: "")
         row.rowHash = AuditChain.hash(previous: row.prevHash, row: row)
-        try row.insert(db)
+        try sql.insert(row)
         return row
     }
 
     /// Newest first, filtered.
     public func auditRows(_ query: AuditQuery) throws -> [AuditRecord] {
-        var request = AuditRecord.all()
-        if let action = query.action { request = request.filter(Column("action") == action || Column("action").like("\(action).%")) }
-        if let actor = query.actor { request = request.filter(Column("actor") == actor) }
-        if let target = query.target { request = request.filter(Column("target_id") == target || Column("target_type") == target) }
-        if let since = query.since { request = request.filter(Column("at") >= since) }
-        if let (at, id) = query.before { request = request.filter(Column("at") < at || (Column("at") == at && Column("id") < id)) }
-        return try request.order(Column("at").desc, Column("id").desc).limit(query.limit).fetchAll(db)
+        var conditions: [String] = []
+        var arguments: [(any SQLBindable)?] = []
+        if let action = query.action {
+            conditions.append("(action = ? OR LOWER(action) LIKE LOWER(?))")
+            arguments += [action, "\(action).%"]
+        }
+        if let actor = query.actor {
+            conditions.append("actor = ?")
+            arguments.append(actor)
+        }
+        if let target = query.target {
+            conditions.append("(target_id = ? OR target_type = ?)")
+            arguments += [target, target]
+        }
+        if let since = query.since {
+            conditions.append("at >= ?")
+            arguments.append(since)
+        }
+        if let (at, id) = query.before {
+            conditions.append("(at < ? OR (at = ? AND id < ?))")
+            arguments += [at, at, id]
+        }
+        let filter = conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND ")
+        return try sql.records(AuditRecord.self, "SELECT * FROM audit_log\(filter) ORDER BY at DESC, id DESC LIMIT ?",
+                               arguments + [query.limit])
     }
 
     /// The whole chain, oldest first, as `cox audit verify` walks it.
     public func auditChain() throws -> [AuditRecord] {
-        try AuditRecord.order(Column("at"), Column("id")).fetchAll(db)
+        try sql.all(AuditRecord.self, orderBy: "at, id")
     }
 
     /// Retention: deletes rows older than `cutoff` and appends an `audit.purge` row naming the
     /// last deleted row's hash, so `verify` can start the surviving chain there.
     public func purgeAudit(olderThan cutoff: Int64, by actor: AuditActor = .controller) throws -> Int {
-        guard let last = try AuditRecord.filter(Column("at") < cutoff).order(Column("at").desc, Column("id").desc).fetchOne(db) else {
+        guard let last = try sql.first(AuditRecord.self, where: "at < ?", [cutoff], orderBy: "at DESC, id DESC") else {
             return 0
         }
-        let purged = try AuditRecord.filter(Column("at") < last.at || (Column("at") == last.at && Column("id") <= last.id)).deleteAll(db)
+        let purged = try sql.execute("DELETE FROM audit_log WHERE at < ? OR (at = ? AND id <= ?)", [last.at, last.at, last.id])
         try appendAudit(AuditEntry(action: AuditChain.purgeAction, targetType: "audit_log", targetID: "",
                                    detail: "{\"anchor\":\"\(last.rowHash)\",\"rows\":\(purged)}"), by: actor)
         return purged

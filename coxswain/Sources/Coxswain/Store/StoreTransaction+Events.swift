@@ -1,4 +1,4 @@
-import GRDB
+import Foundation
 import PharosSpec
 
 /// One row of `connection_events`, before the store resolves device and user.
@@ -33,8 +33,8 @@ public struct ConnectionEventInput: Sendable, Equatable {
     }
 }
 
-public struct ConnectionEventRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
-    public static let databaseTableName = "connection_events"
+public struct ConnectionEventRecord: Codable, Sendable, Equatable, SQLRecord {
+    public static let tableName = "connection_events"
     public var id: String
     public var at: Int64
     public var nodeID: String
@@ -69,49 +69,51 @@ extension StoreTransaction {
     /// when the device was last active before it.
     @discardableResult
     public func recordConnectionEvent(_ input: ConnectionEventInput) throws -> ConnectionEventRecord {
-        let owner = try Row.fetchOne(db, sql: """
+        let owner = try sql.row("""
             SELECT p.device_id AS device_id, d.user_id AS user_id FROM peers p JOIN devices d ON d.id = p.device_id WHERE p.id = ?
             UNION ALL SELECT device_id, user_id FROM removed_peers WHERE peer_id = ? LIMIT 1
-            """, arguments: [input.peerID, input.peerID])
-        let deviceID: String? = owner?["device_id"]
+            """, [input.peerID, input.peerID])
+        let deviceID: String? = owner.flatMap { $0["device_id"] as String? }
         var (rx, tx) = (input.rxBytes, input.txBytes)
-        if input.eventType == "disconnect", rx > 0 || tx > 0, let start = try Row.fetchOne(db, sql: """
+        if input.eventType == "disconnect", rx > 0 || tx > 0, let start = try sql.row("""
             SELECT rx_bytes, tx_bytes FROM connection_events WHERE node_id = ? AND peer_id = ? AND at <= ? AND event_type = 'connect'
             ORDER BY at DESC, id DESC LIMIT 1
-            """, arguments: [input.nodeID, input.peerID, input.at]) {
+            """, [input.nodeID, input.peerID, input.at]) {
             let (startRx, startTx): (Int64, Int64) = (start["rx_bytes"], start["tx_bytes"])
             if rx >= startRx && tx >= startTx { (rx, tx) = (rx - startRx, tx - startTx) }
         }
         var previous: Int64?
         if let deviceID {
-            previous = try Int64.fetchOne(db, sql: "SELECT last_seen_at FROM devices WHERE id = ?", arguments: [deviceID])
-            try db.execute(sql: "UPDATE devices SET last_seen_at = MAX(COALESCE(last_seen_at, 0), ?) WHERE id = ?",
-                           arguments: [input.at, deviceID])
+            previous = try sql.value(Int64.self, "SELECT last_seen_at FROM devices WHERE id = ?", [deviceID])
+            try sql.execute("""
+                UPDATE devices SET last_seen_at = CASE WHEN COALESCE(last_seen_at, 0) > ? THEN COALESCE(last_seen_at, 0) ELSE ? END
+                WHERE id = ?
+                """, [input.at, input.at, deviceID])
         }
         let record = ConnectionEventRecord(id: EntityID.make(.event), at: input.at, nodeID: input.nodeID, peerID: input.peerID,
-                                           deviceID: deviceID, userID: owner?["user_id"], protocol: input.protocol,
+                                           deviceID: deviceID, userID: owner.flatMap { $0["user_id"] as String? }, protocol: input.protocol,
                                            eventType: input.eventType, sourceIP: input.sourceIP, sourceEndpoint: input.sourceEndpoint,
                                            rxBytes: rx, txBytes: tx, reason: input.reason,
                                            previousSeenAt: input.eventType == "connect" ? previous : nil)
-        try record.insert(db)
+        try sql.insert(record)
         return record
     }
 
     /// `retention.metrics_days`: connection history older than `cutoff` goes; how many rows.
     public func purgeConnectionEvents(olderThan cutoff: Int64) throws -> Int {
-        try db.execute(sql: "DELETE FROM connection_events WHERE at < ?", arguments: [cutoff])
-        return db.changesCount
+        try sql.execute("DELETE FROM connection_events WHERE at < ?", [cutoff])
     }
 
     /// Events of known devices since `time`, oldest first (the anomaly sweep's window).
     public func deviceConnectionEvents(since time: Int64) throws -> [ConnectionEventRecord] {
-        try ConnectionEventRecord.filter(Column("device_id") != nil && Column("at") >= time)
-            .order(Column("at"), Column("id")).fetchAll(db)
+        try sql.all(ConnectionEventRecord.self, where: "device_id IS NOT NULL AND at >= ?", [time], orderBy: "at, id")
     }
 
     public func connectionEvents(node nodeID: String? = nil, limit: Int = 1000) throws -> [ConnectionEventRecord] {
-        var request = ConnectionEventRecord.order(Column("at"), Column("id"))
-        if let nodeID { request = request.filter(Column("node_id") == nodeID) }
-        return try request.limit(limit).fetchAll(db)
+        if let nodeID {
+            return try sql.records(ConnectionEventRecord.self, "SELECT * FROM connection_events WHERE node_id = ? ORDER BY at, id LIMIT ?",
+                                   [nodeID, limit])
+        }
+        return try sql.records(ConnectionEventRecord.self, "SELECT * FROM connection_events ORDER BY at, id LIMIT ?", [limit])
     }
 }

@@ -1,4 +1,4 @@
-import GRDB
+import Foundation
 
 /// Read models of the admin API and UI: lists that page and filter, and the per-node
 /// figures of the fleet overview, each in a few grouped queries rather than one per row.
@@ -54,29 +54,42 @@ public struct SessionQuery: Sendable {
 
 extension StoreTransaction {
     public func nodeOverviews(_ query: NodeQuery) throws -> (items: [NodeOverview], total: Int) {
-        var request = NodeRecord.all()
-        if let ids = query.ids { request = request.filter(ids.contains(Column("id"))) }
-        if let status = query.status { request = request.filter(Column("status") == status.rawValue) }
-        if let region = query.region { request = request.filter(Column("region") == region) }
-        if let search = query.search, !search.isEmpty {
-            let pattern = "%\(search.replacingOccurrences(of: "%", with: ""))%"
-            request = request.filter(Column("name").like(pattern) || Column("control_addr").like(pattern))
+        var conditions: [String] = []
+        var arguments: [(any SQLBindable)?] = []
+        if let ids = query.ids {
+            if ids.isEmpty {
+                conditions.append("1 = 0")
+            } else {
+                conditions.append("id IN (\(Array(repeating: "?", count: ids.count).joined(separator: ", ")))")
+                arguments += ids.map { $0 as (any SQLBindable)? }
+            }
         }
-        let total = try request.fetchCount(db)
-        let nodes = try request.order(Column("name")).limit(query.limit, offset: query.offset).fetchAll(db)
+        if let status = query.status { conditions.append("status = ?"); arguments.append(status.rawValue) }
+        if let region = query.region { conditions.append("region = ?"); arguments.append(region) }
+        if let search = query.search, !search.isEmpty {
+            // `\` escapes in PostgreSQL's LIKE by default, in SQLite's not at all: naming it the
+            // escape in both and doubling it keeps a backslash in the search literal on both.
+            let pattern = "%\(search.replacingOccurrences(of: "%", with: "").replacingOccurrences(of: "\\", with: "\\\\"))%"
+            conditions.append("(LOWER(name) LIKE LOWER(?) ESCAPE '\\' OR LOWER(control_addr) LIKE LOWER(?) ESCAPE '\\')")
+            arguments += [pattern, pattern]
+        }
+        let whereClause = conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND ")
+        let total = try sql.count("SELECT COUNT(*) FROM nodes\(whereClause)", arguments)
+        let nodes = try sql.records(NodeRecord.self, "SELECT * FROM nodes\(whereClause) ORDER BY name LIMIT ? OFFSET ?",
+                                    arguments + [query.limit, query.offset])
         guard !nodes.isEmpty else { return ([], total) }
         let ids = nodes.map(\.id)
-        let marks = databaseQuestionMarks(count: ids.count)
+        let marks = Array(repeating: "?", count: ids.count).joined(separator: ", ")
+        let idArguments = ids.map { $0 as (any SQLBindable)? }
         var peers: [String: Int] = [:]
-        for row in try Row.fetchAll(db, sql: "SELECT node_id, COUNT(*) AS n FROM peers WHERE node_id IN (\(marks)) GROUP BY node_id",
-                                    arguments: StatementArguments(ids)) {
+        for row in try sql.rows("SELECT node_id, COUNT(*) AS n FROM peers WHERE node_id IN (\(marks)) GROUP BY node_id", idArguments) {
             peers[row["node_id"]] = row["n"]
         }
         var handshakes: [String: Int64] = [:]
-        for row in try Row.fetchAll(db, sql: """
+        for row in try sql.rows("""
             SELECT node_id, MAX(at) AS at FROM connection_events
             WHERE node_id IN (\(marks)) AND event_type IN ('connect', 'handshake') GROUP BY node_id
-            """, arguments: StatementArguments(ids)) {
+            """, idArguments) {
             handshakes[row["node_id"]] = row["at"]
         }
         return (nodes.map { NodeOverview(node: $0, peers: peers[$0.id] ?? 0, lastHandshakeAt: handshakes[$0.id]) }, total)
@@ -84,7 +97,7 @@ extension StoreTransaction {
 
     public func nodeCounts() throws -> [NodeStatus: Int] {
         var counts: [NodeStatus: Int] = [:]
-        for row in try Row.fetchAll(db, sql: "SELECT status, COUNT(*) AS n FROM nodes GROUP BY status") {
+        for row in try sql.rows("SELECT status, COUNT(*) AS n FROM nodes GROUP BY status") {
             if let status = NodeStatus(rawValue: row["status"]) { counts[status] = row["n"] }
         }
         return counts
@@ -92,23 +105,23 @@ extension StoreTransaction {
 
     /// Nodes whose applied revision is behind the one the store intends.
     public func nodesBehindCount() throws -> Int {
-        try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM nodes WHERE applied_revision < config_revision AND status != 'stopped'") ?? 0
+        try sql.count("SELECT COUNT(*) FROM nodes WHERE applied_revision < config_revision AND status != 'stopped'")
     }
 
     public func deviceCounts() throws -> [String: Int] {
         var counts: [String: Int] = [:]
-        for row in try Row.fetchAll(db, sql: "SELECT user_id, COUNT(*) AS n FROM devices GROUP BY user_id") { counts[row["user_id"]] = row["n"] }
+        for row in try sql.rows("SELECT user_id, COUNT(*) AS n FROM devices GROUP BY user_id") { counts[row["user_id"]] = row["n"] }
         return counts
     }
 
     public func count(of table: String) throws -> Int {
         precondition(["nodes", "users", "devices", "profile_specs", "peers", "relays", "audit_log", "connection_events"].contains(table))
-        return try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM \(table)") ?? 0
+        return try sql.count("SELECT COUNT(*) FROM \(table)")
     }
 
     public func sessions(_ query: SessionQuery) throws -> (items: [ConnectionEventRecord], total: Int) {
         var conditions: [String] = []
-        var arguments: [any DatabaseValueConvertible] = []
+        var arguments: [(any SQLBindable)?] = []
         if let nodeID = query.nodeID { conditions.append("e.node_id = ?"); arguments.append(nodeID) }
         if let deviceID = query.deviceID { conditions.append("e.device_id = ?"); arguments.append(deviceID) }
         if let userID = query.userID { conditions.append("e.user_id = ?"); arguments.append(userID) }
@@ -123,10 +136,10 @@ extension StoreTransaction {
             conditions.append("e.event_type = 'connect'")
         }
         let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
-        let total = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM \(from) \(whereClause)", arguments: StatementArguments(arguments)) ?? 0
-        let items = try ConnectionEventRecord.fetchAll(db, sql: """
+        let total = try sql.count("SELECT COUNT(*) FROM \(from) \(whereClause)", arguments)
+        let items = try sql.records(ConnectionEventRecord.self, """
             SELECT e.* FROM \(from) \(whereClause) ORDER BY e.at DESC, e.id DESC LIMIT ? OFFSET ?
-            """, arguments: StatementArguments(arguments + [query.limit, query.offset]))
+            """, arguments + [query.limit, query.offset])
         return (items, total)
     }
 }

@@ -1,4 +1,4 @@
-import GRDB
+import Foundation
 
 /// A named cascade: 2 or 3 node IDs, entry first.
 public struct PathRecord: Sendable, Equatable {
@@ -21,8 +21,8 @@ public struct PathRecord: Sendable, Equatable {
 
 /// The inner link from `entryNodeID` to `exitNodeID` (one per pair, shared by every path
 /// that makes this hop): the interface, port, fwmark and table the entry uses for it.
-public struct NodeLinkRecord: Sendable, Equatable, Codable, FetchableRecord, PersistableRecord {
-    public static let databaseTableName = "node_links"
+public struct NodeLinkRecord: Sendable, Equatable, Codable, SQLRecord {
+    public static let tableName = "node_links"
 
     public var id: String
     public var entryNodeID: String
@@ -53,22 +53,22 @@ public struct CascadeView: Sendable {
 
 extension StoreTransaction {
     public func insert(path: PathRecord) throws {
-        if try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM paths WHERE name = ?", arguments: [path.name]) ?? 0 > 0 {
+        if try sql.count("SELECT COUNT(*) FROM paths WHERE name = ?", [path.name]) > 0 {
             throw StoreError.duplicate(kind: "path", field: "name", value: path.name)
         }
-        try db.execute(sql: "INSERT INTO paths (id, name, color, created_at) VALUES (?, ?, ?, ?)",
-                       arguments: [path.id, path.name, path.color, path.createdAt])
+        try sql.execute("INSERT INTO paths (id, name, color, created_at) VALUES (?, ?, ?, ?)",
+                        [path.id, path.name, path.color, path.createdAt])
         for (index, node) in path.hops.enumerated() {
-            try db.execute(sql: "INSERT INTO path_hops (path_id, hop_index, node_id) VALUES (?, ?, ?)",
-                           arguments: [path.id, index, node])
+            try sql.execute("INSERT INTO path_hops (path_id, hop_index, node_id) VALUES (?, ?, ?)",
+                            [path.id, index, node])
         }
     }
 
     public func paths() throws -> [PathRecord] {
-        let hops = try Row.fetchAll(db, sql: "SELECT path_id, node_id FROM path_hops ORDER BY path_id, hop_index")
+        let hops = try sql.rows("SELECT path_id, node_id FROM path_hops ORDER BY path_id, hop_index")
         var byPath: [String: [String]] = [:]
         for row in hops { byPath[row["path_id"], default: []].append(row["node_id"]) }
-        return try Row.fetchAll(db, sql: "SELECT id, name, color, created_at FROM paths ORDER BY name").map {
+        return try sql.rows("SELECT id, name, color, created_at FROM paths ORDER BY name").map {
             PathRecord(id: $0["id"], name: $0["name"], hops: byPath[$0["id"]] ?? [], color: $0["color"], createdAt: $0["created_at"])
         }
     }
@@ -82,19 +82,19 @@ extension StoreTransaction {
     }
 
     public func setPathColor(_ pathID: String, _ color: String) throws {
-        try db.execute(sql: "UPDATE paths SET color = ? WHERE id = ?", arguments: [color, pathID])
+        try sql.execute("UPDATE paths SET color = ? WHERE id = ?", [color, pathID])
     }
 
     public func deletePath(_ pathID: String) throws {
-        try db.execute(sql: "DELETE FROM paths WHERE id = ?", arguments: [pathID])
+        try sql.execute("DELETE FROM paths WHERE id = ?", [pathID])
     }
 
     public func profileSpecs(path pathID: String) throws -> [ProfileSpecRecord] {
-        try ProfileSpecRecord.filter(Column("path_id") == pathID).order(Column("created_at"), Column("id")).fetchAll(db)
+        try sql.all(ProfileSpecRecord.self, where: "path_id = ?", [pathID], orderBy: "created_at, id")
     }
 
     public func nodeLinks() throws -> [NodeLinkRecord] {
-        try NodeLinkRecord.order(Column("entry_node_id"), Column("inner_interface")).fetchAll(db)
+        try sql.all(NodeLinkRecord.self, orderBy: "entry_node_id, inner_interface")
     }
 
     /// The link from `entry` to `exit`, allocated when there is none: the fleet's next free
@@ -102,17 +102,17 @@ extension StoreTransaction {
     /// fleet, not only at the entry: a name then means one link everywhere, and nodes sharing
     /// a host (a demo, the e2e fleet) never meet over wireguard-go's one socket directory.
     public func ensureLink(entry: String, exit: String) throws -> NodeLinkRecord {
-        if let link = try NodeLinkRecord.filter(Column("entry_node_id") == entry && Column("exit_node_id") == exit).fetchOne(db) {
+        if let link = try sql.first(NodeLinkRecord.self, where: "entry_node_id = ? AND exit_node_id = ?", [entry, exit]) {
             return link
         }
-        let taken = Set(try String.fetchAll(db, sql: """
+        let taken = Set(try sql.values(String.self, """
             SELECT inner_interface FROM node_links UNION SELECT inner_interface FROM retired_links
             """))
         let n = (1...).first { !taken.contains("awg\($0)") }!
         guard 51900 + n <= 65535 else { throw StoreError.constraint("no inner link port is free (51900+N would pass 65535)") }
         let link = NodeLinkRecord(id: EntityID.make(.nodeLink), entryNodeID: entry, exitNodeID: exit, innerInterface: "awg\(n)",
                                   listenPort: 51900 + n, fwmark: 0x5000 + n, tableID: 5000 + n, createdAt: now)
-        try link.insert(db)
+        try sql.insert(link)
         return link
     }
 
@@ -122,9 +122,11 @@ extension StoreTransaction {
         let used = Set(try paths().flatMap { path in zip(path.hops, path.hops.dropFirst()).map { "\($0.0)>\($0.1)" } })
         var entries = Set<String>()
         for link in try nodeLinks() where !used.contains("\(link.entryNodeID)>\(link.exitNodeID)") {
-            try link.delete(db)
-            try db.execute(sql: "INSERT OR IGNORE INTO retired_links (entry_node_id, inner_interface) VALUES (?, ?)",
-                           arguments: [link.entryNodeID, link.innerInterface])
+            try sql.delete(NodeLinkRecord.self, key: link.id)
+            try sql.execute("""
+                INSERT INTO retired_links (entry_node_id, inner_interface) VALUES (?, ?)
+                ON CONFLICT (entry_node_id, inner_interface) DO NOTHING
+                """, [link.entryNodeID, link.innerInterface])
             entries.insert(link.entryNodeID)
         }
         return entries
@@ -132,7 +134,7 @@ extension StoreTransaction {
 
     /// The entry told its retired link is gone: forget it (its name may be allocated again).
     public func forgetRetiredLink(entry: String, interface: String) throws {
-        try db.execute(sql: "DELETE FROM retired_links WHERE entry_node_id = ? AND inner_interface = ?", arguments: [entry, interface])
+        try sql.execute("DELETE FROM retired_links WHERE entry_node_id = ? AND inner_interface = ?", [entry, interface])
     }
 
     /// Every node that shares a path with one of `nodeIDs`: a change to a device's peer on an
@@ -147,7 +149,7 @@ extension StoreTransaction {
     /// This node's part in the cascades (see `CascadeView`).
     public func cascade(for nodeID: String) throws -> CascadeView {
         let links = try nodeLinks()
-        let retiredCount = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM retired_links WHERE entry_node_id = ?", arguments: [nodeID]) ?? 0
+        let retiredCount = try sql.count("SELECT COUNT(*) FROM retired_links WHERE entry_node_id = ?", [nodeID])
         guard retiredCount > 0 || links.contains(where: { $0.entryNodeID == nodeID || $0.exitNodeID == nodeID }) else {
             return CascadeView(outgoing: [], incoming: [], retired: [])
         }
@@ -158,12 +160,12 @@ extension StoreTransaction {
             guard let entry = path.hops.first else { continue }
             // A device bound to a path entering where its peer is (`device_exits`) follows that
             // path there instead of its profile's.
-            devicesByPath[path.id] = try String.fetchAll(db, sql: """
+            devicesByPath[path.id] = try sql.values(String.self, """
                 SELECT DISTINCT p.allowed_ip FROM peers p JOIN profile_specs s ON p.profile_spec_id = s.id
                 LEFT JOIN device_exits x ON x.device_id = p.device_id
                     AND x.path_id IN (SELECT path_id FROM path_hops WHERE hop_index = 0 AND node_id = p.node_id)
                 WHERE COALESCE(x.path_id, s.path_id) = ? AND p.node_id = ? AND p.protocol = 'amneziawg' ORDER BY p.allowed_ip
-                """, arguments: [path.id, entry])
+                """, [path.id, entry])
         }
         func devices(_ link: NodeLinkRecord) -> [String] {
             var all = Set<String>()
@@ -179,8 +181,8 @@ extension StoreTransaction {
         for link in links where link.exitNodeID == nodeID {
             view.incoming.append((link, try node(link.entryNodeID), devices(link)))
         }
-        view.retired = try String.fetchAll(db, sql: "SELECT inner_interface FROM retired_links WHERE entry_node_id = ? ORDER BY inner_interface",
-                                           arguments: [nodeID])
+        view.retired = try sql.values(String.self, "SELECT inner_interface FROM retired_links WHERE entry_node_id = ? ORDER BY inner_interface",
+                                      [nodeID])
         return view
     }
 }
@@ -196,9 +198,9 @@ extension StoreTransaction {
 
     /// The paths `nodeID` is a hop of, by name.
     public func pathNames(through nodeID: String) throws -> [String] {
-        try String.fetchAll(db, sql: """
+        try sql.values(String.self, """
             SELECT DISTINCT p.name FROM paths p JOIN path_hops h ON h.path_id = p.id WHERE h.node_id = ? ORDER BY p.name
-            """, arguments: [nodeID])
+            """, [nodeID])
     }
 }
 
@@ -213,26 +215,32 @@ public struct ExitBinding: Sendable, Equatable {
 extension StoreTransaction {
     /// Binds `deviceID` to `pathID`, replacing the binding it had.
     public func bindExit(device deviceID: String, path pathID: String) throws {
-        try db.execute(sql: "INSERT OR REPLACE INTO device_exits (device_id, path_id, created_at) VALUES (?, ?, ?)",
-                       arguments: [deviceID, pathID, now])
+        try sql.execute("""
+            INSERT INTO device_exits (device_id, path_id, created_at) VALUES (?, ?, ?)
+            ON CONFLICT (device_id) DO UPDATE SET path_id = excluded.path_id, created_at = excluded.created_at
+            """, [deviceID, pathID, now])
     }
 
     /// Returns whether there was a binding to remove.
     public func unbindExit(device deviceID: String) throws -> Bool {
-        try db.execute(sql: "DELETE FROM device_exits WHERE device_id = ?", arguments: [deviceID])
-        return db.changesCount > 0
+        try sql.execute("DELETE FROM device_exits WHERE device_id = ?", [deviceID]) > 0
     }
 
     public func exitBinding(device deviceID: String) throws -> ExitBinding? {
-        try Row.fetchOne(db, sql: "SELECT device_id, path_id, created_at FROM device_exits WHERE device_id = ?", arguments: [deviceID])
+        try sql.row("SELECT device_id, path_id, created_at FROM device_exits WHERE device_id = ?", [deviceID])
             .map { ExitBinding(deviceID: $0["device_id"], pathID: $0["path_id"], createdAt: $0["created_at"]) }
     }
 
     /// Every binding, or those to `pathID`, oldest first.
     public func exitBindings(path pathID: String? = nil) throws -> [ExitBinding] {
-        let rows = try Row.fetchAll(db, sql: """
-            SELECT device_id, path_id, created_at FROM device_exits WHERE ? IS NULL OR path_id = ? ORDER BY created_at, device_id
-            """, arguments: [pathID, pathID])
+        let rows: [SQLRow]
+        if let pathID {
+            rows = try sql.rows("""
+                SELECT device_id, path_id, created_at FROM device_exits WHERE path_id = ? ORDER BY created_at, device_id
+                """, [pathID])
+        } else {
+            rows = try sql.rows("SELECT device_id, path_id, created_at FROM device_exits ORDER BY created_at, device_id")
+        }
         return rows.map { ExitBinding(deviceID: $0["device_id"], pathID: $0["path_id"], createdAt: $0["created_at"]) }
     }
 }

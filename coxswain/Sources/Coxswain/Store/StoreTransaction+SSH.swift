@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 
 /// The controller's SSH identity: an OpenSSH private key (its own format, as `ssh -i` reads
 /// it) and the `authorized_keys` line for it.
@@ -39,7 +38,7 @@ public struct AgentSSHRecord: Sendable, Equatable {
 
 extension StoreTransaction {
     public func sshIdentity() throws -> SSHIdentity? {
-        try Row.fetchOne(db, sql: "SELECT * FROM ssh_identity WHERE id = 1").map {
+        try sql.row("SELECT * FROM ssh_identity WHERE id = 1").map {
             SSHIdentity(privateKey: $0["private_key"], publicKey: $0["public_key"], createdAt: $0["created_at"])
         }
     }
@@ -47,18 +46,19 @@ extension StoreTransaction {
     /// Stores the identity unless one exists (two `cox ssh-key` at once keep the first) and
     /// returns the one stored, and whether it is this one.
     public func storeSSHIdentity(privateKey: String, publicKey: String) throws -> (SSHIdentity, created: Bool) {
-        try db.execute(sql: "INSERT OR IGNORE INTO ssh_identity (id, private_key, public_key, created_at) VALUES (1, ?, ?, ?)",
-                       arguments: [privateKey, publicKey, now])
-        let created = db.changesCount > 0
+        let created = try sql.execute("""
+            INSERT INTO ssh_identity (id, private_key, public_key, created_at) VALUES (1, ?, ?, ?)
+            ON CONFLICT (id) DO NOTHING
+            """, [privateKey, publicKey, now]) > 0
         guard let identity = try sshIdentity() else { throw StoreError.notFound(kind: "ssh identity", id: "1") }
         return (identity, created)
     }
 
     public func pinnedHostKeys(host: String? = nil) throws -> [PinnedHostKey] {
         let rows = if let host {
-            try Row.fetchAll(db, sql: "SELECT * FROM ssh_host_keys WHERE host = ? ORDER BY key_type", arguments: [host])
+            try sql.rows("SELECT * FROM ssh_host_keys WHERE host = ? ORDER BY key_type", [host])
         } else {
-            try Row.fetchAll(db, sql: "SELECT * FROM ssh_host_keys ORDER BY host, key_type")
+            try sql.rows("SELECT * FROM ssh_host_keys ORDER BY host, key_type")
         }
         return rows.map { PinnedHostKey(host: $0["host"], keyType: $0["key_type"], publicKey: $0["public_key"], pinnedAt: $0["pinned_at"]) }
     }
@@ -66,8 +66,10 @@ extension StoreTransaction {
     /// Pins a key the first time a host is met and returns the pin stored: an existing pin is
     /// never replaced here (only `forgetHostKeys` removes one), so the caller compares.
     public func pinHostKey(host: String, keyType: String, publicKey: String) throws -> PinnedHostKey {
-        try db.execute(sql: "INSERT OR IGNORE INTO ssh_host_keys (host, key_type, public_key, pinned_at) VALUES (?, ?, ?, ?)",
-                       arguments: [host, keyType, publicKey, now])
+        try sql.execute("""
+            INSERT INTO ssh_host_keys (host, key_type, public_key, pinned_at) VALUES (?, ?, ?, ?)
+            ON CONFLICT (host, key_type) DO NOTHING
+            """, [host, keyType, publicKey, now])
         guard let stored = try pinnedHostKeys(host: host).first(where: { $0.keyType == keyType }) else {
             throw StoreError.notFound(kind: "ssh host key", id: host)
         }
@@ -77,22 +79,22 @@ extension StoreTransaction {
     /// Returns how many pins were removed.
     @discardableResult
     public func forgetHostKeys(host: String) throws -> Int {
-        try db.execute(sql: "DELETE FROM ssh_host_keys WHERE host = ?", arguments: [host])
-        return db.changesCount
+        try sql.execute("DELETE FROM ssh_host_keys WHERE host = ?", [host])
     }
 
     public func agentSSH(_ kind: AgentKind, id: String) throws -> AgentSSHRecord? {
-        try Row.fetchOne(db, sql: "SELECT * FROM \(kind.sshTable) WHERE \(kind.sshKey) = ?", arguments: [id]).map {
+        try sql.row("SELECT * FROM \(kind.sshTable) WHERE \(kind.sshKey) = ?", [id]).map {
             AgentSSHRecord(agentID: $0[kind.sshKey], target: SSHTarget(user: $0["user"], host: $0["host"], port: $0["port"]),
                            packageVersion: $0["package_version"])
         }
     }
 
     public func setAgentSSH(_ kind: AgentKind, id: String, target: SSHTarget, packageVersion: String) throws {
-        try db.execute(sql: """
-            INSERT INTO \(kind.sshTable) (\(kind.sshKey), user, host, port, package_version, created_at) VALUES (?, ?, ?, ?, ?, ?)
-            ON CONFLICT (\(kind.sshKey)) DO UPDATE SET user = excluded.user, host = excluded.host, port = excluded.port,
+        // `user` is a reserved word in PostgreSQL: quoted (both engines read "user" as the column).
+        try sql.execute("""
+            INSERT INTO \(kind.sshTable) (\(kind.sshKey), "user", host, port, package_version, created_at) VALUES (?, ?, ?, ?, ?, ?)
+            ON CONFLICT (\(kind.sshKey)) DO UPDATE SET "user" = excluded."user", host = excluded.host, port = excluded.port,
                 package_version = excluded.package_version
-            """, arguments: [id, target.user, target.host, target.port, packageVersion, now])
+            """, [id, target.user, target.host, target.port, packageVersion, now])
     }
 }

@@ -1,20 +1,20 @@
 import Foundation
-import GRDB
 
 /// The typed operations of one read or write transaction.
 public struct StoreTransaction {
-    let db: Database
+    /// The transaction's statements, on whichever engine holds the store.
+    public let sql: any SQLExecutor
     public let now: Int64
 
-    init(db: Database) {
-        self.db = db
+    init(sql: any SQLExecutor) {
+        self.sql = sql
         self.now = StoreClock.now()
     }
 
     /// Optimistic concurrency for editable rows: fails with `.staleWrite` unless the row is
     /// still at `expectedVersion`, then writes it with the next version.
     func checkVersion(table: String, kind: String, id: String, expected: Int64) throws -> Int64 {
-        guard let current = try Int64.fetchOne(db, sql: "SELECT version FROM \(table) WHERE id = ?", arguments: [id]) else {
+        guard let current = try sql.value(Int64.self, "SELECT version FROM \(table) WHERE id = ?", [id]) else {
             throw StoreError.notFound(kind: kind, id: id)
         }
         guard current == expected else {

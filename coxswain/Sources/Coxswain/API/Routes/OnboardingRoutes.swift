@@ -80,7 +80,7 @@ extension AdminAPI {
     var onboarding: AgentOnboarding { AgentOnboarding(controller: controller, ssh: controller.ssh) }
 
     /// Where the API takes packages from: `<state dir>/packages`.
-    var packageDirectory: String { URL(fileURLWithPath: store.path).deletingLastPathComponent().appendingPathComponent("packages").path }
+    var packageDirectory: String { URL(fileURLWithPath: store.stateDirectory).appendingPathComponent("packages").path }
 
     /// A package's file name in `packageDirectory`; no path of the client's choosing.
     func packagePath(_ name: String) throws -> String {

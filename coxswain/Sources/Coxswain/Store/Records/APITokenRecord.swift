@@ -1,7 +1,7 @@
-import GRDB
+import Foundation
 
 /// Who may call the admin API without a login: readonly < monitor < admin.
-public enum TokenScope: String, Codable, Sendable, CaseIterable, Comparable, DatabaseValueConvertible {
+public enum TokenScope: String, Codable, Sendable, CaseIterable, Comparable, SQLStringEnum {
     case readonly, monitor, admin
 
     /// The short form inside a token secret: `cox_ro_…`, `cox_mon_…`, `cox_adm_…`.
@@ -19,8 +19,8 @@ public enum TokenScope: String, Codable, Sendable, CaseIterable, Comparable, Dat
 
 /// A row of `api_tokens`. The secret is shown once; only its SHA-256 and a display prefix
 /// (its first 12 characters) are stored.
-public struct APITokenRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
-    public static let databaseTableName = "api_tokens"
+public struct APITokenRecord: Codable, Sendable, Equatable, SQLRecord {
+    public static let tableName = "api_tokens"
 
     public var id: String
     public var name: String

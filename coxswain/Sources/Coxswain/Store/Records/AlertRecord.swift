@@ -1,17 +1,17 @@
-import GRDB
+import Foundation
 
-public enum AlertStatus: String, Codable, Sendable, CaseIterable, DatabaseValueConvertible {
+public enum AlertStatus: String, Codable, Sendable, CaseIterable, SQLStringEnum {
     case open, acknowledged, resolved
 }
 
-public enum AlertSeverity: String, Codable, Sendable, CaseIterable, DatabaseValueConvertible {
+public enum AlertSeverity: String, Codable, Sendable, CaseIterable, SQLStringEnum {
     case info, warning, critical
 }
 
 /// A row of `alerts`: one open alert per `dedup_key` at a time (refreshed in place while
 /// the condition lasts), acknowledged or resolved by an operator or resolved automatically.
-public struct AlertRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
-    public static let databaseTableName = "alerts"
+public struct AlertRecord: Codable, Sendable, Equatable, SQLRecord {
+    public static let tableName = "alerts"
 
     public var id: String
     /// When the condition was last seen (µs).

@@ -1,8 +1,8 @@
-import GRDB
+import Foundation
 
 /// One row of the hash-chained audit log.
-public struct AuditRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
-    public static let databaseTableName = "audit_log"
+public struct AuditRecord: Codable, Sendable, Equatable, SQLRecord {
+    public static let tableName = "audit_log"
 
     public var id: String
     /// Microseconds since 1970 UTC (upstream truncates to µs).

@@ -1,8 +1,7 @@
 import Foundation
-import GRDB
 
-public struct DeviceRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
-    public static let databaseTableName = "devices"
+public struct DeviceRecord: Codable, Sendable, Equatable, SQLRecord {
+    public static let tableName = "devices"
 
     public var id: String
     public var userID: String

@@ -1,13 +1,13 @@
-import GRDB
+import Foundation
 import PharosSpec
 
-public enum NodeStatus: String, Codable, Sendable, CaseIterable, DatabaseValueConvertible {
+public enum NodeStatus: String, Codable, Sendable, CaseIterable, SQLStringEnum {
     case pending, provisioning, active, stopped, unreachable, error
 }
 
 /// A row of `nodes`: what the controller knows and intends for one VPN node.
-public struct NodeRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
-    public static let databaseTableName = "nodes"
+public struct NodeRecord: Codable, Sendable, Equatable, SQLRecord {
+    public static let tableName = "nodes"
 
     public var id: String
     public var name: String

@@ -1,8 +1,8 @@
-import GRDB
+import Foundation
 
 /// One device's peer on one node (AmneziaWG public key or VLESS UUID).
-public struct PeerRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
-    public static let databaseTableName = "peers"
+public struct PeerRecord: Codable, Sendable, Equatable, SQLRecord {
+    public static let tableName = "peers"
 
     public var id: String
     public var nodeID: String

@@ -1,9 +1,8 @@
 import Foundation
-import GRDB
 
 /// A sealed bundle: ciphertext only, the controller cannot read it back.
-public struct ProfileRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
-    public static let databaseTableName = "profiles"
+public struct ProfileRecord: Codable, Sendable, Equatable, SQLRecord {
+    public static let tableName = "profiles"
 
     public var id: String
     public var userID: String

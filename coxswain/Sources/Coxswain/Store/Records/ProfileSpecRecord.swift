@@ -1,6 +1,6 @@
-import GRDB
+import Foundation
 
-public enum ProfileProtocol: String, Codable, Sendable, CaseIterable, DatabaseValueConvertible {
+public enum ProfileProtocol: String, Codable, Sendable, CaseIterable, SQLStringEnum {
     case amneziawg
     case xrayReality = "xray-reality"
     case both
@@ -10,8 +10,8 @@ public enum ProfileProtocol: String, Codable, Sendable, CaseIterable, DatabaseVa
 }
 
 /// What a user (or one of their devices) may use: a node (or a path) and protocols.
-public struct ProfileSpecRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
-    public static let databaseTableName = "profile_specs"
+public struct ProfileSpecRecord: Codable, Sendable, Equatable, SQLRecord {
+    public static let tableName = "profile_specs"
 
     public var id: String
     public var userID: String

@@ -1,10 +1,9 @@
 import Foundation
-import GRDB
 
 /// A remote relay the controller dials (`cox relays enroll`). The embedded relay has no row:
 /// it lives and dies with `cox serve`.
-public struct RelayRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
-    public static let databaseTableName = "relays"
+public struct RelayRecord: Codable, Sendable, Equatable, SQLRecord {
+    public static let tableName = "relays"
 
     public var id: String
     public var name: String

@@ -1,8 +1,7 @@
 import Foundation
-import GRDB
 
-public struct UserRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
-    public static let databaseTableName = "users"
+public struct UserRecord: Codable, Sendable, Equatable, SQLRecord {
+    public static let tableName = "users"
 
     public var id: String
     public var name: String

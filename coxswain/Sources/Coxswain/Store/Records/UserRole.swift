@@ -1,6 +1,6 @@
-import GRDB
+import Foundation
 
 /// What a user may do: `admin`s also log in to the admin API and UI.
-public enum UserRole: String, Codable, Sendable, CaseIterable, DatabaseValueConvertible {
+public enum UserRole: String, Codable, Sendable, CaseIterable, SQLStringEnum {
     case user, admin
 }
