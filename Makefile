@@ -12,15 +12,16 @@ APT_PACKAGES := libsodium-dev libargon2-dev libsqlite3-dev libsystemd-dev libssl
                 protobuf-compiler pkg-config openssl zbar-tools python3 curl \
                 wireguard-go wireguard-tools iproute2 iputils-ping procps iptables \
                 dpkg-dev binutils faketime python3-grpcio python3-protobuf libprotobuf-dev libmaxminddb-dev \
-                openssh-client openssh-server
+                openssh-client openssh-server postgresql-15
 PLUGIN_DIR := protocol-spec/Tools/protoc-plugins
 
-.PHONY: help deps build test proto proto-plugins proto-check bench clean fleet-binaries e2e e2e-lifecycle demo demo-down deb deb-test ui-test
+.PHONY: help deps build test test-postgres proto proto-plugins proto-check bench clean fleet-binaries e2e e2e-lifecycle demo demo-down deb deb-test ui-test
 
 help:
 	@echo "make deps         install the Debian packages the build needs (apt-get, as root or via sudo)"
 	@echo "make build        swift build in every package"
 	@echo "make test         build and test every package in dependency order; stops at the first failure"
+	@echo "make test-postgres  the controller's test suite again with its store on PostgreSQL 15 (a cluster the tests start; root)"
 	@echo "make proto        regenerate protocol-spec's Swift code from its .proto files"
 	@echo "make proto-check  fail when the committed generated code is stale"
 	@echo "make bench        print benchmark figures as JSON lines (release builds; the node's needs root + wireguard-go)"
@@ -45,6 +46,9 @@ deps:
 		case " $$missing " in *" openssh-server "*) \
 			echo "==> the tests run their own sshd: disabling the ssh.service openssh-server just enabled"; \
 			[ ! -d /run/systemd/system ] || $$sudo systemctl disable --now ssh.service ssh.socket >/dev/null 2>&1 || true ;; esac; \
+		case " $$missing " in *" postgresql-15 "*) \
+			echo "==> the tests start their own PostgreSQL cluster: disabling the postgresql.service just enabled"; \
+			[ ! -d /run/systemd/system ] || $$sudo systemctl disable --now postgresql.service >/dev/null 2>&1 || true ;; esac; \
 	fi
 
 build: deps
@@ -62,6 +66,13 @@ test: deps
 	done; \
 	echo "==> all packages passed in $$(( $$(date +%s) - total_start )) s"; \
 	echo "packages: $$passed passed, 0 failed"
+
+# The controller's suite with every TestState store in a database of a PostgreSQL 15 cluster the
+# tests start themselves (initdb as postgres, a free loopback port, SCRAM logins).
+test-postgres: deps
+	@start=$$(date +%s); cd coxswain && $(SWIFT_BUILD) --build-tests && \
+		PHAROS_TEST_STORE=postgres swift test --skip-build --scratch-path $(SCRATCH) --filter CoxswainTests && \
+		echo "==> coxswain on PostgreSQL passed in $$(( $$(date +%s) - start )) s"
 
 proto-plugins:
 	cd $(PLUGIN_DIR) && swift build -c release --product protoc-gen-swift && \

@@ -24,14 +24,19 @@ import Testing
 
         /// The peer keys a node reports over NodeControl, and (wireguard-go) on its data plane.
         func peers(on node: NodeProcess) async throws -> Set<String> {
-            let client = try await pool.client(for: node.record.id, address: node.record.controlAddr)
-            var request = Pharos_Node_V1_ListPeersRequest()
-            request.protocol = .amneziawg
-            let listed = Set(try await client.listPeers(request).peers.map(\.peer.publicKey))
+            let listed = try await listedPeers(on: node)
             if let onDataPlane = try node.dataPlanePeers() {
                 #expect(onDataPlane == listed, "\(node.name): `wg show` disagrees with ListPeers")
             }
             return listed
+        }
+
+        /// What ListPeers says, alone (for polling while pushes are still being applied).
+        func listedPeers(on node: NodeProcess) async throws -> Set<String> {
+            let client = try await pool.client(for: node.record.id, address: node.record.controlAddr)
+            var request = Pharos_Node_V1_ListPeersRequest()
+            request.protocol = .amneziawg
+            return Set(try await client.listPeers(request).peers.map(\.peer.publicKey))
         }
 
         func storedPeers(on node: NodeProcess) async throws -> Set<String> {

@@ -18,6 +18,8 @@ public struct AdminAPI: Sendable {
     public let relayTier: RelayTier?
     let pages: AdminPages
     let logger: Logger
+    /// Whether this controller leads the fleet (`/healthz` says); nil outside `cox serve`.
+    var leadership: FleetLeadership?
 
     public init(controller: Controller, admin: AdminService, accounts: AccountService,
                 live: LiveHub, metrics: ControllerMetrics, relayTier: RelayTier?, logger: Logger) throws {
@@ -38,8 +40,9 @@ public struct AdminAPI: Sendable {
         let router = Router(context: AdminRequestContext.self)
         router.add(middleware: ProblemMiddleware(metrics: metrics, logger: logger))
         router.add(middleware: AuthenticateMiddleware(admin: admin))
+        let leadership = self.leadership
         router.get("healthz") { _, _ in
-            ["status": "ok", "version": CoxswainVersion.line]
+            ["status": "ok", "version": CoxswainVersion.line, "role": leadership?.role ?? "leader"]
         }
         router.post("api/auth/login") { request, context in try await login(request, context) }
 

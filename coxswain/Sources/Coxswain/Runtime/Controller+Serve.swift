@@ -32,18 +32,21 @@ extension Controller {
         let watchers = EventWatchers(store: store, pool: pool, logger: logger, live: live)
         let renewer = NodeCertificateRenewer(store: store, pool: pool, authority: pki.authority, logger: logger,
                                              callTimeout: .seconds(config.nodeCallTimeoutSeconds))
+        let leadership = FleetLeadership(store: store, logger: logger)
         let nodes = try await store.read { tx in try tx.nodes() }
-        logger.info("serving", metadata: ["state": "\(store.path)", "nodes": "\(nodes.count)",
+        logger.info("serving", metadata: ["state": "\(store.postgresConfiguration?.redacted ?? store.path)", "nodes": "\(nodes.count)",
                                           "sweep_seconds": "\(config.reconcileInterval)"])
-        await watchers.sync(with: nodes)
+        _ = await leadership.renew()
+        if leadership.isLeader { await watchers.sync(with: nodes) }
         // From here on every mutation pushes and publishes after commit, whoever asked for it.
         let controller = with(effects: ServeEffects(reconciler: reconciler, live: live))
         let accounts = AccountService(fleet: controller.service)
         let tier = config.accountsSync ? RelayTier(controller: controller, accounts: accounts, logger: logger) : nil
         let adminAddress = config.uiListen.isEmpty ? nil : try HostPort.listen(config.uiListen)
         let admin = AdminService(fleet: controller.service)
-        let api = try AdminAPI(controller: controller, admin: admin, accounts: accounts,
+        var api = try AdminAPI(controller: controller, admin: admin, accounts: accounts,
                                live: live, metrics: metrics, relayTier: tier, logger: logger)
+        api.leadership = leadership
         let readiness = ServeReadiness(waitingForRelay: tier != nil, waitingForAdmin: adminAddress != nil) { served in
             var status = "reconciling \(nodes.count) nodes"
             if let relay = served.relay { status += "; accounts on \(relay.socketPath)" }
@@ -62,19 +65,45 @@ extension Controller {
                                                              service: MonitorStreamService(live: live, admin: admin, logger: logger),
                                                              logger: logger)))
         }
+        if let postgres = store.postgresConfiguration {
+            // A standby takes over within one renewal of the lease after the leader's session ends.
+            services.append(("fleet lease", PeriodicService(every: FleetLeadership.renewInterval) {
+                switch await leadership.renew() {
+                case .gained:
+                    if let nodes = try? await store.read({ tx in try tx.nodes() }) { await watchers.sync(with: nodes) }
+                    await reconciler.sweepAndLog()
+                case .lost:
+                    await watchers.stopAll()
+                case .none:
+                    break
+                }
+            }))
+            services.append(("node notifications", NodeNotificationService(configuration: postgres, leadership: leadership,
+                                                                           reconciler: reconciler)))
+        }
         services += [
-            ("reconcile sweep", PeriodicService(every: interval, start: .immediately) { await reconciler.sweepAndLog() }),
+            ("reconcile sweep", PeriodicService(every: interval, start: .immediately) {
+                guard leadership.isLeader else { return }
+                await reconciler.sweepAndLog()
+            }),
             // New and removed nodes get (or lose) their event stream within one interval.
             ("event watchers", PeriodicService(every: interval) {
+                guard leadership.isLeader else { return }
                 if let nodes = try? await store.read({ tx in try tx.nodes() }) { await watchers.sync(with: nodes) }
             }),
-            ("retention", PeriodicService(every: .seconds(86_400), start: .immediately) { await Self.purgeExpired(store, config, logger) }),
-            // The controller's own leaf first (nodes are dialed with it), then the nodes'.
+            ("retention", PeriodicService(every: .seconds(86_400), start: .immediately) {
+                guard leadership.isLeader else { return }
+                await Self.purgeExpired(store, config, logger)
+            }),
+            // The controller's own leaf first (nodes are dialed with it; every controller loads
+            // the stored one), then the nodes' (the leader's job).
             ("certificate renewal", PeriodicService(every: .seconds(min(config.reconcileInterval, 300)), start: .immediately) {
                 await Self.renewControllerLeaf(store, pool: pool, logger: logger)
+                guard leadership.isLeader else { return }
                 await renewer.pass()
             }),
             ("certificate watch", PeriodicService(every: .seconds(3600), start: .immediately) {
+                guard leadership.isLeader else { return }
                 do {
                     for alert in try await CertificateWatch.check(store) {
                         logger.warning("certificate expiring", metadata: ["detail": "\(alert.detail)"])
@@ -96,6 +125,7 @@ extension Controller {
             }
             // Before the watchdog, which stays last.
             services.insert(("anomaly sweep", PeriodicService(every: .seconds(config.analyticsIntervalSeconds)) {
+                guard leadership.isLeader else { return }
                 do {
                     for alert in try await AnomalyEngine.sweep(store, settings: settings, window: window, geo: await geo?.current()) {
                         logger.warning("anomaly", metadata: ["kind": "\(alert.kind)", "device": "\(alert.deviceID ?? "")",
@@ -114,10 +144,12 @@ extension Controller {
             try await DaemonServiceGroup.make(services, signals: signals, logger: logger).run()
         } catch {
             await watchers.stopAll()
+            await leadership.release()
             await pool.shutdown()
             throw error
         }
         await watchers.stopAll()
+        await leadership.release()
         await pool.shutdown()
     }
 

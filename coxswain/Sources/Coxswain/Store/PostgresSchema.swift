@@ -2,16 +2,33 @@ import Foundation
 
 /// The controller's schema on PostgreSQL (`store.backend: postgres`, #22). SQLite's history of
 /// migrations (`Schema`) ends in the same tables as this baseline, with PostgreSQL's types:
-/// `BIGINT` for every integer (microsecond times, 0/1 flags), `BYTEA` for blobs, and every text column in
-/// byte order (`COLLATE "C"`, as SQLite compares) whatever the database's locale, so IDs
-/// page and sort alike on both. A migration
-/// added later is added to both, under the same identifier; `SchemaParityTests` compares the
-/// columns of both engines.
+/// `BIGINT` for every integer (microsecond times, 0/1 flags), `BYTEA` for blobs, and every
+/// text column in byte order (`COLLATE "C"`, as SQLite compares) whatever the database's
+/// locale, so IDs page and sort alike on both. A migration that changes tables is added to
+/// both (`PostgresStoreTests` compares the columns of both engines); PostgreSQL alone has its
+/// notification trigger.
 enum PostgresSchema {
     /// Ordered (identifier, DDL); applied once each, recorded in `pharos_migrations`.
     static let migrations: [(identifier: String, sql: String)] = [
         ("0012_baseline", baseline),
+        ("0013_node_notify", nodeNotify),
     ]
+
+    /// The channel every controller's leader LISTENs on: a node's ID, sent at the commit of a
+    /// transaction that added the node or moved its intended revision, whoever committed it
+    /// (another controller, a `cox` command). Nothing is sent for a rolled-back change.
+    static let nodeChannel = "pharos_nodes"
+
+    private static let nodeNotify = """
+        CREATE FUNCTION pharos_node_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            PERFORM pg_notify('pharos_nodes', NEW.id);
+            RETURN NULL;
+        END $$;
+        CREATE TRIGGER nodes_added AFTER INSERT ON nodes FOR EACH ROW EXECUTE FUNCTION pharos_node_changed();
+        CREATE TRIGGER nodes_revised AFTER UPDATE OF config_revision ON nodes FOR EACH ROW
+            WHEN (OLD.config_revision IS DISTINCT FROM NEW.config_revision) EXECUTE FUNCTION pharos_node_changed();
+        """
 
     private static let baseline = """
             CREATE TABLE ca (
