@@ -98,6 +98,7 @@ bench: deps
 	cd node && $(SWIFT_BUILD) -c release --product node-bench && $(SCRATCH)/release/node-bench
 	cd coxswain && $(SWIFT_BUILD) -c release --product cox-bench && \
 		$(SCRATCH)/release/cox-bench --nodes 100 --node-bench $(SCRATCH)/release/node-bench && \
+		Scripts/with-postgres.sh $(SCRATCH)/release/cox-bench --nodes 100 --store postgres --node-bench $(SCRATCH)/release/node-bench && \
 		$(SCRATCH)/release/cox-bench --nodes 1000 --node-bench $(SCRATCH)/release/node-bench && \
 		$(SWIFT_BUILD) -c release --product cox-api-bench && $(SCRATCH)/release/cox-api-bench
 	cd relay && $(SWIFT_BUILD) -c release --product relay && $(SWIFT_BUILD) -c release --product relay-bench && \

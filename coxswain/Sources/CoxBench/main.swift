@@ -5,7 +5,8 @@
 //   - a full sweep over N nodes × 100 peers that must heal every node, and a steady-state sweep
 //   - the controller's RSS (this process; the simulated nodes live in the helper)
 //   - one anomaly sweep (every rule but GeoIP's) over a day of sessions of every load device
-// Usage: cox-bench --nodes N [--node-bench PATH]
+// Usage: cox-bench --nodes N [--node-bench PATH] [--store sqlite|postgres] (postgres: the DSN file
+// in PHAROS_DSN_FILE, as Scripts/with-postgres.sh sets it; every line then says "store")
 import Crypto
 import Foundation
 import Logging
@@ -57,7 +58,21 @@ let dir = "/tmp/coxbench-\(count)-\(UUID().uuidString.prefix(6))"
 defer { try? FileManager.default.removeItem(atPath: dir) }
 var config = CoxConfig()
 config.nodeCallTimeoutSeconds = 30
-let store = try Store.open(path: "\(dir)/state/app.db")
+let storeKind = argument("--store") ?? "sqlite"
+let store: Store
+switch storeKind {
+case "sqlite":
+    store = try Store.open(path: "\(dir)/state/app.db")
+case "postgres":
+    guard let dsnFile = ProcessInfo.processInfo.environment["PHAROS_DSN_FILE"] else {
+        FileHandle.standardError.write(Data("--store postgres needs PHAROS_DSN_FILE (run under Scripts/with-postgres.sh)\n".utf8))
+        exit(2)
+    }
+    store = try Store.open(postgres: try PostgresStoreConfiguration.load(dsnFile: dsnFile), stateDirectory: "\(dir)/state")
+default:
+    FileHandle.standardError.write(Data("--store is sqlite or postgres\n".utf8))
+    exit(2)
+}
 let pki = try FleetPKI.loadOrCreate(in: store)
 let service = FleetService(store: store, pki: pki, config: config)
 let actor = AuditActor(name: "bench", kind: .cli)
@@ -150,18 +165,18 @@ for i in 0..<200 {
 let sorted = latencies.sorted()
 func percentile(_ p: Double) -> Double { sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] }
 
-emit([("bench", .string("cox.device_to_peer_live")), ("nodes", .integer(count)), ("affected_nodes", .integer(2)),
+emit([("bench", .string("cox.device_to_peer_live")), ("store", .string(storeKind)), ("nodes", .integer(count)), ("affected_nodes", .integer(2)),
       ("peers_per_node", .integer(peersPerNode)), ("devices", .integer(latencies.count)),
       ("p50_ms", rounded(percentile(0.5), 100)), ("p99_ms", rounded(percentile(0.99), 100)), ("goal_p99_ms", .integer(50))])
-emit([("bench", .string("cox.sweep")), ("nodes", .integer(count)), ("peers_per_node", .integer(peersPerNode)),
+emit([("bench", .string("cox.sweep")), ("store", .string(storeKind)), ("nodes", .integer(count)), ("peers_per_node", .integer(peersPerNode)),
       ("first_contact_ms", rounded(milliseconds(firstSweep))),
       ("healing_ms", rounded(milliseconds(healingSweep))), ("healed", .integer(healing.healed.count)),
       ("steady_ms", rounded(milliseconds(steadySweep))), ("steady_healed", .integer(steady.healed.count)),
       ("failed", .integer(healing.failed.count + steady.failed.count)), ("goal_ms", .integer(10_000))])
-emit([("bench", .string("cox.rss")), ("nodes", .integer(count)), ("connections", .integer(count)),
+emit([("bench", .string("cox.rss")), ("store", .string(storeKind)), ("nodes", .integer(count)), ("connections", .integer(count)),
       ("rss_mib", rounded(Double(statusKiB("VmRSS")) / 1024)), ("peak_rss_mib", rounded(Double(statusKiB("VmHWM")) / 1024)),
       ("goal_mib", .integer(300))])
-emit([("bench", .string("cox.provisioning")), ("nodes", .integer(count)), ("devices", .integer(count / peersPerNode * peersPerNode)),
+emit([("bench", .string("cox.provisioning")), ("store", .string(storeKind)), ("nodes", .integer(count)), ("devices", .integer(count / peersPerNode * peersPerNode)),
       ("peers", .integer(count * peersPerNode)), ("ms", rounded(milliseconds(provisioning)))])
 
 // After the figures above: its rows must not weigh on their RSS.
@@ -203,7 +218,7 @@ t = clock.now
 let anomaliesAgain = try await AnomalyEngine.sweep(store, settings: AnomalySettings(), window: 86_400_000_000)
 let anomalyResweep = clock.now - t
 
-emit([("bench", .string("cox.anomaly_sweep")), ("devices", .integer(loadDevices.count)), ("events_24h", .integer(recorded)),
+emit([("bench", .string("cox.anomaly_sweep")), ("store", .string(storeKind)), ("devices", .integer(loadDevices.count)), ("events_24h", .integer(recorded)),
       ("rules", .integer(AnomalySettings().enabledRules(geoIP: false).count)), ("first_ms", rounded(milliseconds(anomalySweep))),
       ("alerts_opened", .integer(anomalies.count)), ("repeat_ms", rounded(milliseconds(anomalyResweep))),
       ("repeat_opened", .integer(anomaliesAgain.count))])

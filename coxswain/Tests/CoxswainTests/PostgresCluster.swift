@@ -47,6 +47,7 @@ final class PostgresCluster: @unchecked Sendable {
                          "-U", Self.user, "--pwfile=\(passwordFile)", "--auth-local=trust", "--auth-host=scram-sha-256",
                          "--locale=C", "--encoding=UTF8", "--no-sync"])
         try FileManager.default.removeItem(atPath: passwordFile)
+        try Self.makeCertificates(in: dir)
         var lastError: (any Error)?
         for _ in 0..<5 {
             let (port, socket) = LoopbackPorts.hold()
@@ -54,7 +55,8 @@ final class PostgresCluster: @unchecked Sendable {
             do {
                 try Command.run(["/usr/sbin/runuser", "-u", "postgres", "--", "\(Self.binaries)/pg_ctl", "-D", "\(dir)/data",
                                  "-l", "\(dir)/server.log", "-w", "-t", "30",
-                                 "-o", "-p \(port) -k \(dir) -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
+                                 "-o", "-p \(port) -k \(dir) -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200 "
+                                    + "-c ssl=on -c ssl_cert_file=\(dir)/server.crt -c ssl_key_file=\(dir)/server.key",
                                  "start"])
                 self.port = port
                 Self.stopAtExit(dataDirectory: "\(dir)/data")
@@ -65,6 +67,28 @@ final class PostgresCluster: @unchecked Sendable {
         }
         let log = (try? String(contentsOfFile: "\(dir)/server.log", encoding: .utf8)) ?? ""
         throw PostgresClusterError("pg_ctl start failed: \(lastError.map { "\($0)" } ?? "") \(log.suffix(2000))")
+    }
+
+    /// The CA of the server's certificate (for `localhost`), and a CA that did not sign it: a
+    /// client trusting only the second is what a man in the middle with his own CA meets.
+    var caPath: String { "\(dir)/ca.crt" }
+    var otherCAPath: String { "\(dir)/other-ca.crt" }
+
+    /// A CA and the server's leaf for DNS:localhost (key 0600, owned by postgres), and a second,
+    /// unrelated CA, all by the real `openssl`.
+    private static func makeCertificates(in dir: String) throws {
+        let openssl = "/usr/bin/openssl"
+        for ca in ["ca", "other-ca"] {
+            try Command.run([openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                             "-keyout", "\(dir)/\(ca).key", "-out", "\(dir)/\(ca).crt", "-days", "2", "-subj", "/CN=pharos test \(ca)"])
+        }
+        try Command.run([openssl, "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                         "-keyout", "\(dir)/server.key", "-out", "\(dir)/server.csr", "-subj", "/CN=localhost"])
+        try "subjectAltName=DNS:localhost\nextendedKeyUsage=serverAuth\n".write(toFile: "\(dir)/server.ext", atomically: true, encoding: .utf8)
+        try Command.run([openssl, "x509", "-req", "-in", "\(dir)/server.csr", "-CA", "\(dir)/ca.crt", "-CAkey", "\(dir)/ca.key",
+                         "-CAcreateserial", "-days", "2", "-extfile", "\(dir)/server.ext", "-out", "\(dir)/server.crt"])
+        try Command.run(["/usr/bin/chown", "postgres:postgres", "\(dir)/server.key", "\(dir)/server.crt"])
+        try Command.run(["/usr/bin/chmod", "600", "\(dir)/server.key"])
     }
 
     /// A new empty database, owned by `user`.

@@ -15,8 +15,9 @@ import Testing
 
     @Test func aDSNIsParsedAndItsPasswordDecoded() throws {
         let parsed = try PostgresStoreConfiguration.parse(dsn: "postgresql://cox:p%40ss%2Fword@db.internal:6432/pharos\n")
-        #expect(parsed == PostgresStoreConfiguration(host: "db.internal", port: 6432, user: "cox", password: "p@ss/word", database: "pharos"))
-        #expect(parsed.redacted == "postgres://cox@db.internal:6432/pharos")
+        #expect(parsed == PostgresStoreConfiguration(host: "db.internal", port: 6432, user: "cox", password: "p@ss/word", database: "pharos",
+                                                     tls: .verifyFull))
+        #expect(parsed.redacted == "postgres://cox@db.internal:6432/pharos?sslmode=verify-full")
         #expect(try PostgresStoreConfiguration.parse(dsn: "postgres://cox:pw@[::1]/pharos").host == "::1")
         #expect(try PostgresStoreConfiguration.parse(dsn: "postgres://cox:pw@db/pharos").port == 5432)
     }
@@ -47,6 +48,47 @@ import Testing
         try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path)
         #expect(try PostgresStoreConfiguration.load(dsnFile: path).password == "secret-pw")
         #expect(throws: PostgresConfigurationError.self) { try PostgresStoreConfiguration.load(dsnFile: "\(dir)/missing") }
+    }
+
+    @Test func onlyATLSModeThatChecksTheServerIsAccepted() throws {
+        let checked = try PostgresStoreConfiguration.parse(dsn: "postgres://cox:pw@db.internal/pharos?sslmode=verify-full&sslrootcert=/etc/pharos/pg-ca.pem")
+        #expect(checked.tls == .verifyFull && checked.rootCertificatePath == "/etc/pharos/pg-ca.pem")
+        #expect(try PostgresStoreConfiguration.parse(dsn: "postgres://cox:pw@db.internal/pharos").tls == .verifyFull)
+        #expect(try PostgresStoreConfiguration.parse(dsn: "postgres://cox:pw@127.0.0.1/pharos").tls == .disable)
+        #expect(try PostgresStoreConfiguration.parse(dsn: "postgres://cox:pw@10.0.0.5/pharos?sslmode=disable").tls == .disable)
+        for (dsn, words) in [("postgres://cox:pw@db.internal/pharos?sslmode=require", "does not check"),
+                             ("postgres://cox:pw@10.0.0.5/pharos", "host name"),
+                             ("postgres://cox:pw@db.internal/pharos?sslrootcert=ca.pem", "absolute"),
+                             ("postgres://cox:pw@db.internal/pharos?password=x", "unknown parameter")] {
+            #expect(throws: PostgresConfigurationError.self, "\(dsn)") { try PostgresStoreConfiguration.parse(dsn: dsn) }
+            #expect(((try? PostgresStoreConfiguration.parse(dsn: dsn)) == nil))
+            do { _ = try PostgresStoreConfiguration.parse(dsn: dsn) } catch { #expect("\(error)".contains(words), "\(error)") }
+        }
+    }
+
+    /// verify-full over real TLS: the server's certificate from the trusted CA is accepted and
+    /// the session is encrypted (pg_stat_ssl); one from another CA, as a man in the middle would
+    /// present, is refused before the password is sent.
+    @Test func theServerCertificateIsVerifiedAndAnotherCAIsRefused() throws {
+        let cluster = try PostgresCluster.shared()
+        var configuration = cluster.configuration(database: try cluster.createDatabase())
+        configuration.host = "localhost"
+        configuration.tls = .verifyFull
+        configuration.rootCertificatePath = cluster.caPath
+        let dir = "/tmp/cox-pgtls-\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try Store.open(postgres: configuration, stateDirectory: dir)
+        defer { try? store.close() }
+        #expect(try store.readNow { tx in try tx.sql.value(Bool.self, "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()") } == true)
+
+        var forged = configuration
+        forged.rootCertificatePath = cluster.otherCAPath
+        #expect {
+            try Store.open(postgres: forged, stateDirectory: dir)
+        } throws: { error in
+            let text = "\(error)"
+            return text.lowercased().contains("certificate") && !text.contains(configuration.password)
+        }
     }
 
     /// Every table and column SQLite's migrations end in exists on PostgreSQL with the same

@@ -16,8 +16,8 @@ final class PostgresBackend: Sendable {
     init(configuration: PostgresStoreConfiguration) throws {
         self.configuration = configuration
         do {
-            writer = try PostgresConnectionBox(configuration: PostgresConnectionBox.makeConfiguration(configuration))
-            reader = try PostgresConnectionBox(configuration: PostgresConnectionBox.makeConfiguration(configuration))
+            writer = try PostgresConnectionBox(configuration: try PostgresConnectionBox.makeConfiguration(configuration))
+            reader = try PostgresConnectionBox(configuration: try PostgresConnectionBox.makeConfiguration(configuration))
         } catch {
             throw StoreError.unreadable(path: configuration.redacted, reason: Self.describe(error))
         }

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 import PostgresNIO
 
 // The store's statements on PostgreSQL (`store.backend: postgres`, #22), through one postgres-nio
@@ -95,12 +96,32 @@ final class PostgresConnectionBox: @unchecked Sendable {
         return configuration
     }
 
-    /// The configuration of a DSN file's `PostgresStoreConfiguration` (an empty password is none).
+    /// The configuration of a DSN file's `PostgresStoreConfiguration` (an empty password is none),
+    /// with TLS as its `sslmode` says: `verify-full` checks the chain against `sslrootcert` (or
+    /// the system's roots) and the name against the host; nothing is sent before that passes.
     static func makeConfiguration(_ store: PostgresStoreConfiguration, unixSocketDirectory: String? = nil,
-                                  connectTimeoutSeconds: Int64 = 10) -> PostgresConnection.Configuration {
-        makeConfiguration(host: store.host, port: store.port, username: store.user,
-                          password: store.password.isEmpty ? nil : store.password, database: store.database,
-                          unixSocketDirectory: unixSocketDirectory, connectTimeoutSeconds: connectTimeoutSeconds)
+                                  connectTimeoutSeconds: Int64 = 10) throws -> PostgresConnection.Configuration {
+        var configuration = makeConfiguration(host: store.host, port: store.port, username: store.user,
+                                              password: store.password.isEmpty ? nil : store.password, database: store.database,
+                                              unixSocketDirectory: unixSocketDirectory, connectTimeoutSeconds: connectTimeoutSeconds)
+        if store.tls == .verifyFull, unixSocketDirectory == nil {
+            var tls = TLSConfiguration.makeClientConfiguration()
+            tls.minimumTLSVersion = .tlsv12
+            tls.certificateVerification = .fullVerification
+            if let root = store.rootCertificatePath {
+                guard FileManager.default.isReadableFile(atPath: root) else {
+                    throw PostgresStoreError(sqlState: nil, message: "sslrootcert \(root) cannot be read", statement: "(connect)")
+                }
+                tls.trustRoots = .file(root)
+            }
+            do {
+                configuration.tls = .require(try NIOSSLContext(configuration: tls))
+            } catch {
+                throw PostgresStoreError(sqlState: nil, message: "TLS for \(store.redacted): \(error)", statement: "(connect)")
+            }
+            configuration.options.tlsServerName = store.host
+        }
+        return configuration
     }
 
     static func socketPath(directory: String, port: Int) -> String {

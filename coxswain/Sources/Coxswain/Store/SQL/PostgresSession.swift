@@ -20,8 +20,8 @@ enum PostgresSession {
     /// The store's connection settings with this session's `application_name` (what
     /// `pg_stat_activity` shows) and `extraParameters` (server settings for the session).
     static func connectionConfiguration(_ store: PostgresStoreConfiguration, applicationName: String,
-                                        extraParameters: [(String, String)] = []) -> PostgresConnection.Configuration {
-        var configuration = PostgresConnectionBox.makeConfiguration(store, connectTimeoutSeconds: connectTimeoutSeconds)
+                                        extraParameters: [(String, String)] = []) throws -> PostgresConnection.Configuration {
+        var configuration = try PostgresConnectionBox.makeConfiguration(store, connectTimeoutSeconds: connectTimeoutSeconds)
         configuration.options.additionalStartupParameters = [("application_name", applicationName)] + extraParameters
         return configuration
     }
@@ -29,7 +29,7 @@ enum PostgresSession {
     /// Opens and authenticates a connection; failures as `PostgresStoreError` (never the password).
     static func connect(_ store: PostgresStoreConfiguration, applicationName: String,
                         extraParameters: [(String, String)] = [], id: Int, logger: Logger) async throws -> PostgresConnection {
-        let configuration = connectionConfiguration(store, applicationName: applicationName, extraParameters: extraParameters)
+        let configuration = try connectionConfiguration(store, applicationName: applicationName, extraParameters: extraParameters)
         do {
             return try await PostgresConnection.connect(on: MultiThreadedEventLoopGroup.singleton.any(),
                                                         configuration: configuration, id: id, logger: logger)

@@ -2,24 +2,51 @@ import Foundation
 
 /// Where a PostgreSQL store is and how to log in: read from a DSN file (0600, owned by the
 /// controller's user), never from argv or the environment, since the DSN holds the password.
-/// The file holds one libpq URI: `postgres://USER:PASSWORD@HOST:PORT/DATABASE`.
+/// The file holds one libpq URI: `postgres://USER:PASSWORD@HOST:PORT/DATABASE`, optionally
+/// `?sslmode=verify-full&sslrootcert=/etc/pharos/pg-ca.pem`.
 public struct PostgresStoreConfiguration: Sendable, Equatable {
+    /// How the connection is protected (libpq's `sslmode` names).
+    public enum TLSMode: String, Sendable, Equatable {
+        /// Plain TCP: only for a server on this machine or a network the operator trusts.
+        case disable
+        /// TLS, the server's certificate checked against `rootCertificatePath` (or the
+        /// system's roots) and its name against `host`: what a MITM cannot pass.
+        case verifyFull = "verify-full"
+    }
+
     public var host: String
     public var port: Int
     public var user: String
     public var password: String
     public var database: String
+    public var tls: TLSMode
+    /// The CA that signed the server's certificate (PEM); nil: the system's trusted roots.
+    public var rootCertificatePath: String?
 
-    public init(host: String, port: Int = 5432, user: String, password: String, database: String) {
+    /// `tls` defaults to `disable` for a loopback host and `verify-full` for any other.
+    public init(host: String, port: Int = 5432, user: String, password: String, database: String,
+                tls: TLSMode? = nil, rootCertificatePath: String? = nil) {
         self.host = host
         self.port = port
         self.user = user
         self.password = password
         self.database = database
+        self.tls = tls ?? (Self.isLoopback(host) ? .disable : .verifyFull)
+        self.rootCertificatePath = rootCertificatePath
+    }
+
+    static func isIPAddress(_ host: String) -> Bool {
+        host.contains(":") || (host.split(separator: ".").count == 4 && host.allSatisfy { $0.isNumber || $0 == "." })
+    }
+
+    static func isLoopback(_ host: String) -> Bool {
+        host == "localhost" || host == "::1" || host.hasPrefix("127.")
     }
 
     /// What logs and errors may show: everything but the password.
-    public var redacted: String { "postgres://\(user)@\(host):\(port)/\(database)" }
+    public var redacted: String {
+        "postgres://\(user)@\(host.contains(":") ? "[\(host)]" : host):\(port)/\(database)?sslmode=\(tls.rawValue)"
+    }
 
     /// Parses a `postgres://` or `postgresql://` URI. Percent-escapes in the user and password
     /// are decoded (a password may hold `@` or `/`).
@@ -36,8 +63,33 @@ public struct PostgresStoreConfiguration: Sendable, Equatable {
         guard !database.isEmpty, !database.contains("/") else { throw .malformed("no database name after the host") }
         let port = components.port ?? 5432
         guard (1...65_535).contains(port) else { throw .malformed("port \(port) is out of range") }
-        return PostgresStoreConfiguration(host: host.trimmingCharacters(in: CharacterSet(charactersIn: "[]")), port: port,
-                                          user: user, password: password, database: database)
+        var tls: TLSMode?
+        var rootCertificate: String?
+        for item in components.queryItems ?? [] {
+            switch item.name {
+            case "sslmode":
+                switch item.value ?? "" {
+                case "disable": tls = .disable
+                case "verify-full": tls = .verifyFull
+                case "allow", "prefer", "require", "verify-ca":
+                    throw .malformed("sslmode=\(item.value ?? "") does not check that the server is the one named; use verify-full "
+                                     + "(with sslrootcert=FILE for a private CA), or disable on a network you trust")
+                default: throw .malformed("sslmode is disable or verify-full")
+                }
+            case "sslrootcert":
+                guard let path = item.value, path.hasPrefix("/") else { throw .malformed("sslrootcert must be an absolute path") }
+                rootCertificate = path
+            default:
+                throw .malformed("unknown parameter \(item.name) (known: sslmode, sslrootcert)")
+            }
+        }
+        let bareHost = host.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        let configuration = PostgresStoreConfiguration(host: bareHost, port: port, user: user, password: password, database: database,
+                                                       tls: tls, rootCertificatePath: rootCertificate)
+        if configuration.tls == .verifyFull, Self.isIPAddress(bareHost) {
+            throw .malformed("sslmode=verify-full needs the server's host name (the name its certificate holds), not the address \(bareHost)")
+        }
+        return configuration
     }
 
     /// Reads the DSN file at `path`, refusing one that others than its owner can read.
