@@ -14,6 +14,9 @@ struct InitCommand: AsyncParsableCommand {
     var enterprise = false
     @Option(help: "State directory (default ./state, beside the config).")
     var stateDir: String?
+    @Option(help: ArgumentHelp("Keep the state in PostgreSQL: the 0600 file holding postgres://USER:PASSWORD@HOST:PORT/DATABASE (backend: postgres, store.dsn_file).",
+                               valueName: "file"))
+    var postgresDsnFile: String?
     @Flag(help: "Overwrite an existing config file.")
     var force = false
     @Flag(name: .customLong("print"), help: "Print the config file it would write and create nothing (the Debian package's default cox.yaml).")
@@ -28,6 +31,13 @@ struct InitCommand: AsyncParsableCommand {
         try await userFacing {
             var config = CoxConfig.preset(enterprise ? .enterprise : .personal)
             if let stateDir { config.stateDir = stateDir }
+            if let postgresDsnFile {
+                let path = URL(fileURLWithPath: postgresDsnFile).standardizedFileURL.path
+                // Checked before anything is written: a DSN file others can read is refused.
+                _ = try PostgresStoreConfiguration.load(dsnFile: path)
+                config.backend = "postgres"
+                config.dsnFile = path
+            }
             if printOnly {
                 print(config.yaml, terminator: config.yaml.hasSuffix("\n") ? "" : "\n")
                 return
@@ -40,7 +50,7 @@ struct InitCommand: AsyncParsableCommand {
                                               detail: "{\"posture\":\"\(posture)\"}"), by: .cliUser)
             }
             print("wrote \(options.config) (\(config.posture.rawValue) preset)")
-            print("state: \(controller.store.path)")
+            print("state: \(controller.store.postgresDescription ?? controller.store.path)")
             print("CA fingerprint: \(try controller.pki.authority.fingerprint)")
         }
     }

@@ -1,4 +1,6 @@
 import Foundation
+import PharosRuntime
+import PharosTestSupport
 import Testing
 @testable import Coxswain
 
@@ -20,6 +22,10 @@ import Testing
         #expect(parsed.redacted == "postgres://cox@db.internal:6432/pharos?sslmode=verify-full")
         #expect(try PostgresStoreConfiguration.parse(dsn: "postgres://cox:pw@[::1]/pharos").host == "::1")
         #expect(try PostgresStoreConfiguration.parse(dsn: "postgres://cox:pw@db/pharos").port == 5432)
+        #expect(try PostgresStoreConfiguration.parse(dsn: "postgres://cox:50%25off%2541@db/pharos").password == "50%off%41")
+        // Only real loopback addresses get plain TCP by default, not names that look like them.
+        #expect(try PostgresStoreConfiguration.parse(dsn: "postgres://cox:pw@127.db.example.com/pharos").tls == .verifyFull)
+        #expect(try PostgresStoreConfiguration.parse(dsn: "postgres://cox:pw@localhost/pharos").tls == .disable)
     }
 
     @Test func aMalformedDSNIsRefusedWithoutEchoingIt() {
@@ -48,6 +54,12 @@ import Testing
         try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path)
         #expect(try PostgresStoreConfiguration.load(dsnFile: path).password == "secret-pw")
         #expect(throws: PostgresConfigurationError.self) { try PostgresStoreConfiguration.load(dsnFile: "\(dir)/missing") }
+        // Someone else's file, even 0600, could point the controller (and its CA keys) at their database.
+        try FileManager.default.setAttributes([.ownerAccountID: 65_534], ofItemAtPath: path)
+        #expect { try PostgresStoreConfiguration.load(dsnFile: path) } throws: { "\($0)".contains("uid 65534") }
+        try FileManager.default.setAttributes([.ownerAccountID: 0], ofItemAtPath: path)
+        try FileManager.default.createSymbolicLink(atPath: "\(dir)/link.dsn", withDestinationPath: path)
+        #expect { try PostgresStoreConfiguration.load(dsnFile: "\(dir)/link.dsn") } throws: { "\($0)".contains("symbolic link") }
     }
 
     @Test func onlyATLSModeThatChecksTheServerIsAccepted() throws {
@@ -89,6 +101,81 @@ import Testing
             let text = "\(error)"
             return text.lowercased().contains("certificate") && !text.contains(configuration.password)
         }
+    }
+
+    /// `cox init --enterprise --postgres-dsn-file`: the real binary writes a config naming the
+    /// file (never the DSN) and creates the CA in PostgreSQL; a file others can read is refused
+    /// before anything is written.
+    @Test func coxInitPointsAControllerAtPostgres() throws {
+        let cluster = try PostgresCluster.shared()
+        let database = try cluster.createDatabase()
+        let postgres = cluster.configuration(database: database)
+        let dir = "/tmp/cox-pginit-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let dsn = "postgres://\(postgres.user):\(postgres.password)@\(postgres.host):\(postgres.port)/\(database)\n"
+        #expect(FileManager.default.createFile(atPath: "\(dir)/pg.dsn", contents: Data(dsn.utf8), attributes: [.posixPermissions: 0o644]))
+        let cox = TestBinaries.path("cox", package: "coxswain")
+        let refused = try Command.status([cox, "init", "--enterprise", "--postgres-dsn-file", "\(dir)/pg.dsn", "--config", "\(dir)/cox.yaml"])
+        #expect(refused.status != 0 && refused.output.contains("chmod 600") && !refused.output.contains(postgres.password), "\(refused.output)")
+        #expect(!FileManager.default.fileExists(atPath: "\(dir)/cox.yaml"))
+
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: "\(dir)/pg.dsn")
+        let made = try Command.status([cox, "init", "--enterprise", "--postgres-dsn-file", "\(dir)/pg.dsn", "--config", "\(dir)/cox.yaml"])
+        #expect(made.status == 0, "\(made.output)")
+        #expect(made.output.contains("state: postgres://\(postgres.user)@127.0.0.1:\(postgres.port)/\(database)"), "\(made.output)")
+        let yaml = try String(contentsOfFile: "\(dir)/cox.yaml", encoding: .utf8)
+        #expect(yaml.contains("backend: postgres") && yaml.contains("dsn_file: \"\(dir)/pg.dsn\"") && !yaml.contains(postgres.password))
+        #expect(try cluster.psql("SELECT count(*) FROM ca", database: database).trimmingCharacters(in: .whitespacesAndNewlines) == "3")
+        #expect(!FileManager.default.fileExists(atPath: "\(dir)/state/app.db"))
+    }
+
+    /// Two controllers' stores on one database: of two edits made from the same version, at the
+    /// same moment, through each, exactly one lands and the other is a stale write (409); 200
+    /// audit rows appended concurrently through both make one chain that verifies.
+    @Test func twoStoresOnOneDatabaseKeepVersionChecksAndOneAuditChain() async throws {
+        let state = try TestState(engine: .postgres)
+        let other = try Store.open(postgres: try #require(state.store.postgresConfiguration), stateDirectory: "\(state.dir)/other")
+        defer { try? other.close() }
+        let node = try await state.readyNode(name: "n1")
+        for round in 0..<10 {
+            let current = try await state.store.read { tx in try tx.node(node.id) }
+            let results = await withTaskGroup(of: Result<NodeRecord, any Error>.self) { group in
+                for (store, region) in [(state.store, "a\(round)"), (other, "b\(round)")] {
+                    var edit = current
+                    edit.region = region
+                    let edited = edit
+                    group.addTask {
+                        do {
+                            return .success(try await store.write { tx in try tx.update(edited, expectedVersion: current.version) })
+                        } catch {
+                            return .failure(error)
+                        }
+                    }
+                }
+                return await group.reduce(into: []) { $0.append($1) }
+            }
+            let saved = results.compactMap { try? $0.get() }
+            #expect(saved.count == 1, "round \(round): \(results)")
+            #expect(results.contains { if case .failure(StoreError.staleWrite) = $0 { true } else { false } }, "round \(round)")
+            #expect(try await other.read { tx in try tx.node(node.id) } == saved.first)
+        }
+
+        await withTaskGroup(of: Void.self) { group in
+            for (index, store) in [state.store, other].enumerated() {
+                for n in 0..<100 {
+                    group.addTask {
+                        _ = try? await store.write { tx in
+                            try tx.appendAudit(AuditEntry(action: "test.concurrent", targetType: "test", targetID: "\(index)-\(n)"),
+                                               by: AuditActor(name: "controller-\(index)", kind: .cli))
+                        }
+                    }
+                }
+            }
+        }
+        let chain = try await other.read { tx in try tx.auditChain() }
+        #expect(chain.filter { $0.action == "test.concurrent" }.count == 200)
+        #expect(AuditChain.verify(chain) == nil)
     }
 
     /// Every table and column SQLite's migrations end in exists on PostgreSQL with the same

@@ -12,10 +12,10 @@ final class TestState: @unchecked Sendable {
     let service: FleetService
     let actor = AuditActor(name: "tester", kind: .cli, sourceIP: "local")
 
-    init(config: CoxConfig = CoxConfig()) throws {
+    init(config: CoxConfig = CoxConfig(), engine: SQLEngine = TestState.engine) throws {
         dir = "/tmp/cox-test-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        store = try Self.openStore(stateDirectory: "\(dir)/state")
+        store = try Self.openStore(stateDirectory: "\(dir)/state", engine: engine)
         pki = try FleetPKI.loadOrCreate(in: store)
         self.config = config
         service = FleetService(store: store, pki: pki, config: config)

@@ -34,7 +34,7 @@ extension Controller {
                                              callTimeout: .seconds(config.nodeCallTimeoutSeconds))
         let leadership = FleetLeadership(store: store, logger: logger)
         let nodes = try await store.read { tx in try tx.nodes() }
-        logger.info("serving", metadata: ["state": "\(store.postgresConfiguration?.redacted ?? store.path)", "nodes": "\(nodes.count)",
+        logger.info("serving", metadata: ["state": "\(store.postgresDescription ?? store.path)", "nodes": "\(nodes.count)",
                                           "sweep_seconds": "\(config.reconcileInterval)"])
         _ = await leadership.renew()
         if leadership.isLeader { await watchers.sync(with: nodes) }
@@ -70,8 +70,11 @@ extension Controller {
             services.append(("fleet lease", PeriodicService(every: FleetLeadership.renewInterval) {
                 switch await leadership.renew() {
                 case .gained:
-                    if let nodes = try? await store.read({ tx in try tx.nodes() }) { await watchers.sync(with: nodes) }
-                    await reconciler.sweepAndLog()
+                    // Off the lease's loop, which must go on renewing while the sweep runs.
+                    Task {
+                        if let nodes = try? await store.read({ tx in try tx.nodes() }) { await watchers.sync(with: nodes) }
+                        await reconciler.sweepAndLog()
+                    }
                 case .lost:
                     await watchers.stopAll()
                 case .none:

@@ -26,6 +26,9 @@ public final class Store: Sendable {
         }
     }
 
+    /// `postgres://USER@HOST:PORT/DATABASE?sslmode=…` (no password) for a PostgreSQL store.
+    public var postgresDescription: String? { postgresConfiguration?.redacted }
+
     /// Where a PostgreSQL store is (nil for SQLite).
     var postgresConfiguration: PostgresStoreConfiguration? {
         guard case .postgres(let backend) = engine else { return nil }
@@ -137,10 +140,10 @@ public final class Store: Sendable {
     /// SQLite's online backup inside one read transaction: writers carry on meanwhile, and the
     /// copy holds exactly the transactions committed when it began.
     public func snapshot(to path: String) throws {
+        let pool = try self.pool
         guard FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600]) else {
             throw StoreError.unreadable(path: path, reason: "cannot create the snapshot file")
         }
-        let pool = try self.pool
         let copy = try DatabaseQueue(path: path)
         try pool.backup(to: copy)
         try copy.close()

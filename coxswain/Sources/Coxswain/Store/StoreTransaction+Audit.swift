@@ -43,8 +43,9 @@ extension StoreTransaction {
         var conditions: [String] = []
         var arguments: [(any SQLBindable)?] = []
         if let action = query.action {
-            conditions.append("(action = ? OR LOWER(action) LIKE LOWER(?))")
-            arguments += [action, "\(action).%"]
+            // The pattern is lowered here, ASCII only, as LOWER() does on both engines' columns.
+            conditions.append("(action = ? OR LOWER(action) LIKE ? ESCAPE '\\')")
+            arguments += [action, SQLPattern.asciiLowercased(SQLPattern.escaped(action)) + ".%"]
         }
         if let actor = query.actor {
             conditions.append("actor = ?")

@@ -69,8 +69,8 @@ extension StoreTransaction {
         if let search = query.search, !search.isEmpty {
             // `\` escapes in PostgreSQL's LIKE by default, in SQLite's not at all: naming it the
             // escape in both and doubling it keeps a backslash in the search literal on both.
-            let pattern = "%\(search.replacingOccurrences(of: "%", with: "").replacingOccurrences(of: "\\", with: "\\\\"))%"
-            conditions.append("(LOWER(name) LIKE LOWER(?) ESCAPE '\\' OR LOWER(control_addr) LIKE LOWER(?) ESCAPE '\\')")
+            let pattern = "%" + SQLPattern.asciiLowercased(SQLPattern.escaped(search)) + "%"
+            conditions.append("(LOWER(name) LIKE ? ESCAPE '\\' OR LOWER(control_addr) LIKE ? ESCAPE '\\')")
             arguments += [pattern, pattern]
         }
         let whereClause = conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND ")

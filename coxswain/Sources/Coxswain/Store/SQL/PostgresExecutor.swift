@@ -92,7 +92,7 @@ final class PostgresConnectionBox: @unchecked Sendable {
                 host: host, port: port, username: username, password: password, database: database, tls: .disable)
         }
         configuration.options.connectTimeout = .seconds(connectTimeoutSeconds)
-        configuration.options.additionalStartupParameters = [("application_name", "coxswain")]
+        configuration.options.additionalStartupParameters = [("application_name", "coxswain")] + Self.sessionSettings
         return configuration
     }
 
@@ -132,6 +132,21 @@ final class PostgresConnectionBox: @unchecked Sendable {
         return directory == "/" ? "/.s.PGSQL.\(port)" : "\(directory)/.s.PGSQL.\(port)"
     }
 
+    /// Server settings of every store session: TCP keepalives, so the server drops the session
+    /// (and any lock it holds) of a controller whose machine vanished within ~25 s; a transaction
+    /// left idle (a controller stuck between statements) ends after 60 s, releasing the writers'
+    /// lock; waiting 60 s for a lock is an error, not a hang; strings are standard (the `?`
+    /// numbering and `ESCAPE '\'` rely on it).
+    static let sessionSettings: [(String, String)] = [
+        ("tcp_keepalives_idle", "10"), ("tcp_keepalives_interval", "5"), ("tcp_keepalives_count", "3"),
+        ("idle_in_transaction_session_timeout", "60000"), ("lock_timeout", "60000"),
+        ("standard_conforming_strings", "on"),
+    ]
+
+    /// How long a statement may take before its connection is closed (and the statement fails):
+    /// a server that vanished without a word never answers, and `wait()` has no deadline.
+    static let statementDeadline = TimeAmount.seconds(120)
+
     /// The connection's logger: `.critical`, so postgres-nio never logs a statement or an argument.
     static func makeLogger() -> Logger {
         var logger = Logger(label: "coxswain.postgres")
@@ -166,13 +181,17 @@ final class PostgresConnectionBox: @unchecked Sendable {
         inTransaction = true
         defer { inTransaction = false }
 
-        let executor = try currentExecutor()
+        var executor = try currentExecutor()
         let begin = mode == .read ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN"
         do {
             _ = try executor.run(begin, PostgresBindings())
         } catch {
+            // A connection that died while idle (a server restart, a NAT's idle timeout) is found
+            // here; nothing has run yet, so BEGIN is tried once more on a new connection.
             discardIfBroken(executor.connection)
-            throw error
+            guard executor.connection.isClosed else { throw error }
+            executor = try currentExecutor()
+            _ = try executor.run(begin, PostgresBindings())
         }
 
         let value: T
@@ -359,6 +378,12 @@ struct PostgresExecutor: SQLExecutor, Sendable {
     func run(_ sql: String, _ binds: PostgresBindings, original: String? = nil) throws -> PostgresQueryResult {
         let query = PostgresQuery(unsafeSQL: Self.numberPlaceholders(sql), binds: binds)
         let future: EventLoopFuture<PostgresQueryResult> = connection.query(query, logger: logger)
+        let connection = self.connection
+        let deadline = connection.eventLoop.scheduleTask(in: PostgresConnectionBox.statementDeadline) {
+            let closing: EventLoopFuture<Void> = connection.close()
+            _ = closing
+        }
+        defer { deadline.cancel() }
         do {
             return try future.wait()
         } catch {

@@ -287,7 +287,9 @@ final class PostgresListener: Sendable {
             } catch {
                 continue
             }
-            let announce = attempts > 1
+            // Also on the first LISTEN: what was committed between the startup sweep's read and
+            // this moment sent its notifications to nobody.
+            let announce = true
             do {
                 // Sends `LISTEN "<channel>"` and returns once the server confirmed it; UNLISTEN on return.
                 try await connection.listen(on: channel) { notifications in

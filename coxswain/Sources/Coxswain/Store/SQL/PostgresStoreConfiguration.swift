@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Where a PostgreSQL store is and how to log in: read from a DSN file (0600, owned by the
 /// controller's user), never from argv or the environment, since the DSN holds the password.
@@ -39,8 +42,9 @@ public struct PostgresStoreConfiguration: Sendable, Equatable {
         host.contains(":") || (host.split(separator: ".").count == 4 && host.allSatisfy { $0.isNumber || $0 == "." })
     }
 
+    /// `localhost`, `::1` or an IPv4 address in 127/8; never a name that merely starts with "127.".
     static func isLoopback(_ host: String) -> Bool {
-        host == "localhost" || host == "::1" || host.hasPrefix("127.")
+        host == "localhost" || host == "::1" || (isIPAddress(host) && !host.contains(":") && host.hasPrefix("127."))
     }
 
     /// What logs and errors may show: everything but the password.
@@ -57,8 +61,15 @@ public struct PostgresStoreConfiguration: Sendable, Equatable {
             throw .malformed("expected postgres://USER:PASSWORD@HOST:PORT/DATABASE")
         }
         guard let host = components.host, !host.isEmpty else { throw .malformed("no host") }
-        guard let user = components.user.flatMap({ $0.removingPercentEncoding }), !user.isEmpty else { throw .malformed("no user") }
-        let password = components.password.flatMap { $0.removingPercentEncoding } ?? ""
+        // Decoded once: `%25` in the file is a `%` in the password.
+        guard let user = components.percentEncodedUser.flatMap({ $0.removingPercentEncoding }), !user.isEmpty else {
+            throw .malformed("no user")
+        }
+        var password = ""
+        if let encoded = components.percentEncodedPassword {
+            guard let decoded = encoded.removingPercentEncoding else { throw .malformed("the password has a stray %; write it as %25") }
+            password = decoded
+        }
         let database = String(components.path.drop(while: { $0 == "/" }))
         guard !database.isEmpty, !database.contains("/") else { throw .malformed("no database name after the host") }
         let port = components.port ?? 5432
@@ -92,17 +103,33 @@ public struct PostgresStoreConfiguration: Sendable, Equatable {
         return configuration
     }
 
-    /// Reads the DSN file at `path`, refusing one that others than its owner can read.
+    /// Reads the DSN file at `path`: a regular file of ours (or root's) that nobody else can
+    /// read or write, checked on the descriptor it is read from (no swap between check and read).
     public static func load(dsnFile path: String) throws(PostgresConfigurationError) -> PostgresStoreConfiguration {
-        let attributes: [FileAttributeKey: Any]
-        do { attributes = try FileManager.default.attributesOfItem(atPath: path) } catch {
-            throw .unreadable(path: path, reason: "it does not exist or cannot be read")
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        guard fd >= 0 else {
+            throw .unreadable(path: path, reason: errno == ELOOP ? "it is a symbolic link" : "it does not exist or cannot be read")
         }
-        let mode = (attributes[.posixPermissions] as? NSNumber)?.intValue ?? 0o777
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { throw .unreadable(path: path, reason: "it is not a regular file") }
+        let mode = Int(info.st_mode & 0o7777)
         guard mode & 0o077 == 0 else {
             throw .unreadable(path: path, reason: String(format: "its mode is %04o; it holds a password, so make it 0600 (chmod 600 %@)", mode, path))
         }
-        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+        guard info.st_uid == geteuid() || info.st_uid == 0 else {
+            throw .unreadable(path: path, reason: "it belongs to uid \(info.st_uid), neither this user nor root; chown it to the controller's user")
+        }
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = read(fd, &buffer, buffer.count)
+            if count < 0 { throw .unreadable(path: path, reason: "it cannot be read") }
+            if count == 0 { break }
+            bytes += buffer[0..<count]
+            if bytes.count > 65_536 { throw .unreadable(path: path, reason: "it is larger than 64 KiB; it should hold one DSN line") }
+        }
+        guard let text = String(bytes: bytes, encoding: .utf8) else {
             throw .unreadable(path: path, reason: "it cannot be read as text")
         }
         do { return try parse(dsn: text) } catch {

@@ -104,3 +104,23 @@ extension SQLStringEnum {
     public var sqlValue: SQLValue { .text(rawValue) }
     public static func decode(sql value: SQLValue) -> Self? { String.decode(sql: value).flatMap(Self.init(rawValue:)) }
 }
+
+/// LIKE patterns both engines read alike: `escaped` makes `\`, `%` and `_` literal (with
+/// `ESCAPE '\'` in the statement), `asciiLowercased` lowers the pattern as `LOWER(column)`
+/// lowers the column on both (ASCII only: SQLite's LOWER, PostgreSQL's under COLLATE "C").
+enum SQLPattern {
+    static func escaped(_ text: String) -> String {
+        var out = ""
+        for character in text {
+            if character == "\\" || character == "%" || character == "_" { out.append("\\") }
+            out.append(character)
+        }
+        return out
+    }
+
+    static func asciiLowercased(_ text: String) -> String {
+        String(String.UnicodeScalarView(text.unicodeScalars.map { scalar in
+            (65...90).contains(scalar.value) ? Unicode.Scalar(scalar.value + 32)! : scalar
+        }))
+    }
+}
