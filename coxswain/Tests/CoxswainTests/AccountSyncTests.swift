@@ -32,6 +32,10 @@ final class AccountFleet: @unchecked Sendable {
     /// The remote relay's tunnel port.
     let tunnelPort: Int
     private var tasks: [Task<Void, any Error>] = []
+    private let served = Mutex<Controller.Served?>(nil)
+
+    /// The remote relay's tunnel as this fleet's `cox serve` sees it, by relay ID.
+    func relayTunnels() -> [String: Bool] { served.withLock { $0 }?.relayTunnels() ?? [:] }
 
     var relayAddr: String { "127.0.0.1:\(relayPort)" }
 
@@ -68,11 +72,17 @@ final class AccountFleet: @unchecked Sendable {
             })
             for _ in 0..<200 where !relayUp.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(25)) }
         }
-        let served = Mutex(false)
         let controller = self.controller
-        tasks.append(Task { try await controller.serve(logger: Self.logger) { _ in served.withLock { $0 = true } } })
-        for _ in 0..<400 where !served.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(25)) }
-        guard served.withLock({ $0 }) else { throw HarnessError("cox serve did not come up") }
+        tasks.append(Task { [self] in try await controller.serve(logger: Self.logger) { ready in self.served.withLock { $0 = ready } } })
+        for _ in 0..<400 where served.withLock({ $0 }) == nil { try await Task.sleep(for: .milliseconds(25)) }
+        guard served.withLock({ $0 }) != nil else { throw HarnessError("cox serve did not come up") }
+    }
+
+    /// Stops this fleet's `cox serve` alone (the remote relay stays up).
+    func stopController() async {
+        guard let serve = tasks.last else { return }
+        serve.cancel()
+        _ = await serve.result
     }
 
     func stop() async {

@@ -33,6 +33,11 @@ public final class RelayTier: Sendable {
     let controller: Controller
     let accounts: AccountService
     let logger: Logger
+    /// Whether this controller leads the fleet (#22): a remote relay keeps the newest of the
+    /// tunnels dialed to it, so only the leader dials them (two controllers would take the
+    /// tunnel from each other by turns); a standby drops its tunnels and serves its embedded
+    /// relay only.
+    let leads: @Sendable () -> Bool
     public let denyList = DeviceDenyList()
     private let dialers = Mutex<[String: TunnelDialer]>([:])
     private let embeddedUp = Mutex(false)
@@ -42,10 +47,11 @@ public final class RelayTier: Sendable {
     /// Whether the embedded relay listens.
     public var embeddedListening: Bool { embeddedUp.withLock { $0 } }
 
-    public init(controller: Controller, accounts: AccountService, logger: Logger) {
+    public init(controller: Controller, accounts: AccountService, logger: Logger, leads: @escaping @Sendable () -> Bool = { true }) {
         self.controller = controller
         self.accounts = accounts
         self.logger = logger
+        self.leads = leads
     }
 
     /// The TLS name of the embedded relay: the host of `relay.public_endpoint`, else localhost.
@@ -148,7 +154,7 @@ public final class RelayTier: Sendable {
         var redialedFor: [String: String] = [:]  // relay ID → the issued serial a redial went looking for
         let grace = Int64(controller.config.reconcileInterval) * 1_000_000
         let roots = try TrustRoots(certificates: [controller.pki.authority.root.certificate])
-        var (identity, identityPEM) = try controllerIdentity(controller.store.readNow { tx in try tx.controllerCertificate() })
+        var (identity, identityPEM) = try controllerIdentity(try await controller.store.read { tx in try tx.controllerCertificate() })
         let denied = DeniedCertificates()
         while !Task.isCancelled {
             // One read a round: revoked relay leaves, the controller's leaf, the relays.
@@ -167,7 +173,9 @@ public final class RelayTier: Sendable {
                     running.removeAll()
                     dialers.withLock { $0.removeAll() }
                 }
-                let wanted = Dictionary(relays.filter { $0.kind == .remote }.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+                // A standby wants none: the tunnels it runs are cancelled below, and dialed again
+                // within one round of its taking the lead.
+                let wanted = leads() ? Dictionary(relays.filter { $0.kind == .remote }.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a }) : [:]
                 // Redialed when where or whom to dial changed; not when a renewal bumped the row.
                 let now = StoreClock.now()
                 for (id, entry) in running {

@@ -13,6 +13,8 @@ extension Controller {
         public var relay: RelayTier.Endpoints?
         /// The admin API and UI's port; nil when `ui.listen` is empty.
         public var adminPort: Int?
+        /// Each enrolled remote relay's tunnel, by relay ID: up or not (none while standing by).
+        public var relayTunnels: @Sendable () -> [String: Bool] = { [:] }
     }
 
     /// `cox serve`, the controller's composition root: the one place its graph is assembled.
@@ -41,7 +43,8 @@ extension Controller {
         // From here on every mutation pushes and publishes after commit, whoever asked for it.
         let controller = with(effects: ServeEffects(reconciler: reconciler, live: live))
         let accounts = AccountService(fleet: controller.service)
-        let tier = config.accountsSync ? RelayTier(controller: controller, accounts: accounts, logger: logger) : nil
+        let tier = config.accountsSync ? RelayTier(controller: controller, accounts: accounts, logger: logger,
+                                                   leads: { leadership.isLeader }) : nil
         let adminAddress = config.uiListen.isEmpty ? nil : try HostPort.listen(config.uiListen)
         let admin = AdminService(fleet: controller.service)
         var api = try AdminAPI(controller: controller, admin: admin, accounts: accounts,
@@ -52,6 +55,8 @@ extension Controller {
             if let relay = served.relay { status += "; accounts on \(relay.socketPath)" }
             if let port = served.adminPort { status += "; admin API on port \(port)" }
             SystemdNotify.send("READY=1\nSTATUS=\(status)")
+            var served = served
+            served.relayTunnels = { tier?.tunnelStates ?? [:] }
             ready(served)
         }
         let interval = Duration.seconds(config.reconcileInterval)
