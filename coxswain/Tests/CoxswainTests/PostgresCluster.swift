@@ -43,7 +43,7 @@ final class PostgresCluster: @unchecked Sendable {
             throw PostgresClusterError("cannot write \(passwordFile)")
         }
         try Command.run(["/usr/bin/chown", "-R", "postgres:postgres", dir])
-        try Command.run(["/usr/sbin/runuser", "-u", "postgres", "--", "\(Self.binaries)/initdb", "-D", "\(dir)/data",
+        try Command.run(["/usr/sbin/runuser", "-u", "postgres", "--", "/usr/bin/env", "-C", "/", "\(Self.binaries)/initdb", "-D", "\(dir)/data",
                          "-U", Self.user, "--pwfile=\(passwordFile)", "--auth-local=trust", "--auth-host=scram-sha-256",
                          "--locale=C", "--encoding=UTF8", "--no-sync"])
         try FileManager.default.removeItem(atPath: passwordFile)
@@ -53,7 +53,7 @@ final class PostgresCluster: @unchecked Sendable {
             let (port, socket) = LoopbackPorts.hold()
             close(socket)
             do {
-                try Command.run(["/usr/sbin/runuser", "-u", "postgres", "--", "\(Self.binaries)/pg_ctl", "-D", "\(dir)/data",
+                try Command.run(["/usr/sbin/runuser", "-u", "postgres", "--", "/usr/bin/env", "-C", "/", "\(Self.binaries)/pg_ctl", "-D", "\(dir)/data",
                                  "-l", "\(dir)/server.log", "-w", "-t", "30",
                                  "-o", "-p \(port) -k \(dir) -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200 "
                                     + "-c ssl=on -c ssl_cert_file=\(dir)/server.crt -c ssl_key_file=\(dir)/server.key",
@@ -106,7 +106,7 @@ final class PostgresCluster: @unchecked Sendable {
     /// Runs `sql` as the cluster's superuser over the unix socket (trusted locally).
     @discardableResult
     func psql(_ sql: String, database: String = "postgres") throws -> String {
-        try Command.run(["/usr/sbin/runuser", "-u", "postgres", "--", "\(Self.binaries)/psql", "-X", "-q", "-A", "-t",
+        try Command.run(["/usr/sbin/runuser", "-u", "postgres", "--", "/usr/bin/env", "-C", "/", "\(Self.binaries)/psql", "-X", "-q", "-A", "-t",
                          "-v", "ON_ERROR_STOP=1", "-h", dir, "-p", String(port), "-U", Self.user, "-d", database, "-c", sql])
     }
 
@@ -116,7 +116,7 @@ final class PostgresCluster: @unchecked Sendable {
         dataDirectoryToStop = dataDirectory
         atexit {
             guard let data = PostgresCluster.dataDirectoryToStop else { return }
-            _ = try? Command.run(["/usr/sbin/runuser", "-u", "postgres", "--", "\(PostgresCluster.binaries)/pg_ctl",
+            _ = try? Command.run(["/usr/sbin/runuser", "-u", "postgres", "--", "/usr/bin/env", "-C", "/", "\(PostgresCluster.binaries)/pg_ctl",
                                   "-D", data, "-m", "immediate", "-w", "stop"])
             try? FileManager.default.removeItem(atPath: (data as NSString).deletingLastPathComponent)
         }
